@@ -1,0 +1,98 @@
+//! # spool: green threads with std's blocking API
+//!
+//! spool runs plain blocking Rust — `spawn`, `join`, `park`, `sleep` — as
+//! cheap stackful *green threads* multiplexed over a few OS threads, the way
+//! goroutines run in Go. There is no `async`/`await`: a green thread is an
+//! ordinary closure on its own small guarded stack, and a blocking call
+//! switches to another green thread instead of blocking the OS thread.
+//!
+//! ## From std to spool
+//! [`spool::thread`](thread) mirrors [`std::thread`] item for item, so a
+//! threaded program ports by replacing `std::thread` with `spool::thread`:
+//!
+//! ```
+//! use spool::thread;
+//! use std::sync::atomic::{AtomicUsize, Ordering};
+//! use std::sync::Arc;
+//!
+//! let hits = Arc::new(AtomicUsize::new(0));
+//! let handles: Vec<_> = (0..10_000)
+//!     .map(|_| {
+//!         let hits = hits.clone();
+//!         thread::spawn(move || hits.fetch_add(1, Ordering::Relaxed))
+//!     })
+//!     .collect();
+//! for h in handles {
+//!     h.join().unwrap();
+//! }
+//! assert_eq!(hits.load(Ordering::Relaxed), 10_000);
+//! ```
+//!
+//! Ten thousand green threads cost a few tens of MiB of *address space*
+//! and, while parked, about one page of memory each.
+//!
+//! ## Borrowing: scoped threads
+//! ```
+//! let mut counts = [0usize; 4];
+//! spool::thread::scope(|s| {
+//!     for (i, slot) in counts.iter_mut().enumerate() {
+//!         s.spawn(move || *slot = i * 10);
+//!     }
+//! });
+//! assert_eq!(counts, [0, 10, 20, 30]);
+//! ```
+//!
+//! ## Waiting: park, unpark and sleep
+//! Every blocking operation in spool is built on one primitive: park the
+//! current thread until someone unparks it. In a green thread that switches
+//! to the next runnable green thread; on a plain OS thread (like `main`) it
+//! blocks the OS thread. So the same code works on both:
+//!
+//! ```
+//! use spool::thread;
+//! use std::time::Duration;
+//!
+//! let main = thread::current(); // a plain OS thread
+//! let child = thread::spawn(move || {
+//!     thread::sleep(Duration::from_millis(1));
+//!     main.unpark(); // wakes the OS thread from a green thread
+//! });
+//! thread::park();
+//! child.join().unwrap();
+//! ```
+//!
+//! ## Per-green-thread values
+//! `std::thread_local!` values belong to the worker OS thread and would be
+//! shared by every green thread on it. Use [`spool::thread_local!`]
+//! (thread_local) instead; see [`thread::LocalKey`].
+//!
+//! ## Choosing the runtime
+//! The first spawn starts a global runtime with one worker per core
+//! (`SPOOL_WORKERS=n` overrides). [`Runtime::builder`] configures workers
+//! and the default stack size, and [`run`] runs a closure as a green thread
+//! and returns its result:
+//!
+//! ```
+//! let rt = spool::Runtime::builder().workers(1).stack_size(64 * 1024).build().unwrap();
+//! let n = rt.run(|| (0..10).map(|i| spool::thread::spawn(move || i)).map(|h| h.join().unwrap()).sum::<i32>());
+//! assert_eq!(n, 45);
+//! ```
+//!
+//! ## Failure
+//! * A panic in a green thread prints `thread '<name>' (<id>) panicked at …`
+//!   like std, is returned by `join` as `Err(payload)`, and never takes down
+//!   a worker.
+//! * A stack overflow hits the guard page below the green thread's stack
+//!   and aborts with `thread '<name>' has overflowed its stack (<size> KiB)`.
+//! * Running out of address space, memory maps or file descriptors makes
+//!   [`thread::Builder::spawn`] return an `io::Error` naming the limit and
+//!   the fix ([`thread::spawn`] panics with it, as std does).
+
+#![warn(missing_docs)]
+#![deny(unsafe_op_in_unsafe_fn)]
+#![warn(clippy::undocumented_unsafe_blocks)]
+
+pub mod runtime;
+pub mod thread;
+
+pub use runtime::{run, Runtime};

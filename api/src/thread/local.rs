@@ -1,0 +1,285 @@
+//! Per-green-thread storage: `spool::thread_local!` and [`LocalKey`].
+//!
+//! `std::thread_local!` stores one value per *OS* thread, which green
+//! threads on the same worker would share. A key declared with
+//! [`spool::thread_local!`](crate::thread_local) gives each green thread
+//! its own value, stored in the green thread itself, and each plain OS
+//! thread its own value too. Values are created lazily on first access and
+//! dropped when their thread exits (before `join` returns).
+
+use std::any::Any;
+use std::cell::{Cell, RefCell};
+use std::error::Error;
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Declares per-thread values: one per green thread and one per OS thread.
+///
+/// Same syntax as `std::thread_local!`, including `const { … }`
+/// initializers, attributes and visibility.
+///
+/// ```
+/// use std::cell::Cell;
+/// spool::thread_local! {
+///     static COUNTER: Cell<u32> = const { Cell::new(0) };
+/// }
+/// COUNTER.set(5);
+/// let in_child = spool::thread::spawn(|| {
+///     COUNTER.set(COUNTER.get() + 1);
+///     COUNTER.get()
+/// })
+/// .join()
+/// .unwrap();
+/// assert_eq!(in_child, 1); // the child had its own value
+/// assert_eq!(COUNTER.get(), 5);
+/// ```
+#[macro_export]
+macro_rules! thread_local {
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr } $(; $($rest:tt)*)?) => {
+        $(#[$attr])* $vis static $name: $crate::thread::LocalKey<$t> = $crate::thread::LocalKey::new({
+            fn __spool_init() -> $t {
+                $init
+            }
+            __spool_init
+        });
+        $($crate::thread_local!($($rest)*);)?
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr $(; $($rest:tt)*)?) => {
+        $(#[$attr])* $vis static $name: $crate::thread::LocalKey<$t> = $crate::thread::LocalKey::new({
+            fn __spool_init() -> $t {
+                $init
+            }
+            __spool_init
+        });
+        $($crate::thread_local!($($rest)*);)?
+    };
+}
+
+/// A key for per-thread values, declared with
+/// [`spool::thread_local!`](crate::thread_local).
+pub struct LocalKey<T: 'static> {
+    /// Slot number plus one; zero until first use.
+    slot: AtomicUsize,
+    init: fn() -> T,
+}
+
+/// The error of [`LocalKey::try_with`]: the value was already destroyed
+/// because its thread is exiting.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccessError;
+
+impl fmt::Display for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("already destroyed")
+    }
+}
+
+impl Error for AccessError {}
+
+impl<T: 'static> fmt::Debug for LocalKey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalKey").finish_non_exhaustive()
+    }
+}
+
+impl<T: 'static> LocalKey<T> {
+    /// Used by `spool::thread_local!`; not meant to be called directly.
+    #[doc(hidden)]
+    pub const fn new(init: fn() -> T) -> LocalKey<T> {
+        LocalKey { slot: AtomicUsize::new(0), init }
+    }
+
+    fn slot(&'static self) -> usize {
+        // Relaxed: the slot number is the only data; racing first uses agree
+        // through the compare-exchange.
+        let slot = self.slot.load(Ordering::Relaxed);
+        if slot != 0 {
+            return slot - 1;
+        }
+        let fresh = spool_runtime::new_local_slot() + 1;
+        match self.slot.compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => fresh - 1,
+            Err(existing) => existing - 1,
+        }
+    }
+
+    /// The value for this thread, created with `init` if absent.
+    fn get_or_init(&'static self, init: impl FnOnce() -> T) -> Result<*const T, AccessError> {
+        let slot = self.slot();
+        let found = spool_runtime::with_local_storage(|table| {
+            if table.is_destroyed() {
+                Err(AccessError)
+            } else {
+                Ok(table.get(slot))
+            }
+        });
+        match found {
+            None | Some(Err(_)) => return Err(AccessError),
+            Some(Ok(Some(value))) => return Ok(downcast::<T>(value)),
+            Some(Ok(None)) => {}
+        }
+        // Run the initializer outside the table borrow: it is user code and
+        // may touch other keys.
+        let boxed: Box<dyn Any> = Box::new(init());
+        let value = downcast::<T>(&*boxed);
+        let replaced = spool_runtime::with_local_storage(move |table| {
+            if table.is_destroyed() {
+                Err(boxed)
+            } else {
+                Ok(table.insert(slot, boxed))
+            }
+        });
+        match replaced {
+            None => Err(AccessError),
+            Some(Err(refused)) => {
+                drop(refused);
+                Err(AccessError)
+            }
+            Some(Ok(old)) => {
+                // A recursive initialization stored a value first; it is
+                // replaced, as std did. Dropped outside the table borrow.
+                drop(old);
+                Ok(value)
+            }
+        }
+    }
+
+    /// Runs `f` with a reference to this thread's value, creating it first
+    /// if needed.
+    ///
+    /// # Panics
+    /// If the value was already destroyed (the thread is exiting), like
+    /// std; see [`LocalKey::try_with`].
+    pub fn with<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&T) -> R,
+    {
+        match self.try_with(f) {
+            Ok(r) => r,
+            Err(_) => panic!(
+                "cannot access a Thread Local Storage value during or after destruction: AccessError"
+            ),
+        }
+    }
+
+    /// As [`LocalKey::with`], but returns [`AccessError`] instead of
+    /// panicking when the value was already destroyed.
+    pub fn try_with<F, R>(&'static self, f: F) -> Result<R, AccessError>
+    where
+        F: FnOnce(&T) -> R,
+    {
+        let value = self.get_or_init(self.init)?;
+        // SAFETY: the value is boxed in this thread's table and stays there
+        // until the thread exits or the slot is re-initialized, neither of
+        // which can happen while `f` runs on this thread with the reference
+        // (a value is only replaced during its own first initialization).
+        Ok(f(unsafe { &*value }))
+    }
+
+    /// Initializes with `value` if absent (without running the
+    /// initializer); otherwise hands `value` back.
+    fn initialize_with(&'static self, value: T) -> Result<Option<T>, AccessError> {
+        let mut value = Some(value);
+        self.get_or_init(|| value.take().expect("initialize_with: value taken twice"))?;
+        Ok(value)
+    }
+}
+
+fn downcast<T: 'static>(value: *const dyn Any) -> *const T {
+    // SAFETY: `value` points at a live boxed value in this thread's table
+    // (the caller just read or inserted it).
+    match unsafe { &*value }.downcast_ref::<T>() {
+        Some(value) => value,
+        None => panic!("spool::thread_local!: a slot holds a value of another type"),
+    }
+}
+
+impl<T: 'static> LocalKey<Cell<T>> {
+    /// Sets the value (initializing it with `value`, without running the
+    /// initializer, if absent).
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    /// spool::thread_local!(static X: Cell<i32> = panic!("not run"));
+    /// X.set(3);
+    /// assert_eq!(X.get(), 3);
+    /// ```
+    pub fn set(&'static self, value: T) {
+        match self.initialize_with(Cell::new(value)) {
+            Ok(Some(cell)) => self.with(|c| c.set(cell.into_inner())),
+            Ok(None) => {}
+            Err(_) => panic!("cannot access a Thread Local Storage value during or after destruction"),
+        }
+    }
+
+    /// A copy of the value.
+    pub fn get(&'static self) -> T
+    where
+        T: Copy,
+    {
+        self.with(Cell::get)
+    }
+
+    /// Takes the value, leaving `Default::default()`.
+    pub fn take(&'static self) -> T
+    where
+        T: Default,
+    {
+        self.with(Cell::take)
+    }
+
+    /// Replaces the value, returning the old one.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|c| c.replace(value))
+    }
+}
+
+impl<T: 'static> LocalKey<RefCell<T>> {
+    /// Runs `f` with a shared borrow of the value.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    /// spool::thread_local!(static V: RefCell<Vec<u8>> = RefCell::new(vec![1]));
+    /// V.with_borrow_mut(|v| v.push(2));
+    /// assert_eq!(V.with_borrow(|v| v.len()), 2);
+    /// ```
+    pub fn with_borrow<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&T) -> R,
+    {
+        self.with(|cell| f(&cell.borrow()))
+    }
+
+    /// Runs `f` with a mutable borrow of the value.
+    pub fn with_borrow_mut<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&mut T) -> R,
+    {
+        self.with(|cell| f(&mut cell.borrow_mut()))
+    }
+
+    /// Sets the value (initializing it with `value`, without running the
+    /// initializer, if absent).
+    pub fn set(&'static self, value: T) {
+        match self.initialize_with(RefCell::new(value)) {
+            Ok(Some(cell)) => self.with(|c| *c.borrow_mut() = cell.into_inner()),
+            Ok(None) => {}
+            Err(_) => panic!("cannot access a Thread Local Storage value during or after destruction"),
+        }
+    }
+
+    /// Takes the value, leaving `Default::default()`.
+    pub fn take(&'static self) -> T
+    where
+        T: Default,
+    {
+        self.with(RefCell::take)
+    }
+
+    /// Replaces the value, returning the old one.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|c| c.replace(value))
+    }
+}

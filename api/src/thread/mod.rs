@@ -1,0 +1,380 @@
+//! Green threads with `std::thread`'s API.
+//!
+//! Every item here mirrors the item of the same name in [`std::thread`], so
+//! a program ports by changing `std::thread` to `spool::thread` in its
+//! paths. The difference is underneath: [`spawn`] starts a *green* thread —
+//! a stackful coroutine on a 256 KiB guarded stack, scheduled on a few
+//! worker OS threads — and every blocking call ([`JoinHandle::join`],
+//! [`park`], [`sleep`], [`yield_now`]) switches to another green thread
+//! instead of blocking the OS thread.
+//!
+//! The same functions work on plain OS threads (`main`, threads from
+//! `std::thread::spawn`): there they block the OS thread, so programs can
+//! be ported one part at a time. The first spawn from outside a runtime
+//! starts the global runtime (one worker per core, or `SPOOL_WORKERS`).
+//!
+//! ```
+//! use spool::thread;
+//! use std::time::Duration;
+//!
+//! let handle = thread::Builder::new()
+//!     .name("worker".into())
+//!     .spawn(|| {
+//!         thread::sleep(Duration::from_millis(1));
+//!         format!("hello from {}", thread::current().name().unwrap())
+//!     })
+//!     .unwrap();
+//! assert_eq!(handle.join().unwrap(), "hello from worker");
+//! ```
+//!
+//! # What a green thread must not do
+//! A green thread shares its worker OS thread with others, so a call that
+//! blocks the *OS thread* (a `std::sync::Mutex` held by a green thread that
+//! is switched out, `std::thread::sleep`, a blocking `std::net` read) stalls
+//! every green thread on that worker until it returns. Use spool's
+//! counterparts. Values in `std::thread_local!` are per *worker*, shared by
+//! the green threads on it; use [`spool::thread_local!`](crate::thread_local)
+//! for per-green-thread values.
+
+mod local;
+mod packet;
+mod scoped;
+
+use std::fmt;
+use std::io;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spool_runtime::{SpawnOptions, ThreadHandle};
+
+pub use local::{AccessError, LocalKey};
+pub use scoped::{scope, Scope, ScopedJoinHandle};
+pub use std::thread::{available_parallelism, panicking, Result};
+
+use packet::{Completion, Packet, ScopeData};
+
+/// A unique identifier for a running thread, green or OS.
+///
+/// ```
+/// let here = spool::thread::current().id();
+/// let there = spool::thread::spawn(|| spool::thread::current().id()).join().unwrap();
+/// assert_ne!(here, there);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ThreadId(NonZeroU64);
+
+impl ThreadId {
+    /// The id as a number, unique for the life of the process.
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+/// A handle to a thread: its id, its name, and [`Thread::unpark`].
+///
+/// ```
+/// use spool::thread;
+/// let t = thread::Builder::new().name("named".into()).spawn(|| {}).unwrap();
+/// assert_eq!(t.thread().name(), Some("named"));
+/// t.join().unwrap();
+/// ```
+#[derive(Clone)]
+pub struct Thread {
+    handle: ThreadHandle,
+}
+
+impl Thread {
+    fn from_handle(handle: ThreadHandle) -> Thread {
+        Thread { handle }
+    }
+
+    /// The thread's unique identifier.
+    pub fn id(&self) -> ThreadId {
+        ThreadId(self.handle.id())
+    }
+
+    /// The thread's name, if it was given one (`"main"` for the main
+    /// thread, as with std).
+    pub fn name(&self) -> Option<&str> {
+        self.handle.name()
+    }
+
+    /// Makes the thread's token available: if it is parked it wakes, and
+    /// otherwise its next [`park`] returns at once. Tokens do not add up.
+    ///
+    /// ```
+    /// use spool::thread;
+    /// let t = thread::spawn(|| thread::park());
+    /// t.thread().unpark();
+    /// t.join().unwrap();
+    /// ```
+    pub fn unpark(&self) {
+        self.handle.unpark();
+    }
+}
+
+impl fmt::Debug for Thread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Thread").field("id", &self.id()).field("name", &self.name()).finish_non_exhaustive()
+    }
+}
+
+/// Thread factory: sets the name and stack size of a new green thread.
+///
+/// ```
+/// use spool::thread;
+/// let h = thread::Builder::new()
+///     .name("big-stack".into())
+///     .stack_size(1 << 20)
+///     .spawn(|| 6 * 7)
+///     .unwrap();
+/// assert_eq!(h.join().unwrap(), 42);
+/// ```
+#[derive(Debug, Default)]
+#[must_use = "must eventually spawn the thread"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with no name and the runtime's default stack size.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the thread; the name appears in panic messages and
+    /// [`Thread::name`].
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
+        self
+    }
+
+    /// Sets the stack size in bytes. Sizes are rounded up to whole pages
+    /// (and to a 16 KiB minimum); sizes over 1 GiB make `spawn` fail with
+    /// `InvalidInput`. Untouched stack pages cost no memory.
+    pub fn stack_size(mut self, size: usize) -> Builder {
+        self.stack_size = Some(size);
+        self
+    }
+
+    fn options(self) -> SpawnOptions {
+        SpawnOptions { name: self.name, stack_size: self.stack_size }
+    }
+
+    /// Spawns a green thread, returning an error — which names the limit
+    /// and the fix — when no stack can be had or the runtime cannot start.
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // SAFETY: `F` and `T` are 'static: nothing they borrow can end.
+        unsafe { self.spawn_unchecked(f, None, None) }.map(JoinHandle)
+    }
+
+    /// Spawns a scoped green thread in `scope`; see [`scope`].
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        // SAFETY: `scope` does not return before every thread spawned in
+        // it has finished and dropped its packet (see `scoped.rs`), so the
+        // 'scope borrows outlive the thread.
+        unsafe { self.spawn_unchecked(f, Some(scope.data.clone()), None) }.map(ScopedJoinHandle::new)
+    }
+
+    /// # Safety
+    /// What `f` and `T` borrow must outlive the thread (see
+    /// `spool_runtime::Runtime::spawn_unchecked`).
+    pub(crate) unsafe fn spawn_unchecked<'a, F, T>(
+        self,
+        f: F,
+        scope: Option<Arc<ScopeData>>,
+        runtime: Option<&spool_runtime::Runtime>,
+    ) -> io::Result<JoinInner<'a, T>>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
+        let packet: Arc<Packet<'a, T>> = Packet::new(scope);
+        let completion = Completion::new(packet.clone());
+        let main = move || completion.run(f);
+        let options = self.options();
+        // SAFETY: forwarded from this function's contract.
+        let handle = unsafe {
+            match runtime {
+                Some(runtime) => runtime.spawn_unchecked(options, main),
+                None => spool_runtime::spawn_here(options, main),
+            }
+        }?;
+        Ok(JoinInner { thread: Thread::from_handle(handle), packet })
+    }
+}
+
+/// What `JoinHandle` and `ScopedJoinHandle` share.
+pub(crate) struct JoinInner<'scope, T> {
+    thread: Thread,
+    packet: Arc<Packet<'scope, T>>,
+}
+
+impl<T> JoinInner<'_, T> {
+    pub(crate) fn join(self) -> Result<T> {
+        self.packet.join()
+    }
+}
+
+/// An owned permission to join a green thread (wait for it to finish and
+/// take its result). Dropping it detaches the thread.
+///
+/// ```
+/// let h = spool::thread::spawn(|| "done");
+/// assert_eq!(h.join().unwrap(), "done");
+/// ```
+pub struct JoinHandle<T>(JoinInner<'static, T>);
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn from_inner(inner: JoinInner<'static, T>) -> Self {
+        JoinHandle(inner)
+    }
+
+    /// Waits for the thread to finish. Returns its result, or `Err` with
+    /// the panic payload if it panicked (as [`std::panic::catch_unwind`]).
+    ///
+    /// ```
+    /// let h = spool::thread::spawn(|| panic!("oops"));
+    /// let err = h.join().unwrap_err();
+    /// assert_eq!(err.downcast_ref::<&str>(), Some(&"oops"));
+    /// ```
+    pub fn join(self) -> Result<T> {
+        self.0.join()
+    }
+
+    /// The thread's handle.
+    pub fn thread(&self) -> &Thread {
+        &self.0.thread
+    }
+
+    /// Whether the thread has finished running its closure (so `join` will
+    /// not block).
+    pub fn is_finished(&self) -> bool {
+        self.0.packet.is_finished()
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("JoinHandle").finish_non_exhaustive()
+    }
+}
+
+/// Spawns a green thread and returns its [`JoinHandle`].
+///
+/// # Panics
+/// As `std::thread::spawn`, if the thread cannot be created; the message
+/// names the limit that was hit. Use [`Builder::spawn`] to get the error
+/// instead.
+///
+/// ```
+/// use spool::thread;
+/// let handles: Vec<_> = (0..100).map(|i| thread::spawn(move || i * 2)).collect();
+/// let sum: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+/// assert_eq!(sum, 9900);
+/// ```
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match Builder::new().spawn(f) {
+        Ok(handle) => handle,
+        Err(e) => panic!("failed to spawn thread: {e}"),
+    }
+}
+
+/// A handle to the calling thread (green or OS).
+///
+/// ```
+/// let t = spool::thread::current();
+/// assert_eq!(t.id(), spool::thread::current().id());
+/// ```
+pub fn current() -> Thread {
+    Thread::from_handle(spool_runtime::current())
+}
+
+/// Blocks until the current thread's token is available, then consumes it.
+/// As with std, it may also return spuriously: call it in a loop that
+/// checks a condition.
+///
+/// ```
+/// use spool::thread;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let flag = Arc::new(AtomicBool::new(false));
+/// let f = flag.clone();
+/// let parked = thread::spawn(move || {
+///     while !f.load(Ordering::Acquire) {
+///         thread::park();
+///     }
+/// });
+/// flag.store(true, Ordering::Release);
+/// parked.thread().unpark();
+/// parked.join().unwrap();
+/// ```
+pub fn park() {
+    spool_runtime::park();
+}
+
+/// As [`park`], but returns after `dur` at the latest.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// spool::thread::spawn(|| spool::thread::park_timeout(Duration::from_millis(5))).join().unwrap();
+/// assert!(start.elapsed() >= Duration::from_millis(5));
+/// ```
+pub fn park_timeout(dur: Duration) {
+    spool_runtime::park_timeout(dur);
+}
+
+/// Deprecated twin of [`park_timeout`], kept as in std.
+#[deprecated(note = "replaced by `spool::thread::park_timeout`")]
+pub fn park_timeout_ms(ms: u32) {
+    park_timeout(Duration::from_millis(u64::from(ms)));
+}
+
+/// Puts the current thread to sleep for at least `dur`. In a green thread
+/// this switches to other green threads; the worker's timer wakes it.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// let start = Instant::now();
+/// spool::thread::sleep(Duration::from_millis(2));
+/// assert!(start.elapsed() >= Duration::from_millis(2));
+/// ```
+pub fn sleep(dur: Duration) {
+    spool_runtime::sleep(dur);
+}
+
+/// Deprecated twin of [`sleep`], kept as in std.
+#[deprecated(note = "replaced by `spool::thread::sleep`")]
+pub fn sleep_ms(ms: u32) {
+    sleep(Duration::from_millis(u64::from(ms)));
+}
+
+/// Lets the other runnable green threads of this worker run first.
+///
+/// ```
+/// spool::thread::spawn(|| spool::thread::yield_now()).join().unwrap();
+/// ```
+pub fn yield_now() {
+    spool_runtime::yield_now();
+}

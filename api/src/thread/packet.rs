@@ -1,0 +1,210 @@
+//! Where a green thread leaves its result for `join`, and how a scope
+//! counts its running children.
+
+use std::cell::UnsafeCell;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use spool_runtime::ThreadHandle;
+
+/// The thread is running; nobody waits yet.
+const RUNNING: u8 = 0;
+/// A joiner stored its handle in `joiner` and waits to be unparked.
+const WAITING: u8 = 1;
+/// `result` is written; the thread will never touch the packet again.
+const DONE: u8 = 2;
+
+/// Shared between a spawned thread and its `JoinHandle`.
+///
+/// # Invariant
+/// `result` is written only by the spawned thread, before `state` becomes
+/// `DONE` (Release), and read only by the joiner after it saw `DONE`
+/// (Acquire). `joiner` is written only by the (single) joiner before it moves
+/// `state` from `RUNNING` to `WAITING` (Release), and read only by the
+/// spawned thread after it saw `WAITING` (Acquire).
+pub(crate) struct Packet<'scope, T> {
+    state: AtomicU8,
+    result: UnsafeCell<Option<crate::thread::Result<T>>>,
+    joiner: UnsafeCell<Option<ThreadHandle>>,
+    scope: Option<Arc<ScopeData>>,
+    _borrows: PhantomData<&'scope ()>,
+}
+
+// SAFETY: the cells are accessed under the protocol in `# Invariant`, so the
+// packet is a one-shot handoff of a `T` from one thread to another, which
+// needs `T: Send` only.
+unsafe impl<T: Send> Sync for Packet<'_, T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Send for Packet<'_, T> {}
+
+impl<'scope, T> Packet<'scope, T> {
+    pub(crate) fn new(scope: Option<Arc<ScopeData>>) -> Arc<Packet<'scope, T>> {
+        if let Some(scope) = &scope {
+            scope.increment_num_running_threads();
+        }
+        Arc::new(Packet {
+            state: AtomicU8::new(RUNNING),
+            result: UnsafeCell::new(None),
+            joiner: UnsafeCell::new(None),
+            scope,
+            _borrows: PhantomData,
+        })
+    }
+
+    /// Spawned-thread side: publish the result and wake the joiner.
+    fn complete(&self, result: crate::thread::Result<T>) {
+        // SAFETY: only the spawned thread writes `result`, once, before DONE
+        // (see `# Invariant`); no joiner reads it before DONE.
+        unsafe { *self.result.get() = Some(result) };
+        if self.state.swap(DONE, Ordering::AcqRel) == WAITING {
+            // SAFETY: WAITING means the joiner wrote `joiner` and released
+            // it with its CAS; our AcqRel swap acquired it, and the joiner
+            // does not touch it again.
+            if let Some(joiner) = unsafe { (*self.joiner.get()).as_ref() } {
+                joiner.unpark();
+            }
+        }
+    }
+
+    pub(crate) fn is_finished(&self) -> bool {
+        self.state.load(Ordering::Acquire) == DONE
+    }
+
+    /// Joiner side: wait for the result and take it.
+    pub(crate) fn join(&self) -> crate::thread::Result<T> {
+        if self.state.load(Ordering::Acquire) != DONE {
+            // SAFETY: we are the only joiner (`join` consumes the handle)
+            // and the spawned thread reads `joiner` only after WAITING.
+            unsafe { *self.joiner.get() = Some(spool_runtime::current()) };
+            if self
+                .state
+                .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
+                .is_ok()
+            {
+                // Exactly one unpark from `complete` is on its way. Park
+                // until DONE; a token some third party gave us is handed
+                // back afterwards so a later `park` still sees it.
+                let mut foreign_token = false;
+                loop {
+                    spool_runtime::park();
+                    if self.state.load(Ordering::Acquire) == DONE {
+                        break;
+                    }
+                    foreign_token = true;
+                }
+                if foreign_token {
+                    spool_runtime::current().unpark();
+                }
+            }
+        }
+        // SAFETY: DONE was observed with Acquire: the spawned thread wrote
+        // `result` before and will not touch it again.
+        let result = unsafe { (*self.result.get()).take() };
+        result.unwrap_or_else(|| panic!("spool: join found no result: the thread was already joined"))
+    }
+}
+
+impl<T> Drop for Packet<'_, T> {
+    fn drop(&mut self) {
+        let unhandled_panic = matches!(self.result.get_mut(), Some(Err(_)));
+        // Drop the result (it may borrow from the scope) before telling the
+        // scope this thread is gone; a panicking destructor must not unwind
+        // into whichever thread drops the packet.
+        if catch_unwind(AssertUnwindSafe(|| *self.result.get_mut() = None)).is_err() {
+            spool_runtime_abort("the result of a thread panicked while being dropped");
+        }
+        if let Some(scope) = &self.scope {
+            scope.decrement_num_running_threads(unhandled_panic);
+        }
+    }
+}
+
+fn spool_runtime_abort(what: &str) -> ! {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr(), "fatal runtime error: {what}, aborting");
+    std::process::abort()
+}
+
+/// The spawned side of a packet: completes it exactly once, with an error
+/// if the thread's closure is dropped without running (its runtime shut
+/// down first), so `join` never hangs.
+pub(crate) struct Completion<'scope, T> {
+    packet: Option<Arc<Packet<'scope, T>>>,
+}
+
+impl<'scope, T> Completion<'scope, T> {
+    pub(crate) fn new(packet: Arc<Packet<'scope, T>>) -> Self {
+        Completion { packet: Some(packet) }
+    }
+
+    /// Runs the thread's closure and publishes its result.
+    pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        // Thread-local values die before `join` returns, as with std.
+        if catch_unwind(spool_runtime::destroy_current_locals).is_err() {
+            spool_runtime_abort("thread local panicked on drop");
+        }
+        if let Some(packet) = self.packet.take() {
+            packet.complete(result);
+        }
+    }
+}
+
+impl<T> Drop for Completion<'_, T> {
+    fn drop(&mut self) {
+        if let Some(packet) = self.packet.take() {
+            packet.complete(Err(Box::new(
+                "spool: the runtime shut down before this green thread ran",
+            )));
+        }
+    }
+}
+
+/// What a `scope` knows of its children.
+pub(crate) struct ScopeData {
+    num_running_threads: AtomicUsize,
+    a_thread_panicked: AtomicBool,
+    main_thread: ThreadHandle,
+}
+
+impl ScopeData {
+    pub(crate) fn new() -> ScopeData {
+        ScopeData {
+            num_running_threads: AtomicUsize::new(0),
+            a_thread_panicked: AtomicBool::new(false),
+            main_thread: spool_runtime::current(),
+        }
+    }
+
+    fn increment_num_running_threads(&self) {
+        // Relaxed: the count is only ever read for zero after the
+        // decrements, which synchronize through Release/Acquire.
+        if self.num_running_threads.fetch_add(1, Ordering::Relaxed) > usize::MAX / 2 {
+            spool_runtime_abort("too many running threads in thread scope");
+        }
+    }
+
+    fn decrement_num_running_threads(&self, panicked: bool) {
+        if panicked {
+            self.a_thread_panicked.store(true, Ordering::Relaxed);
+        }
+        // Release: the child's last touches of borrowed data happen before
+        // the scope sees zero (Acquire in `wait_all`).
+        if self.num_running_threads.fetch_sub(1, Ordering::Release) == 1 {
+            self.main_thread.unpark();
+        }
+    }
+
+    /// Blocks until every child has finished.
+    pub(crate) fn wait_all(&self) {
+        while self.num_running_threads.load(Ordering::Acquire) != 0 {
+            spool_runtime::park();
+        }
+    }
+
+    pub(crate) fn a_thread_panicked(&self) -> bool {
+        self.a_thread_panicked.load(Ordering::Relaxed)
+    }
+}

@@ -1,0 +1,120 @@
+//! Scoped green threads: threads that may borrow from the caller's stack.
+//!
+//! The soundness argument is std's: [`scope`] does not return — not even
+//! when its body or a child panics — until every thread spawned in it has
+//! finished and dropped its result, so no borrow outlives its owner, and
+//! forgetting a [`ScopedJoinHandle`] cannot break that (the count lives in
+//! the thread's packet, not in the handle).
+
+use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use super::packet::ScopeData;
+use super::{Builder, JoinInner, Result, Thread};
+
+/// A scope to spawn scoped threads in; see [`scope`].
+pub struct Scope<'scope, 'env: 'scope> {
+    pub(super) data: Arc<ScopeData>,
+    /// Invariance over 'scope, to make sure 'scope cannot shrink.
+    scope: PhantomData<&'scope mut &'scope ()>,
+    /// Invariance over 'env, to make sure 'env cannot shrink or grow.
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// An owned permission to join a scoped thread.
+pub struct ScopedJoinHandle<'scope, T>(JoinInner<'scope, T>);
+
+/// Creates a scope for spawning green threads that borrow local data.
+///
+/// All threads spawned in the scope that were not joined manually are
+/// joined before `scope` returns. If one of them panicked (and was not
+/// joined), `scope` panics after they have all finished.
+///
+/// ```
+/// let mut numbers = vec![1, 2, 3];
+/// let mut x = 0;
+/// spool::thread::scope(|s| {
+///     s.spawn(|| {
+///         println!("borrowing {numbers:?}");
+///     });
+///     s.spawn(|| {
+///         x += numbers[0] + numbers[2];
+///     });
+/// });
+/// numbers.push(4);
+/// assert_eq!(x, 4);
+/// ```
+#[track_caller]
+pub fn scope<'env, F, T>(f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    let scope = Scope { data: Arc::new(ScopeData::new()), env: PhantomData, scope: PhantomData };
+    let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    scope.data.wait_all();
+    match result {
+        Err(payload) => resume_unwind(payload),
+        Ok(_) if scope.data.a_thread_panicked() => panic!("a scoped thread panicked"),
+        Ok(value) => value,
+    }
+}
+
+impl<'scope> Scope<'scope, '_> {
+    /// Spawns a scoped green thread; see [`scope`].
+    ///
+    /// # Panics
+    /// If the thread cannot be created, like `std`; use
+    /// [`Builder::spawn_scoped`] to get the error instead.
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        match Builder::new().spawn_scoped(self, f) {
+            Ok(handle) => handle,
+            Err(e) => panic!("failed to spawn thread: {e}"),
+        }
+    }
+}
+
+impl<'scope, T> ScopedJoinHandle<'scope, T> {
+    pub(super) fn new(inner: JoinInner<'scope, T>) -> Self {
+        ScopedJoinHandle(inner)
+    }
+
+    /// The thread's handle.
+    pub fn thread(&self) -> &Thread {
+        &self.0.thread
+    }
+
+    /// Waits for the thread to finish and returns its result, or `Err`
+    /// with its panic payload.
+    ///
+    /// ```
+    /// let data = [1, 2, 3];
+    /// let sum = spool::thread::scope(|s| s.spawn(|| data.iter().sum::<i32>()).join().unwrap());
+    /// assert_eq!(sum, 6);
+    /// ```
+    pub fn join(self) -> Result<T> {
+        self.0.join()
+    }
+
+    /// Whether the thread has finished running its closure.
+    pub fn is_finished(&self) -> bool {
+        self.0.packet.is_finished()
+    }
+}
+
+impl fmt::Debug for Scope<'_, '_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Scope").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedJoinHandle").finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,505 @@
+//! The scheduler: green threads, workers, and how they find each other.
+//!
+//! # Terms
+//! * A **green thread** (`Task`) is a closure running on its own guarded
+//!   stack as a `corosensei` coroutine. It runs until it *blocks* (park,
+//!   sleep, join, yield), when it switches back to its worker.
+//! * A **worker** is one OS thread running `Worker::run`: it picks a
+//!   runnable green thread, resumes it, and when it switches back completes
+//!   whatever transition the green thread asked for. Each worker owns
+//!   - `pinned`: a plain `VecDeque` of runnable green threads that have
+//!     already run on it (no atomics: only this worker touches it);
+//!   - `fresh`: a `crossbeam_deque::Worker` of spawned, never-run green
+//!     threads, which other workers may steal from;
+//!   - an **inbox** (`Remote::inbox`), where other OS threads put green
+//!     threads of this worker that they woke;
+//!   - its `Reactor` (a `mio::Poll` plus `mio::Waker`) and its `Timers`.
+//! * The **scheduler** (`Shared`) is the set of workers of one runtime plus a
+//!   global `Injector` for green threads spawned from outside the runtime.
+//!
+//! # Pinning: why a started green thread never moves
+//! A green thread may hold a `&T` into `std::thread_local!` storage, a
+//! `ThreadRng`, an `Rc` stashed in TLS, or simply a TLS address the compiler
+//! computed before a context switch. If it resumed on another OS thread it
+//! would race with the green threads left behind: undefined behaviour from
+//! safe code. So a green thread is pinned to the worker that first runs it
+//! (`Task::worker`). Only never-run green threads live in stealable queues
+//! (`fresh`, the injector); a started one is only ever queued in its own
+//! worker's `pinned` queue or inbox. Stealing therefore spreads the typical
+//! load (an accept loop spawning handlers) but never moves a running thread.
+//! This is also what lets `pinned` be a plain `VecDeque`: the yield path
+//! costs a coroutine switch and two deque operations, no atomics.
+//!
+//! # Parking: the one blocking primitive
+//! Everything that blocks does it by `park` + `unpark` (Go's
+//! `gopark`/`goready`). The protocol, with the states of `task.rs`:
+//!
+//! 1. The green thread, having registered itself wherever its waker will
+//!    look (a channel's wait list, a join packet, a timer), first tries to
+//!    consume a token (`NOTIFIED → EMPTY`); if it got one it returns at
+//!    once: this is "unpark before park".
+//! 2. Otherwise it switches out with `Suspend::Park`. It is now *announcing*
+//!    a park but is not yet parked: its state is still `EMPTY`.
+//! 3. Its worker, back on its own stack, does `CAS(EMPTY → PARKED)`. If
+//!    that succeeds the green thread is parked, and the worker forgets it.
+//!    If it fails, the state is `NOTIFIED`: an unpark arrived during the
+//!    switch; the worker queues the thread again instead of parking it.
+//! 4. `unpark` sets the token. If it took the state out of `PARKED` it — and
+//!    only it — queues the thread: onto its worker's `pinned` queue when
+//!    called on that worker, otherwise into the worker's inbox followed by a
+//!    poke of the worker's waker if the worker sleeps.
+//! 5. The resumed green thread consumes the token (`swap(EMPTY)`).
+//!
+//! **Why no wakeup is lost.** An unpark happens either before the worker's
+//! CAS in step 3 or after it (they are atomic operations on one word). If
+//! before, it left `NOTIFIED`, so the CAS fails and the thread is requeued.
+//! If after, it finds `PARKED` and queues the thread. **Why no thread runs
+//! twice.** Only the transition out of `PARKED` queues it, it happens once
+//! per park, and `PARKED` is entered only after the coroutine has fully
+//! switched out, so a thread is never queued while its stack is in use.
+//! Timers (`park_timeout`) and, later, cancellation are further parties
+//! racing for the same transition: the timer does `CAS(PARKED → EMPTY)` and
+//! queues on success; a cancel request will set its flag and do the same,
+//! and every blocking point checks the flag when it resumes.
+//!
+//! `sleep` uses a separate `SLEEPING` bit so an `unpark` during a sleep is
+//! kept as a token for the next `park` instead of cutting the sleep short,
+//! as with std.
+//!
+//! # Worker sleeping: why no worker sleeps through work
+//! A worker out of work publishes `sleeping = true` and `num_sleeping += 1`
+//! (both `SeqCst`), then looks once more at its inbox, the injector and
+//! every stealable queue, and only then calls `epoll_wait`. Whoever adds
+//! work first makes it visible (a push), then executes a `SeqCst` fence and
+//! reads the sleeping flags. This is Dekker's pattern: with sequentially
+//! consistent operations on both sides, either the worker's re-check sees
+//! the work or the producer sees the worker asleep and pokes its waker.
+//! A poke only happens when the flag was set, so a busy worker is never
+//! poked (no syscall on the hot path). Spawns wake at most one sleeping
+//! worker to come and steal; wakeups of pinned threads poke exactly the
+//! owning worker.
+//!
+//! Before sleeping a worker spins briefly, re-checking its sources, because
+//! a ping-pong across workers would otherwise pay an `epoll_wait` and a
+//! wakeup per message. The spin is bounded, so an idle runtime sleeps.
+//!
+//! # Fairness
+//! Each turn of the loop takes one runnable thread; every 61st turn
+//! (Go's number: prime, so it does not resonate with program periods) the
+//! worker also drains its inbox, fires due timers and pulls from the
+//! injector, so a pair of threads yielding to each other cannot starve
+//! timers or wakeups. Pinned and fresh threads alternate so a yield loop
+//! cannot starve new spawns either.
+//!
+//! # Lifetime
+//! A runtime's `Shared` is leaked on purpose: handles held by green threads
+//! and wakers are plain `&'static` references, and a wakeup that arrives
+//! after shutdown lands in an inbox nobody reads. The cost is a few KiB per
+//! runtime ever built. Green threads still parked at shutdown are leaked,
+//! not unwound (see `Task`'s `Drop`).
+
+use std::io;
+use std::num::NonZeroUsize;
+use std::ptr;
+use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::thread::JoinHandle as OsJoinHandle;
+
+use crossbeam_deque::{Injector, Stealer, Worker as Deque};
+use mio::Waker;
+
+use crate::reactor::Reactor;
+use crate::stack::{self, GuardedStack};
+use crate::sys::{self, RunningStack};
+use crate::task::{next_thread_id, GreenCoroutine, Task};
+use crate::worker::{self, WorkerCore};
+use crate::ThreadHandle;
+
+/// Largest worker count accepted.
+pub const MAX_WORKERS: usize = 1024;
+
+/// What other threads see of one worker.
+pub(crate) struct Remote {
+    /// Green threads of this worker woken by other OS threads.
+    inbox: Mutex<Vec<Arc<Task>>>,
+    /// Set when `inbox` may be non-empty, so the worker can skip the lock.
+    pub(crate) has_inbox: AtomicBool,
+    /// Set while the worker is (about to be) in `epoll_wait`.
+    pub(crate) sleeping: AtomicBool,
+    waker: Waker,
+    pub(crate) stealer: Stealer<Arc<Task>>,
+}
+
+/// State shared by all workers of one runtime (and leaked; see "Lifetime").
+pub(crate) struct Shared {
+    pub(crate) workers: Box<[Remote]>,
+    /// Green threads spawned from outside the runtime.
+    pub(crate) injector: Injector<Arc<Task>>,
+    /// How many workers have `sleeping` set.
+    pub(crate) num_sleeping: AtomicUsize,
+    /// Set when the runtime is dropped.
+    pub(crate) shutdown: AtomicBool,
+    /// Stack size of green threads spawned without an explicit size.
+    pub(crate) stack_size: usize,
+    /// Rotates the worker woken first, so wakeups spread.
+    next_wake: AtomicUsize,
+}
+
+impl Shared {
+    fn remote(&self, index: usize) -> &Remote {
+        &self.workers[index]
+    }
+
+    /// Queues a woken, already-started green thread on its worker. Called by
+    /// whoever won the transition out of `PARKED`/`SLEEPING`.
+    pub(crate) fn schedule(&'static self, task: Arc<Task>) {
+        let index = task.worker.load(Ordering::Relaxed);
+        if let Some(core) = worker::current() {
+            if ptr::eq(core.shared, self) && core.index == index {
+                core.push_pinned(task);
+                return;
+            }
+        }
+        let remote = self.remote(index);
+        lock(&remote.inbox).push(task);
+        remote.has_inbox.store(true, Ordering::Release);
+        self.notify_worker(index);
+    }
+
+    /// Takes everything in worker `index`'s inbox.
+    pub(crate) fn drain_inbox(&self, index: usize, into: &mut Vec<Arc<Task>>) {
+        let remote = self.remote(index);
+        // Clear the flag before taking the lock: a push after our drain sets
+        // it again, so nothing is left unseen.
+        remote.has_inbox.store(false, Ordering::Relaxed);
+        std::mem::swap(&mut *lock(&remote.inbox), into);
+    }
+
+    /// Pokes worker `index` if it sleeps (see "Worker sleeping").
+    pub(crate) fn notify_worker(&self, index: usize) {
+        fence(Ordering::SeqCst);
+        let remote = self.remote(index);
+        if remote.sleeping.load(Ordering::Relaxed) && remote.sleeping.swap(false, Ordering::AcqRel) {
+            wake(remote);
+        }
+    }
+
+    /// After pushing stealable work: wake one sleeping worker, if any.
+    pub(crate) fn notify_one_sleeper(&self) {
+        fence(Ordering::SeqCst);
+        if self.num_sleeping.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let n = self.workers.len();
+        let start = self.next_wake.fetch_add(1, Ordering::Relaxed);
+        for i in 0..n {
+            let remote = self.remote((start + i) % n);
+            if remote.sleeping.load(Ordering::Relaxed) && remote.sleeping.swap(false, Ordering::AcqRel) {
+                wake(remote);
+                return;
+            }
+        }
+    }
+
+    fn notify_all(&self) {
+        for remote in self.workers.iter() {
+            remote.sleeping.store(false, Ordering::Relaxed);
+            wake(remote);
+        }
+    }
+}
+
+fn wake(remote: &Remote) {
+    if let Err(e) = remote.waker.wake() {
+        crate::fatal(&format!("Shared::notify: waking a worker failed: {e}"));
+    }
+}
+
+/// Locks a mutex that no code path can poison (nothing panics while
+/// holding it); recovers the guard if it ever were.
+pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Options for one spawn.
+#[derive(Debug, Default, Clone)]
+pub struct SpawnOptions {
+    /// The green thread's name.
+    pub name: Option<String>,
+    /// Its stack size in bytes (rounded up to whole pages); `None` for the
+    /// runtime's default.
+    pub stack_size: Option<usize>,
+}
+
+/// A running set of worker threads executing green threads.
+///
+/// Dropping a `Runtime` stops its workers: green threads still queued or
+/// parked are leaked, not run. The global runtime (`global()`) is never
+/// dropped.
+pub struct Runtime {
+    shared: &'static Shared,
+    threads: Mutex<Vec<OsJoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("workers", &self.workers())
+            .field("stack_size", &self.shared.stack_size)
+            .finish()
+    }
+}
+
+/// Configuration for a [`Runtime`].
+#[derive(Debug, Default, Clone)]
+pub struct RuntimeConfig {
+    /// Number of worker OS threads; `None` for `SPOOL_WORKERS` or, if that
+    /// is unset, the available parallelism.
+    pub workers: Option<usize>,
+    /// Default stack size of green threads in bytes; `None` for 256 KiB.
+    pub stack_size: Option<usize>,
+}
+
+/// Reads `SPOOL_WORKERS`, if set.
+fn workers_from_env() -> io::Result<Option<usize>> {
+    let Some(value) = std::env::var_os("SPOOL_WORKERS") else {
+        return Ok(None);
+    };
+    let text = value.to_string_lossy();
+    match text.trim().parse::<usize>() {
+        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Some(n)),
+        _ => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "spool: SPOOL_WORKERS must be a whole number from 1 to {MAX_WORKERS}, got {text:?}; \
+                 unset it to use one worker per core"
+            ),
+        )),
+    }
+}
+
+impl Runtime {
+    /// Starts a runtime.
+    pub fn new(config: RuntimeConfig) -> io::Result<Runtime> {
+        let workers = match config.workers {
+            Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            Some(n) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("spool: a runtime needs from 1 to {MAX_WORKERS} workers, got {n}"),
+                ))
+            }
+            None => match workers_from_env()? {
+                Some(n) => n,
+                None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
+            },
+        };
+        let stack_size =
+            stack::normalize_stack_size(config.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        sys::install_overflow_handler();
+        crate::panic::install_hook();
+
+        let mut remotes = Vec::with_capacity(workers);
+        let mut parts = Vec::with_capacity(workers);
+        for _ in 0..workers {
+            let (reactor, waker) = Reactor::new()?;
+            let fresh = Deque::new_fifo();
+            remotes.push(Remote {
+                inbox: Mutex::new(Vec::new()),
+                has_inbox: AtomicBool::new(false),
+                sleeping: AtomicBool::new(false),
+                waker,
+                stealer: fresh.stealer(),
+            });
+            parts.push((reactor, fresh));
+        }
+        let shared: &'static Shared = Box::leak(Box::new(Shared {
+            workers: remotes.into_boxed_slice(),
+            injector: Injector::new(),
+            num_sleeping: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            stack_size,
+            next_wake: AtomicUsize::new(0),
+        }));
+        let runtime = Runtime { shared, threads: Mutex::new(Vec::with_capacity(workers)) };
+        for (index, (reactor, fresh)) in parts.into_iter().enumerate() {
+            let thread = std::thread::Builder::new()
+                .name(format!("spool-worker-{index}"))
+                .spawn(move || WorkerCore::new(index, shared, reactor, fresh).run())
+                .map_err(|e| {
+                    io::Error::new(e.kind(), format!("spool: cannot start worker thread {index}: {e}"))
+                })?;
+            lock(&runtime.threads).push(thread);
+        }
+        Ok(runtime)
+    }
+
+    /// Number of worker threads.
+    pub fn workers(&self) -> usize {
+        self.shared.workers.len()
+    }
+
+    /// Default stack size of this runtime's green threads, in bytes.
+    pub fn stack_size(&self) -> usize {
+        self.shared.stack_size
+    }
+
+    /// Spawns a green thread running `f` on this runtime.
+    pub fn spawn<F>(&self, options: SpawnOptions, f: F) -> io::Result<ThreadHandle>
+    where
+        F: FnOnce() + Send + 'static,
+    {
+        // SAFETY: `f` is 'static, so it borrows nothing that could end.
+        unsafe { spawn_on(self.shared, options, f) }
+    }
+
+    /// Spawns a green thread whose closure may borrow from the caller.
+    ///
+    /// # Safety
+    /// Everything `f` borrows must stay valid until `f` has returned (or
+    /// been dropped unrun), and forever if the green thread never finishes
+    /// (a leaked green thread keeps its closure's borrows alive).
+    pub unsafe fn spawn_unchecked<'a, F>(&self, options: SpawnOptions, f: F) -> io::Result<ThreadHandle>
+    where
+        F: FnOnce() + Send + 'a,
+    {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { spawn_on(self.shared, options, f) }
+    }
+
+    /// Whether the calling code runs on one of this runtime's workers.
+    pub fn is_current(&self) -> bool {
+        worker::current().is_some_and(|core| ptr::eq(core.shared, self.shared))
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        self.shared.shutdown.store(true, Ordering::Release);
+        self.shared.notify_all();
+        let threads = std::mem::take(&mut *lock(&self.threads));
+        if self.is_current() {
+            // Dropped from inside one of its own green threads: the workers
+            // stop on their own; joining would wait for ourselves.
+            return;
+        }
+        for thread in threads {
+            // Workers catch every panic of green threads; a worker that
+            // panicked anyway has already printed why.
+            let _ = thread.join();
+        }
+    }
+}
+
+/// The global runtime, started on first use.
+static GLOBAL: OnceLock<Result<Runtime, (io::ErrorKind, String)>> = OnceLock::new();
+
+/// The global runtime, started with `config` if it is not running yet.
+/// Returns `AlreadyExists` if it was already started.
+pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
+    let mut fresh = false;
+    let result = GLOBAL.get_or_init(|| {
+        fresh = true;
+        Runtime::new(config).map_err(|e| (e.kind(), e.to_string()))
+    });
+    match (result, fresh) {
+        (Ok(rt), true) => Ok(rt),
+        (Ok(_), false) => Err(io::Error::new(
+            io::ErrorKind::AlreadyExists,
+            "spool: the global runtime is already running; configure it before the first spawn",
+        )),
+        (Err((kind, msg)), _) => Err(io::Error::new(*kind, msg.clone())),
+    }
+}
+
+/// The global runtime, started with the default configuration (honouring
+/// `SPOOL_WORKERS`) on first use.
+pub fn global() -> io::Result<&'static Runtime> {
+    match GLOBAL.get_or_init(|| Runtime::new(RuntimeConfig::default()).map_err(|e| (e.kind(), e.to_string()))) {
+        Ok(rt) => Ok(rt),
+        Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+    }
+}
+
+/// The runtime the caller runs on, if it is a worker of one.
+pub(crate) fn current_shared() -> Option<&'static Shared> {
+    worker::current().map(|core| core.shared)
+}
+
+/// The green thread running on this OS thread, if any.
+pub(crate) fn current_task() -> Option<&'static Task> {
+    let core = worker::current()?;
+    let task = core.current.get();
+    // SAFETY: `current` is non-null only while the worker is inside
+    // `resume` of that task, holding an `Arc` to it, and the caller runs on
+    // the task's own stack (only green-thread code observes it), so the task
+    // outlives every use the caller can make before it switches out. The
+    // 'static lifetime is a lie that callers must not store: they use the
+    // reference within the current call only.
+    (!task.is_null()).then(|| unsafe { &*task })
+}
+
+/// Spawns on the runtime the caller runs on, or on the global runtime.
+///
+/// # Safety
+/// As `Runtime::spawn_unchecked`.
+pub unsafe fn spawn_here<'a, F>(options: SpawnOptions, f: F) -> io::Result<ThreadHandle>
+where
+    F: FnOnce() + Send + 'a,
+{
+    let shared = match current_shared() {
+        Some(shared) => shared,
+        None => global()?.shared,
+    };
+    // SAFETY: forwarded from this function's contract.
+    unsafe { spawn_on(shared, options, f) }
+}
+
+/// Creates a green thread on `shared` and queues it.
+///
+/// # Safety
+/// As `Runtime::spawn_unchecked`.
+unsafe fn spawn_on<'a, F>(shared: &'static Shared, options: SpawnOptions, f: F) -> io::Result<ThreadHandle>
+where
+    F: FnOnce() + Send + 'a,
+{
+    if shared.shutdown.load(Ordering::Acquire) {
+        return Err(io::Error::other("spool: cannot spawn: the runtime has shut down"));
+    }
+    let size = match options.stack_size {
+        None => shared.stack_size,
+        Some(size) => stack::normalize_stack_size(size)?,
+    };
+    let core = worker::current().filter(|core| ptr::eq(core.shared, shared));
+    let stack: GuardedStack = match core {
+        Some(core) => core.take_stack(size)?,
+        None => stack::allocate(size)?,
+    };
+    let (guard_start, guard_end) = stack.guard_range();
+    let running = RunningStack {
+        guard_start,
+        guard_end,
+        stack_size: stack.size(),
+        name: options.name.map(String::into_boxed_str),
+    };
+    let body = move |yielder: &corosensei::Yielder<(), crate::task::Suspend>, ()| {
+        worker::enter_green_thread(yielder);
+        // The API layer catches its closure's panics; this catch only keeps
+        // a stray one from unwinding into the worker.
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
+            crate::write_stderr("spool: a green thread's panic escaped its wrapper; ignored\n");
+        }
+        crate::locals::destroy_current_locals();
+    };
+    // SAFETY: the caller guarantees the closure's borrows outlive the
+    // coroutine's completion (or last forever if it never completes).
+    let coroutine: GreenCoroutine = unsafe { GreenCoroutine::with_stack_unchecked(stack, body) };
+    let task = Arc::new(Task::new(next_thread_id(), shared, coroutine, running));
+    let handle = ThreadHandle::green(task.clone());
+    match core {
+        Some(core) => core.push_fresh(task),
+        None => shared.injector.push(task),
+    }
+    shared.notify_one_sleeper();
+    Ok(handle)
+}

@@ -1,0 +1,323 @@
+//! One worker: the loop that runs green threads on one OS thread.
+//!
+//! The protocols (pinning, parking, sleeping, fairness) are described in the
+//! essay at the top of `scheduler.rs`; this file is their implementation.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::ptr;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Instant;
+
+use corosensei::{CoroutineResult, Yielder};
+use crossbeam_deque::{Steal, Worker as Deque};
+
+use crate::reactor::Reactor;
+use crate::scheduler::Shared;
+use crate::stack::{GuardedStack, StackCache};
+use crate::sys;
+use crate::task::{Suspend, Task};
+use crate::timer::{TimerKind, Timers};
+
+/// Turns between maintenance passes (see "Fairness" in `scheduler.rs`).
+const MAINTENANCE_INTERVAL: u32 = 61;
+
+/// Rounds of re-checking for work before a worker sleeps.
+const SPIN_ROUNDS: u32 = 4;
+
+thread_local! {
+    /// The worker running on this OS thread, or null.
+    static CURRENT: Cell<*const WorkerCore> = const { Cell::new(ptr::null()) };
+}
+
+/// The worker running on this OS thread, if it is a worker thread.
+pub(crate) fn current() -> Option<&'static WorkerCore> {
+    let core = CURRENT.with(Cell::get);
+    // SAFETY: CURRENT is set by `WorkerCore::run` to a core that lives on
+    // that function's stack frame and is reset to null before the frame
+    // ends; all code that can observe it runs inside that frame on this OS
+    // thread (the loop itself or a green thread it resumed). Callers use the
+    // reference only within their own call.
+    (!core.is_null()).then(|| unsafe { &*core })
+}
+
+/// Records the running coroutine's yielder in its task (first thing a green
+/// thread does).
+pub(crate) fn enter_green_thread(yielder: &Yielder<(), Suspend>) {
+    match crate::scheduler::current_task() {
+        Some(task) => task.yielder.set(yielder),
+        None => crate::fatal("enter_green_thread: no current task"),
+    }
+}
+
+/// A worker's own state. Lives on the worker thread's stack; reachable from
+/// green threads on the same OS thread through `current()`.
+///
+/// # Invariant
+/// Only the worker's OS thread touches a `WorkerCore`, and no `RefCell`
+/// borrow is held across a `resume`, so a green thread may borrow any of
+/// them (to spawn, to wake a thread of the same worker).
+pub(crate) struct WorkerCore {
+    pub(crate) index: usize,
+    pub(crate) shared: &'static Shared,
+    /// The green thread being resumed, or null.
+    pub(crate) current: Cell<*const Task>,
+    pinned: RefCell<VecDeque<Arc<Task>>>,
+    fresh: Deque<Arc<Task>>,
+    stacks: RefCell<StackCache>,
+    timers: RefCell<Timers>,
+    reactor: RefCell<Reactor>,
+    /// Scratch vector for draining the inbox without allocating.
+    inbox_scratch: RefCell<Vec<Arc<Task>>>,
+    tick: Cell<u32>,
+}
+
+impl WorkerCore {
+    pub(crate) fn new(
+        index: usize,
+        shared: &'static Shared,
+        reactor: Reactor,
+        fresh: Deque<Arc<Task>>,
+    ) -> WorkerCore {
+        WorkerCore {
+            index,
+            shared,
+            current: Cell::new(ptr::null()),
+            pinned: RefCell::new(VecDeque::with_capacity(64)),
+            fresh,
+            stacks: RefCell::new(StackCache::new(shared.stack_size)),
+            timers: RefCell::new(Timers::default()),
+            reactor: RefCell::new(reactor),
+            inbox_scratch: RefCell::new(Vec::new()),
+            tick: Cell::new(0),
+        }
+    }
+
+    /// Queues a runnable green thread pinned to this worker.
+    pub(crate) fn push_pinned(&self, task: Arc<Task>) {
+        self.pinned.borrow_mut().push_back(task);
+    }
+
+    /// Queues a never-run green thread where idle workers may steal it.
+    pub(crate) fn push_fresh(&self, task: Arc<Task>) {
+        self.fresh.push(task);
+    }
+
+    /// A stack from this worker's cache.
+    pub(crate) fn take_stack(&self, size: usize) -> io::Result<GuardedStack> {
+        self.stacks.borrow_mut().get(size)
+    }
+
+    /// Notes that the running green thread's timer went stale (its timed
+    /// wait ended early), for lazy cancellation.
+    pub(crate) fn note_timer_cancelled(&self) {
+        self.timers.borrow_mut().note_cancelled();
+    }
+
+    /// The worker loop. Runs until the runtime shuts down.
+    pub(crate) fn run(self) {
+        sys::ensure_altstack();
+        CURRENT.with(|c| c.set(&self));
+        loop {
+            let tick = self.tick.get().wrapping_add(1);
+            self.tick.set(tick);
+            if tick % MAINTENANCE_INTERVAL == 0 {
+                self.maintenance();
+            } else if self.shared.workers[self.index].has_inbox.load(Ordering::Relaxed) {
+                self.drain_inbox();
+            }
+            if let Some(task) = self.next_task(tick) {
+                self.run_task(task);
+                continue;
+            }
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                break;
+            }
+            if self.search() {
+                continue;
+            }
+            self.sleep();
+        }
+        self.shut_down();
+        CURRENT.with(|c| c.set(ptr::null()));
+    }
+
+    /// Pinned and fresh threads alternate (see "Fairness").
+    fn next_task(&self, tick: u32) -> Option<Arc<Task>> {
+        if tick & 1 == 0 {
+            if let Some(task) = self.fresh.pop() {
+                return Some(task);
+            }
+            self.pinned.borrow_mut().pop_front()
+        } else {
+            if let Some(task) = self.pinned.borrow_mut().pop_front() {
+                return Some(task);
+            }
+            self.fresh.pop()
+        }
+    }
+
+    fn maintenance(&self) {
+        self.drain_inbox();
+        self.fire_timers();
+        if self.fresh.is_empty() {
+            let _ = self.shared.injector.steal_batch(&self.fresh);
+        }
+    }
+
+    fn drain_inbox(&self) {
+        let mut scratch = self.inbox_scratch.borrow_mut();
+        self.shared.drain_inbox(self.index, &mut scratch);
+        if !scratch.is_empty() {
+            self.pinned.borrow_mut().extend(scratch.drain(..));
+        }
+    }
+
+    fn fire_timers(&self) {
+        if self.timers.borrow().is_empty() {
+            return;
+        }
+        let now = Instant::now();
+        self.timers.borrow_mut().fire_expired(now, |task, kind| {
+            let won = match kind {
+                TimerKind::Park => task.transition_from_timed_park(),
+                TimerKind::Sleep => task.transition_from_sleeping(),
+            };
+            if won {
+                self.push_pinned(task);
+            }
+        });
+    }
+
+    /// Looks everywhere for work, spinning a little; `true` if some found.
+    fn search(&self) -> bool {
+        for round in 0..SPIN_ROUNDS {
+            if self.find_work() {
+                return true;
+            }
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                return true;
+            }
+            for _ in 0..(16 << round) {
+                std::hint::spin_loop();
+            }
+        }
+        false
+    }
+
+    fn find_work(&self) -> bool {
+        self.drain_inbox();
+        self.fire_timers();
+        if !self.pinned.borrow().is_empty() || !self.fresh.is_empty() {
+            return true;
+        }
+        if steal_succeeded(self.shared.injector.steal_batch(&self.fresh)) {
+            return true;
+        }
+        let n = self.shared.workers.len();
+        for i in 1..n {
+            let victim = &self.shared.workers[(self.index + i) % n].stealer;
+            if steal_succeeded(victim.steal_batch(&self.fresh)) {
+                return true;
+            }
+        }
+        false
+    }
+
+    /// Whether any source has work, without taking it (the re-check after
+    /// announcing sleep).
+    fn has_visible_work(&self) -> bool {
+        let remote = &self.shared.workers[self.index];
+        remote.has_inbox.load(Ordering::SeqCst)
+            || !self.shared.injector.is_empty()
+            || !self.fresh.is_empty()
+            || !self.pinned.borrow().is_empty()
+            || self.shared.workers.iter().any(|w| !w.stealer.is_empty())
+            || self.shared.shutdown.load(Ordering::SeqCst)
+    }
+
+    /// Sleeps in `epoll_wait` until woken or the next timer is due (see
+    /// "Worker sleeping" in `scheduler.rs`).
+    fn sleep(&self) {
+        let remote = &self.shared.workers[self.index];
+        remote.sleeping.store(true, Ordering::SeqCst);
+        self.shared.num_sleeping.fetch_add(1, Ordering::SeqCst);
+        if !self.has_visible_work() {
+            let timeout = self
+                .timers
+                .borrow()
+                .next_deadline()
+                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            self.reactor.borrow_mut().wait(timeout);
+        }
+        self.shared.num_sleeping.fetch_sub(1, Ordering::SeqCst);
+        remote.sleeping.store(false, Ordering::Relaxed);
+    }
+
+    /// Resumes `task` until it switches out, then completes its transition.
+    fn run_task(&self, task: Arc<Task>) {
+        // Pin on first run; a no-op store afterwards.
+        task.worker.store(self.index, Ordering::Relaxed);
+        self.current.set(Arc::as_ptr(&task));
+        sys::set_running(&task.running);
+        // SAFETY: we are the owner of `task` (it was in our queue, and a
+        // queued task is in exactly one queue), so no one else touches its
+        // coroutine; the reference ends before the task can be queued again.
+        let coroutine = unsafe { &mut *task.coroutine.get() };
+        let result = match coroutine {
+            Some(coroutine) => coroutine.resume(()),
+            None => crate::fatal("WorkerCore::run_task: queued task has no coroutine"),
+        };
+        sys::set_running(ptr::null());
+        self.current.set(ptr::null());
+        match result {
+            CoroutineResult::Yield(Suspend::Yield) => self.push_pinned(task),
+            CoroutineResult::Yield(Suspend::Park) => {
+                if !task.transition_to_parked() {
+                    self.push_pinned(task);
+                }
+            }
+            CoroutineResult::Yield(Suspend::ParkUntil(deadline)) => {
+                self.timers.borrow_mut().insert(deadline, TimerKind::Park, task.clone());
+                if !task.transition_to_parked() {
+                    self.push_pinned(task);
+                }
+            }
+            CoroutineResult::Yield(Suspend::Sleep(deadline)) => {
+                self.timers.borrow_mut().insert(deadline, TimerKind::Sleep, task.clone());
+                task.transition_to_sleeping();
+            }
+            CoroutineResult::Return(()) => {
+                // SAFETY: as above; the coroutine has finished, so nothing
+                // runs on its stack any more.
+                let finished = unsafe { (*task.coroutine.get()).take() };
+                if let Some(coroutine) = finished {
+                    self.stacks.borrow_mut().put(coroutine.into_stack());
+                }
+            }
+        }
+    }
+
+    /// Drops what is queued here: never-run threads drop their closures,
+    /// started ones are leaked by `Task`'s `Drop`.
+    fn shut_down(&self) {
+        self.timers.borrow_mut().clear();
+        self.drain_inbox();
+        self.pinned.borrow_mut().clear();
+        while self.fresh.pop().is_some() {}
+        // The injector is shared: the first worker out empties it.
+        loop {
+            match self.shared.injector.steal() {
+                Steal::Success(task) => drop(task),
+                Steal::Retry => continue,
+                Steal::Empty => break,
+            }
+        }
+    }
+}
+
+fn steal_succeeded<T>(steal: Steal<T>) -> bool {
+    matches!(steal, Steal::Success(_))
+}
