@@ -65,7 +65,9 @@ impl Builder {
     /// or stack size (or a bad `SPOOL_WORKERS`), and with the OS error when
     /// worker threads or their epoll instances cannot be created.
     pub fn build(self) -> io::Result<Runtime> {
-        Ok(Runtime { inner: spool_runtime::Runtime::new(self.config)? })
+        Ok(Runtime {
+            inner: spool_runtime::Runtime::new(self.config)?,
+        })
     }
 
     /// Starts the *global* runtime with this configuration, the one

@@ -59,7 +59,9 @@ use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 pub use locals::{destroy_current_locals, new_local_slot, with_local_storage, LocalStorage};
-pub use scheduler::{global, init_global, spawn_here, Runtime, RuntimeConfig, SpawnOptions, MAX_WORKERS};
+pub use scheduler::{
+    global, init_global, spawn_here, Runtime, RuntimeConfig, SpawnOptions, MAX_WORKERS,
+};
 pub use task::next_thread_id;
 
 use task::{Suspend, Task};
@@ -89,7 +91,9 @@ struct OsThread {
 
 impl ThreadHandle {
     pub(crate) fn green(task: Arc<Task>) -> ThreadHandle {
-        ThreadHandle { inner: Inner::Green(task) }
+        ThreadHandle {
+            inner: Inner::Green(task),
+        }
     }
 
     /// The thread's unique id.
@@ -169,7 +173,9 @@ pub fn current() -> ThreadHandle {
         })
         .clone()
     });
-    ThreadHandle { inner: Inner::Os(os) }
+    ThreadHandle {
+        inner: Inner::Os(os),
+    }
 }
 
 /// Whether the caller runs inside a green thread.
@@ -215,7 +221,10 @@ pub fn park_timeout(timeout: Duration) {
     task.suspend(Suspend::ParkUntil(deadline));
     // Either our timer fired (state EMPTY) or a token woke us first
     // (NOTIFIED), leaving the timer entry stale.
-    let woken_by_token = task.state.swap(task::EMPTY, std::sync::atomic::Ordering::Acquire) != task::EMPTY;
+    let woken_by_token = task
+        .state
+        .swap(task::EMPTY, std::sync::atomic::Ordering::Acquire)
+        != task::EMPTY;
     end_timed_wait(task, woken_by_token);
 }
 
@@ -287,6 +296,9 @@ pub(crate) fn describe_fd_error(error: io::Error, what: &str) -> io::Error {
             ),
         )
     } else {
-        io::Error::new(error.kind(), format!("spool: cannot create {what}: {error}"))
+        io::Error::new(
+            error.kind(),
+            format!("spool: cannot create {what}: {error}"),
+        )
     }
 }

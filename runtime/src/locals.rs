@@ -34,7 +34,10 @@ impl LocalStorage {
     /// The value stored for `slot`, if any. The pointer stays valid until
     /// the slot is overwritten or the table is destroyed.
     pub fn get(&self, slot: usize) -> Option<*const dyn Any> {
-        self.slots.get(slot)?.as_deref().map(|v| v as *const dyn Any)
+        self.slots
+            .get(slot)?
+            .as_deref()
+            .map(|v| v as *const dyn Any)
     }
 
     /// Stores `value` for `slot`, returning the value it replaces (to be

@@ -50,9 +50,10 @@ fn payload_text<'a>(info: &'a PanicHookInfo<'_>) -> &'a str {
 fn print_green_panic(info: &PanicHookInfo<'_>) {
     let handle = crate::current();
     let name = handle.name().unwrap_or("<unnamed>");
-    let location = info
-        .location()
-        .map_or_else(|| "<unknown>".to_string(), |l| format!("{}:{}:{}", l.file(), l.line(), l.column()));
+    let location = info.location().map_or_else(
+        || "<unknown>".to_string(),
+        |l| format!("{}:{}:{}", l.file(), l.line(), l.column()),
+    );
     let backtrace = Backtrace::capture();
     let mut text = format!(
         "\nthread '{name}' ({}) panicked at {location}:\n{}\n",

@@ -33,7 +33,13 @@ impl Reactor {
         let poll = Poll::new().map_err(|e| crate::describe_fd_error(e, "an epoll instance"))?;
         let waker = Waker::new(poll.registry(), WAKER_TOKEN)
             .map_err(|e| crate::describe_fd_error(e, "an eventfd waker"))?;
-        Ok((Reactor { poll, events: Events::with_capacity(EVENTS_CAPACITY) }, waker))
+        Ok((
+            Reactor {
+                poll,
+                events: Events::with_capacity(EVENTS_CAPACITY),
+            },
+            waker,
+        ))
     }
 
     /// Waits for events for at most `timeout` (`None`: until woken). mio

@@ -179,7 +179,8 @@ impl Shared {
     pub(crate) fn notify_worker(&self, index: usize) {
         fence(Ordering::SeqCst);
         let remote = self.remote(index);
-        if remote.sleeping.load(Ordering::Relaxed) && remote.sleeping.swap(false, Ordering::AcqRel) {
+        if remote.sleeping.load(Ordering::Relaxed) && remote.sleeping.swap(false, Ordering::AcqRel)
+        {
             wake(remote);
         }
     }
@@ -194,7 +195,9 @@ impl Shared {
         let start = self.next_wake.fetch_add(1, Ordering::Relaxed);
         for i in 0..n {
             let remote = self.remote((start + i) % n);
-            if remote.sleeping.load(Ordering::Relaxed) && remote.sleeping.swap(false, Ordering::AcqRel) {
+            if remote.sleeping.load(Ordering::Relaxed)
+                && remote.sleeping.swap(false, Ordering::AcqRel)
+            {
                 wake(remote);
                 return;
             }
@@ -321,13 +324,19 @@ impl Runtime {
             stack_size,
             next_wake: AtomicUsize::new(0),
         }));
-        let runtime = Runtime { shared, threads: Mutex::new(Vec::with_capacity(workers)) };
+        let runtime = Runtime {
+            shared,
+            threads: Mutex::new(Vec::with_capacity(workers)),
+        };
         for (index, (reactor, fresh)) in parts.into_iter().enumerate() {
             let thread = std::thread::Builder::new()
                 .name(format!("spool-worker-{index}"))
                 .spawn(move || WorkerCore::new(index, shared, reactor, fresh).run())
                 .map_err(|e| {
-                    io::Error::new(e.kind(), format!("spool: cannot start worker thread {index}: {e}"))
+                    io::Error::new(
+                        e.kind(),
+                        format!("spool: cannot start worker thread {index}: {e}"),
+                    )
                 })?;
             lock(&runtime.threads).push(thread);
         }
@@ -359,7 +368,11 @@ impl Runtime {
     /// Everything `f` borrows must stay valid until `f` has returned (or
     /// been dropped unrun), and forever if the green thread never finishes
     /// (a leaked green thread keeps its closure's borrows alive).
-    pub unsafe fn spawn_unchecked<'a, F>(&self, options: SpawnOptions, f: F) -> io::Result<ThreadHandle>
+    pub unsafe fn spawn_unchecked<'a, F>(
+        &self,
+        options: SpawnOptions,
+        f: F,
+    ) -> io::Result<ThreadHandle>
     where
         F: FnOnce() + Send + 'a,
     {
@@ -415,7 +428,9 @@ pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
 /// The global runtime, started with the default configuration (honouring
 /// `SPOOL_WORKERS`) on first use.
 pub fn global() -> io::Result<&'static Runtime> {
-    match GLOBAL.get_or_init(|| Runtime::new(RuntimeConfig::default()).map_err(|e| (e.kind(), e.to_string()))) {
+    match GLOBAL.get_or_init(|| {
+        Runtime::new(RuntimeConfig::default()).map_err(|e| (e.kind(), e.to_string()))
+    }) {
         Ok(rt) => Ok(rt),
         Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
     }
@@ -459,12 +474,18 @@ where
 ///
 /// # Safety
 /// As `Runtime::spawn_unchecked`.
-unsafe fn spawn_on<'a, F>(shared: &'static Shared, options: SpawnOptions, f: F) -> io::Result<ThreadHandle>
+unsafe fn spawn_on<'a, F>(
+    shared: &'static Shared,
+    options: SpawnOptions,
+    f: F,
+) -> io::Result<ThreadHandle>
 where
     F: FnOnce() + Send + 'a,
 {
     if shared.shutdown.load(Ordering::Acquire) {
-        return Err(io::Error::other("spool: cannot spawn: the runtime has shut down"));
+        return Err(io::Error::other(
+            "spool: cannot spawn: the runtime has shut down",
+        ));
     }
     let size = match options.stack_size {
         None => shared.stack_size,

@@ -165,7 +165,11 @@ impl Task {
     /// Worker side of `sleep`: set `SLEEPING`, keeping any token.
     pub(crate) fn transition_to_sleeping(&self) {
         let prev = self.state.fetch_or(SLEEPING, Ordering::AcqRel);
-        debug_assert_eq!(prev & (PARKED | SLEEPING), 0, "transition_to_sleeping: bad state");
+        debug_assert_eq!(
+            prev & (PARKED | SLEEPING),
+            0,
+            "transition_to_sleeping: bad state"
+        );
     }
 
     /// `unpark`: leave a token; returns `true` when the caller took the
@@ -177,7 +181,11 @@ impl Task {
                 // A token is already waiting: unpark is idempotent.
                 return false;
             }
-            let next = if state == PARKED { NOTIFIED } else { state | NOTIFIED };
+            let next = if state == PARKED {
+                NOTIFIED
+            } else {
+                state | NOTIFIED
+            };
             // AcqRel: Release hands our prior writes to the parked thread
             // (it consumes the token with Acquire); Acquire makes the
             // parker's writes, including `worker`, visible to us.

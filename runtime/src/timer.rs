@@ -87,7 +87,11 @@ pub(crate) struct Timers<T = Arc<Task>> {
 
 impl<T> Default for Timers<T> {
     fn default() -> Self {
-        Timers { heap: BinaryHeap::new(), seq: 0, stale: 0 }
+        Timers {
+            heap: BinaryHeap::new(),
+            seq: 0,
+            stale: 0,
+        }
     }
 }
 
@@ -96,7 +100,13 @@ impl<T: Timed> Timers<T> {
     pub(crate) fn insert(&mut self, deadline: Instant, kind: TimerKind, task: T) {
         self.seq += 1;
         let generation = task.generation();
-        self.heap.push(Entry { deadline, seq: self.seq, generation, kind, task });
+        self.heap.push(Entry {
+            deadline,
+            seq: self.seq,
+            generation,
+            kind,
+            task,
+        });
     }
 
     /// Records that a timer armed earlier will be skipped as stale, and
@@ -201,7 +211,11 @@ mod tests {
             w.0.set(1);
             t.note_cancelled();
         }
-        assert!(t.heap.len() <= COMPACT_MIN + 1, "heap kept {} entries", t.heap.len());
+        assert!(
+            t.heap.len() <= COMPACT_MIN + 1,
+            "heap kept {} entries",
+            t.heap.len()
+        );
         let mut fired = Vec::new();
         t.fire_expired(far, |w, _| fired.push(w.1));
         assert_eq!(fired, vec![0]);

@@ -125,7 +125,10 @@ impl WorkerCore {
             self.tick.set(tick);
             if tick % MAINTENANCE_INTERVAL == 0 {
                 self.maintenance();
-            } else if self.shared.workers[self.index].has_inbox.load(Ordering::Relaxed) {
+            } else if self.shared.workers[self.index]
+                .has_inbox
+                .load(Ordering::Relaxed)
+            {
                 self.drain_inbox();
             }
             if let Some(task) = self.next_task(tick) {
@@ -280,13 +283,17 @@ impl WorkerCore {
                 }
             }
             CoroutineResult::Yield(Suspend::ParkUntil(deadline)) => {
-                self.timers.borrow_mut().insert(deadline, TimerKind::Park, task.clone());
+                self.timers
+                    .borrow_mut()
+                    .insert(deadline, TimerKind::Park, task.clone());
                 if !task.transition_to_parked() {
                     self.push_pinned(task);
                 }
             }
             CoroutineResult::Yield(Suspend::Sleep(deadline)) => {
-                self.timers.borrow_mut().insert(deadline, TimerKind::Sleep, task.clone());
+                self.timers
+                    .borrow_mut()
+                    .insert(deadline, TimerKind::Sleep, task.clone());
                 task.transition_to_sleeping();
             }
             CoroutineResult::Return(()) => {

@@ -88,7 +88,10 @@ impl<T: 'static> LocalKey<T> {
     /// Used by `spool::thread_local!`; not meant to be called directly.
     #[doc(hidden)]
     pub const fn new(init: fn() -> T) -> LocalKey<T> {
-        LocalKey { slot: AtomicUsize::new(0), init }
+        LocalKey {
+            slot: AtomicUsize::new(0),
+            init,
+        }
     }
 
     fn slot(&'static self) -> usize {
@@ -99,7 +102,10 @@ impl<T: 'static> LocalKey<T> {
             return slot - 1;
         }
         let fresh = spool_runtime::new_local_slot() + 1;
-        match self.slot.compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed) {
+        match self
+            .slot
+            .compare_exchange(0, fresh, Ordering::Relaxed, Ordering::Relaxed)
+        {
             Ok(_) => fresh - 1,
             Err(existing) => existing - 1,
         }
@@ -210,7 +216,9 @@ impl<T: 'static> LocalKey<Cell<T>> {
         match self.initialize_with(Cell::new(value)) {
             Ok(Some(cell)) => self.with(|c| c.set(cell.into_inner())),
             Ok(None) => {}
-            Err(_) => panic!("cannot access a Thread Local Storage value during or after destruction"),
+            Err(_) => {
+                panic!("cannot access a Thread Local Storage value during or after destruction")
+            }
         }
     }
 
@@ -266,7 +274,9 @@ impl<T: 'static> LocalKey<RefCell<T>> {
         match self.initialize_with(RefCell::new(value)) {
             Ok(Some(cell)) => self.with(|c| *c.borrow_mut() = cell.into_inner()),
             Ok(None) => {}
-            Err(_) => panic!("cannot access a Thread Local Storage value during or after destruction"),
+            Err(_) => {
+                panic!("cannot access a Thread Local Storage value during or after destruction")
+            }
         }
     }
 

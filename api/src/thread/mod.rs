@@ -116,7 +116,10 @@ impl Thread {
 
 impl fmt::Debug for Thread {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Thread").field("id", &self.id()).field("name", &self.name()).finish_non_exhaustive()
+        f.debug_struct("Thread")
+            .field("id", &self.id())
+            .field("name", &self.name())
+            .finish_non_exhaustive()
     }
 }
 
@@ -160,7 +163,10 @@ impl Builder {
     }
 
     fn options(self) -> SpawnOptions {
-        SpawnOptions { name: self.name, stack_size: self.stack_size }
+        SpawnOptions {
+            name: self.name,
+            stack_size: self.stack_size,
+        }
     }
 
     /// Spawns a green thread, returning an error — which names the limit
@@ -187,7 +193,8 @@ impl Builder {
         // SAFETY: `scope` does not return before every thread spawned in
         // it has finished and dropped its packet (see `scoped.rs`), so the
         // 'scope borrows outlive the thread.
-        unsafe { self.spawn_unchecked(f, Some(scope.data.clone()), None) }.map(ScopedJoinHandle::new)
+        unsafe { self.spawn_unchecked(f, Some(scope.data.clone()), None) }
+            .map(ScopedJoinHandle::new)
     }
 
     /// # Safety
@@ -214,7 +221,10 @@ impl Builder {
                 None => spool_runtime::spawn_here(options, main),
             }
         }?;
-        Ok(JoinInner { thread: Thread::from_handle(handle), packet })
+        Ok(JoinInner {
+            thread: Thread::from_handle(handle),
+            packet,
+        })
     }
 }
 

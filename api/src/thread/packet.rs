@@ -102,7 +102,8 @@ impl<'scope, T> Packet<'scope, T> {
         // SAFETY: DONE was observed with Acquire: the spawned thread wrote
         // `result` before and will not touch it again.
         let result = unsafe { (*self.result.get()).take() };
-        result.unwrap_or_else(|| panic!("spool: join found no result: the thread was already joined"))
+        result
+            .unwrap_or_else(|| panic!("spool: join found no result: the thread was already joined"))
     }
 }
 
@@ -136,7 +137,9 @@ pub(crate) struct Completion<'scope, T> {
 
 impl<'scope, T> Completion<'scope, T> {
     pub(crate) fn new(packet: Arc<Packet<'scope, T>>) -> Self {
-        Completion { packet: Some(packet) }
+        Completion {
+            packet: Some(packet),
+        }
     }
 
     /// Runs the thread's closure and publishes its result.

@@ -51,7 +51,11 @@ pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
-    let scope = Scope { data: Arc::new(ScopeData::new()), env: PhantomData, scope: PhantomData };
+    let scope = Scope {
+        data: Arc::new(ScopeData::new()),
+        env: PhantomData,
+        scope: PhantomData,
+    };
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.data.wait_all();
     match result {

@@ -162,10 +162,22 @@ mod tests {
     #[test]
     fn guard_setting_overrides_the_probe() {
         let no_probe = || -> bool { panic!("probe must not run for an explicit mprotect") };
-        assert_eq!(resolve_guard_kind(Some("mprotect"), no_probe), (GuardKind::Mprotect, None));
-        assert_eq!(resolve_guard_kind(None, || true), (GuardKind::Madvise, None));
-        assert_eq!(resolve_guard_kind(Some("auto"), || false), (GuardKind::Mprotect, None));
-        assert_eq!(resolve_guard_kind(Some("madvise"), || true), (GuardKind::Madvise, None));
+        assert_eq!(
+            resolve_guard_kind(Some("mprotect"), no_probe),
+            (GuardKind::Mprotect, None)
+        );
+        assert_eq!(
+            resolve_guard_kind(None, || true),
+            (GuardKind::Madvise, None)
+        );
+        assert_eq!(
+            resolve_guard_kind(Some("auto"), || false),
+            (GuardKind::Mprotect, None)
+        );
+        assert_eq!(
+            resolve_guard_kind(Some("madvise"), || true),
+            (GuardKind::Madvise, None)
+        );
 
         let (kind, warning) = resolve_guard_kind(Some("madvise"), || false);
         assert_eq!(kind, GuardKind::Mprotect);
@@ -200,10 +212,16 @@ mod tests {
                 // SAFETY: pages 0 and 2 are mapped read-write and owned here.
                 unsafe { (addr as *mut u8).write_volatile(7) };
             }
-            assert!(!is_readable(base + page), "{kind:?} guard missing after install");
+            assert!(
+                !is_readable(base + page),
+                "{kind:?} guard missing after install"
+            );
             // SAFETY: the mapping is ours; nothing in it is referenced.
             unsafe { release_pages(base, 3 * page).unwrap() };
-            assert!(!is_readable(base + page), "{kind:?} guard lost by release_pages");
+            assert!(
+                !is_readable(base + page),
+                "{kind:?} guard lost by release_pages"
+            );
             for addr in [base, base + 2 * page] {
                 assert!(is_readable(addr));
                 // SAFETY: still mapped read-write; release only dropped the contents.
@@ -224,12 +242,14 @@ mod tests {
             };
             // SAFETY: this thread is not running on its signal stack; turning
             // it off only changes where later handlers run.
-            assert_eq!(unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) }, 0);
+            let result = unsafe { libc::sigaltstack(&disable, std::ptr::null_mut()) };
+            assert_eq!(result, 0);
             ensure_altstack();
             // SAFETY: zeroed stack_t is a valid out-parameter.
             let mut current: libc::stack_t = unsafe { std::mem::zeroed() };
             // SAFETY: only reads the current setting into `current`.
-            assert_eq!(unsafe { libc::sigaltstack(std::ptr::null(), &mut current) }, 0);
+            let result = unsafe { libc::sigaltstack(std::ptr::null(), &mut current) };
+            assert_eq!(result, 0);
             assert_eq!(current.ss_flags & libc::SS_DISABLE, 0);
             assert!(current.ss_size >= 64 * 1024);
             // A second call keeps the stack it finds.

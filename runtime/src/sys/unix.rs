@@ -23,7 +23,10 @@ pub(crate) fn page_size() -> usize {
     }
     // SAFETY: sysconf has no preconditions.
     let size = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    let size = usize::try_from(size).ok().filter(|&s| s > 0).unwrap_or(4096);
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|&s| s > 0)
+        .unwrap_or(4096);
     PAGE_SIZE.store(size, Ordering::Relaxed);
     size
 }
@@ -388,6 +391,9 @@ mod tests {
         let mut buffer = [0u8; 20];
         assert_eq!(format_decimal(0, &mut buffer), b"0");
         assert_eq!(format_decimal(256, &mut buffer), b"256");
-        assert_eq!(format_decimal(usize::MAX, &mut buffer), usize::MAX.to_string().as_bytes());
+        assert_eq!(
+            format_decimal(usize::MAX, &mut buffer),
+            usize::MAX.to_string().as_bytes()
+        );
     }
 }
