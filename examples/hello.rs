@@ -113,7 +113,7 @@ fn main() {
     println!("join returned the panic of thread 'doomed': {message:?}");
 
     // 4. Scoped threads borrow from the stack.
-    let mut words = vec!["green".to_string(), "threads".to_string()];
+    let mut words = ["green".to_string(), "threads".to_string()];
     thread::scope(|s| {
         for w in words.iter_mut() {
             s.spawn(move || w.make_ascii_uppercase());

@@ -63,8 +63,8 @@
 //!
 //! ## Per-green-thread values
 //! `std::thread_local!` values belong to the worker OS thread and would be
-//! shared by every green thread on it. Use [`spool::thread_local!`]
-//! (thread_local) instead; see [`thread::LocalKey`].
+//! shared by every green thread on it. Use [`spool::thread_local!`](crate::thread_local)
+//! instead; see [`thread::LocalKey`].
 //!
 //! ## Choosing the runtime
 //! The first spawn starts a global runtime with one worker per core
