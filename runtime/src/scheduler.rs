@@ -44,8 +44,10 @@
 //!    that succeeds the green thread is parked, and the worker forgets it.
 //!    If it fails, the state is `NOTIFIED`: an unpark arrived during the
 //!    switch; the worker queues the thread again instead of parking it.
-//! 4. `unpark` sets the token. If it took the state out of `PARKED` it — and
-//!    only it — queues the thread: onto its worker's `pinned` queue when
+//! 4. `unpark` sets the token, always with a read-modify-write (even when a
+//!    token is already there: see `Task::transition_to_notified` for the
+//!    lost wakeup a plain load would allow). If it took the state out of
+//!    `PARKED` it — and only it — queues the thread: onto its worker's `pinned` queue when
 //!    called on that worker, otherwise into the worker's inbox followed by a
 //!    poke of the worker's waker if the worker sleeps.
 //! 5. The resumed green thread consumes the token (`swap(EMPTY)`).
@@ -126,7 +128,9 @@ pub(crate) struct Remote {
     pub(crate) has_inbox: AtomicBool,
     /// Set while the worker is (about to be) in `epoll_wait`.
     pub(crate) sleeping: AtomicBool,
-    waker: Waker,
+    /// The worker's waker; `None` once the worker has exited (it closes the
+    /// eventfd on its way out). Locked only to wake a sleeping worker.
+    waker: Mutex<Option<Waker>>,
     pub(crate) stealer: Stealer<Arc<Task>>,
 }
 
@@ -204,6 +208,11 @@ impl Shared {
         }
     }
 
+    /// Closes worker `index`'s waker (the worker is exiting).
+    pub(crate) fn close_waker(&self, index: usize) {
+        lock(&self.remote(index).waker).take();
+    }
+
     fn notify_all(&self) {
         for remote in self.workers.iter() {
             remote.sleeping.store(false, Ordering::Relaxed);
@@ -213,8 +222,10 @@ impl Shared {
 }
 
 fn wake(remote: &Remote) {
-    if let Err(e) = remote.waker.wake() {
-        crate::fatal(&format!("Shared::notify: waking a worker failed: {e}"));
+    if let Some(waker) = lock(&remote.waker).as_ref() {
+        if let Err(e) = waker.wake() {
+            crate::fatal(&format!("Shared::notify: waking a worker failed: {e}"));
+        }
     }
 }
 
@@ -311,7 +322,7 @@ impl Runtime {
                 inbox: Mutex::new(Vec::new()),
                 has_inbox: AtomicBool::new(false),
                 sleeping: AtomicBool::new(false),
-                waker,
+                waker: Mutex::new(Some(waker)),
                 stealer: fresh.stealer(),
             });
             parts.push((reactor, fresh));
@@ -523,4 +534,88 @@ where
     }
     shared.notify_one_sleeper();
     Ok(handle)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicU64;
+    use std::time::{Duration, Instant};
+
+    #[test]
+    #[ignore]
+    fn cross_worker_pingpong_loses_no_wakeup() {
+        let rt = Runtime::new(RuntimeConfig {
+            workers: Some(2),
+            stack_size: None,
+        })
+        .unwrap();
+        for round in 0..400 {
+            let turn = Arc::new(AtomicU64::new(0));
+            let slots: Arc<[OnceLock<ThreadHandle>; 2]> =
+                Arc::new([OnceLock::new(), OnceLock::new()]);
+            let done = Arc::new(AtomicUsize::new(0));
+            let n = 20_000u64;
+            let spawner_done = done.clone();
+            let (turn0, slots0) = (turn.clone(), slots.clone());
+            rt.spawn(SpawnOptions::default(), move || {
+                for me in 0..2u64 {
+                    let (turn, slots, done) = (turn0.clone(), slots0.clone(), spawner_done.clone());
+                    // SAFETY: 'static closure.
+                    unsafe {
+                        spawn_here(SpawnOptions::default(), move || {
+                            slots[me as usize].set(crate::current()).unwrap();
+                            while slots[1 - me as usize].get().is_none() {
+                                std::hint::spin_loop();
+                                crate::yield_now();
+                            }
+                            let peer = slots[1 - me as usize].get().unwrap().clone();
+                            for i in 0..n {
+                                let mine = 2 * i + me;
+                                while turn.load(Ordering::Acquire) != mine {
+                                    crate::park();
+                                }
+                                turn.store(mine + 1, Ordering::Release);
+                                peer.unpark();
+                            }
+                            done.fetch_add(1, Ordering::SeqCst);
+                        })
+                    }
+                    .unwrap();
+                }
+            })
+            .unwrap();
+            let start = Instant::now();
+            while done.load(Ordering::SeqCst) < 2 {
+                std::thread::sleep(Duration::from_millis(1));
+                if start.elapsed() > Duration::from_secs(10) {
+                    let s = rt.shared;
+                    let mut msg = format!(
+                        "round {round}: hung at turn {}\n",
+                        turn.load(Ordering::SeqCst)
+                    );
+                    for (i, slot) in slots.iter().enumerate() {
+                        if let Some(h) = slot.get() {
+                            if let crate::Inner::Green(t) = &h.inner {
+                                msg += &format!(
+                                    "  thread {i}: state {} worker {}\n",
+                                    t.state.load(Ordering::SeqCst),
+                                    t.worker.load(Ordering::SeqCst)
+                                );
+                            }
+                        }
+                    }
+                    for (i, w) in s.workers.iter().enumerate() {
+                        msg += &format!(
+                            "  worker {i}: has_inbox {} inbox {} sleeping {}\n",
+                            w.has_inbox.load(Ordering::SeqCst),
+                            lock(&w.inbox).len(),
+                            w.sleeping.load(Ordering::SeqCst)
+                        );
+                    }
+                    panic!("{msg}");
+                }
+            }
+        }
+    }
 }

@@ -15,8 +15,10 @@
 //! | `SLEEPING`         | switched out in `sleep`; only its timer queues it           |
 //! | `SLEEPING│NOTIFIED`| sleeping, and a token arrived that `park` will consume      |
 //!
-//! Impossible combinations: `PARKED` never coexists with `NOTIFIED` or
-//! `SLEEPING` (an unpark *replaces* `PARKED` by `NOTIFIED`). Only the owning
+//! Impossible combinations: `PARKED` never coexists with `SLEEPING`, and
+//! coexists with `NOTIFIED` only for the instant between an unpark's
+//! `fetch_or` and its store of `NOTIFIED`, while the thread is still
+//! switched out (an unpark *replaces* `PARKED` by `NOTIFIED`). Only the owning
 //! worker enters `PARKED` or `SLEEPING`, and only after the coroutine has
 //! switched out, so a thread is never queued while it still runs.
 //!
@@ -174,29 +176,26 @@ impl Task {
 
     /// `unpark`: leave a token; returns `true` when the caller took the
     /// thread out of `PARKED` and must therefore queue it.
+    ///
+    /// This is always a read-modify-write, even when a token is already
+    /// there. A plain load that sees `NOTIFIED` and returns would not
+    /// *release* the unparker's earlier writes to the thread that consumes
+    /// the token: the consumer's Acquire would synchronize only with the
+    /// older unpark that left the token, and it could miss the write this
+    /// unpark announces, park, and sleep forever (on x86 the unparker's
+    /// store may still sit in its store buffer). The RMW joins the release
+    /// sequence that the consumer's Acquire reads from.
     pub(crate) fn transition_to_notified(&self) -> bool {
-        let mut state = self.state.load(Ordering::Acquire);
-        loop {
-            if state & NOTIFIED != 0 {
-                // A token is already waiting: unpark is idempotent.
-                return false;
-            }
-            let next = if state == PARKED {
-                NOTIFIED
-            } else {
-                state | NOTIFIED
-            };
-            // AcqRel: Release hands our prior writes to the parked thread
-            // (it consumes the token with Acquire); Acquire makes the
-            // parker's writes, including `worker`, visible to us.
-            match self
-                .state
-                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Acquire)
-            {
-                Ok(_) => return state == PARKED,
-                Err(actual) => state = actual,
-            }
+        let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
+        if prev == PARKED {
+            // We took it out of PARKED (the state is now PARKED|NOTIFIED,
+            // which every other party treats as "taken": a timer's
+            // CAS(PARKED → EMPTY) fails, other unparks see the token).
+            // Clear PARKED and queue the thread.
+            self.state.store(NOTIFIED, Ordering::Release);
+            return true;
         }
+        false
     }
 
     /// Timer side of `park_timeout`: `PARKED → EMPTY` (a wakeup without a

@@ -9,7 +9,7 @@ use std::io;
 use std::ptr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use corosensei::{CoroutineResult, Yielder};
 use crossbeam_deque::{Steal, Worker as Deque};
@@ -24,8 +24,11 @@ use crate::timer::{TimerKind, Timers};
 /// Turns between maintenance passes (see "Fairness" in `scheduler.rs`).
 const MAINTENANCE_INTERVAL: u32 = 61;
 
-/// Rounds of re-checking for work before a worker sleeps.
-const SPIN_ROUNDS: u32 = 4;
+/// How long a worker out of work keeps looking before it sleeps (see
+/// "Worker sleeping" in `scheduler.rs`). Long enough to catch the reply in a
+/// ping-pong between workers (a round trip is a few hundred nanoseconds),
+/// short enough that an idle runtime costs nothing measurable.
+const SPIN_LIMIT: Duration = Duration::from_micros(50);
 
 thread_local! {
     /// The worker running on this OS thread, or null.
@@ -121,6 +124,9 @@ impl WorkerCore {
         sys::ensure_altstack();
         CURRENT.with(|c| c.set(&self));
         loop {
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                break;
+            }
             let tick = self.tick.get().wrapping_add(1);
             self.tick.set(tick);
             if tick % MAINTENANCE_INTERVAL == 0 {
@@ -134,9 +140,6 @@ impl WorkerCore {
             if let Some(task) = self.next_task(tick) {
                 self.run_task(task);
                 continue;
-            }
-            if self.shared.shutdown.load(Ordering::Acquire) {
-                break;
             }
             if self.search() {
                 continue;
@@ -171,6 +174,12 @@ impl WorkerCore {
     }
 
     fn drain_inbox(&self) {
+        if !self.shared.workers[self.index]
+            .has_inbox
+            .load(Ordering::Acquire)
+        {
+            return;
+        }
         let mut scratch = self.inbox_scratch.borrow_mut();
         self.shared.drain_inbox(self.index, &mut scratch);
         if !scratch.is_empty() {
@@ -194,20 +203,23 @@ impl WorkerCore {
         });
     }
 
-    /// Looks everywhere for work, spinning a little; `true` if some found.
+    /// Looks everywhere for work, spinning for up to `SPIN_LIMIT`; `true`
+    /// if some was found.
     fn search(&self) -> bool {
-        for round in 0..SPIN_ROUNDS {
-            if self.find_work() {
+        let start = Instant::now();
+        let mut round = 0u32;
+        loop {
+            if self.find_work() || self.shared.shutdown.load(Ordering::Acquire) {
                 return true;
             }
-            if self.shared.shutdown.load(Ordering::Acquire) {
-                return true;
+            if round >= 4 && start.elapsed() >= SPIN_LIMIT {
+                return false;
             }
-            for _ in 0..(16 << round) {
+            for _ in 0..(8u32 << round.min(2)) {
                 std::hint::spin_loop();
             }
+            round += 1;
         }
-        false
     }
 
     fn find_work(&self) -> bool {
@@ -307,20 +319,37 @@ impl WorkerCore {
         }
     }
 
-    /// Drops what is queued here: never-run threads drop their closures,
-    /// started ones are leaked by `Task`'s `Drop`.
+    /// Empties every queue this worker can reach when the runtime shuts
+    /// down (see `discard`), then closes its waker.
     fn shut_down(&self) {
         self.timers.borrow_mut().clear();
         self.drain_inbox();
-        self.pinned.borrow_mut().clear();
-        while self.fresh.pop().is_some() {}
-        // The injector is shared: the first worker out empties it.
+        let pinned = std::mem::take(&mut *self.pinned.borrow_mut());
+        pinned.into_iter().for_each(|task| self.discard(task));
+        while let Some(task) = self.fresh.pop() {
+            self.discard(task);
+        }
+        // The injector is shared: whichever worker gets there empties it.
         loop {
             match self.shared.injector.steal() {
-                Steal::Success(task) => drop(task),
+                Steal::Success(task) => self.discard(task),
                 Steal::Retry => continue,
                 Steal::Empty => break,
             }
+        }
+        self.shared.close_waker(self.index);
+    }
+
+    /// Drops a queued green thread at shutdown. One that never ran drops
+    /// its closure here, so its `join` learns that it will never run; one
+    /// that started stays suspended and is leaked by `Task`'s `Drop` once
+    /// its last handle goes.
+    fn discard(&self, task: Arc<Task>) {
+        // SAFETY: the task was in one of our queues, so we own it (see
+        // `Task`'s `# Invariant`) and nothing runs on its stack.
+        let coroutine = unsafe { &mut *task.coroutine.get() };
+        if coroutine.as_ref().is_some_and(|c| !c.started()) {
+            drop(coroutine.take());
         }
     }
 }

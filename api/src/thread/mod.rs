@@ -210,21 +210,32 @@ impl Builder {
         F: FnOnce() -> T + Send + 'a,
         T: Send + 'a,
     {
-        let packet: Arc<Packet<'a, T>> = Packet::new(scope);
+        let mut packet: Arc<Packet<'a, T>> = Packet::new(scope);
         let completion = Completion::new(packet.clone());
         let main = move || completion.run(f);
         let options = self.options();
         // SAFETY: forwarded from this function's contract.
-        let handle = unsafe {
+        let spawned = unsafe {
             match runtime {
                 Some(runtime) => runtime.spawn_unchecked(options, main),
                 None => spool_runtime::spawn_here(options, main),
             }
-        }?;
-        Ok(JoinInner {
-            thread: Thread::from_handle(handle),
-            packet,
-        })
+        };
+        match spawned {
+            Ok(handle) => Ok(JoinInner {
+                thread: Thread::from_handle(handle),
+                packet,
+            }),
+            Err(e) => {
+                // The closure was dropped unrun, and its `Completion` left
+                // an error in the packet. A thread that was never created
+                // did not panic: clear it, so a scope does not report one.
+                if let Some(packet) = Arc::get_mut(&mut packet) {
+                    packet.discard_result();
+                }
+                Err(e)
+            }
+        }
     }
 }
 

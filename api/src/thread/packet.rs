@@ -68,6 +68,11 @@ impl<'scope, T> Packet<'scope, T> {
         }
     }
 
+    /// Forgets the result of a thread that was never created.
+    pub(crate) fn discard_result(&mut self) {
+        *self.result.get_mut() = None;
+    }
+
     pub(crate) fn is_finished(&self) -> bool {
         self.state.load(Ordering::Acquire) == DONE
     }

@@ -1,0 +1,169 @@
+//! Helpers shared by the behaviour tests: a per-test watchdog, child
+//! processes that re-execute the test binary, and /proc readers.
+//!
+//! Each test binary uses a different subset, hence the `dead_code` allow.
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::process::{Command, ExitStatus, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// Aborts the whole test process, naming the test, if it is not dropped
+/// within `limit`: a hung park/unpark or join otherwise hangs `cargo test`
+/// forever without saying where.
+pub struct Watchdog {
+    done: Option<mpsc::Sender<()>>,
+}
+
+impl Watchdog {
+    pub fn new(test: &'static str, limit: Duration) -> Watchdog {
+        let (done, wait) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name(format!("watchdog {test}"))
+            .spawn(move || {
+                if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
+                    eprintln!(
+                        "\nwatchdog: test `{test}` did not finish within {limit:?}; aborting"
+                    );
+                    std::process::abort();
+                }
+            })
+            .expect("spawn watchdog OS thread");
+        Watchdog { done: Some(done) }
+    }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        // Dropping the sender (rather than sending) also ends the watchdog
+        // when the test panics and unwinds through this guard.
+        self.done.take();
+    }
+}
+
+/// Environment variable naming the child scenario the process should run.
+pub const CHILD_ENV: &str = "SPOOL_SUITE_CHILD";
+
+/// Whether this process was started by [`run_child`] to run `test`.
+///
+/// Child scenarios are ordinary `#[test]`s that return at once unless this
+/// is true, so in the parent they do nothing.
+pub fn is_child(test: &str) -> bool {
+    std::env::var(CHILD_ENV).is_ok_and(|v| v == test)
+}
+
+/// What a child process did.
+#[derive(Debug)]
+pub struct ChildOutput {
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl ChildOutput {
+    /// The signal that killed the child, if one did.
+    pub fn signal(&self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        self.status.signal()
+    }
+}
+
+/// Re-executes the current test binary so that it runs exactly the test
+/// `test` (a path from the crate root, e.g. `child_overflow`) with
+/// [`CHILD_ENV`] set to `test` and the extra environment `env`; kills it
+/// and panics if it runs longer than 60 s.
+pub fn run_child(test: &str, env: &[(&str, &str)]) -> ChildOutput {
+    let exe = std::env::current_exe().expect("current_exe");
+    let mut command = Command::new(exe);
+    command
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(CHILD_ENV, test)
+        .env_remove("SPOOL_WORKERS")
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    let mut child = command.spawn().expect("spawn child test process");
+    let pid = child.id();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut stderr = child.stderr.take().unwrap();
+    let out_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stdout.read_to_string(&mut text);
+        text
+    });
+    let err_reader = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(status) => status.expect("wait for child"),
+        Err(_) => {
+            // SAFETY: kill(2) on the pid of our own child, which has not
+            // been reaped (the waiter is still blocked on it).
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("child `{test}` did not finish within 60 s; killed it");
+        }
+    };
+    ChildOutput {
+        status,
+        stdout: out_reader.join().unwrap(),
+        stderr: err_reader.join().unwrap(),
+    }
+}
+
+/// Names (`comm`) of this process's OS threads.
+pub fn os_thread_names() -> Vec<String> {
+    let mut names = Vec::new();
+    for entry in std::fs::read_dir("/proc/self/task")
+        .expect("read /proc/self/task")
+        .flatten()
+    {
+        // A thread may exit between read_dir and the read: skip it.
+        if let Ok(comm) = std::fs::read_to_string(entry.path().join("comm")) {
+            names.push(comm.trim_end().to_string());
+        }
+    }
+    names
+}
+
+/// How many of this process's OS threads are spool workers.
+pub fn spool_worker_count() -> usize {
+    os_thread_names()
+        .iter()
+        .filter(|name| name.starts_with("spool-worker"))
+        .count()
+}
+
+/// A `/proc/self/status` field in KiB (e.g. `VmRSS`).
+pub fn status_kib(field: &str) -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("read /proc/self/status");
+    let line = status
+        .lines()
+        .find(|line| line.starts_with(field) && line[field.len()..].starts_with(':'))
+        .unwrap_or_else(|| panic!("{field} missing from /proc/self/status"));
+    line[field.len() + 1..]
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse()
+        .unwrap_or_else(|e| panic!("bad {field} line {line:?}: {e}"))
+}
+
+/// Number of memory maps of this process (lines of `/proc/self/maps`).
+pub fn maps_count() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .expect("read /proc/self/maps")
+        .lines()
+        .count()
+}
