@@ -262,6 +262,38 @@ pub fn sleep(duration: Duration) {
     }
 }
 
+/// Whether the calling thread is unwinding because of a panic.
+///
+/// std keeps its panic count per *OS* thread, so when a green thread
+/// switches out in the middle of unwinding (a destructor that blocks), the
+/// other green threads of its worker would see `std::thread::panicking()`
+/// return `true`. This function answers for the calling *green* thread:
+/// when no green thread of this worker is switched out mid-unwind, std's
+/// answer is exact; otherwise it is the thread's own record, set when it
+/// began to panic (by spool's panic hook) and cleared when it is seen not
+/// panicking. The one case it can still get wrong needs a program that both
+/// replaces the panic hook and blocks inside a destructor while unwinding.
+/// `std::sync::Mutex` poisoning uses std's per-OS-thread answer and so can
+/// still be misled in that situation.
+pub fn panicking() -> bool {
+    let os_thread_panicking = std::thread::panicking();
+    let Some(task) = scheduler::current_task() else {
+        return os_thread_panicking;
+    };
+    if !os_thread_panicking {
+        task.unwinding.set(false);
+        return false;
+    }
+    let others_unwinding = worker::current().is_some_and(|core| core.suspended_unwinders.get() > 0);
+    if others_unwinding {
+        task.unwinding.get()
+    } else {
+        // The count belongs to this thread alone.
+        task.unwinding.set(true);
+        true
+    }
+}
+
 /// Lets other runnable green threads of this worker run (or, on an OS
 /// thread, yields the OS thread).
 pub fn yield_now() {

@@ -27,7 +27,8 @@ pub(crate) fn install_hook() {
     INSTALL.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            if scheduler::current_task().is_some() {
+            if let Some(task) = scheduler::current_task() {
+                task.unwinding.set(true);
                 print_green_panic(info);
             } else {
                 previous(info);

@@ -107,6 +107,10 @@ pub(crate) struct Task {
     pub(crate) locals: RefCell<LocalStorage>,
     /// Guard range, stack size and name, read by the overflow handler.
     pub(crate) running: RunningStack,
+    /// Set when this green thread is known to have begun a panic (by the
+    /// panic hook, or by `panicking()` when the answer was unambiguous);
+    /// cleared when it is seen not panicking. See `crate::panicking`.
+    pub(crate) unwinding: Cell<bool>,
 }
 
 // SAFETY: `state` and `worker` are atomics. Every other field is owner-only
@@ -138,6 +142,7 @@ impl Task {
             coroutine: UnsafeCell::new(Some(coroutine)),
             locals: RefCell::new(LocalStorage::new()),
             running,
+            unwinding: Cell::new(false),
         }
     }
 
@@ -234,11 +239,33 @@ impl Task {
         if yielder.is_null() {
             crate::fatal("Task::suspend: green thread has no yielder");
         }
+        // std counts panics per OS thread: while we are switched out in the
+        // middle of unwinding, the other green threads of this worker see
+        // that count. Record it so `crate::panicking` can tell them apart.
+        let unwinding = if std::thread::panicking() {
+            crate::panicking()
+        } else {
+            self.unwinding.set(false);
+            false
+        };
+        let core = if unwinding {
+            crate::worker::current()
+        } else {
+            None
+        };
+        if let Some(core) = core {
+            core.suspended_unwinders
+                .set(core.suspended_unwinders.get() + 1);
+        }
         // SAFETY: `yielder` was set by this coroutine's entry closure to the
         // yielder corosensei placed on this coroutine's stack, which lives as
         // long as the coroutine runs; we are running on that stack now (the
         // caller's contract), so the pointer is valid.
-        unsafe { (*yielder).suspend(why) }
+        unsafe { (*yielder).suspend(why) };
+        if let Some(core) = core {
+            core.suspended_unwinders
+                .set(core.suspended_unwinders.get() - 1);
+        }
     }
 }
 

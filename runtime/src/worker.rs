@@ -75,6 +75,9 @@ pub(crate) struct WorkerCore {
     /// Scratch vector for draining the inbox without allocating.
     inbox_scratch: RefCell<Vec<Arc<Task>>>,
     tick: Cell<u32>,
+    /// Green threads of this worker switched out while unwinding; see
+    /// `crate::panicking`.
+    pub(crate) suspended_unwinders: Cell<usize>,
 }
 
 impl WorkerCore {
@@ -95,6 +98,7 @@ impl WorkerCore {
             reactor: RefCell::new(reactor),
             inbox_scratch: RefCell::new(Vec::new()),
             tick: Cell::new(0),
+            suspended_unwinders: Cell::new(0),
         }
     }
 

@@ -50,7 +50,7 @@ use spool_runtime::{SpawnOptions, ThreadHandle};
 
 pub use local::{AccessError, LocalKey};
 pub use scoped::{scope, Scope, ScopedJoinHandle};
-pub use std::thread::{available_parallelism, panicking, Result};
+pub use std::thread::{available_parallelism, Result};
 
 use packet::{Completion, Packet, ScopeData};
 
@@ -389,6 +389,29 @@ pub fn sleep(dur: Duration) {
 #[deprecated(note = "replaced by `spool::thread::sleep`")]
 pub fn sleep_ms(ms: u32) {
     sleep(Duration::from_millis(u64::from(ms)));
+}
+
+/// Whether the current thread is unwinding because of a panic, answered per
+/// *green* thread (std's count is per OS thread; see
+/// `spool_runtime::panicking` for the one case that can still mislead it).
+///
+/// ```
+/// assert!(!spool::thread::panicking());
+/// struct Probe;
+/// impl Drop for Probe {
+///     fn drop(&mut self) {
+///         assert!(spool::thread::panicking());
+///     }
+/// }
+/// let r = spool::thread::spawn(|| {
+///     let _probe = Probe;
+///     panic!("unwinding");
+/// })
+/// .join();
+/// assert!(r.is_err());
+/// ```
+pub fn panicking() -> bool {
+    spool_runtime::panicking()
 }
 
 /// Lets the other runnable green threads of this worker run first.
