@@ -192,6 +192,7 @@ pub fn current_id() -> NonZeroU64 {
 }
 
 /// Blocks until the calling thread's token is available, then consumes it.
+#[inline]
 pub fn park() {
     let Some(task) = scheduler::current_task() else {
         std::thread::park();
@@ -296,6 +297,7 @@ pub fn panicking() -> bool {
 
 /// Lets other runnable green threads of this worker run (or, on an OS
 /// thread, yields the OS thread).
+#[inline]
 pub fn yield_now() {
     match scheduler::current_task() {
         Some(task) => task.suspend(Suspend::Yield),

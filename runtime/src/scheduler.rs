@@ -90,8 +90,8 @@
 //! (Go's number: prime, so it does not resonate with program periods) the
 //! worker also drains its inbox, fires due timers and pulls from the
 //! injector, so a pair of threads yielding to each other cannot starve
-//! timers or wakeups. Pinned and fresh threads alternate so a yield loop
-//! cannot starve new spawns either.
+//! timers or wakeups, and takes a fresh thread before the pinned ones, so a
+//! yield loop cannot starve new spawns either.
 //!
 //! # Lifetime
 //! A runtime's `Shared` is leaked on purpose: handles held by green threads
@@ -453,6 +453,7 @@ pub(crate) fn current_shared() -> Option<&'static Shared> {
 }
 
 /// The green thread running on this OS thread, if any.
+#[inline]
 pub(crate) fn current_task() -> Option<&'static Task> {
     let core = worker::current()?;
     let task = core.current.get();

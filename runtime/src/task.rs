@@ -234,6 +234,7 @@ impl Task {
     /// Switch out of the running green thread to its worker.
     ///
     /// Must be called by the green thread itself, on its own stack.
+    #[inline]
     pub(crate) fn suspend(&self, why: Suspend) {
         let yielder = self.yielder.get();
         if yielder.is_null() {

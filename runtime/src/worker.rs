@@ -36,6 +36,7 @@ thread_local! {
 }
 
 /// The worker running on this OS thread, if it is a worker thread.
+#[inline]
 pub(crate) fn current() -> Option<&'static WorkerCore> {
     let core = CURRENT.with(Cell::get);
     // SAFETY: CURRENT is set by `WorkerCore::run` to a core that lives on
@@ -74,7 +75,8 @@ pub(crate) struct WorkerCore {
     reactor: RefCell<Reactor>,
     /// Scratch vector for draining the inbox without allocating.
     inbox_scratch: RefCell<Vec<Arc<Task>>>,
-    tick: Cell<u32>,
+    /// Turns left before the next maintenance pass.
+    countdown: Cell<u32>,
     /// Green threads of this worker switched out while unwinding; see
     /// `crate::panicking`.
     pub(crate) suspended_unwinders: Cell<usize>,
@@ -97,7 +99,7 @@ impl WorkerCore {
             timers: RefCell::new(Timers::default()),
             reactor: RefCell::new(reactor),
             inbox_scratch: RefCell::new(Vec::new()),
-            tick: Cell::new(0),
+            countdown: Cell::new(MAINTENANCE_INTERVAL),
             suspended_unwinders: Cell::new(0),
         }
     }
@@ -127,23 +129,34 @@ impl WorkerCore {
     pub(crate) fn run(self) {
         sys::ensure_altstack();
         CURRENT.with(|c| c.set(&self));
+        let remote = &self.shared.workers[self.index];
         loop {
-            if self.shared.shutdown.load(Ordering::Acquire) {
-                break;
-            }
-            let tick = self.tick.get().wrapping_add(1);
-            self.tick.set(tick);
-            if tick % MAINTENANCE_INTERVAL == 0 {
+            let countdown = self.countdown.get();
+            let task = if countdown == 0 {
+                self.countdown.set(MAINTENANCE_INTERVAL);
+                if self.shared.shutdown.load(Ordering::Acquire) {
+                    break;
+                }
                 self.maintenance();
-            } else if self.shared.workers[self.index]
-                .has_inbox
-                .load(Ordering::Relaxed)
-            {
-                self.drain_inbox();
-            }
-            if let Some(task) = self.next_task(tick) {
+                // A fresh thread goes first now and then, so a pair of
+                // threads yielding to each other cannot starve new spawns.
+                self.fresh
+                    .pop()
+                    .or_else(|| self.pinned.borrow_mut().pop_front())
+            } else {
+                self.countdown.set(countdown - 1);
+                if remote.has_inbox.load(Ordering::Relaxed) {
+                    self.drain_inbox();
+                }
+                let pinned = self.pinned.borrow_mut().pop_front();
+                pinned.or_else(|| self.fresh.pop())
+            };
+            if let Some(task) = task {
                 self.run_task(task);
                 continue;
+            }
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                break;
             }
             if self.search() {
                 continue;
@@ -152,21 +165,6 @@ impl WorkerCore {
         }
         self.shut_down();
         CURRENT.with(|c| c.set(ptr::null()));
-    }
-
-    /// Pinned and fresh threads alternate (see "Fairness").
-    fn next_task(&self, tick: u32) -> Option<Arc<Task>> {
-        if tick & 1 == 0 {
-            if let Some(task) = self.fresh.pop() {
-                return Some(task);
-            }
-            self.pinned.borrow_mut().pop_front()
-        } else {
-            if let Some(task) = self.pinned.borrow_mut().pop_front() {
-                return Some(task);
-            }
-            self.fresh.pop()
-        }
     }
 
     fn maintenance(&self) {

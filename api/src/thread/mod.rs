@@ -350,6 +350,7 @@ pub fn current() -> Thread {
 /// parked.thread().unpark();
 /// parked.join().unwrap();
 /// ```
+#[inline]
 pub fn park() {
     spool_runtime::park();
 }
@@ -419,6 +420,7 @@ pub fn panicking() -> bool {
 /// ```
 /// spool::thread::spawn(|| spool::thread::yield_now()).join().unwrap();
 /// ```
+#[inline]
 pub fn yield_now() {
     spool_runtime::yield_now();
 }
