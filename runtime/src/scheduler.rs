@@ -86,13 +86,16 @@
 //! wakeup per message. The spin is bounded, so an idle runtime sleeps.
 //!
 //! # Fairness
-//! Each turn of the loop takes one runnable thread; every 61st turn
-//! (Go's number: prime, so it does not resonate with program periods) the
-//! worker also drains its inbox, fires due timers and pulls from the
-//! injector, so a pair of threads yielding to each other cannot starve
-//! timers or wakeups, and takes a fresh thread before the pinned ones, so a
-//! yield loop cannot starve new spawns either.
-//!
+//! A worker runs fresh (never-run) threads before woken ones, so a spawned
+//! thread runs soon after its spawner blocks, as Go's `runnext` does, and a
+//! fork-join batch runs its children to completion before the joiner wakes
+//! (the joiner then finds them all finished instead of parking once per
+//! child). Every 61st turn (Go's number: prime, so it does not resonate
+//! with program periods) the worker instead drains its inbox, fires due
+//! timers, pulls from the injector and takes a *woken* thread first, so a
+//! burst of spawns delays woken threads by at most 61 turns, and a pair of
+//! threads yielding to each other cannot starve timers or wakeups.
+
 //! # Lifetime
 //! A runtime's `Shared` is leaked on purpose: handles held by green threads
 //! and wakers are plain `&'static` references, and a wakeup that arrives

@@ -67,15 +67,30 @@ pub(crate) enum Suspend {
 /// The coroutine type every green thread runs in.
 pub(crate) type GreenCoroutine = Coroutine<(), Suspend, (), GuardedStack>;
 
-/// The next thread id. Green threads and plain OS threads draw from one
-/// counter so their ids never collide.
+/// The next unclaimed thread id. Green threads and plain OS threads draw
+/// from one counter so their ids never collide.
 static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+/// Ids a worker claims at once, so spawning on a worker does not contend
+/// on `NEXT_ID` with the other workers.
+pub(crate) const ID_BLOCK: u64 = 1024;
+
+/// Claims `count` consecutive fresh ids; returns the first.
+pub(crate) fn claim_thread_ids(count: u64) -> u64 {
+    // Relaxed: ids only need to be unique, which fetch_add guarantees.
+    let first = NEXT_ID.fetch_add(count, Ordering::Relaxed);
+    if first > u64::MAX / 2 {
+        crate::fatal("claim_thread_ids: thread id counter exhausted");
+    }
+    first
+}
 
 /// Returns a fresh, never-reused thread id.
 pub fn next_thread_id() -> NonZeroU64 {
-    // Relaxed: ids only need to be unique, which fetch_add guarantees.
-    let id = NEXT_ID.fetch_add(1, Ordering::Relaxed);
-    NonZeroU64::new(id).unwrap_or_else(|| crate::fatal("next_thread_id: thread id counter wrapped"))
+    match crate::worker::current() {
+        Some(core) => core.next_thread_id(),
+        None => NonZeroU64::new(claim_thread_ids(1)).unwrap_or(NonZeroU64::MIN),
+    }
 }
 
 /// One green thread.

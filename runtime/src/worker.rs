@@ -77,6 +77,8 @@ pub(crate) struct WorkerCore {
     inbox_scratch: RefCell<Vec<Arc<Task>>>,
     /// Turns left before the next maintenance pass.
     countdown: Cell<u32>,
+    /// The next id this worker hands out, and the end of its claimed block.
+    ids: Cell<(u64, u64)>,
     /// Green threads of this worker switched out while unwinding; see
     /// `crate::panicking`.
     pub(crate) suspended_unwinders: Cell<usize>,
@@ -101,7 +103,19 @@ impl WorkerCore {
             inbox_scratch: RefCell::new(Vec::new()),
             countdown: Cell::new(MAINTENANCE_INTERVAL),
             suspended_unwinders: Cell::new(0),
+            ids: Cell::new((0, 0)),
         }
+    }
+
+    /// A fresh thread id from this worker's block (see `task::ID_BLOCK`).
+    pub(crate) fn next_thread_id(&self) -> std::num::NonZeroU64 {
+        let (mut next, mut end) = self.ids.get();
+        if next == end {
+            next = crate::task::claim_thread_ids(crate::task::ID_BLOCK);
+            end = next + crate::task::ID_BLOCK;
+        }
+        self.ids.set((next + 1, end));
+        std::num::NonZeroU64::new(next).unwrap_or(std::num::NonZeroU64::MIN)
     }
 
     /// Queues a runnable green thread pinned to this worker.
@@ -138,18 +152,18 @@ impl WorkerCore {
                     break;
                 }
                 self.maintenance();
-                // A fresh thread goes first now and then, so a pair of
-                // threads yielding to each other cannot starve new spawns.
-                self.fresh
-                    .pop()
-                    .or_else(|| self.pinned.borrow_mut().pop_front())
+                // Woken threads go first now and then, so a burst of spawns
+                // cannot starve them (see "Fairness").
+                let pinned = self.pinned.borrow_mut().pop_front();
+                pinned.or_else(|| self.fresh.pop())
             } else {
                 self.countdown.set(countdown - 1);
                 if remote.has_inbox.load(Ordering::Relaxed) {
                     self.drain_inbox();
                 }
-                let pinned = self.pinned.borrow_mut().pop_front();
-                pinned.or_else(|| self.fresh.pop())
+                self.fresh
+                    .pop()
+                    .or_else(|| self.pinned.borrow_mut().pop_front())
             };
             if let Some(task) = task {
                 self.run_task(task);

@@ -37,21 +37,21 @@
 //! Untouched address space is carved from the current slab only when both
 //! lists are empty.
 //!
-//! **High-water mark.** At most `max(64 MiB / stack size, 64)` hot stacks
-//! sit in the pool per size class (256 stacks at the 256 KiB default). A
+//! **High-water mark.** At most `max(256 MiB / stack size, 64)` hot stacks
+//! sit in the pool per size class (1,024 stacks at the 256 KiB default). A
 //! stack returned beyond that is released and goes on the cold list. Why
-//! that number: a hot stack can hold up to its full size in resident
-//! memory, so the mark bounds what idle stacks can pin to 64 MiB per size
-//! class in the worst case (typically far less: most green threads touch a
-//! few pages), while the churn of a busy server (up to 256 exits, plus 64
-//! in each worker's cache, before a respawn) reuses stacks with no system
-//! call and no page fault. Beyond that, a release costs a `madvise` and the
-//! respawn a few page faults, about a microsecond each, which a green
-//! thread doing real work amortizes. Releases of a batch are sorted and
+//! that number: reusing a hot stack costs nothing, while a cold one costs a
+//! `madvise` on release and page faults on reuse — about a microsecond,
+//! four times the whole spawn-and-join budget — so the mark must cover the
+//! bursts real programs have (a server's connection storm, a fork-join
+//! batch of a thousand tasks). A green thread typically touches one to
+//! three pages of its stack, so 1,024 idle hot stacks typically pin 4 to 12
+//! MiB; the mark bounds the worst case (every stack touched to its full
+//! size) at 256 MiB per size class. Releases of a batch are sorted and
 //! adjacent slots coalesced, so a run of stacks (guards included, which
 //! stay guards) is released with one call.
 //!
-//! **Per-worker caches.** A `StackCache` in each worker holds up to 64
+//! **Per-worker caches.** A `StackCache` in each worker holds up to 256
 //! stacks of the worker's size class in a plain `Vec`, so spawning and
 //! exiting a green thread usually costs a push and a pop. It refills and
 //! spills half its capacity at a time, under one acquisition of the pool's
@@ -85,7 +85,7 @@ const MAX_STACK_SIZE: usize = 1 << 30;
 
 /// The pool keeps at most this many bytes of hot stacks per size class
 /// (see "High-water mark" above).
-const HOT_LIMIT_BYTES: usize = 64 << 20;
+const HOT_LIMIT_BYTES: usize = 256 << 20;
 
 /// ... but always at least this many, so large stacks still get reused
 /// across a worker cache's spill and refill.
@@ -98,7 +98,7 @@ const MAX_SLAB_SLOTS: usize = 1024;
 const MAX_SLAB_BYTES: usize = 1 << 30;
 
 /// Stacks a `StackCache` holds at most, and how many it moves at once.
-const CACHE_CAPACITY: usize = 64;
+const CACHE_CAPACITY: usize = 256;
 const CACHE_BATCH: usize = CACHE_CAPACITY / 2;
 
 /// Turns a requested stack size into the size actually used: at least
