@@ -43,7 +43,9 @@
 compile_error!("spool supports unix-like systems only (Linux is the primary target)");
 
 mod locals;
+mod loom;
 mod panic;
+mod park;
 mod reactor;
 mod scheduler;
 mod stack;
@@ -122,7 +124,7 @@ impl ThreadHandle {
     pub fn unpark(&self) {
         match &self.inner {
             Inner::Green(task) => {
-                if task.transition_to_notified() {
+                if task.state.transition_to_notified() {
                     task.shared.schedule(task.clone());
                 }
             }
@@ -198,11 +200,11 @@ pub fn park() {
         std::thread::park();
         return;
     };
-    if task.try_consume_token() {
+    if task.state.try_consume_token() {
         return;
     }
     task.suspend(Suspend::Park);
-    task.consume_token();
+    task.state.consume_token();
 }
 
 /// As [`park`], but returns after `timeout` at the latest.
@@ -211,7 +213,7 @@ pub fn park_timeout(timeout: Duration) {
         std::thread::park_timeout(timeout);
         return;
     };
-    if task.try_consume_token() || timeout.is_zero() {
+    if task.state.try_consume_token() || timeout.is_zero() {
         return;
     }
     let Some(deadline) = Instant::now().checked_add(timeout) else {
@@ -222,10 +224,7 @@ pub fn park_timeout(timeout: Duration) {
     task.suspend(Suspend::ParkUntil(deadline));
     // Either our timer fired (state EMPTY) or a token woke us first
     // (NOTIFIED), leaving the timer entry stale.
-    let woken_by_token = task
-        .state
-        .swap(task::EMPTY, std::sync::atomic::Ordering::Acquire)
-        != task::EMPTY;
+    let woken_by_token = task.state.consume_token();
     end_timed_wait(task, woken_by_token);
 }
 

@@ -45,7 +45,7 @@
 //!    If it fails, the state is `NOTIFIED`: an unpark arrived during the
 //!    switch; the worker queues the thread again instead of parking it.
 //! 4. `unpark` sets the token, always with a read-modify-write (even when a
-//!    token is already there: see `Task::transition_to_notified` for the
+//!    token is already there: see `ParkState::transition_to_notified` for the
 //!    lost wakeup a plain load would allow). If it took the state out of
 //!    `PARKED` it — and only it — queues the thread: onto its worker's `pinned` queue when
 //!    called on that worker, otherwise into the worker's inbox followed by a
@@ -593,30 +593,10 @@ mod tests {
             while done.load(Ordering::SeqCst) < 2 {
                 std::thread::sleep(Duration::from_millis(1));
                 if start.elapsed() > Duration::from_secs(10) {
-                    let s = rt.shared;
-                    let mut msg = format!(
-                        "round {round}: hung at turn {}\n",
+                    let msg = format!(
+                        "round {round}: hung at turn {}",
                         turn.load(Ordering::SeqCst)
                     );
-                    for (i, slot) in slots.iter().enumerate() {
-                        if let Some(h) = slot.get() {
-                            if let crate::Inner::Green(t) = &h.inner {
-                                msg += &format!(
-                                    "  thread {i}: state {} worker {}\n",
-                                    t.state.load(Ordering::SeqCst),
-                                    t.worker.load(Ordering::SeqCst)
-                                );
-                            }
-                        }
-                    }
-                    for (i, w) in s.workers.iter().enumerate() {
-                        msg += &format!(
-                            "  worker {i}: has_inbox {} inbox {} sleeping {}\n",
-                            w.has_inbox.load(Ordering::SeqCst),
-                            lock(&w.inbox).len(),
-                            w.sleeping.load(Ordering::SeqCst)
-                        );
-                    }
                     panic!("{msg}");
                 }
             }

@@ -1,51 +1,20 @@
-//! A green thread: its identity, its coroutine and its park state machine.
+//! A green thread: its identity, its coroutine and its park state.
 //!
-//! # The park state
-//!
-//! `Task::state` is one atomic word holding the green thread's *wait state*.
-//! It is the only field touched by other OS threads, and every transition is
-//! named here (STYLE.md §6; the protocol itself is the essay "Parking" at the
-//! top of `scheduler.rs`).
-//!
-//! | value              | meaning                                                     |
-//! |--------------------|-------------------------------------------------------------|
-//! | `EMPTY`            | no token; the thread is running, queued, or about to park   |
-//! | `NOTIFIED`         | an `unpark` token is waiting to be consumed                 |
-//! | `PARKED`           | switched out in `park`; whoever leaves this state queues it |
-//! | `SLEEPING`         | switched out in `sleep`; only its timer queues it           |
-//! | `SLEEPING│NOTIFIED`| sleeping, and a token arrived that `park` will consume      |
-//!
-//! Impossible combinations: `PARKED` never coexists with `SLEEPING`, and
-//! coexists with `NOTIFIED` only for the instant between an unpark's
-//! `fetch_or` and its store of `NOTIFIED`, while the thread is still
-//! switched out (an unpark *replaces* `PARKED` by `NOTIFIED`). Only the owning
-//! worker enters `PARKED` or `SLEEPING`, and only after the coroutine has
-//! switched out, so a thread is never queued while it still runs.
-//!
-//! The rule that makes double scheduling impossible: **the one party whose
-//! atomic operation takes the state out of `PARKED` (or clears `SLEEPING`)
-//! queues the task**; every other party sees that it lost and does nothing.
+//! The park state machine lives in `park.rs`; the protocol that uses it is
+//! the essay "Parking" at the top of `scheduler.rs`.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::num::NonZeroU64;
-use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
 
 use crate::locals::LocalStorage;
+use crate::park::ParkState;
 use crate::scheduler::Shared;
 use crate::stack::GuardedStack;
 use crate::sys::RunningStack;
-
-/// No token, not parked.
-pub(crate) const EMPTY: u32 = 0;
-/// An unpark token is present.
-pub(crate) const NOTIFIED: u32 = 1;
-/// Switched out in `park`/`park_timeout`.
-pub(crate) const PARKED: u32 = 2;
-/// Switched out in `sleep`; unpark only leaves a token.
-pub(crate) const SLEEPING: u32 = 4;
 
 /// `Task::worker` before the green thread first runs: it may still be stolen.
 pub(crate) const UNPINNED: usize = usize::MAX;
@@ -104,8 +73,8 @@ pub fn next_thread_id() -> NonZeroU64 {
 /// the worker that takes it out becomes its owner.
 pub(crate) struct Task {
     pub(crate) id: NonZeroU64,
-    /// The park state; see the table at the top of this file.
-    pub(crate) state: AtomicU32,
+    /// The park state (see `park.rs`).
+    pub(crate) state: ParkState,
     /// Index of the worker this green thread is pinned to, or `UNPINNED`.
     pub(crate) worker: AtomicUsize,
     /// The runtime the green thread belongs to.
@@ -149,7 +118,7 @@ impl Task {
     ) -> Task {
         Task {
             id,
-            state: AtomicU32::new(EMPTY),
+            state: ParkState::new(),
             worker: AtomicUsize::new(UNPINNED),
             shared,
             wait_gen: Cell::new(0),
@@ -164,86 +133,6 @@ impl Task {
     /// The green thread's name, if it was given one.
     pub(crate) fn name(&self) -> Option<&str> {
         self.running.name.as_deref()
-    }
-
-    /// Worker side of `park`, run after the coroutine switched out:
-    /// `EMPTY → PARKED`. Returns `false` when a token arrived while the
-    /// thread was switching out; the worker then queues it again at once.
-    pub(crate) fn transition_to_parked(&self) -> bool {
-        // Release publishes everything the thread wrote before parking to
-        // the unparker that takes it out of PARKED (it uses Acquire).
-        match self
-            .state
-            .compare_exchange(EMPTY, PARKED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(state) => {
-                debug_assert_eq!(state, NOTIFIED, "transition_to_parked: bad state");
-                false
-            }
-        }
-    }
-
-    /// Worker side of `sleep`: set `SLEEPING`, keeping any token.
-    pub(crate) fn transition_to_sleeping(&self) {
-        let prev = self.state.fetch_or(SLEEPING, Ordering::AcqRel);
-        debug_assert_eq!(
-            prev & (PARKED | SLEEPING),
-            0,
-            "transition_to_sleeping: bad state"
-        );
-    }
-
-    /// `unpark`: leave a token; returns `true` when the caller took the
-    /// thread out of `PARKED` and must therefore queue it.
-    ///
-    /// This is always a read-modify-write, even when a token is already
-    /// there. A plain load that sees `NOTIFIED` and returns would not
-    /// *release* the unparker's earlier writes to the thread that consumes
-    /// the token: the consumer's Acquire would synchronize only with the
-    /// older unpark that left the token, and it could miss the write this
-    /// unpark announces, park, and sleep forever (on x86 the unparker's
-    /// store may still sit in its store buffer). The RMW joins the release
-    /// sequence that the consumer's Acquire reads from.
-    pub(crate) fn transition_to_notified(&self) -> bool {
-        let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
-        if prev == PARKED {
-            // We took it out of PARKED (the state is now PARKED|NOTIFIED,
-            // which every other party treats as "taken": a timer's
-            // CAS(PARKED → EMPTY) fails, other unparks see the token).
-            // Clear PARKED and queue the thread.
-            self.state.store(NOTIFIED, Ordering::Release);
-            return true;
-        }
-        false
-    }
-
-    /// Timer side of `park_timeout`: `PARKED → EMPTY` (a wakeup without a
-    /// token). Returns `true` when the caller must queue the thread.
-    pub(crate) fn transition_from_timed_park(&self) -> bool {
-        self.state
-            .compare_exchange(PARKED, EMPTY, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
-    }
-
-    /// Timer side of `sleep`: clear `SLEEPING`. Returns `true` when the
-    /// caller cleared it and must queue the thread.
-    pub(crate) fn transition_from_sleeping(&self) -> bool {
-        self.state.fetch_and(!SLEEPING, Ordering::AcqRel) & SLEEPING != 0
-    }
-
-    /// Green-thread side, after resuming from `park`: consume the token, if
-    /// any. Acquire pairs with the unparker's Release.
-    pub(crate) fn consume_token(&self) {
-        self.state.swap(EMPTY, Ordering::Acquire);
-    }
-
-    /// Green-thread side, before parking: take a waiting token instead of
-    /// switching out. Returns `true` if there was one.
-    pub(crate) fn try_consume_token(&self) -> bool {
-        self.state
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
     }
 
     /// Switch out of the running green thread to its worker.

@@ -210,8 +210,8 @@ impl WorkerCore {
         let now = Instant::now();
         self.timers.borrow_mut().fire_expired(now, |task, kind| {
             let won = match kind {
-                TimerKind::Park => task.transition_from_timed_park(),
-                TimerKind::Sleep => task.transition_from_sleeping(),
+                TimerKind::Park => task.state.transition_from_timed_park(),
+                TimerKind::Sleep => task.state.transition_from_sleeping(),
             };
             if won {
                 self.push_pinned(task);
@@ -306,7 +306,7 @@ impl WorkerCore {
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.push_pinned(task),
             CoroutineResult::Yield(Suspend::Park) => {
-                if !task.transition_to_parked() {
+                if !task.state.transition_to_parked() {
                     self.push_pinned(task);
                 }
             }
@@ -314,7 +314,7 @@ impl WorkerCore {
                 self.timers
                     .borrow_mut()
                     .insert(deadline, TimerKind::Park, task.clone());
-                if !task.transition_to_parked() {
+                if !task.state.transition_to_parked() {
                     self.push_pinned(task);
                 }
             }
@@ -322,7 +322,7 @@ impl WorkerCore {
                 self.timers
                     .borrow_mut()
                     .insert(deadline, TimerKind::Sleep, task.clone());
-                task.transition_to_sleeping();
+                task.state.transition_to_sleeping();
             }
             CoroutineResult::Return(()) => {
                 // SAFETY: as above; the coroutine has finished, so nothing
