@@ -222,6 +222,22 @@ impl WorkerCore {
     /// Looks everywhere for work, spinning for up to `SPIN_LIMIT`; `true`
     /// if some was found.
     fn search(&self) -> bool {
+        if self.find_work() || self.shared.shutdown.load(Ordering::Acquire) {
+            return true;
+        }
+        let spinning = &self.shared.num_spinning;
+        if spinning.fetch_add(1, Ordering::SeqCst) >= self.shared.max_spinning {
+            spinning.fetch_sub(1, Ordering::SeqCst);
+            return false;
+        }
+        let found = self.spin();
+        // `sleep` re-checks every source after this (see "Worker sleeping").
+        spinning.fetch_sub(1, Ordering::SeqCst);
+        found
+    }
+
+    /// The spinning part of `search`.
+    fn spin(&self) -> bool {
         let start = Instant::now();
         let mut round = 0u32;
         loop {
