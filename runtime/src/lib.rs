@@ -133,6 +133,16 @@ impl ThreadHandle {
     }
 }
 
+impl Drop for ThreadHandle {
+    fn drop(&mut self) {
+        if let Inner::Green(task) = &self.inner {
+            if let Some(core) = worker::current() {
+                core.recycle_task(task);
+            }
+        }
+    }
+}
+
 impl fmt::Debug for ThreadHandle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Thread")

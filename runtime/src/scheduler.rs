@@ -550,7 +550,17 @@ where
     // SAFETY: the caller guarantees the closure's borrows outlive the
     // coroutine's completion (or last forever if it never completes).
     let coroutine: GreenCoroutine = unsafe { GreenCoroutine::with_stack_unchecked(stack, body) };
-    let task = Arc::new(Task::new(next_thread_id(), shared, coroutine, running));
+    let fresh = Task::new(next_thread_id(), shared, coroutine, running);
+    let task = match core.and_then(WorkerCore::take_recycled_task) {
+        Some(mut recycled) => match Arc::get_mut(&mut recycled) {
+            Some(slot) => {
+                *slot = fresh;
+                recycled
+            }
+            None => Arc::new(fresh),
+        },
+        None => Arc::new(fresh),
+    };
     let handle = ThreadHandle::green(task.clone());
     match core {
         Some(core) => core.push_fresh(task),
