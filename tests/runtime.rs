@@ -603,3 +603,50 @@ fn many_runtimes_side_by_side() {
     assert_eq!(counter.load(Ordering::SeqCst), 8);
     drop(runtimes);
 }
+
+#[test]
+fn an_idle_runtime_uses_no_cpu() {
+    assert_child_passes("child_an_idle_runtime_uses_no_cpu", &[]);
+}
+
+/// CPU time (user + system) this whole process has used.
+fn process_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+#[test]
+fn child_an_idle_runtime_uses_no_cpu() {
+    if !is_child("child_an_idle_runtime_uses_no_cpu") {
+        return;
+    }
+    // Workers that have nothing to do must sleep in epoll_wait, not poll:
+    // a second of idleness (with parked green threads and a pending far
+    // timer) costs far less than a second of CPU. The bound is loose (a
+    // polling worker would burn ~1 s per worker) so a busy machine cannot
+    // make it flaky.
+    let rt = Runtime::builder().workers(2).build().unwrap();
+    let parked: Vec<_> = (0..100).map(|_| rt.spawn(thread::park)).collect();
+    let sleeper = rt.spawn(|| thread::sleep(Duration::from_secs(3600)));
+    std::thread::sleep(Duration::from_millis(200)); // let the spinning end
+    let before = process_cpu_time();
+    std::thread::sleep(Duration::from_secs(1));
+    let used = process_cpu_time() - before;
+    assert!(
+        used < Duration::from_millis(100),
+        "an idle runtime used {used:?} of CPU in 1 s"
+    );
+    for h in &parked {
+        h.thread().unpark();
+    }
+    for h in parked {
+        h.join().unwrap();
+    }
+    drop(sleeper);
+}

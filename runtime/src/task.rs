@@ -109,6 +109,11 @@ unsafe impl Sync for Task {}
 // `Drop` leaks (never drops) a started coroutine and its locals.
 unsafe impl Send for Task {}
 
+/// A panic cannot leave a `Task` half-updated for another thread to see:
+/// shared state is one atomic word, everything else is owner-only. This
+/// makes `spool::thread::Thread` unwind-safe, like `std::thread::Thread`.
+impl std::panic::RefUnwindSafe for Task {}
+
 impl Task {
     pub(crate) fn new(
         id: NonZeroU64,

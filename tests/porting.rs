@@ -1,0 +1,62 @@
+//! The porting contract for `std::thread`: spool's items have std's auto
+//! traits, so code that stores handles in structs, sends them to other
+//! threads or uses them across `catch_unwind` compiles unchanged.
+
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
+fn all<T: UnwindSafe + RefUnwindSafe + Send + Sync + Unpin + std::fmt::Debug>() {}
+fn shareable<T: Send + Sync + Unpin + std::fmt::Debug>() {}
+fn ref_unwind_safe<T: RefUnwindSafe + Send + Sync + Unpin + std::fmt::Debug>() {}
+fn cloneable<T: Clone>() {}
+
+/// The same bounds hold for the std items (checked against std 1.95).
+#[test]
+fn items_have_std_auto_traits() {
+    all::<spool::thread::Thread>();
+    cloneable::<spool::thread::Thread>();
+    all::<spool::thread::ThreadId>();
+    all::<spool::thread::Builder>();
+    all::<spool::thread::LocalKey<u8>>();
+    all::<spool::thread::AccessError>();
+    shareable::<spool::thread::JoinHandle<u8>>();
+    shareable::<spool::thread::ScopedJoinHandle<'static, u8>>();
+    ref_unwind_safe::<spool::thread::Scope<'static, 'static>>();
+}
+
+#[test]
+fn a_std_program_runs_unchanged_with_spool_paths() {
+    // Written against std::thread; only the `use` line differs.
+    use spool::thread;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    let (tx, rx) = mpsc::channel();
+    let workers: Vec<thread::JoinHandle<()>> = (0..8)
+        .map(|i| {
+            let tx = tx.clone();
+            thread::Builder::new()
+                .name(format!("worker-{i}"))
+                .stack_size(128 * 1024)
+                .spawn(move || {
+                    thread::sleep(Duration::from_millis(1));
+                    let me = thread::current();
+                    tx.send((i, me.name().unwrap().to_string(), me.id()))
+                        .unwrap();
+                })
+                .unwrap()
+        })
+        .collect();
+    drop(tx);
+    for w in workers {
+        w.join().unwrap();
+    }
+    let mut got: Vec<(i32, String, thread::ThreadId)> = rx.iter().collect();
+    got.sort_by_key(|(i, _, _)| *i);
+    assert_eq!(got.len(), 8);
+    for (i, name, _) in &got {
+        assert_eq!(name, &format!("worker-{i}"));
+    }
+    let result: thread::Result<()> = thread::spawn(|| panic!("expected")).join();
+    assert!(result.is_err());
+    assert!(thread::available_parallelism().unwrap().get() >= 1);
+}
