@@ -563,10 +563,18 @@ where
     };
     let handle = ThreadHandle::green(task.clone());
     match core {
-        Some(core) => core.push_fresh(task),
-        None => shared.injector.push(task),
+        // The only worker of a one-worker runtime is the one spawning: it is
+        // awake and will run the thread; there is nobody to wake.
+        Some(core) if shared.workers.len() == 1 => core.push_fresh(task),
+        Some(core) => {
+            core.push_fresh(task);
+            shared.notify_one_sleeper();
+        }
+        None => {
+            shared.injector.push(task);
+            shared.notify_one_sleeper();
+        }
     }
-    shared.notify_one_sleeper();
     Ok(handle)
 }
 
