@@ -584,20 +584,22 @@ mod tests {
     use std::sync::atomic::AtomicU64;
     use std::time::{Duration, Instant};
 
+    /// Two green threads on (usually) different workers take turns with
+    /// park/unpark; a lost wakeup hangs a round, which the test reports.
+    /// (The protocol itself is model-checked in `park.rs`.)
     #[test]
-    #[ignore]
     fn cross_worker_pingpong_loses_no_wakeup() {
         let rt = Runtime::new(RuntimeConfig {
             workers: Some(2),
             stack_size: None,
         })
         .unwrap();
-        for round in 0..400 {
+        for round in 0..20 {
             let turn = Arc::new(AtomicU64::new(0));
             let slots: Arc<[OnceLock<ThreadHandle>; 2]> =
                 Arc::new([OnceLock::new(), OnceLock::new()]);
             let done = Arc::new(AtomicUsize::new(0));
-            let n = 20_000u64;
+            let n = 5_000u64;
             let spawner_done = done.clone();
             let (turn0, slots0) = (turn.clone(), slots.clone());
             rt.spawn(SpawnOptions::default(), move || {
