@@ -9,7 +9,6 @@
 
 mod common;
 
-use std::hint::black_box;
 use std::io::ErrorKind;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -64,23 +63,6 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 #[derive(Debug, PartialEq)]
 struct Marker(u32);
-
-/// Uses at least `target` bytes of stack and returns how much it used.
-#[inline(never)]
-fn use_stack(top: usize, target: usize) -> usize {
-    let frame = black_box([1u8; 1024]);
-    let here = black_box(frame.as_ptr()) as usize;
-    let used = top.saturating_sub(here);
-    if used >= target {
-        return used;
-    }
-    use_stack(top, target) + usize::from(black_box(frame[17]) - 1)
-}
-
-fn use_stack_from_here(target: usize) -> usize {
-    let marker = 0u8;
-    use_stack(black_box(&marker) as *const u8 as usize, target)
-}
 
 // ---- builder --------------------------------------------------------------
 
@@ -141,8 +123,8 @@ fn the_runtime_stack_size_is_the_default_for_its_threads() {
         .build()
         .unwrap();
     let used = rt.run(|| {
-        let own = use_stack_from_here(900 * 1024);
-        let child = thread::spawn(|| use_stack_from_here(900 * 1024))
+        let own = common::use_stack_from_here(900 * 1024);
+        let child = thread::spawn(|| common::use_stack_from_here(900 * 1024))
             .join()
             .unwrap();
         own.min(child)
@@ -542,7 +524,7 @@ fn child_build_global() {
         .build_global()
         .unwrap();
     // The global default stack size applies to thread::spawn from here.
-    let used = thread::spawn(|| use_stack_from_here(900 * 1024))
+    let used = thread::spawn(|| common::use_stack_from_here(900 * 1024))
         .join()
         .unwrap();
     assert!(used >= 900 * 1024);

@@ -138,27 +138,6 @@ impl Drop for Reentrant {
     }
 }
 
-/// Uses at least `target` bytes of stack below `top` (an address near the
-/// thread's stack top) and returns how much it used.
-#[inline(never)]
-fn use_stack(top: usize, target: usize) -> usize {
-    let frame = black_box([1u8; 1024]);
-    let here = black_box(frame.as_ptr()) as usize;
-    let used = top.saturating_sub(here);
-    if used >= target {
-        return used;
-    }
-    // Not a tail call: the frame stays live across the recursion.
-    use_stack(top, target) + usize::from(black_box(frame[17]) - 1)
-}
-
-/// Runs `use_stack` from the top of the current thread's stack.
-fn use_stack_from_here(target: usize) -> usize {
-    let marker = 0u8;
-    let top = black_box(&marker) as *const u8 as usize;
-    use_stack(top, target)
-}
-
 rt_test! {
     // ---- spawn and join -------------------------------------------------
 
@@ -977,7 +956,7 @@ rt_test! {
     fn a_1_mib_stack_holds_900_kib() {
         let used = Builder::new()
             .stack_size(1 << 20)
-            .spawn(|| use_stack_from_here(900 * 1024))
+            .spawn(|| common::use_stack_from_here(900 * 1024))
             .unwrap()
             .join()
             .unwrap();
@@ -985,7 +964,7 @@ rt_test! {
     }
 
     fn the_default_stack_holds_200_kib() {
-        let used = thread::spawn(|| use_stack_from_here(200 * 1024)).join().unwrap();
+        let used = thread::spawn(|| common::use_stack_from_here(200 * 1024)).join().unwrap();
         assert!(used >= 200 * 1024);
     }
 

@@ -167,3 +167,24 @@ pub fn maps_count() -> usize {
         .lines()
         .count()
 }
+
+/// Uses at least `target` bytes of stack below `top` (an address near the
+/// thread's stack top) and returns how much it used.
+#[inline(never)]
+pub fn use_stack(top: usize, target: usize) -> usize {
+    let frame = std::hint::black_box([1u8; 1024]);
+    let here = std::hint::black_box(frame.as_ptr()) as usize;
+    let used = top.saturating_sub(here);
+    if used >= target {
+        return used;
+    }
+    // Not a tail call: the frame stays live across the recursion.
+    use_stack(top, target) + usize::from(std::hint::black_box(frame[17]) - 1)
+}
+
+/// Runs `use_stack` from the top of the current thread's stack.
+pub fn use_stack_from_here(target: usize) -> usize {
+    let marker = 0u8;
+    let top = std::hint::black_box(&marker) as *const u8 as usize;
+    use_stack(top, target)
+}
