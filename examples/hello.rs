@@ -26,10 +26,12 @@ fn rss_kib() -> Option<u64> {
 }
 
 fn main() {
-    println!(
-        "spool demo: {} workers (set SPOOL_WORKERS to change)",
-        thread::available_parallelism().map_or(1, |n| n.get())
-    );
+    let workers = std::env::var("SPOOL_WORKERS").ok().unwrap_or_else(|| {
+        thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .to_string()
+    });
+    println!("spool demo: {workers} workers (one per core unless SPOOL_WORKERS is set)");
 
     // 1. A hundred thousand green threads, all blocked in sleep at once.
     let before = rss_kib();
