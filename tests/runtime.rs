@@ -632,3 +632,153 @@ fn child_an_idle_runtime_uses_no_cpu() {
     }
     drop(sleeper);
 }
+
+#[test]
+fn running_out_of_address_space_is_an_error_that_names_the_limit() {
+    let out = assert_child_passes("child_running_out_of_address_space", &[]);
+    eprintln!(
+        "{}",
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn child_running_out_of_address_space() {
+    if !is_child("child_running_out_of_address_space") {
+        return;
+    }
+    // Green threads here get 512 MiB stacks by default (address space only:
+    // untouched stack pages cost no memory).
+    let rt = Runtime::builder()
+        .workers(1)
+        .stack_size(512 << 20)
+        .build()
+        .unwrap();
+    rt.run(|| thread::spawn(|| ()).join().unwrap());
+    // Cap the address space at what the process uses now plus 2 GiB: a few
+    // such stacks fit, then reserving stack memory must fail.
+    let used = common::status_kib("VmSize") * 1024;
+    let limit = libc::rlimit {
+        rlim_cur: used + (2 << 30),
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit only reads the struct we pass.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+    let (error, panic) = rt.run(|| {
+        let mut parked = Vec::new();
+        let error = loop {
+            match thread::Builder::new().spawn(thread::park) {
+                Ok(handle) => parked.push(handle),
+                Err(e) => break e,
+            }
+            assert!(
+                parked.len() < 64,
+                "a 2 GiB address-space cap held 64 stacks of 512 MiB"
+            );
+        };
+        // `thread::spawn` panics with the same message, as std's does.
+        let panic = std::panic::catch_unwind(|| thread::spawn(thread::park)).unwrap_err();
+        // The runtime keeps working: a thread with a small stack still runs.
+        let small = thread::Builder::new()
+            .stack_size(64 * 1024)
+            .spawn(|| 7)
+            .unwrap();
+        assert_eq!(small.join().unwrap(), 7);
+        for h in &parked {
+            h.thread().unpark();
+        }
+        for h in parked {
+            h.join().unwrap();
+        }
+        (error, payload_text(&*panic))
+    });
+    let message = error.to_string();
+    assert_eq!(error.kind(), std::io::ErrorKind::OutOfMemory, "{message}");
+    assert!(
+        message.contains("ulimit -v"),
+        "does not name the limit: {message}"
+    );
+    assert!(
+        message.contains("stack_size"),
+        "does not name the fix: {message}"
+    );
+    assert!(
+        panic.starts_with("failed to spawn thread: ") && panic.contains("ulimit -v"),
+        "thread::spawn panicked with {panic:?}"
+    );
+    println!("error: {message}");
+}
+
+#[test]
+fn running_out_of_memory_maps_is_an_error_that_names_the_limit() {
+    // The mprotect fallback (kernels without MADV_GUARD_INSTALL) splits a
+    // memory map per guard page; the default vm.max_map_count (65530) then
+    // caps live green threads at about 32,000.
+    let out = assert_child_passes(
+        "child_running_out_of_memory_maps",
+        &[("SPOOL_STACK_GUARD", "mprotect")],
+    );
+    eprintln!(
+        "{}",
+        out.stdout
+            .lines()
+            .filter(|l| l.starts_with("error:"))
+            .collect::<Vec<_>>()
+            .join("\n")
+    );
+}
+
+#[test]
+fn child_running_out_of_memory_maps() {
+    if !is_child("child_running_out_of_memory_maps") {
+        return;
+    }
+    let max_maps: usize = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+        .map(|s| s.trim().parse().unwrap_or(65530))
+        .unwrap_or(65530);
+    if max_maps > 200_000 {
+        println!("skipped: vm.max_map_count is {max_maps}, too high to exhaust quickly");
+        println!("test result: ok. 1 passed");
+        return;
+    }
+    let rt = Runtime::builder()
+        .workers(1)
+        .stack_size(64 * 1024)
+        .build()
+        .unwrap();
+    let error = rt.run(|| {
+        let mut parked = Vec::new();
+        let error = loop {
+            match thread::Builder::new().spawn(thread::park) {
+                Ok(handle) => parked.push(handle),
+                Err(e) => break e,
+            }
+            assert!(
+                parked.len() <= max_maps,
+                "more live guarded stacks than memory maps allowed"
+            );
+        };
+        for h in &parked {
+            h.thread().unpark();
+        }
+        for h in parked {
+            h.join().unwrap();
+        }
+        error
+    });
+    let message = error.to_string();
+    assert_eq!(error.kind(), std::io::ErrorKind::OutOfMemory, "{message}");
+    assert!(
+        message.contains("vm.max_map_count"),
+        "does not name the limit: {message}"
+    );
+    assert!(
+        message.contains("sysctl"),
+        "does not name the fix: {message}"
+    );
+    println!("error: {message}");
+}
