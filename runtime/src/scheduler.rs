@@ -121,7 +121,7 @@ use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle as OsJoinHandle;
 
-use crossbeam_deque::{Injector, Stealer, Worker as Deque};
+use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 use mio::Waker;
 
 use crate::reactor::Reactor;
@@ -225,6 +225,17 @@ impl Shared {
             {
                 wake(remote);
                 return;
+            }
+        }
+    }
+
+    /// Empties the injector at shutdown (see `Task::discard_if_unstarted`).
+    pub(crate) fn drain_injector(&self) {
+        loop {
+            match self.injector.steal() {
+                Steal::Success(task) => task.discard_if_unstarted(),
+                Steal::Retry => continue,
+                Steal::Empty => break,
             }
         }
     }
@@ -422,7 +433,8 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        self.shared.shutdown.store(true, Ordering::Release);
+        // SeqCst: pairs with the check after an injector push in `spawn_on`.
+        self.shared.shutdown.store(true, Ordering::SeqCst);
         self.shared.notify_all();
         let threads = std::mem::take(&mut *lock(&self.threads));
         if self.is_current() {
@@ -573,6 +585,13 @@ where
         None => {
             shared.injector.push(task);
             shared.notify_one_sleeper();
+            // A runtime shutting down meanwhile may have drained the
+            // injector already: then nobody would ever drop the closure and
+            // `join` would wait forever. Both sides use SeqCst, so either
+            // the workers' drain sees the push or this load sees the flag.
+            if shared.shutdown.load(Ordering::SeqCst) {
+                shared.drain_injector();
+            }
         }
     }
     Ok(handle)

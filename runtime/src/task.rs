@@ -140,6 +140,21 @@ impl Task {
         self.running.name.as_deref()
     }
 
+    /// At shutdown: drops the closure of a green thread that never ran, so
+    /// its `join` learns that it never will. A started one stays suspended
+    /// and is leaked by `Drop` once its last handle goes.
+    ///
+    /// The caller must have taken the task out of a queue (so it owns it:
+    /// see `# Invariant`).
+    pub(crate) fn discard_if_unstarted(&self) {
+        // SAFETY: the caller took the task out of a queue, so it is the
+        // task's owner and nothing runs on its stack.
+        let coroutine = unsafe { &mut *self.coroutine.get() };
+        if coroutine.as_ref().is_some_and(|c| !c.started()) {
+            drop(coroutine.take());
+        }
+    }
+
     /// Switch out of the running green thread to its worker.
     ///
     /// Must be called by the green thread itself, on its own stack.

@@ -187,12 +187,14 @@ impl WorkerCore {
         CURRENT.with(|c| c.set(&self));
         let remote = &self.shared.workers[self.index];
         loop {
+            // Once shutdown is set no green thread runs again (one plain
+            // load per turn).
+            if self.shared.shutdown.load(Ordering::Acquire) {
+                break;
+            }
             let countdown = self.countdown.get();
             let task = if countdown == 0 {
                 self.countdown.set(MAINTENANCE_INTERVAL);
-                if self.shared.shutdown.load(Ordering::Acquire) {
-                    break;
-                }
                 self.maintenance();
                 // Woken threads go first now and then, so a burst of spawns
                 // cannot starve them (see "Fairness").
@@ -400,32 +402,12 @@ impl WorkerCore {
         self.timers.borrow_mut().clear();
         self.drain_inbox();
         let pinned = std::mem::take(&mut *self.pinned.borrow_mut());
-        pinned.into_iter().for_each(|task| self.discard(task));
+        pinned.iter().for_each(|task| task.discard_if_unstarted());
         while let Some(task) = self.fresh.pop() {
-            self.discard(task);
+            task.discard_if_unstarted();
         }
-        // The injector is shared: whichever worker gets there empties it.
-        loop {
-            match self.shared.injector.steal() {
-                Steal::Success(task) => self.discard(task),
-                Steal::Retry => continue,
-                Steal::Empty => break,
-            }
-        }
+        self.shared.drain_injector();
         self.shared.close_waker(self.index);
-    }
-
-    /// Drops a queued green thread at shutdown. One that never ran drops
-    /// its closure here, so its `join` learns that it will never run; one
-    /// that started stays suspended and is leaked by `Task`'s `Drop` once
-    /// its last handle goes.
-    fn discard(&self, task: Arc<Task>) {
-        // SAFETY: the task was in one of our queues, so we own it (see
-        // `Task`'s `# Invariant`) and nothing runs on its stack.
-        let coroutine = unsafe { &mut *task.coroutine.get() };
-        if coroutine.as_ref().is_some_and(|c| !c.started()) {
-            drop(coroutine.take());
-        }
     }
 }
 
