@@ -397,7 +397,7 @@ impl WorkerCore {
     }
 
     /// Empties every queue this worker can reach when the runtime shuts
-    /// down (see `discard`), then closes its waker.
+    /// down (see `Task::discard_if_unstarted`), then closes its waker.
     fn shut_down(&self) {
         self.timers.borrow_mut().clear();
         self.drain_inbox();
