@@ -42,7 +42,11 @@ impl LocalStorage {
 
     /// Stores `value` for `slot`, returning the value it replaces (to be
     /// dropped by the caller *after* releasing the table).
-    pub fn insert(&mut self, slot: usize, value: Box<dyn Any>) -> Option<Box<dyn Any>> {
+    ///
+    /// # Safety
+    /// No reference derived from a pointer `get` returned for `slot` may be
+    /// in use: the replaced value is handed back to be dropped.
+    pub unsafe fn insert(&mut self, slot: usize, value: Box<dyn Any>) -> Option<Box<dyn Any>> {
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, || None);
         }
@@ -102,7 +106,11 @@ pub fn with_local_storage<R>(f: impl FnOnce(&mut LocalStorage) -> R) -> Option<R
 /// Destroys the running green thread's values (called when it exits, before
 /// its `join` is released). Outside a green thread it does nothing: OS
 /// threads destroy theirs when they exit.
-pub fn destroy_current_locals() {
+///
+/// # Safety
+/// No reference into the current green thread's values (from pointers
+/// `LocalStorage::get` returned) may be in use.
+pub unsafe fn destroy_current_locals() {
     if let Some(task) = scheduler::current_task() {
         destroy(&task.locals);
     }
@@ -129,18 +137,21 @@ mod tests {
     fn insert_get_and_replace() {
         let mut t = LocalStorage::new();
         assert!(t.get(3).is_none());
-        assert!(t.insert(3, Box::new(5u32)).is_none());
+        // SAFETY: no reference into the table is held across these calls.
+        assert!(unsafe { t.insert(3, Box::new(5u32)) }.is_none());
         let p = t.get(3).unwrap();
         // SAFETY: the value lives in `t`, which is alive and unchanged.
         assert_eq!(unsafe { &*p }.downcast_ref::<u32>(), Some(&5));
-        let old = t.insert(3, Box::new(6u32)).unwrap();
+        // SAFETY: the reference above is no longer used.
+        let old = unsafe { t.insert(3, Box::new(6u32)) }.unwrap();
         assert_eq!(old.downcast_ref::<u32>(), Some(&5));
     }
 
     #[test]
     fn destruction_marks_table() {
         let t = RefCell::new(LocalStorage::new());
-        t.borrow_mut().insert(0, Box::new(String::from("x")));
+        // SAFETY: no reference into the table exists.
+        unsafe { t.borrow_mut().insert(0, Box::new(String::from("x"))) };
         destroy(&t);
         assert!(t.borrow().is_destroyed());
         assert!(t.borrow().get(0).is_none());

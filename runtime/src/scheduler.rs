@@ -557,7 +557,9 @@ where
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
             crate::write_stderr("spool: a green thread's panic escaped its wrapper; ignored\n");
         }
-        crate::locals::destroy_current_locals();
+        // SAFETY: the thread's closure has returned (or unwound), so no
+        // reference into its thread-local values is left.
+        unsafe { crate::locals::destroy_current_locals() };
     };
     // SAFETY: the caller guarantees the closure's borrows outlive the
     // coroutine's completion (or last forever if it never completes).

@@ -134,7 +134,11 @@ impl<T: 'static> LocalKey<T> {
             if table.is_destroyed() {
                 Err(boxed)
             } else {
-                Ok(table.insert(slot, boxed))
+                // SAFETY: a value is only replaced here when a recursive
+                // initialization stored one first; that inner access's
+                // reference was confined to its own `with` call, which has
+                // returned.
+                Ok(unsafe { table.insert(slot, boxed) })
             }
         });
         match replaced {

@@ -151,7 +151,9 @@ impl<'scope, T> Completion<'scope, T> {
     pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
         let result = catch_unwind(AssertUnwindSafe(f));
         // Thread-local values die before `join` returns, as with std.
-        if catch_unwind(spool_runtime::destroy_current_locals).is_err() {
+        // SAFETY: the thread's closure has returned (or unwound), so no
+        // reference into its thread-local values is left.
+        if catch_unwind(|| unsafe { spool_runtime::destroy_current_locals() }).is_err() {
             spool_runtime_abort("thread local panicked on drop");
         }
         if let Some(packet) = self.packet.take() {
