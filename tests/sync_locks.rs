@@ -848,3 +848,71 @@ fn uncontended_mutex_lock_unlock_vs_std() {
         spool_green / std_green
     );
 }
+
+// ---- The porting contract ------------------------------------------------
+
+fn all<
+    T: std::panic::UnwindSafe + std::panic::RefUnwindSafe + Send + Sync + Unpin + std::fmt::Debug,
+>() {
+}
+fn shareable<T: Send + Sync>() {}
+fn sync_only<T: Sync + std::fmt::Debug>() {}
+
+/// spool's items have (at least) the auto traits of their std namesakes,
+/// checked against std 1.95, so code that stores them in structs, shares
+/// them or uses them across `catch_unwind` compiles unchanged.
+#[test]
+fn items_have_std_auto_traits() {
+    all::<Mutex<u8>>();
+    all::<RwLock<u8>>();
+    all::<Condvar>();
+    all::<Barrier>();
+    all::<Once>();
+    all::<OnceLock<u8>>();
+    all::<LazyLock<u8>>();
+    all::<spool::sync::WaitTimeoutResult>();
+    all::<spool::sync::BarrierWaitResult>();
+    // std's bounds: a Mutex of a Send-but-not-Sync value is Sync.
+    shareable::<Mutex<std::cell::Cell<u8>>>();
+    sync_only::<spool::sync::MutexGuard<'static, u8>>();
+    sync_only::<spool::sync::RwLockReadGuard<'static, u8>>();
+    sync_only::<spool::sync::RwLockWriteGuard<'static, u8>>();
+}
+
+#[test]
+fn a_std_sync_program_runs_unchanged_with_spool_paths() {
+    let _watchdog = common::Watchdog::new("a_std_sync_program_runs_unchanged", LIMIT);
+    // Written against std::sync and std::thread; only these lines differ.
+    use spool::sync::*;
+    use spool::thread;
+
+    static TOTAL: Mutex<u64> = Mutex::new(0);
+    static NAMES: OnceLock<Vec<&'static str>> = OnceLock::new();
+    let config = Arc::new(RwLock::new(3u64));
+    let barrier = Arc::new(Barrier::new(4));
+    let workers: Vec<thread::JoinHandle<bool>> = (0..4)
+        .map(|i| {
+            let (config, barrier) = (Arc::clone(&config), Arc::clone(&barrier));
+            thread::spawn(move || {
+                let names = NAMES.get_or_init(|| vec!["a", "b", "c", "d"]);
+                let step = *config.read().unwrap();
+                *TOTAL.lock().unwrap() += step * (i + 1) + names.len() as u64;
+                barrier.wait().is_leader()
+            })
+        })
+        .collect();
+    let leaders = workers
+        .into_iter()
+        .map(|w| w.join().unwrap())
+        .filter(|&l| l)
+        .count();
+    assert_eq!(leaders, 1);
+    assert_eq!(*TOTAL.lock().unwrap(), 3 * 10 + 16);
+    let weak: Weak<RwLock<u64>> = Arc::downgrade(&config);
+    assert!(weak.upgrade().is_some());
+    let flag = atomic::AtomicBool::new(true);
+    assert!(flag.load(atomic::Ordering::Relaxed));
+    let result: LockResult<MutexGuard<'_, u64>> = TOTAL.lock();
+    drop(result);
+    let _: Option<PoisonError<()>> = None;
+}
