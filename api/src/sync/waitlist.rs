@@ -243,3 +243,55 @@ impl Woken {
         self.waiter.thread.unpark();
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_removes_a_waiting_waiter() {
+        let list = WaitList::new();
+        let (first, second) = (
+            Waiter::new(0, Instant::now()),
+            Waiter::new(1, Instant::now()),
+        );
+        list.lock().push_back(first.clone());
+        list.lock().push_back(second.clone());
+        assert_eq!(list.cancel(&first), WAITING);
+        // `second` is now the head, and waking it reaches it, not `first`.
+        let woken = list.lock().wake_front(7).expect("second is queued");
+        woken.unpark(); // leaves a token on this thread: consume it
+        crate::thread::park();
+        assert_eq!(second.state(), 7);
+        assert_eq!(first.state(), WAITING);
+        assert!(list.lock().is_empty());
+    }
+
+    #[test]
+    fn cancel_after_a_wake_consumes_the_wakeup() {
+        let list = WaitList::new();
+        let waiter = Waiter::new(0, Instant::now());
+        list.lock().push_back(waiter.clone());
+        let woken = list.lock().wake_front(3).expect("queued");
+        // The waiter times out before the unpark arrives: it must report
+        // the wakeup, not a timeout.
+        assert_eq!(list.cancel(&waiter), 3);
+        woken.unpark();
+        crate::thread::park();
+        assert!(list.lock().is_empty());
+    }
+
+    #[test]
+    fn wait_until_times_out_and_wait_returns_the_reason() {
+        let list = WaitList::new();
+        let waiter = Waiter::new(0, Instant::now());
+        list.lock().push_back(waiter.clone());
+        let deadline = Instant::now() + std::time::Duration::from_millis(5);
+        assert_eq!(waiter.wait_until(Some(deadline)), WAITING);
+        assert!(Instant::now() >= deadline);
+        let woken = list.lock().wake_all(2);
+        assert_eq!(woken.len(), 1);
+        woken.into_iter().for_each(Woken::unpark);
+        assert_eq!(waiter.wait(), 2);
+    }
+}
