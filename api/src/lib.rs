@@ -61,6 +61,26 @@
 //! child.join().unwrap();
 //! ```
 //!
+//! ## Locks: `spool::sync`
+//! [`spool::sync`](sync) mirrors `std::sync`'s `Mutex`, `RwLock`,
+//! `Condvar`, `Barrier`, `Once`, `OnceLock` and `LazyLock`, but a thread
+//! that must wait parks instead of blocking its worker, so a green thread
+//! may hold a lock across a blocking call. Port by changing the path:
+//!
+//! ```
+//! use spool::sync::{Arc, Mutex}; // was std::sync
+//!
+//! let total = Arc::new(Mutex::new(0));
+//! let hs: Vec<_> = (0..100)
+//!     .map(|i| {
+//!         let total = total.clone();
+//!         spool::thread::spawn(move || *total.lock().unwrap() += i)
+//!     })
+//!     .collect();
+//! hs.into_iter().for_each(|h| h.join().unwrap());
+//! assert_eq!(*total.lock().unwrap(), 4950);
+//! ```
+//!
 //! ## Per-green-thread values
 //! `std::thread_local!` values belong to the worker OS thread and would be
 //! shared by every green thread on it. Use [`spool::thread_local!`](crate::thread_local)
@@ -93,6 +113,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod runtime;
+pub mod sync;
 pub mod thread;
 
 pub use runtime::{run, Runtime};

@@ -1,0 +1,327 @@
+//! [`Condvar`]: std's condition variable, parking green threads.
+//!
+//! # Algorithm
+//! A `Condvar` is just a [`WaitList`]. `wait` pushes a waiter *while still
+//! holding the mutex*, then unlocks the mutex, parks until woken, and locks
+//! the mutex again. `notify_one` pops the head waiter and wakes it;
+//! `notify_all` pops them all. Notifications are not stored: a notify with
+//! nobody waiting does nothing, exactly as std.
+//!
+//! *No lost wakeup.* A thread that changes the predicate does it under the
+//! mutex, hence after the waiter released it, hence after the waiter's push
+//! (which came before its unlock); the notify that follows (under the
+//! mutex or after it) takes the list lock after that push and finds the
+//! waiter. *Timeout racing a notify.* A waiter whose deadline passes
+//! cancels through [`WaitList::cancel`]: if a `notify_one` popped it first,
+//! it reports "not timed out" and keeps the notification, so a notify is
+//! never lost to a timed-out waiter (see step 4 in `waitlist.rs`).
+
+use std::fmt;
+use std::sync::{LockResult, PoisonError};
+use std::time::{Duration, Instant};
+
+use super::mutex::MutexGuard;
+use super::waitlist::{WaitList, Waiter, WAITING};
+
+/// Wake reason of a notified waiter.
+const NOTIFIED: u32 = 1;
+
+/// A condition variable, like [`std::sync::Condvar`]: blocks a thread
+/// until another notifies it, parking the waiting green thread (or OS
+/// thread) instead of blocking its worker.
+///
+/// Use it with a [`Mutex`](super::Mutex) guarding the condition, and
+/// re-check the condition after waking ([`Condvar::wait_while`] does it for
+/// you).
+///
+/// ```
+/// use spool::sync::{Arc, Condvar, Mutex};
+/// use spool::thread;
+///
+/// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+/// let pair2 = Arc::clone(&pair);
+/// thread::spawn(move || {
+///     let (lock, cvar) = &*pair2;
+///     *lock.lock().unwrap() = true;
+///     cvar.notify_one();
+/// });
+/// let (lock, cvar) = &*pair;
+/// let mut started = lock.lock().unwrap();
+/// while !*started {
+///     started = cvar.wait(started).unwrap();
+/// }
+/// ```
+pub struct Condvar {
+    waiters: WaitList,
+}
+
+/// Whether a timed wait on a [`Condvar`] returned because its time ran out.
+///
+/// ```
+/// use spool::sync::{Condvar, Mutex};
+/// use std::time::Duration;
+/// let (m, c) = (Mutex::new(()), Condvar::new());
+/// let (_guard, result) = c.wait_timeout(m.lock().unwrap(), Duration::from_millis(1)).unwrap();
+/// assert!(result.timed_out());
+/// ```
+#[derive(Debug, PartialEq, Eq, Copy, Clone)]
+pub struct WaitTimeoutResult(bool);
+
+impl WaitTimeoutResult {
+    /// Whether the wait ended because the timeout elapsed.
+    ///
+    /// ```
+    /// use spool::sync::{Condvar, Mutex};
+    /// use std::time::Duration;
+    /// let (m, c) = (Mutex::new(()), Condvar::new());
+    /// let (_g, r) = c.wait_timeout(m.lock().unwrap(), Duration::ZERO).unwrap();
+    /// assert!(r.timed_out());
+    /// ```
+    #[must_use]
+    pub fn timed_out(&self) -> bool {
+        self.0
+    }
+}
+
+impl Condvar {
+    /// Creates a condition variable; `const`, so it can be a `static`.
+    ///
+    /// ```
+    /// static READY: spool::sync::Condvar = spool::sync::Condvar::new();
+    /// READY.notify_all(); // nobody waits: does nothing
+    /// ```
+    #[must_use]
+    pub const fn new() -> Condvar {
+        Condvar {
+            waiters: WaitList::new(),
+        }
+    }
+
+    /// Unlocks the guard's mutex and parks until notified, then locks it
+    /// again. `Err` (with the guard inside) if the mutex is poisoned when
+    /// re-locked.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, Condvar, Mutex};
+    /// let pair = Arc::new((Mutex::new(0), Condvar::new()));
+    /// let pair2 = Arc::clone(&pair);
+    /// spool::thread::spawn(move || {
+    ///     *pair2.0.lock().unwrap() = 1;
+    ///     pair2.1.notify_one();
+    /// });
+    /// let mut n = pair.0.lock().unwrap();
+    /// while *n == 0 {
+    ///     n = pair.1.wait(n).unwrap();
+    /// }
+    /// assert_eq!(*n, 1);
+    /// ```
+    pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
+        match self.wait_until(guard, None) {
+            Ok((guard, _)) => Ok(guard),
+            Err(e) => Err(PoisonError::new(e.into_inner().0)),
+        }
+    }
+
+    /// Waits while `condition` holds: returns (with the mutex locked) once
+    /// it returns `false`, checking it first and after every wakeup.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, Condvar, Mutex};
+    /// let pair = Arc::new((Mutex::new(true), Condvar::new()));
+    /// let pair2 = Arc::clone(&pair);
+    /// spool::thread::spawn(move || {
+    ///     *pair2.0.lock().unwrap() = false;
+    ///     pair2.1.notify_one();
+    /// });
+    /// let pending = pair.1.wait_while(pair.0.lock().unwrap(), |p| *p).unwrap();
+    /// assert!(!*pending);
+    /// ```
+    pub fn wait_while<'a, T, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        mut condition: F,
+    ) -> LockResult<MutexGuard<'a, T>>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        while condition(&mut *guard) {
+            guard = self.wait(guard)?;
+        }
+        Ok(guard)
+    }
+
+    /// As [`wait`](Condvar::wait), but gives up after `dur`; the result
+    /// says whether it timed out. A notification that races the timeout is
+    /// never lost: the waiter then reports it was notified.
+    ///
+    /// ```
+    /// use spool::sync::{Condvar, Mutex};
+    /// use std::time::{Duration, Instant};
+    /// let (m, c) = (Mutex::new(()), Condvar::new());
+    /// let start = Instant::now();
+    /// let (_g, r) = c.wait_timeout(m.lock().unwrap(), Duration::from_millis(5)).unwrap();
+    /// assert!(r.timed_out() && start.elapsed() >= Duration::from_millis(5));
+    /// ```
+    pub fn wait_timeout<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        dur: Duration,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
+        // A deadline past what an `Instant` can express waits forever.
+        let deadline = Instant::now().checked_add(dur);
+        match self.wait_until(guard, deadline) {
+            Ok((guard, timed_out)) => Ok((guard, WaitTimeoutResult(timed_out))),
+            Err(e) => {
+                let (guard, timed_out) = e.into_inner();
+                Err(PoisonError::new((guard, WaitTimeoutResult(timed_out))))
+            }
+        }
+    }
+
+    /// Deprecated twin of [`wait_timeout`](Condvar::wait_timeout), kept as
+    /// in std: returns the guard and whether it timed out.
+    ///
+    /// ```
+    /// # #![allow(deprecated)]
+    /// use spool::sync::{Condvar, Mutex};
+    /// let (m, c) = (Mutex::new(()), Condvar::new());
+    /// let (_g, timed_out) = c.wait_timeout_ms(m.lock().unwrap(), 1).unwrap();
+    /// assert!(timed_out);
+    /// ```
+    #[deprecated(note = "replaced by `spool::sync::Condvar::wait_timeout`")]
+    pub fn wait_timeout_ms<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        ms: u32,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        let deadline = Instant::now().checked_add(Duration::from_millis(u64::from(ms)));
+        self.wait_until(guard, deadline)
+    }
+
+    /// Waits while `condition` holds, for at most `dur` in total. The
+    /// result is `timed_out()` if the time ran out with the condition still
+    /// true.
+    ///
+    /// ```
+    /// use spool::sync::{Condvar, Mutex};
+    /// use std::time::Duration;
+    /// let (m, c) = (Mutex::new(0), Condvar::new());
+    /// let (n, r) = c
+    ///     .wait_timeout_while(m.lock().unwrap(), Duration::from_millis(2), |n| *n == 0)
+    ///     .unwrap();
+    /// assert!(r.timed_out() && *n == 0);
+    /// ```
+    pub fn wait_timeout_while<'a, T, F>(
+        &self,
+        mut guard: MutexGuard<'a, T>,
+        dur: Duration,
+        mut condition: F,
+    ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)>
+    where
+        F: FnMut(&mut T) -> bool,
+    {
+        let start = Instant::now();
+        loop {
+            if !condition(&mut *guard) {
+                return Ok((guard, WaitTimeoutResult(false)));
+            }
+            let timeout = match dur.checked_sub(start.elapsed()) {
+                Some(timeout) => timeout,
+                None => return Ok((guard, WaitTimeoutResult(true))),
+            };
+            guard = self.wait_timeout(guard, timeout)?.0;
+        }
+    }
+
+    /// Wakes one thread waiting on this condvar, if there is one (the one
+    /// that has waited longest). Not stored if nobody waits.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, Condvar, Mutex};
+    /// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    /// let pair2 = Arc::clone(&pair);
+    /// let waiter = spool::thread::spawn(move || {
+    ///     let _ready = pair2.1.wait_while(pair2.0.lock().unwrap(), |r| !*r).unwrap();
+    /// });
+    /// *pair.0.lock().unwrap() = true;
+    /// pair.1.notify_one();
+    /// waiter.join().unwrap();
+    /// ```
+    pub fn notify_one(&self) {
+        let woken = self.waiters.lock().wake_front(NOTIFIED);
+        if let Some(woken) = woken {
+            woken.unpark();
+        }
+    }
+
+    /// Wakes every thread waiting on this condvar.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, Condvar, Mutex};
+    /// let pair = Arc::new((Mutex::new(false), Condvar::new()));
+    /// let waiters: Vec<_> = (0..3)
+    ///     .map(|_| {
+    ///         let pair = Arc::clone(&pair);
+    ///         spool::thread::spawn(move || {
+    ///             let _go = pair.1.wait_while(pair.0.lock().unwrap(), |go| !*go).unwrap();
+    ///         })
+    ///     })
+    ///     .collect();
+    /// *pair.0.lock().unwrap() = true;
+    /// pair.1.notify_all();
+    /// for w in waiters {
+    ///     w.join().unwrap();
+    /// }
+    /// ```
+    pub fn notify_all(&self) {
+        let woken = self.waiters.lock().wake_all(NOTIFIED);
+        for woken in woken {
+            woken.unpark();
+        }
+    }
+
+    /// The wait itself: `Ok((guard, timed_out))`, `Err` if the mutex is
+    /// poisoned once re-locked. `deadline: None` waits until notified.
+    fn wait_until<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<Instant>,
+    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+        let mutex = MutexGuard::mutex(&guard);
+        let waiter = Waiter::new(0, Instant::now());
+        // Enqueue while still holding the mutex ("No lost wakeup").
+        self.waiters.lock().push_back(waiter.clone());
+        // The guard stays alive (it keeps its poison record, as std's does)
+        // but is not used while the mutex is unlocked.
+        mutex.raw_unlock();
+        let mut reason = waiter.wait_until(deadline);
+        if reason == WAITING {
+            reason = self.waiters.cancel(&waiter);
+        }
+        mutex.raw_lock();
+        let timed_out = reason == WAITING;
+        if mutex.is_poisoned() {
+            Err(PoisonError::new((guard, timed_out)))
+        } else {
+            Ok((guard, timed_out))
+        }
+    }
+}
+
+impl Default for Condvar {
+    /// A new condition variable.
+    ///
+    /// ```
+    /// let c: spool::sync::Condvar = Default::default();
+    /// c.notify_one();
+    /// ```
+    fn default() -> Condvar {
+        Condvar::new()
+    }
+}
+
+impl fmt::Debug for Condvar {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}

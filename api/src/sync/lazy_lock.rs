@@ -1,0 +1,140 @@
+//! [`LazyLock`]: a value computed on first access, built on [`Once`].
+//!
+//! The cell holds the initialiser until the first access runs it inside
+//! the `Once`, replacing it with the value. If the initialiser panics, the
+//! cell is poisoned and every later access panics, as with std.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::ops::Deref;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+
+use super::once::Once;
+
+/// What a `LazyLock` holds.
+enum Data<T, F> {
+    Init(F),
+    Value(T),
+    /// The initialiser panicked (or is running).
+    Poisoned,
+}
+
+/// A value initialised on first access, like [`std::sync::LazyLock`];
+/// threads that access it while another initialises it park.
+///
+/// ```
+/// use spool::sync::LazyLock;
+/// use std::collections::HashMap;
+///
+/// static PRIMES: LazyLock<HashMap<u32, bool>> =
+///     LazyLock::new(|| [2, 3, 5, 7].into_iter().map(|p| (p, true)).collect());
+/// assert!(PRIMES.contains_key(&5));
+/// ```
+pub struct LazyLock<T, F = fn() -> T> {
+    once: Once,
+    /// # Invariant
+    /// Changed only inside `once`'s closure; once `once` is complete it is
+    /// `Value` and never changes while shared.
+    data: UnsafeCell<Data<T, F>>,
+}
+
+// SAFETY: as std's: the first accessor runs `F` (moved to it: `F: Send`)
+// and every accessor then shares the `T` (`T: Send + Sync`).
+unsafe impl<T: Sync + Send, F: Send> Sync for LazyLock<T, F> {}
+
+impl<T: RefUnwindSafe + UnwindSafe, F: UnwindSafe> RefUnwindSafe for LazyLock<T, F> {}
+
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// Creates a lazy value with initialiser `f`; `const`, for `static`s.
+    ///
+    /// ```
+    /// static N: spool::sync::LazyLock<u64> = spool::sync::LazyLock::new(|| 6 * 7);
+    /// assert_eq!(*N, 42);
+    /// ```
+    pub const fn new(f: F) -> LazyLock<T, F> {
+        LazyLock {
+            once: Once::new(),
+            data: UnsafeCell::new(Data::Init(f)),
+        }
+    }
+
+    /// Forces evaluation and returns a reference to the value (the same as
+    /// dereferencing). Panics if the initialiser panicked earlier.
+    ///
+    /// ```
+    /// use spool::sync::LazyLock;
+    /// let lazy = LazyLock::new(|| 92);
+    /// assert_eq!(*LazyLock::force(&lazy), 92);
+    /// ```
+    pub fn force(this: &LazyLock<T, F>) -> &T {
+        this.once.call_once_force(|state| {
+            if state.is_poisoned() {
+                panic_poisoned();
+            }
+            // SAFETY: inside `once`'s closure: the only access to `data`
+            // until the `Once` completes (invariant).
+            let data = unsafe { &mut *this.data.get() };
+            let Data::Init(f) = std::mem::replace(data, Data::Poisoned) else {
+                unreachable!("spool::sync::LazyLock: initialiser already taken");
+            };
+            let value = f();
+            *data = Data::Value(value);
+        });
+        // SAFETY: the `Once` is complete, so `data` is `Value` and is never
+        // changed again while `this` is shared (invariant).
+        match unsafe { &*this.data.get() } {
+            Data::Value(value) => value,
+            _ => unreachable!("spool::sync::LazyLock: complete but not initialised"),
+        }
+    }
+}
+
+#[cold]
+#[track_caller]
+fn panic_poisoned() -> ! {
+    panic!("LazyLock instance has previously been poisoned");
+}
+
+impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
+    type Target = T;
+
+    /// Forces evaluation ([`LazyLock::force`]).
+    fn deref(&self) -> &T {
+        LazyLock::force(self)
+    }
+}
+
+impl<T: Default> Default for LazyLock<T> {
+    /// A lazy `T::default()`.
+    ///
+    /// ```
+    /// let lazy: spool::sync::LazyLock<Vec<u8>> = Default::default();
+    /// assert!(lazy.is_empty());
+    /// ```
+    fn default() -> LazyLock<T> {
+        LazyLock::new(T::default)
+    }
+}
+
+impl<T: fmt::Debug, F> fmt::Debug for LazyLock<T, F> {
+    /// Formats as std does: `LazyLock(value)` or `LazyLock(<uninit>)`.
+    ///
+    /// ```
+    /// let lazy = spool::sync::LazyLock::new(|| 1);
+    /// assert_eq!(format!("{lazy:?}"), "LazyLock(<uninit>)");
+    /// let _ = *lazy;
+    /// assert_eq!(format!("{lazy:?}"), "LazyLock(1)");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("LazyLock");
+        if self.once.is_completed() {
+            // SAFETY: complete, so `data` is `Value` and stays so.
+            if let Data::Value(value) = unsafe { &*self.data.get() } {
+                d.field(value);
+                return d.finish();
+            }
+        }
+        d.field(&format_args!("<uninit>"));
+        d.finish()
+    }
+}

@@ -1,0 +1,87 @@
+//! Synchronisation with `std::sync`'s API that parks *green* threads.
+//!
+//! std's `Mutex`, `Condvar`, `RwLock`, `Barrier` and `Once` block the *OS
+//! thread* when they wait. Under green threads that is a trap: a green
+//! thread waiting on a `std::sync::Mutex` held by a switched-out green
+//! thread of the same worker blocks the worker, so the holder never runs
+//! again and the worker deadlocks. Every wait in this module instead parks
+//! through spool's one blocking primitive, so a green thread switches to
+//! the other green threads of its worker and an OS thread blocks. The same
+//! lock therefore works between green threads of one worker, across
+//! workers, between green threads and plain OS threads (like `main`), and
+//! between OS threads.
+//!
+//! # Porting from `std::sync`
+//! Every item mirrors the item of the same name in [`std::sync`] —
+//! signatures, `const fn` constructors, poisoning and error types — so a
+//! program ports by changing the path:
+//!
+//! ```
+//! // Before: use std::sync::{Arc, Condvar, Mutex};
+//! use spool::sync::{Arc, Condvar, Mutex};
+//! use spool::thread; // was std::thread
+//!
+//! static LOG: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+//!
+//! let pair = Arc::new((Mutex::new(0u32), Condvar::new()));
+//! let workers: Vec<_> = (1..=4)
+//!     .map(|i| {
+//!         let pair = Arc::clone(&pair);
+//!         thread::spawn(move || {
+//!             LOG.lock().unwrap().push(i);
+//!             let (count, done) = &*pair;
+//!             *count.lock().unwrap() += 1;
+//!             done.notify_all();
+//!         })
+//!     })
+//!     .collect();
+//! let (count, done) = &*pair;
+//! let all = done.wait_while(count.lock().unwrap(), |n| *n < 4).unwrap();
+//! assert_eq!(*all, 4);
+//! drop(all);
+//! for w in workers {
+//!     w.join().unwrap();
+//! }
+//! assert_eq!(LOG.lock().unwrap().len(), 4);
+//! ```
+//!
+//! Types that never wait are std's own, re-exported: [`Arc`], [`Weak`],
+//! [`atomic`], and the error types [`LockResult`], [`PoisonError`],
+//! [`TryLockError`] and [`TryLockResult`] (so code matching on them, or
+//! mixing std and spool locks, needs no change).
+//!
+//! # Differences from std
+//! * Waiters are served in FIFO order; [`Mutex`] hands the lock straight
+//!   to a waiter that has waited 1 ms (Go's starvation mode), and
+//!   [`RwLock`] admits nobody ahead of a queued waiter, so no waiter
+//!   starves.
+//! * Poisoning asks [`thread::panicking`](crate::thread::panicking), which
+//!   answers per green thread.
+//! * A wakeup may leave one stray unpark token on a thread that had
+//!   already stopped waiting, so its next [`thread::park`](crate::thread::park)
+//!   may return early — which std's `park` documents as possible anyway.
+//!
+//! The design (one wait list under all of them, and why no wakeup is lost)
+//! is written at the top of `waitlist.rs`.
+
+mod barrier;
+mod condvar;
+mod lazy_lock;
+mod mutex;
+mod once;
+mod once_lock;
+mod poison;
+mod rwlock;
+mod waitlist;
+
+pub use barrier::{Barrier, BarrierWaitResult};
+pub use condvar::{Condvar, WaitTimeoutResult};
+pub use lazy_lock::LazyLock;
+pub use mutex::{Mutex, MutexGuard};
+#[allow(deprecated)]
+pub use once::ONCE_INIT;
+pub use once::{Once, OnceState};
+pub use once_lock::OnceLock;
+pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+pub use std::sync::{atomic, Arc, LockResult, PoisonError, TryLockError, TryLockResult, Weak};

@@ -1,0 +1,71 @@
+//! Poisoning, as std does it: a lock is poisoned when a thread panics while
+//! holding it (for writing, for `RwLock`), and later lockers get
+//! `Err(PoisonError)` with the guard inside.
+//!
+//! std asks `std::thread::panicking()`, whose count is per *OS* thread;
+//! spool asks [`crate::thread::panicking`], which answers for the calling
+//! *green* thread, so a green thread unwinding on the same worker does not
+//! poison locks released by its neighbours.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{LockResult, PoisonError};
+
+use crate::thread;
+
+/// The poison bit of one lock.
+pub(crate) struct Flag {
+    failed: AtomicBool,
+}
+
+/// Whether the guard's owner was already panicking when it locked (a lock
+/// taken during unwinding and released by the same unwinding does not
+/// poison, as with std).
+#[derive(Clone, Copy)]
+pub(crate) struct Guard {
+    panicking: bool,
+}
+
+impl Flag {
+    pub(crate) const fn new() -> Flag {
+        Flag {
+            failed: AtomicBool::new(false),
+        }
+    }
+
+    /// Called on lock: records whether the locker is already panicking.
+    #[inline]
+    pub(crate) fn guard(&self) -> Guard {
+        Guard {
+            panicking: thread::panicking(),
+        }
+    }
+
+    /// Called on unlock: poisons if the owner began panicking meanwhile.
+    #[inline]
+    pub(crate) fn done(&self, guard: &Guard) {
+        if !guard.panicking && thread::panicking() {
+            // `Relaxed`: the flag is only a hint about the data, which the
+            // lock itself orders (std uses `Relaxed` too).
+            self.failed.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get(&self) -> bool {
+        self.failed.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn clear(&self) {
+        self.failed.store(false, Ordering::Relaxed);
+    }
+
+    /// `Ok(guard)` or, if poisoned, `Err(PoisonError::new(guard))`.
+    #[inline]
+    pub(crate) fn result<G>(&self, guard: G) -> LockResult<G> {
+        if self.get() {
+            Err(PoisonError::new(guard))
+        } else {
+            Ok(guard)
+        }
+    }
+}

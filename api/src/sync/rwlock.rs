@@ -1,0 +1,535 @@
+//! [`RwLock`]: std's reader-writer lock, parking green threads.
+//!
+//! # Algorithm
+//! One atomic word, `state`: bit 0 `WRITER` (a writer owns the lock), bit 1
+//! `QUEUED` (the wait list is non-empty; changed only under the list lock,
+//! and equal to "list non-empty" whenever that lock is free), and the
+//! number of readers in the bits above (`READER` per reader).
+//!
+//! **Fast paths.** A reader adds `READER` if neither `WRITER` nor `QUEUED`
+//! is set; a writer does `CAS(0 → WRITER)`. Both `Acquire`.
+//! **Fairness.** Nobody takes the lock on a fast path while anyone waits
+//! (`QUEUED` blocks both), and waiters are served strictly in FIFO order by
+//! *grants*: so a stream of readers cannot starve a writer, nor the other
+//! way round. A grant to a reader at the head also admits every reader
+//! queued right behind it (up to the next writer).
+//!
+//! **Grant pass**, run under the list lock: if the lock has no owner and
+//! the list is not empty, pop the head (a writer, or the run of readers at
+//! the head), give it ownership (`state = WRITER` or `n × READER`, plus
+//! `QUEUED` if others remain) and wake it with `GRANTED`. While `QUEUED` is
+//! set and nobody owns the lock, only a grant pass can change `state` (the
+//! fast paths refuse, and only owners release), so the pass may `store`.
+//!
+//! **Slow paths.** A locker takes the list lock, sets `QUEUED`, pushes
+//! itself and runs a grant pass (which grants it at once if the lock is
+//! free and it is the head). A releaser removes its ownership with one RMW
+//! (`Release`); if that left no owner and `QUEUED` set, it runs a grant
+//! pass. *No lost wakeup:* the releaser's RMW and the locker's
+//! `fetch_or(QUEUED)` are ordered on one word. If the release came first,
+//! the locker's own grant pass sees no owner and grants the head. If the
+//! `fetch_or` came first, the releaser sees `QUEUED`, and its grant pass
+//! takes the list lock after the locker's push. In both cases the pass
+//! that finds no owner grants someone, and every later release repeats
+//! the check.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::marker::PhantomData;
+use std::ops::{Deref, DerefMut};
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+use std::time::Instant;
+
+use super::poison;
+use super::waitlist::{Locked, WaitList, Waiter, Woken};
+
+/// A writer owns the lock.
+const WRITER: usize = 1;
+/// The wait list is non-empty (see "Algorithm").
+const QUEUED: usize = 2;
+/// One reader.
+const READER: usize = 4;
+/// The owner bits: any reader or a writer.
+const OWNED: usize = !QUEUED;
+
+/// `Waiter::kind` of a reader and of a writer.
+const KIND_READ: u32 = 0;
+const KIND_WRITE: u32 = 1;
+/// Wake reason: ownership was granted to the waiter.
+const GRANTED: u32 = 1;
+
+/// A reader-writer lock, like [`std::sync::RwLock`]: any number of readers
+/// or one writer at a time; a thread that must wait parks (green threads
+/// switch, OS threads block). Waiters are served in arrival order, so
+/// neither readers nor writers starve. Poisoning is std's: a panic while
+/// holding the *write* guard poisons the lock.
+///
+/// ```
+/// use spool::sync::RwLock;
+/// let lock = RwLock::new(5);
+/// {
+///     let r1 = lock.read().unwrap();
+///     let r2 = lock.read().unwrap();
+///     assert_eq!(*r1 + *r2, 10);
+/// }
+/// *lock.write().unwrap() += 1;
+/// assert_eq!(*lock.read().unwrap(), 6);
+/// ```
+pub struct RwLock<T: ?Sized> {
+    /// `WRITER`, `QUEUED` and the reader count (see "Algorithm").
+    state: AtomicUsize,
+    waiters: WaitList,
+    poison: poison::Flag,
+    /// # Invariant
+    /// Written only by the `WRITER` owner; read only by owners.
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: as std's `RwLock`: moving the lock moves the `T` (`Send`), and
+// sharing it lets one thread write (`T: Send`) or many read at once
+// (`T: Sync`).
+unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+
+impl<T: ?Sized> UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
+
+/// RAII guard of shared read access to an [`RwLock`], from
+/// [`RwLock::read`] / [`RwLock::try_read`].
+///
+/// ```
+/// let lock = spool::sync::RwLock::new(1);
+/// let guard = lock.read().unwrap();
+/// assert_eq!(*guard, 1);
+/// ```
+#[must_use = "if unused the RwLock will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: a shared read guard only gives out `&T`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
+
+/// RAII guard of exclusive write access to an [`RwLock`], from
+/// [`RwLock::write`] / [`RwLock::try_write`].
+///
+/// ```
+/// let lock = spool::sync::RwLock::new(1);
+/// *lock.write().unwrap() = 2;
+/// assert_eq!(*lock.read().unwrap(), 2);
+/// ```
+#[must_use = "if unused the RwLock will immediately unlock"]
+#[clippy::has_significant_drop]
+pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
+    lock: &'a RwLock<T>,
+    poison: poison::Guard,
+    _not_send: PhantomData<*const ()>,
+}
+
+// SAFETY: a shared write guard only gives out `&T`.
+unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
+
+impl<T> RwLock<T> {
+    /// Creates an unlocked lock; `const`, so it can initialise a `static`.
+    ///
+    /// ```
+    /// static CONFIG: spool::sync::RwLock<u32> = spool::sync::RwLock::new(7);
+    /// assert_eq!(*CONFIG.read().unwrap(), 7);
+    /// ```
+    #[inline]
+    pub const fn new(t: T) -> RwLock<T> {
+        RwLock {
+            state: AtomicUsize::new(0),
+            waiters: WaitList::new(),
+            poison: poison::Flag::new(),
+            data: UnsafeCell::new(t),
+        }
+    }
+
+    /// Consumes the lock and returns the data; `Err` (data inside) if
+    /// poisoned.
+    ///
+    /// ```
+    /// assert_eq!(spool::sync::RwLock::new("x").into_inner().unwrap(), "x");
+    /// ```
+    pub fn into_inner(self) -> LockResult<T> {
+        let poisoned = self.poison.get();
+        let data = self.data.into_inner();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+}
+
+impl<T: ?Sized> RwLock<T> {
+    /// Acquires shared read access, parking while a writer holds the lock
+    /// or anyone is queued ahead. `Err` (guard inside) if poisoned.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, RwLock};
+    /// let lock = Arc::new(RwLock::new(1));
+    /// let lock2 = Arc::clone(&lock);
+    /// let n = spool::thread::spawn(move || *lock2.read().unwrap()).join().unwrap();
+    /// assert_eq!(n, 1);
+    /// ```
+    #[inline]
+    pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        if !self.try_acquire_read() {
+            self.lock_contended(KIND_READ);
+        }
+        self.poison.result(RwLockReadGuard::new(self))
+    }
+
+    /// Acquires read access if that needs no waiting; otherwise
+    /// `Err(TryLockError::WouldBlock)`.
+    ///
+    /// ```
+    /// use spool::sync::{RwLock, TryLockError};
+    /// let lock = RwLock::new(1);
+    /// let w = lock.write().unwrap();
+    /// assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
+    /// drop(w);
+    /// assert_eq!(*lock.try_read().unwrap(), 1);
+    /// ```
+    pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        if self.try_acquire_read() {
+            self.poison
+                .result(RwLockReadGuard::new(self))
+                .map_err(TryLockError::from)
+        } else {
+            Err(TryLockError::WouldBlock)
+        }
+    }
+
+    /// Acquires exclusive write access, parking until every other owner
+    /// has left. `Err` (guard inside) if poisoned.
+    ///
+    /// ```
+    /// let lock = spool::sync::RwLock::new(vec![1]);
+    /// lock.write().unwrap().push(2);
+    /// assert_eq!(*lock.read().unwrap(), [1, 2]);
+    /// ```
+    #[inline]
+    pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        if !self.try_acquire_write() {
+            self.lock_contended(KIND_WRITE);
+        }
+        self.poison.result(RwLockWriteGuard::new(self))
+    }
+
+    /// Acquires write access if the lock is free right now; otherwise
+    /// `Err(TryLockError::WouldBlock)`.
+    ///
+    /// ```
+    /// use spool::sync::{RwLock, TryLockError};
+    /// let lock = RwLock::new(1);
+    /// let r = lock.read().unwrap();
+    /// assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+    /// drop(r);
+    /// *lock.try_write().unwrap() = 2;
+    /// ```
+    pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        if self.try_acquire_write() {
+            self.poison
+                .result(RwLockWriteGuard::new(self))
+                .map_err(TryLockError::from)
+        } else {
+            Err(TryLockError::WouldBlock)
+        }
+    }
+
+    /// Whether the lock is poisoned (a writer panicked).
+    ///
+    /// ```
+    /// use spool::sync::{Arc, RwLock};
+    /// let lock = Arc::new(RwLock::new(0));
+    /// let lock2 = Arc::clone(&lock);
+    /// let _ = spool::thread::spawn(move || {
+    ///     let _w = lock2.write().unwrap();
+    ///     panic!("poison it");
+    /// })
+    /// .join();
+    /// assert!(lock.is_poisoned());
+    /// ```
+    #[inline]
+    pub fn is_poisoned(&self) -> bool {
+        self.poison.get()
+    }
+
+    /// Clears the poisoned state.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, RwLock};
+    /// let lock = Arc::new(RwLock::new(0));
+    /// let lock2 = Arc::clone(&lock);
+    /// let _ = spool::thread::spawn(move || {
+    ///     let _w = lock2.write().unwrap();
+    ///     panic!("poison it");
+    /// })
+    /// .join();
+    /// lock.clear_poison();
+    /// assert!(lock.read().is_ok());
+    /// ```
+    #[inline]
+    pub fn clear_poison(&self) {
+        self.poison.clear();
+    }
+
+    /// A mutable reference to the data, without locking; `Err` if
+    /// poisoned.
+    ///
+    /// ```
+    /// let mut lock = spool::sync::RwLock::new(0);
+    /// *lock.get_mut().unwrap() = 3;
+    /// assert_eq!(*lock.read().unwrap(), 3);
+    /// ```
+    pub fn get_mut(&mut self) -> LockResult<&mut T> {
+        let poisoned = self.poison.get();
+        let data = self.data.get_mut();
+        if poisoned {
+            Err(PoisonError::new(data))
+        } else {
+            Ok(data)
+        }
+    }
+
+    #[inline]
+    fn try_acquire_read(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        while state & (WRITER | QUEUED) == 0 {
+            // `Acquire`: pairs with the last writer's `Release` unlock.
+            match self.state.compare_exchange_weak(
+                state,
+                state + READER,
+                Ordering::Acquire,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+        false
+    }
+
+    #[inline]
+    fn try_acquire_write(&self) -> bool {
+        // `Acquire`: pairs with the previous owners' `Release` unlocks.
+        self.state
+            .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// Enqueues and waits until granted (see "Slow paths").
+    #[cold]
+    fn lock_contended(&self, kind: u32) {
+        let waiter = Waiter::new(kind, Instant::now());
+        let mut list = self.waiters.lock();
+        // `Relaxed`: the ordering argument needs only that this is an RMW
+        // of `state`; data visibility comes through the grant (below).
+        self.state.fetch_or(QUEUED, Ordering::Relaxed);
+        list.push_back(waiter.clone());
+        let woken = self.grant(&mut list);
+        drop(list);
+        for woken in woken.into_iter().flatten() {
+            woken.unpark();
+        }
+        // `Waiter::state` is read with `Acquire`, and the grant stored it
+        // with `Release` after reading `state` with `Acquire`: the previous
+        // owners' writes are visible to us.
+        let reason = waiter.wait();
+        debug_assert_eq!(reason, GRANTED);
+    }
+
+    /// The grant pass (see "Algorithm"). Returns the waiters to unpark once
+    /// the list lock is released.
+    fn grant(&self, list: &mut Locked<'_>) -> Option<Vec<Woken>> {
+        // `Acquire`: synchronises with the releasers' `Release` RMWs, so
+        // what they wrote reaches the waiters we grant (via `Woken`).
+        let state = self.state.load(Ordering::Acquire);
+        if state & OWNED != 0 {
+            return None; // an owner's release will run the pass
+        }
+        let head = list.front()?;
+        let mut woken = Vec::new();
+        let owners = if head.kind == KIND_WRITE {
+            woken.extend(list.wake_front(GRANTED));
+            WRITER
+        } else {
+            while list.front().is_some_and(|w| w.kind == KIND_READ) {
+                woken.extend(list.wake_front(GRANTED));
+            }
+            READER * woken.len()
+        };
+        let queued = if list.is_empty() { 0 } else { QUEUED };
+        // A plain store is exact: with `QUEUED` set and no owner, nobody
+        // else changes `state` (see "Grant pass").
+        self.state.store(owners | queued, Ordering::Relaxed);
+        Some(woken)
+    }
+
+    /// Runs a grant pass after a release that left the lock unowned with
+    /// `QUEUED` set.
+    #[cold]
+    fn release_contended(&self) {
+        let mut list = self.waiters.lock();
+        let woken = self.grant(&mut list);
+        drop(list);
+        for woken in woken.into_iter().flatten() {
+            woken.unpark();
+        }
+    }
+
+    fn read_unlock(&self) {
+        // `Release`: publishes nothing written, but orders our reads before
+        // a later writer's writes.
+        let before = self.state.fetch_sub(READER, Ordering::Release);
+        if before & OWNED == READER && before & QUEUED != 0 {
+            self.release_contended();
+        }
+    }
+
+    fn write_unlock(&self) {
+        // `Release`: publishes our writes to the next owners.
+        let before = self.state.fetch_and(!WRITER, Ordering::Release);
+        if before & QUEUED != 0 {
+            self.release_contended();
+        }
+    }
+}
+
+impl<T: Default> Default for RwLock<T> {
+    /// A lock holding `T::default()`.
+    ///
+    /// ```
+    /// let lock: spool::sync::RwLock<String> = Default::default();
+    /// assert!(lock.read().unwrap().is_empty());
+    /// ```
+    fn default() -> RwLock<T> {
+        RwLock::new(T::default())
+    }
+}
+
+impl<T> From<T> for RwLock<T> {
+    /// A lock holding `t`.
+    ///
+    /// ```
+    /// let lock = spool::sync::RwLock::from(4);
+    /// assert_eq!(*lock.read().unwrap(), 4);
+    /// ```
+    fn from(t: T) -> RwLock<T> {
+        RwLock::new(t)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
+    /// Formats as std does.
+    ///
+    /// ```
+    /// let lock = spool::sync::RwLock::new(1);
+    /// assert_eq!(format!("{lock:?}"), "RwLock { data: 1, poisoned: false, .. }");
+    /// ```
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RwLock");
+        match self.try_read() {
+            Ok(guard) => {
+                d.field("data", &&*guard);
+            }
+            Err(TryLockError::Poisoned(err)) => {
+                d.field("data", &&**err.get_ref());
+            }
+            Err(TryLockError::WouldBlock) => {
+                d.field("data", &format_args!("<locked>"));
+            }
+        }
+        d.field("poisoned", &self.poison.get());
+        d.finish_non_exhaustive()
+    }
+}
+
+impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
+    fn new(lock: &'a RwLock<T>) -> RwLockReadGuard<'a, T> {
+        RwLockReadGuard {
+            lock,
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    fn new(lock: &'a RwLock<T>) -> RwLockWriteGuard<'a, T> {
+        RwLockWriteGuard {
+            lock,
+            poison: lock.poison.guard(),
+            _not_send: PhantomData,
+        }
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: a read guard exists only while its reader is counted in
+        // `state`, which excludes a writer (`data`'s invariant).
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Deref for RwLockWriteGuard<'_, T> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        // SAFETY: a write guard exists only while its thread owns `WRITER`,
+        // which excludes every other owner.
+        unsafe { &*self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only access.
+        unsafe { &mut *self.lock.data.get() }
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.read_unlock();
+    }
+}
+
+impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
+    fn drop(&mut self) {
+        self.lock.poison.done(&self.poison);
+        self.lock.write_unlock();
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}

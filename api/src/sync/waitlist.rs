@@ -1,0 +1,297 @@
+//! The wait list every blocking primitive of `spool::sync` is built on.
+//!
+//! # Design
+//! A [`WaitList`] is a FIFO of [`Waiter`]s behind a tiny lock (a
+//! `std::sync::Mutex` around a `VecDeque`). A waiter is a [`ThreadHandle`]
+//! (green or OS thread) plus its own atomic `state`, which starts at
+//! [`WAITING`] and is set exactly once, by whoever removes the waiter from
+//! the list, to a non-zero *wake reason* (`NOTIFIED`/`GRANTED`/`RETRY`,
+//! whose meaning belongs to the primitive). The list lock is only ever held
+//! for a few instructions and never across a park, so a green thread that
+//! holds it cannot be switched out while another green thread of its worker
+//! spins on it: the lock cannot deadlock a worker.
+//!
+//! The protocol, shared by `Mutex`, `RwLock`, `Condvar` and `Once`:
+//!
+//! 1. **Enqueue.** Under the list lock the waiter re-checks the condition
+//!    it waits for (the primitive's own atomic state) and, if it still must
+//!    wait, pushes itself. Checking and pushing in one critical section is
+//!    what makes the wakeup impossible to miss (below).
+//! 2. **Wait.** Outside the lock, it loops `while state == WAITING {
+//!    park() }`. `park` may return early (a stray token from an earlier
+//!    unpark, or a `park_timeout` timeout), hence the loop.
+//! 3. **Wake.** A waker pops the waiter under the list lock, stores the
+//!    wake reason into `state` *while still holding the lock*, releases the
+//!    lock and then unparks the waiter's thread.
+//! 4. **Cancel (timed waits only).** A waiter whose deadline passed takes
+//!    the list lock and looks at its `state`: still `WAITING` means it is
+//!    still in the list, so it removes itself and reports a timeout;
+//!    anything else means a waker popped it first, so it *consumes* that
+//!    wakeup (reports "notified"). Because step 3 pops and sets the state
+//!    in one critical section, "in the list" and "`state == WAITING`" are
+//!    the same thing whenever the lock is held: a timed-out waiter can never
+//!    swallow a `notify_one` without reporting it, and a waker never hands
+//!    its wakeup to a waiter that already left.
+//!
+//! # Why no wakeup is lost
+//! * Between a waiter and its waker: the waker sets `state` *before*
+//!   `unpark`. If the waiter checks `state` after that store it returns; if
+//!   it checked before, it then parks, and the `unpark` that follows the
+//!   store either wakes the parked thread or leaves a token that makes the
+//!   `park` return at once (the engine's "unpark before park"; see
+//!   "Parking" at the top of `runtime/src/scheduler.rs`). Storing after
+//!   `unpark` would be wrong: the waiter could wake, see `WAITING`, park
+//!   again and never be unparked.
+//! * Between a waiter and the primitive's state: the waiter re-checks that
+//!   state under the list lock (step 1) and every releaser that must wake
+//!   someone takes the list lock after changing the state, so either the
+//!   waiter sees the change (and does not wait) or the releaser finds the
+//!   waiter in the list. Each primitive spells out its variant of this.
+//!
+//! A waker may unpark a thread that has already returned (it saw `state`
+//! change before the `unpark` arrived). That leaves one stray token, which
+//! at most makes that thread's next `park` return early; every wait loop in
+//! spool tolerates that, as std's `park` documents it may happen.
+//!
+//! # Memory orderings
+//! * `state` is stored with `Release` by the waker and loaded with
+//!   `Acquire` by the waiter, so everything the waker did before waking
+//!   (the guarded data written by the previous lock holder, the value a
+//!   `Once` initialised) is visible to the woken thread even when it
+//!   returns without taking the list lock.
+//! * The list lock orders everything done under it (acquire/release), which
+//!   is why step 4 may read `state` with `Relaxed`; it uses `Acquire` anyway
+//!   because it may then go on to use what the waker published.
+//!
+//! Waiters are `Arc`-allocated (one allocation per slow-path wait, which
+//! then parks anyway), so no `unsafe` is needed: an intrusive list would
+//! save the allocation at the price of pinning and raw pointers.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use spool_runtime::ThreadHandle;
+
+/// `Waiter::state` before a waker has taken the waiter off the list.
+pub(crate) const WAITING: u32 = 0;
+
+/// One thread waiting in a [`WaitList`].
+pub(crate) struct Waiter {
+    /// The thread to unpark.
+    thread: ThreadHandle,
+    /// [`WAITING`] while in the list; then the wake reason, set once by the
+    /// waker that popped it (under the list lock).
+    state: AtomicU32,
+    /// What the waiter wants (a primitive-specific tag, e.g. read or write).
+    pub(crate) kind: u32,
+    /// When the waiter first started waiting (for starvation checks).
+    pub(crate) since: Instant,
+}
+
+impl Waiter {
+    /// A waiter for the calling thread.
+    pub(crate) fn new(kind: u32, since: Instant) -> Arc<Waiter> {
+        Arc::new(Waiter {
+            thread: spool_runtime::current(),
+            state: AtomicU32::new(WAITING),
+            kind,
+            since,
+        })
+    }
+
+    /// The wake reason, or [`WAITING`]. `Acquire`: pairs with the waker's
+    /// `Release` store (see "Memory orderings").
+    pub(crate) fn state(&self) -> u32 {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Makes a waiter that was woken reusable for another enqueue. Only the
+    /// waiter itself calls this, while it is not in any list.
+    pub(crate) fn reset(&self) {
+        self.state.store(WAITING, Ordering::Relaxed);
+    }
+
+    /// Parks until a waker sets the state; returns the wake reason.
+    pub(crate) fn wait(&self) -> u32 {
+        loop {
+            let state = self.state();
+            if state != WAITING {
+                return state;
+            }
+            spool_runtime::park();
+        }
+    }
+
+    /// Parks until a waker sets the state or `deadline` passes; returns the
+    /// wake reason, or [`WAITING`] on timeout (the waiter is then *still in
+    /// the list*: call [`WaitList::cancel`]). `None` waits forever.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> u32 {
+        let Some(deadline) = deadline else {
+            return self.wait();
+        };
+        loop {
+            let state = self.state();
+            if state != WAITING {
+                return state;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                return WAITING;
+            }
+            spool_runtime::park_timeout(deadline - now);
+        }
+    }
+}
+
+/// A FIFO of waiters behind a lock never held across a park.
+pub(crate) struct WaitList {
+    queue: Mutex<VecDeque<Arc<Waiter>>>,
+}
+
+/// The locked list: what wakers and enqueuers work on.
+pub(crate) struct Locked<'a> {
+    queue: MutexGuard<'a, VecDeque<Arc<Waiter>>>,
+}
+
+impl WaitList {
+    pub(crate) const fn new() -> WaitList {
+        WaitList {
+            queue: Mutex::new(VecDeque::new()),
+        }
+    }
+
+    /// Takes the list lock. Never poisoned in practice: nothing under it can
+    /// panic except allocation failure, which aborts; ignore poison anyway.
+    pub(crate) fn lock(&self) -> Locked<'_> {
+        Locked {
+            queue: self.queue.lock().unwrap_or_else(|e| e.into_inner()),
+        }
+    }
+
+    /// Step 4 of the protocol: a waiter whose wait timed out leaves the
+    /// list. Returns the wake reason if a waker popped it first (the
+    /// wakeup is then the waiter's), or [`WAITING`] if it removed itself.
+    pub(crate) fn cancel(&self, waiter: &Arc<Waiter>) -> u32 {
+        let mut locked = self.lock();
+        let state = waiter.state();
+        if state == WAITING {
+            // Still WAITING under the lock means still in the list.
+            let index = locked.queue.iter().position(|w| Arc::ptr_eq(w, waiter));
+            match index {
+                Some(index) => {
+                    locked.queue.remove(index);
+                }
+                None => panic!("spool::sync: WaitList::cancel: waiting waiter not in its list"),
+            }
+        }
+        state
+    }
+}
+
+impl Locked<'_> {
+    pub(crate) fn push_back(&mut self, waiter: Arc<Waiter>) {
+        self.queue.push_back(waiter);
+    }
+
+    pub(crate) fn push_front(&mut self, waiter: Arc<Waiter>) {
+        self.queue.push_front(waiter);
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.queue.is_empty()
+    }
+
+    pub(crate) fn front(&self) -> Option<&Arc<Waiter>> {
+        self.queue.front()
+    }
+
+    /// Pops the head and sets its wake reason (under the lock: step 3).
+    /// The caller unparks it with [`Woken::unpark`] after unlocking.
+    pub(crate) fn wake_front(&mut self, reason: u32) -> Option<Woken> {
+        let waiter = self.queue.pop_front()?;
+        Some(Woken::new(waiter, reason))
+    }
+
+    /// Pops every waiter, setting each one's wake reason.
+    pub(crate) fn wake_all(&mut self, reason: u32) -> Vec<Woken> {
+        self.queue
+            .drain(..)
+            .map(|waiter| Woken::new(waiter, reason))
+            .collect()
+    }
+}
+
+/// A waiter taken off a list whose thread still has to be unparked.
+#[must_use = "a woken waiter must be unparked"]
+pub(crate) struct Woken {
+    waiter: Arc<Waiter>,
+}
+
+impl Woken {
+    fn new(waiter: Arc<Waiter>, reason: u32) -> Woken {
+        debug_assert_ne!(reason, WAITING);
+        // `Release`: publishes what the waker did before waking (see
+        // "Memory orderings"); stored under the list lock (step 3).
+        waiter.state.store(reason, Ordering::Release);
+        Woken { waiter }
+    }
+
+    /// Unparks the thread; call after releasing the list lock.
+    pub(crate) fn unpark(self) {
+        self.waiter.thread.unpark();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cancel_removes_a_waiting_waiter() {
+        let list = WaitList::new();
+        let (first, second) = (
+            Waiter::new(0, Instant::now()),
+            Waiter::new(1, Instant::now()),
+        );
+        list.lock().push_back(first.clone());
+        list.lock().push_back(second.clone());
+        assert_eq!(list.cancel(&first), WAITING);
+        // `second` is now the head, and waking it reaches it, not `first`.
+        let woken = list.lock().wake_front(7).expect("second is queued");
+        woken.unpark(); // leaves a token on this thread: consume it
+        crate::thread::park();
+        assert_eq!(second.state(), 7);
+        assert_eq!(first.state(), WAITING);
+        assert!(list.lock().is_empty());
+    }
+
+    #[test]
+    fn cancel_after_a_wake_consumes_the_wakeup() {
+        let list = WaitList::new();
+        let waiter = Waiter::new(0, Instant::now());
+        list.lock().push_back(waiter.clone());
+        let woken = list.lock().wake_front(3).expect("queued");
+        // The waiter times out before the unpark arrives: it must report
+        // the wakeup, not a timeout.
+        assert_eq!(list.cancel(&waiter), 3);
+        woken.unpark();
+        crate::thread::park();
+        assert!(list.lock().is_empty());
+    }
+
+    #[test]
+    fn wait_until_times_out_and_wait_returns_the_reason() {
+        let list = WaitList::new();
+        let waiter = Waiter::new(0, Instant::now());
+        list.lock().push_back(waiter.clone());
+        let deadline = Instant::now() + std::time::Duration::from_millis(5);
+        assert_eq!(waiter.wait_until(Some(deadline)), WAITING);
+        assert!(Instant::now() >= deadline);
+        let woken = list.lock().wake_all(2);
+        assert_eq!(woken.len(), 1);
+        woken.into_iter().for_each(Woken::unpark);
+        assert_eq!(waiter.wait(), 2);
+    }
+}
