@@ -44,6 +44,9 @@
 //!   before spawning to all parked, / N). std is capped at
 //!   `STD_THREAD_CAP` OS threads.
 //!
+//! The binary exits with status 1 if spool itself failed a scenario (a
+//! peer's failure is a result, reported in its cell).
+//!
 //! # Adding a scenario
 //!
 //! Add a [`Scenario`] to `scenarios()` with its counts, and a match arm in
@@ -158,7 +161,10 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
         },
         samples,
         note: (n > STD_THREAD_CAP).then(|| {
-            format!("std: capped at {STD_THREAD_CAP} parked OS threads (a limit the suite sets)")
+            format!(
+                "std: capped at {} parked OS threads (a limit the suite sets)",
+                thousands(STD_THREAD_CAP)
+            )
         }),
     };
     if quick {
@@ -173,6 +179,19 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
             .is_none_or(|f| s.label.contains(f.as_str()))
     });
     list
+}
+
+/// `n` with a comma every three digits.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 /// `n` for every system but std, which parks at most `STD_THREAD_CAP`.
@@ -247,4 +266,10 @@ fn main() {
     std::fs::write(&svg, report::svg(&rows, mode, &machine)).expect("write chart");
     println!("results: {}", json.display());
     println!("chart:   {}", svg.display());
+    // A peer's failure is a result; spool's is a bug, and CI should see it.
+    let spool_failed = rows.iter().any(|r| matches!(r.cells[0], Cell::Failed(_)));
+    if spool_failed {
+        eprintln!("peers: spool failed a scenario (see the [e] lines above)");
+        std::process::exit(1);
+    }
 }

@@ -119,8 +119,11 @@ fn idle_memory(n: usize) -> Result<f64, Failure> {
                     .cloned()
                     .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
                     .unwrap_or_else(|| "a panic".into());
+                let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
+                    .map_or_else(|_| "?".into(), |s| s.trim().to_owned());
                 return Err(Failure::Error(format!(
-                    "spawning coroutine {} panicked: {message}",
+                    "spawning coroutine {} panicked: {message} (each may stack and its guard \
+                     page are 2 memory maps; vm.max_map_count is {max_map_count})",
                     i + 1
                 )));
             }

@@ -281,10 +281,10 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
     const RIGHT: f64 = 230.0; // value labels
     const BAR: f64 = 18.0;
     const GAP: f64 = 6.0;
-    const PANEL_TOP: f64 = 30.0; // the panel title
+    const PANEL_TOP: f64 = 42.0; // the panel title and note
     const PANEL_BOTTOM: f64 = 28.0; // the axis labels
     let panel_height = PANEL_TOP + SYSTEMS.len() as f64 * (BAR + GAP) + PANEL_BOTTOM;
-    let top = 60.0;
+    let top = 70.0;
     let height = top + rows.len() as f64 * panel_height + 10.0;
     let plot_width = WIDTH - LEFT - RIGHT;
 
@@ -300,8 +300,13 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
     );
     let _ = writeln!(
         s,
-        r##"<text x="10" y="42" fill="#555">{}</text>"##,
-        xml(&format!("{mode} run; {}", machine.summary()))
+        r##"<text x="10" y="40" fill="#555">{}</text>"##,
+        xml(&format!("{mode} run; {}", machine.hardware()))
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="10" y="56" fill="#555">{}</text>"##,
+        xml(&machine.toolchains())
     );
 
     for (r, row) in rows.iter().enumerate() {
@@ -312,6 +317,14 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
             y0 + 20.0,
             xml(&row.label())
         );
+        if let Some(note) = &row.note {
+            let _ = writeln!(
+                s,
+                r##"<text x="10" y="{}" font-size="11" fill="#555">{}</text>"##,
+                y0 + 34.0,
+                xml(note)
+            );
+        }
         // Log-scale axis over the decades the row spans.
         let values: Vec<f64> = row
             .cells

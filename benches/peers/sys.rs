@@ -90,17 +90,22 @@ impl Machine {
     }
 
     pub fn summary(&self) -> String {
+        format!("{}; {}", self.hardware(), self.toolchains())
+    }
+
+    /// Cores, memory and kernel.
+    pub fn hardware(&self) -> String {
         format!(
-            "{} cores ({}), {:.0} GiB, {}, vm.max_map_count {}; {}; tokio {}, may {}; {}",
-            self.cores,
-            self.cpu,
-            self.memory_gib,
-            self.kernel,
-            self.max_map_count,
-            self.rustc,
-            self.tokio,
-            self.may,
-            self.go
+            "{} cores ({}), {:.0} GiB, {}, vm.max_map_count {}",
+            self.cores, self.cpu, self.memory_gib, self.kernel, self.max_map_count
+        )
+    }
+
+    /// The compilers and peer versions.
+    pub fn toolchains(&self) -> String {
+        format!(
+            "{}; tokio {}, may {}; {}",
+            self.rustc, self.tokio, self.may, self.go
         )
     }
 }
