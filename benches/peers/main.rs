@@ -1,7 +1,7 @@
 //! spool side by side with its peers: tokio, may, `std::thread` and Go.
 //!
 //! ```text
-//! cargo bench --bench peers              # full run (a few minutes on 2 cores)
+//! cargo bench --bench peers              # full run (~5 minutes on 2 cores)
 //! cargo bench --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
 //! cargo bench --bench peers -- spawn     # only scenarios whose name contains "spawn"
 //! ```
@@ -127,7 +127,7 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
             label: "yield_switch (1 worker)".into(),
             metrics: &[("ns_per_switch", "ns/switch")],
             count: if quick { |_| 200_000 } else { |_| 1_000_000 },
-            samples: if quick { 3 } else { 11 },
+            samples: if quick { 3 } else { 15 },
             note: None,
         },
         Scenario {
@@ -143,7 +143,8 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
             } else {
                 |s| if s == "std" { 10_000 } else { 1_000_000 }
             },
-            samples: if quick { 3 } else { 11 },
+            // The noisiest row on a shared machine: more rounds.
+            samples: if quick { 3 } else { 21 },
             note: Some(if quick {
                 "std: 2,000 OS threads per sample, the others 100,000".into()
             } else {
@@ -213,7 +214,7 @@ fn main() {
     let out_dir = child::target_dir().join("peers");
     std::fs::create_dir_all(&out_dir).expect("cannot create target/peers");
 
-    let machine = sys::Machine::describe();
+    let mut machine = sys::Machine::describe();
     eprintln!("peers: {}", machine.summary());
     let go = child::build_go(&out_dir);
     if let Err(why) = &go {
@@ -258,6 +259,7 @@ fn main() {
     }
 
     let elapsed = started.elapsed();
+    machine.load += &format!(", at end {}", sys::load_average());
     let mode = if opts.quick { "quick" } else { "full" };
     report::print_table(&rows, mode, &machine, elapsed);
     let json = out_dir.join("results.json");

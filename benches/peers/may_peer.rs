@@ -122,8 +122,8 @@ fn idle_memory(n: usize) -> Result<f64, Failure> {
                 let max_map_count = std::fs::read_to_string("/proc/sys/vm/max_map_count")
                     .map_or_else(|_| "?".into(), |s| s.trim().to_owned());
                 return Err(Failure::Error(format!(
-                    "spawning coroutine {} panicked: {message} (each may stack and its guard \
-                     page are 2 memory maps; vm.max_map_count is {max_map_count})",
+                    "stopped at coroutine {} (each may stack and its guard page are 2 memory \
+                     maps; vm.max_map_count is {max_map_count}): spawn panicked: {message}",
                     i + 1
                 )));
             }

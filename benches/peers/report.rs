@@ -116,6 +116,10 @@ pub fn print_table(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duratio
         elapsed.as_secs_f64()
     );
     println!("machine: {}", machine.summary());
+    println!(
+        "load average (1, 5, 15 min) on {} cores: {}",
+        machine.cores, machine.load
+    );
     let label_width = rows
         .iter()
         .map(|r| r.label().chars().count())
@@ -204,6 +208,7 @@ pub fn json(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duration) -> S
         ("tokio", machine.tokio.clone()),
         ("may", machine.may.clone()),
         ("go", machine.go.clone()),
+        ("load_average_1_5_15_min", machine.load.clone()),
     ];
     for (i, (k, v)) in fields.iter().enumerate() {
         let comma = if i + 1 < fields.len() { "," } else { "" };
@@ -306,7 +311,11 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
     let _ = writeln!(
         s,
         r##"<text x="10" y="56" fill="#555">{}</text>"##,
-        xml(&machine.toolchains())
+        xml(&format!(
+            "{}; load average (1, 5, 15 min) {}",
+            machine.toolchains(),
+            machine.load
+        ))
     );
 
     for (r, row) in rows.iter().enumerate() {

@@ -38,6 +38,16 @@ pub struct Machine {
     pub tokio: String,
     pub may: String,
     pub max_map_count: String,
+    /// `/proc/loadavg`'s 1, 5 and 15 minute load averages at the start and
+    /// end of the run: how busy the shared machine was (set by `main`).
+    pub load: String,
+}
+
+/// The 1, 5 and 15 minute load averages, as `/proc/loadavg` gives them.
+pub fn load_average() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map(|s| s.split_whitespace().take(3).collect::<Vec<_>>().join(" "))
+        .unwrap_or_else(|_| "?".into())
 }
 
 impl Machine {
@@ -86,6 +96,7 @@ impl Machine {
             tokio: locked_version("tokio"),
             may: locked_version("may"),
             max_map_count: read("/proc/sys/vm/max_map_count"),
+            load: format!("at start {}", load_average()),
         }
     }
 
