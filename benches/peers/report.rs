@@ -289,7 +289,7 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
     const PANEL_TOP: f64 = 42.0; // the panel title and note
     const PANEL_BOTTOM: f64 = 28.0; // the axis labels
     let panel_height = PANEL_TOP + SYSTEMS.len() as f64 * (BAR + GAP) + PANEL_BOTTOM;
-    let top = 70.0;
+    let top = 86.0;
     let height = top + rows.len() as f64 * panel_height + 10.0;
     let plot_width = WIDTH - LEFT - RIGHT;
 
@@ -311,11 +311,12 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
     let _ = writeln!(
         s,
         r##"<text x="10" y="56" fill="#555">{}</text>"##,
-        xml(&format!(
-            "{}; load average (1, 5, 15 min) {}",
-            machine.toolchains(),
-            machine.load
-        ))
+        xml(&machine.toolchains())
+    );
+    let _ = writeln!(
+        s,
+        r##"<text x="10" y="72" fill="#555">{}</text>"##,
+        xml(&format!("load average (1, 5, 15 min) {}", machine.load))
     );
 
     for (r, row) in rows.iter().enumerate() {
