@@ -153,12 +153,13 @@ pub fn print_table(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duratio
             }
         }
         for (cell, system) in row.cells.iter().zip(SYSTEMS) {
-            let why = match cell {
-                Cell::Failed(why) => format!("failed: {why}"),
-                Cell::Skipped(why) => format!("skipped: {why}"),
+            // A skip (Go not installed) is said once per system, a failure
+            // once per scenario.
+            let line = match cell {
+                Cell::Failed(why) => format!("[e] {system}, {}: failed: {why}", row.scenario),
+                Cell::Skipped(why) => format!("[e] {system}: skipped: {why}"),
                 Cell::Values(_) => continue,
             };
-            let line = format!("[e] {system}, {}: {why}", row.scenario);
             if !notes.contains(&line) {
                 notes.push(line);
             }
