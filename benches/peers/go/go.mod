@@ -1,0 +1,3 @@
+module spool/benches/peers/go
+
+go 1.19

@@ -1,0 +1,167 @@
+// Command peers-go is the Go peer of spool's side-by-side benchmarks
+// (benches/peers/main.rs builds it with `go build` and runs it once per
+// sample). Goroutines written as Go programmers write them: `go`,
+// sync.WaitGroup, runtime.Gosched, a channel receive to park.
+//
+// Usage: peers-go <scenario> <count>. It prints "<metric> <value>" lines,
+// "error <message>" when it cannot do the work, or "unsupported <message>"
+// for a scenario it does not have.
+package main
+
+import (
+	"fmt"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Spawned and then joined per batch in spawn_join; as in the Rust peers.
+const batch = 1000
+
+// Batches run before timing in spawn_join.
+const warmupBatches = 20
+
+func main() {
+	if len(os.Args) != 3 {
+		fmt.Fprintln(os.Stderr, "usage: peers-go <scenario> <count>")
+		os.Exit(2)
+	}
+	n, err := strconv.Atoi(os.Args[2])
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "peers-go: count %q is not a number\n", os.Args[2])
+		os.Exit(2)
+	}
+	switch os.Args[1] {
+	case "yield_switch":
+		runtime.GOMAXPROCS(1)
+		fmt.Printf("ns_per_switch %g\n", yieldSwitch(n))
+	case "spawn_join":
+		runtime.GOMAXPROCS(2)
+		fmt.Printf("ns_per_thread %g\n", spawnJoin(n))
+		fmt.Printf("peak_rss_mib %g\n", statusKiB("VmHWM")/1024)
+	case "idle_memory":
+		runtime.GOMAXPROCS(2)
+		fmt.Printf("kib_per_thread %g\n", idleMemory(n))
+	default:
+		fmt.Printf("unsupported go has no %s scenario yet\n", os.Args[1])
+	}
+}
+
+// statusKiB reads a "kB" field of /proc/self/status (VmRSS, VmHWM).
+func statusKiB(field string) float64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		panic(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if strings.HasPrefix(line, field+":") {
+			f := strings.Fields(line[len(field)+1:])
+			v, err := strconv.ParseFloat(f[0], 64)
+			if err != nil {
+				panic(err)
+			}
+			return v
+		}
+	}
+	panic("no " + field + " in /proc/self/status")
+}
+
+// yieldSwitch: two goroutines on one P each call runtime.Gosched n times;
+// ns per switch, from when both are ready to when both are done.
+func yieldSwitch(n int) float64 {
+	var ready int32
+	var wg sync.WaitGroup
+	var starts, ends [2]time.Time
+	for g := 0; g < 2; g++ {
+		wg.Add(1)
+		go func(g int) {
+			defer wg.Done()
+			atomic.AddInt32(&ready, 1)
+			for atomic.LoadInt32(&ready) < 2 {
+				runtime.Gosched()
+			}
+			starts[g] = time.Now()
+			for i := 0; i < n; i++ {
+				runtime.Gosched()
+			}
+			ends[g] = time.Now()
+		}(g)
+	}
+	wg.Wait()
+	start, end := starts[0], ends[0]
+	if starts[1].Before(start) {
+		start = starts[1]
+	}
+	if ends[1].After(end) {
+		end = ends[1]
+	}
+	return float64(end.Sub(start).Nanoseconds()) / float64(2*n)
+}
+
+// sink keeps the goroutines' results observable, like Rust's black_box.
+var sink int64
+
+// spawnBatch starts batch goroutines that each store a result, and waits
+// for them all: Go's join is a WaitGroup.
+func spawnBatch(results []int) {
+	var wg sync.WaitGroup
+	wg.Add(batch)
+	for i := 0; i < batch; i++ {
+		go func(i int) {
+			results[i] = 1
+			wg.Done()
+		}(i)
+	}
+	wg.Wait()
+	sum := 0
+	for _, r := range results {
+		sum += r
+	}
+	atomic.AddInt64(&sink, int64(sum))
+}
+
+// spawnJoin: a goroutine starts and waits for n goroutines in batches;
+// ns per goroutine, after warm-up batches.
+func spawnJoin(n int) float64 {
+	done := make(chan float64)
+	go func() {
+		results := make([]int, batch)
+		for b := 0; b < warmupBatches; b++ {
+			spawnBatch(results)
+		}
+		start := time.Now()
+		for b := 0; b < n/batch; b++ {
+			spawnBatch(results)
+		}
+		done <- float64(time.Since(start).Nanoseconds()) / float64(n)
+	}()
+	return <-done
+}
+
+// idleMemory: n goroutines each block receiving from a channel that is
+// closed to release them; KiB of VmRSS per parked goroutine.
+func idleMemory(n int) float64 {
+	var parked int64
+	release := make(chan struct{})
+	var wg sync.WaitGroup
+	before := statusKiB("VmRSS")
+	wg.Add(n)
+	for i := 0; i < n; i++ {
+		go func() {
+			defer wg.Done()
+			atomic.AddInt64(&parked, 1)
+			<-release
+		}()
+	}
+	for atomic.LoadInt64(&parked) < int64(n) {
+		runtime.Gosched()
+	}
+	after := statusKiB("VmRSS")
+	close(release)
+	wg.Wait()
+	return (after - before) / float64(n)
+}

@@ -1,0 +1,277 @@
+//! spool side by side with its peers: tokio, may, `std::thread` and Go.
+//!
+//! ```text
+//! cargo bench --bench peers              # full run (~5 minutes on 2 cores)
+//! cargo bench --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
+//! cargo bench --bench peers -- spawn     # only scenarios whose name contains "spawn"
+//! ```
+//!
+//! # How a run works
+//!
+//! Every measurement runs in a child process: this binary re-runs itself as
+//! `peers --child <system> <scenario> <count>` (Go's peer is its own binary,
+//! built from `benches/peers/go/` with `go build`, taking `<scenario>
+//! <count>`). A child does one sample's warm-up and work and prints
+//! `<metric> <value>` lines on stdout, or `error <message>` when the system
+//! could not do the work (a count it cannot reach, say). So a crash, an OOM
+//! kill or a hang (a child is killed after `CHILD_TIME_LIMIT`) costs one
+//! cell of the table, not the run, and every sample starts from a fresh
+//! process, so one system's leftovers (heap, stacks, idle workers) never
+//! weigh on another.
+//!
+//! The machines are shared and noisy, so samples are taken in rounds: round
+//! `r` runs one sample of every system before round `r + 1` starts. Noise
+//! that lasts a few seconds then hits every system alike, and the medians
+//! (and spool's ratio to the best peer) are what the table reports.
+//!
+//! # Scenarios
+//!
+//! They are the spool-only `benches/thread.rs` scenarios, written for each
+//! peer as its users would write them (see each system's file):
+//!
+//! * `yield_switch` — two threads/tasks on one worker each yield N times;
+//!   ns per switch = time / 2N, timed from when both are ready (a
+//!   rendezvous counter) to when both are done. tokio: a multi-thread
+//!   runtime with 1 worker; may: 1 worker; Go: `GOMAXPROCS(1)`; std: two OS
+//!   threads calling `std::thread::yield_now` pinned to one CPU.
+//! * `spawn_join` — from inside the runtime, batches of 1,000 trivial
+//!   threads/tasks are spawned and then all joined; ns per thread, after 20
+//!   warm-up batches; and the child's peak RSS (VmHWM). 2 workers; std
+//!   spawns fewer OS threads (the note says how many).
+//! * `idle_memory` — N threads/tasks each park (spool `park`, tokio
+//!   awaiting a `Notify`, may `park`, std `park`, Go a receive from a
+//!   channel that is later closed); KiB of VmRSS per parked thread (VmRSS
+//!   before spawning to all parked, / N). std is capped at
+//!   `STD_THREAD_CAP` OS threads.
+//!
+//! The binary exits with status 1 if spool itself failed a scenario (a
+//! peer's failure is a result, reported in its cell).
+//!
+//! # Adding a scenario
+//!
+//! Add a [`Scenario`] to `scenarios()` with its counts, and a match arm in
+//! each system's `run` (and in `go/main.go`). A system that does not have
+//! the feature yet answers `Err(Unsupported)` and its cell says so; nothing
+//! prints a row for a scenario that is not implemented for spool.
+
+mod child;
+mod report;
+mod sys;
+
+mod may_peer;
+mod spool_peer;
+mod std_peer;
+mod tokio_peer;
+
+use std::time::Instant;
+
+use report::{Cell, Row};
+
+/// The systems, in table order. spool first; the rest are its peers.
+pub const SYSTEMS: [&str; 5] = ["spool", "tokio", "may", "std", "go"];
+
+/// At most this many OS threads are parked at once in `idle_memory`.
+pub const STD_THREAD_CAP: usize = 10_000;
+
+/// Threads spawned and then joined per batch in `spawn_join`.
+pub const BATCH: usize = 1_000;
+
+/// Batches run before timing in `spawn_join`.
+pub const WARMUP_BATCHES: usize = 20;
+
+/// One scenario: what the children are asked to do and how often.
+pub struct Scenario {
+    /// Name as the children know it (`yield_switch`, ...).
+    pub name: &'static str,
+    /// The row label; `{n}` is the count.
+    pub label: String,
+    /// Metrics the children print, with their units, in row order.
+    pub metrics: &'static [(&'static str, &'static str)],
+    /// The count each system is given (iterations, threads).
+    pub count: fn(&str) -> usize,
+    /// Samples (rounds) to take.
+    pub samples: usize,
+    /// A note for the table, if the counts differ between systems.
+    pub note: Option<String>,
+}
+
+/// Command-line options.
+pub struct Opts {
+    pub quick: bool,
+    pub filter: Option<String>,
+}
+
+impl Opts {
+    fn parse(args: &[String]) -> Opts {
+        // Cargo passes `--bench`; ignore it and any other flag.
+        let mut opts = Opts {
+            quick: false,
+            filter: None,
+        };
+        for arg in args {
+            match arg.as_str() {
+                "--quick" => opts.quick = true,
+                a if !a.starts_with('-') => opts.filter = Some(a.to_owned()),
+                _ => {}
+            }
+        }
+        opts
+    }
+}
+
+fn scenarios(opts: &Opts) -> Vec<Scenario> {
+    let quick = opts.quick;
+    let mut list = vec![
+        Scenario {
+            name: "yield_switch",
+            label: "yield_switch (1 worker)".into(),
+            metrics: &[("ns_per_switch", "ns/switch")],
+            count: if quick { |_| 200_000 } else { |_| 1_000_000 },
+            samples: if quick { 3 } else { 15 },
+            note: None,
+        },
+        Scenario {
+            name: "spawn_join",
+            label: "spawn_join (2 workers)".into(),
+            metrics: &[
+                ("ns_per_thread", "ns/thread"),
+                ("peak_rss_mib", "MiB peak RSS"),
+            ],
+            // std spawns OS threads at tens of µs each: 1% of the count.
+            count: if quick {
+                |s| if s == "std" { 2_000 } else { 100_000 }
+            } else {
+                |s| if s == "std" { 10_000 } else { 1_000_000 }
+            },
+            // The noisiest row on a shared machine: more rounds.
+            samples: if quick { 3 } else { 21 },
+            note: Some(if quick {
+                "std: 2,000 OS threads per sample, the others 100,000".into()
+            } else {
+                "std: 10,000 OS threads per sample, the others 1,000,000".into()
+            }),
+        },
+    ];
+    let idle = |n: usize, samples: usize| Scenario {
+        name: "idle_memory",
+        label: format!("idle_memory/{n}"),
+        metrics: &[("kib_per_thread", "KiB/thread")],
+        count: match n {
+            100_000 => |s| capped(s, 100_000),
+            _ => |s| capped(s, 1_000_000),
+        },
+        samples,
+        note: (n > STD_THREAD_CAP).then(|| {
+            format!(
+                "std: capped at {} parked OS threads (a limit the suite sets)",
+                thousands(STD_THREAD_CAP)
+            )
+        }),
+    };
+    if quick {
+        list.push(idle(100_000, 3));
+    } else {
+        list.push(idle(100_000, 5));
+        list.push(idle(1_000_000, 3));
+    }
+    list.retain(|s| {
+        opts.filter
+            .as_ref()
+            .is_none_or(|f| s.label.contains(f.as_str()))
+    });
+    list
+}
+
+/// `n` with a comma every three digits.
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// `n` for every system but std, which parks at most `STD_THREAD_CAP`.
+fn capped(system: &str, n: usize) -> usize {
+    if system == "std" {
+        n.min(STD_THREAD_CAP)
+    } else {
+        n
+    }
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        std::process::exit(child::child_main(&args[1..]));
+    }
+    let opts = Opts::parse(&args);
+    let started = Instant::now();
+    let out_dir = child::target_dir().join("peers");
+    std::fs::create_dir_all(&out_dir).expect("cannot create target/peers");
+
+    let mut machine = sys::Machine::describe();
+    eprintln!("peers: {}", machine.summary());
+    let go = child::build_go(&out_dir);
+    if let Err(why) = &go {
+        eprintln!("peers: go: skipped: {why}");
+    }
+
+    let mut rows: Vec<Row> = Vec::new();
+    for scenario in scenarios(&opts) {
+        let mut cells: Vec<Vec<Cell>> = scenario
+            .metrics
+            .iter()
+            .map(|_| SYSTEMS.iter().map(|_| Cell::empty()).collect())
+            .collect();
+        for round in 0..scenario.samples {
+            eprintln!(
+                "peers: {} round {}/{} ({:.0} s so far)",
+                scenario.label,
+                round + 1,
+                scenario.samples,
+                started.elapsed().as_secs_f64()
+            );
+            for (i, system) in SYSTEMS.iter().enumerate() {
+                if cells[0][i].is_final() {
+                    continue; // failed or skipped: do not retry every round
+                }
+                let count = (scenario.count)(system);
+                let outcome = child::run(system, scenario.name, count, go.as_ref());
+                for (m, (metric, _)) in scenario.metrics.iter().enumerate() {
+                    cells[m][i].record(&outcome, metric);
+                }
+            }
+        }
+        for (m, (metric, unit)) in scenario.metrics.iter().enumerate() {
+            rows.push(Row {
+                scenario: scenario.label.clone(),
+                metric: metric.to_string(),
+                unit: unit.to_string(),
+                note: scenario.note.clone(),
+                cells: std::mem::take(&mut cells[m]),
+            });
+        }
+    }
+
+    let elapsed = started.elapsed();
+    machine.load += &format!(", at end {}", sys::load_average());
+    let mode = if opts.quick { "quick" } else { "full" };
+    report::print_table(&rows, mode, &machine, elapsed);
+    let json = out_dir.join("results.json");
+    let svg = out_dir.join("chart.svg");
+    std::fs::write(&json, report::json(&rows, mode, &machine, elapsed)).expect("write JSON");
+    std::fs::write(&svg, report::svg(&rows, mode, &machine)).expect("write chart");
+    println!("results: {}", json.display());
+    println!("chart:   {}", svg.display());
+    // A peer's failure is a result; spool's is a bug, and CI should see it.
+    let spool_failed = rows.iter().any(|r| matches!(r.cells[0], Cell::Failed(_)));
+    if spool_failed {
+        eprintln!("peers: spool failed a scenario (see the [e] lines above)");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,121 @@
+//! spool: green threads through `spool::thread`, as in `benches/thread.rs`.
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use spool::thread;
+use spool::Runtime;
+
+use crate::child::{Failure, Measured};
+use crate::sys;
+use crate::{BATCH, WARMUP_BATCHES};
+
+pub fn run(scenario: &str, count: usize) -> Measured {
+    match scenario {
+        "yield_switch" => Ok(vec![("ns_per_switch", yield_switch(count))]),
+        "spawn_join" => Ok(vec![
+            ("ns_per_thread", spawn_join(count)),
+            ("peak_rss_mib", sys::peak_rss_mib()),
+        ]),
+        "idle_memory" => idle_memory(count).map(|kib| vec![("kib_per_thread", kib)]),
+        _ => Err(Failure::Unsupported),
+    }
+}
+
+fn runtime(workers: usize) -> Runtime {
+    Runtime::builder()
+        .workers(workers)
+        .build()
+        .expect("cannot build a spool runtime")
+}
+
+/// Two green threads on one worker each yield `n` times; ns per switch.
+fn yield_switch(n: usize) -> f64 {
+    let ready = Arc::new(AtomicUsize::new(0));
+    runtime(1).run(move || {
+        let handles: Vec<_> = (0..2)
+            .map(|_| {
+                let ready = ready.clone();
+                thread::spawn(move || {
+                    ready.fetch_add(1, Ordering::SeqCst);
+                    while ready.load(Ordering::SeqCst) < 2 {
+                        thread::yield_now();
+                    }
+                    let start = Instant::now();
+                    for _ in 0..n {
+                        thread::yield_now();
+                    }
+                    (start, Instant::now())
+                })
+            })
+            .collect();
+        let times: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+        let elapsed = times[0].1.max(times[1].1) - times[0].0.min(times[1].0);
+        elapsed.as_nanos() as f64 / (2 * n) as f64
+    })
+}
+
+/// Spawns `BATCH` trivial threads into `handles` and joins them all.
+fn batch(handles: &mut Vec<thread::JoinHandle<i32>>) {
+    handles.extend((0..BATCH).map(|_| thread::spawn(|| black_box(1))));
+    for h in handles.drain(..) {
+        black_box(h.join().unwrap());
+    }
+}
+
+/// A green thread spawns and joins `n` threads in batches; ns per thread.
+fn spawn_join(n: usize) -> f64 {
+    runtime(2).run(move || {
+        let mut handles = Vec::with_capacity(BATCH);
+        for _ in 0..WARMUP_BATCHES {
+            batch(&mut handles);
+        }
+        let start = Instant::now();
+        for _ in 0..n / BATCH {
+            batch(&mut handles);
+        }
+        start.elapsed().as_nanos() as f64 / n as f64
+    })
+}
+
+/// Parks `n` green threads; KiB of VmRSS per parked thread.
+fn idle_memory(n: usize) -> Result<f64, Failure> {
+    runtime(2).run(move || {
+        let parked = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(AtomicBool::new(false));
+        let mut handles = Vec::with_capacity(n);
+        let before = sys::rss_kib();
+        for i in 0..n {
+            let (parked, release) = (parked.clone(), release.clone());
+            let spawned = thread::Builder::new().spawn(move || {
+                parked.fetch_add(1, Ordering::SeqCst);
+                while !release.load(Ordering::Acquire) {
+                    thread::park();
+                }
+            });
+            match spawned {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    return Err(Failure::Error(format!(
+                        "spawning green thread {}: {e}",
+                        i + 1
+                    )))
+                }
+            }
+        }
+        while parked.load(Ordering::SeqCst) < n {
+            thread::yield_now();
+        }
+        let after = sys::rss_kib();
+        release.store(true, Ordering::Release);
+        for h in &handles {
+            h.thread().unpark();
+        }
+        for h in handles {
+            h.join().unwrap();
+        }
+        Ok((after - before) / n as f64)
+    })
+}

@@ -1,0 +1,150 @@
+//! std: one OS thread per thread of work, `std::thread` as written every
+//! day (default stack size, `spawn`/`join`, `park`/`unpark`).
+
+use std::hint::black_box;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Instant;
+
+use crate::child::{Failure, Measured};
+use crate::sys;
+use crate::BATCH;
+
+pub fn run(scenario: &str, count: usize) -> Measured {
+    match scenario {
+        "yield_switch" => yield_switch(count).map(|ns| vec![("ns_per_switch", ns)]),
+        "spawn_join" => Ok(vec![
+            ("ns_per_thread", spawn_join(count)),
+            ("peak_rss_mib", sys::peak_rss_mib()),
+        ]),
+        "idle_memory" => idle_memory(count).map(|kib| vec![("kib_per_thread", kib)]),
+        _ => Err(Failure::Unsupported),
+    }
+}
+
+/// Pins the calling OS thread to `cpu`.
+fn pin_to(cpu: usize) -> Result<(), Failure> {
+    // SAFETY: `set` is a plain bit set owned by this frame; CPU_ZERO and
+    // CPU_SET only write inside it, and sched_setaffinity reads
+    // `size_of::<cpu_set_t>()` bytes of it.
+    let ret = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_ZERO(&mut set);
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if ret == 0 {
+        Ok(())
+    } else {
+        Err(Failure::Error(format!(
+            "sched_setaffinity to CPU {cpu}: {}",
+            std::io::Error::last_os_error()
+        )))
+    }
+}
+
+/// The first CPU this process may run on.
+fn first_allowed_cpu() -> usize {
+    // SAFETY: as in `pin_to`; sched_getaffinity writes at most
+    // `size_of::<cpu_set_t>()` bytes into `set`, and CPU_ISSET reads it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 0;
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .find(|&cpu| libc::CPU_ISSET(cpu, &set))
+            .unwrap_or(0)
+    }
+}
+
+/// Two OS threads pinned to one CPU each call `std::thread::yield_now` `n`
+/// times; ns per switch. Unpinned, on two idle cores, `sched_yield` would
+/// return without a switch and measure nothing.
+fn yield_switch(n: usize) -> Result<f64, Failure> {
+    let cpu = first_allowed_cpu();
+    let ready = Arc::new(AtomicUsize::new(0));
+    let handles: Vec<_> = (0..2)
+        .map(|_| {
+            let ready = ready.clone();
+            thread::spawn(move || {
+                pin_to(cpu)?;
+                ready.fetch_add(1, Ordering::SeqCst);
+                while ready.load(Ordering::SeqCst) < 2 {
+                    thread::yield_now();
+                }
+                let start = Instant::now();
+                for _ in 0..n {
+                    thread::yield_now();
+                }
+                Ok((start, Instant::now()))
+            })
+        })
+        .collect();
+    let mut times = Vec::new();
+    for h in handles {
+        times.push(h.join().unwrap()?);
+    }
+    let elapsed = times[0].1.max(times[1].1) - times[0].0.min(times[1].0);
+    Ok(elapsed.as_nanos() as f64 / (2 * n) as f64)
+}
+
+/// Spawns `BATCH` trivial OS threads into `handles` and joins them all.
+fn batch(handles: &mut Vec<JoinHandle<i32>>) {
+    handles.extend((0..BATCH).map(|_| thread::spawn(|| black_box(1))));
+    for h in handles.drain(..) {
+        black_box(h.join().unwrap());
+    }
+}
+
+/// Spawns and joins `n` OS threads in batches, after one warm-up batch;
+/// ns per thread.
+fn spawn_join(n: usize) -> f64 {
+    let mut handles = Vec::with_capacity(BATCH);
+    batch(&mut handles);
+    let start = Instant::now();
+    for _ in 0..n / BATCH {
+        batch(&mut handles);
+    }
+    start.elapsed().as_nanos() as f64 / n as f64
+}
+
+/// Parks `n` OS threads; KiB of VmRSS per parked thread (the kernel's own
+/// per-thread memory, a 16 KiB kernel stack and more, is not in VmRSS).
+fn idle_memory(n: usize) -> Result<f64, Failure> {
+    let parked = Arc::new(AtomicUsize::new(0));
+    let release = Arc::new(AtomicBool::new(false));
+    let mut handles = Vec::with_capacity(n);
+    let before = sys::rss_kib();
+    for i in 0..n {
+        let (counter, released) = (parked.clone(), release.clone());
+        let spawned = thread::Builder::new().spawn(move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            while !released.load(Ordering::Acquire) {
+                thread::park();
+            }
+        });
+        match spawned {
+            Ok(h) => handles.push(h),
+            Err(e) => {
+                // Let the threads already parked go, then report.
+                release.store(true, Ordering::Release);
+                handles.iter().for_each(|h| h.thread().unpark());
+                return Err(Failure::Error(format!("spawning OS thread {}: {e}", i + 1)));
+            }
+        }
+    }
+    while parked.load(Ordering::SeqCst) < n {
+        thread::yield_now();
+    }
+    let after = sys::rss_kib();
+    release.store(true, Ordering::Release);
+    for h in &handles {
+        h.thread().unpark();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    Ok((after - before) / n as f64)
+}
