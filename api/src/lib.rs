@@ -93,6 +93,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod runtime;
+pub mod sync;
 pub mod thread;
 
 pub use runtime::{run, Runtime};

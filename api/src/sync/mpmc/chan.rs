@@ -1,0 +1,608 @@
+//! The one channel core under `mpmc`, `mpsc` and `oneshot`.
+//!
+//! # Shape
+//! A channel is a `Chan<T>`: a queue of messages with a capacity (`0` for a
+//! rendezvous channel, `usize::MAX` for an unbounded one), two wait lists
+//! (blocked senders, blocked receivers), a `disconnected` flag, and the
+//! counts of live `Sender`s and `Receiver`s. Queue, lists and flag sit
+//! behind one `std::sync::Mutex` that is held only for a few instructions
+//! and **never across a park**: every operation locks, looks, changes
+//! state, unlocks, and only then unparks whoever it woke. A contended lock
+//! therefore waits for a few instructions of another OS thread, never for
+//! a parked green thread. (A lock-free ring as in crossbeam's `array`
+//! flavour is the planned next step; the wait-list protocol below would not
+//! change.)
+//!
+//! # Waiters and selection
+//! A thread that must block creates a `Context` (`context.rs`): its
+//! `ThreadHandle` plus one atomic `state`, initially `WAITING`. It pushes an
+//! *entry* — the context and an operation number — onto the channel's wait
+//! list, unlocks and parks until `state` changes. A `select` registers one
+//! entry per operation, all sharing its single context, operation `k`
+//! being `FIRST_OPERATION + k`.
+//!
+//! Whoever wants to wake a waiter *selects* it: with the channel lock held
+//! it pops the entry and does `CAS(state: WAITING → entry.oper)`. Only one
+//! CAS can succeed, so only one operation of a select ever wins, even when
+//! several of its channels become ready at once; a failed CAS means the
+//! entry was stale (its owner aborted or another channel won it) and the
+//! selector simply tries the next entry. The other parties racing for the
+//! same word are a disconnecting channel (`→ DISCONNECTED`) and the waiter
+//! itself when its deadline passes (`→ ABORTED`). This is crossbeam's
+//! `Context`/`Waker` design, on spool's park/unpark.
+//!
+//! What selection means depends on the capacity:
+//! * **Buffered** (capacity ≥ 1): entries carry no message. Pushing a
+//!   message selects one waiting receiver; popping one selects one waiting
+//!   sender. A selected waiter wakes and *retries* its operation (for a
+//!   select: the selected operation first). If the retry fails, someone
+//!   else took the message or slot that woke it, so nothing was lost.
+//! * **Rendezvous** (capacity 0): nothing is stored in the channel; a
+//!   message moves between the two parties through a `Packet`. A blocked
+//!   sender's entry carries a full packet; a receiver that selects it takes
+//!   the message under the lock. A blocked receiver's entry carries an
+//!   empty packet; a sender that selects it fills the packet and unparks
+//!   it. A *select* that registered a send has no message yet (crossbeam's
+//!   syntax supplies it after selection), so its entry has no packet: a
+//!   receiver that selects it creates a packet, leaves it in the select's
+//!   context (`Context::store_packet`), wakes it and waits for the packet
+//!   to be filled. The select, having won that operation, must send.
+//!
+//! # Why no wakeup is lost
+//! A waiter registers *in the same critical section* in which it saw the
+//! operation could not proceed (or, for a select, registers and then asks
+//! each channel under its lock whether the operation became ready
+//! meanwhile, aborting its wait if so). Any later change that could let it
+//! proceed — a push, a pop, a counterpart, a disconnection — takes the
+//! same lock afterwards, so it finds the entry and selects it, and the
+//! selector unparks the waiter after the CAS. `park` returns at once when
+//! the unpark came first (the engine's token), so the waiter cannot sleep
+//! through its selection. A waiter whose deadline passes decides
+//! `ABORTED` by the same CAS; if that CAS fails it was selected and must
+//! honour the selection (retry, or complete the rendezvous), so a wakeup
+//! meant for it is never swallowed by a timeout. Disconnection selects
+//! every waiter with `DISCONNECTED`, each of which then retries and sees
+//! the flag.
+//!
+//! # Memory ordering
+//! Queue contents, wait lists, `reserved` and `disconnected` are only
+//! touched under the mutex, which orders them. The context's `state` is
+//! decided by `AcqRel` CAS and read with `Acquire` (see `Context`). Packet
+//! hand-over: the filler stores the message (in the packet's own mutex)
+//! and then sets `ready` with `Release`; the waiter reads `ready` with
+//! `Acquire` before taking the message. The sender and receiver counts
+//! use `AcqRel` decrements so the last handle's drop sees every other
+//! handle's prior operations before it disconnects.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use spool_runtime::ThreadHandle;
+
+use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION};
+use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+
+/// Capacity of an unbounded channel.
+pub(crate) const UNBOUNDED: usize = usize::MAX;
+
+/// A rendezvous message in transit between two parties.
+pub(crate) struct Packet<T> {
+    msg: Mutex<Option<T>>,
+    /// Set (`Release`) once `msg` holds the message for `waiter` to take.
+    ready: AtomicBool,
+    /// The thread that takes the message: unparked after `fill`.
+    waiter: ThreadHandle,
+}
+
+impl<T> Packet<T> {
+    /// An empty packet that the calling thread will wait on.
+    pub(crate) fn empty() -> Arc<Packet<T>> {
+        Arc::new(Packet {
+            msg: Mutex::new(None),
+            ready: AtomicBool::new(false),
+            waiter: spool_runtime::current(),
+        })
+    }
+
+    /// A packet already holding `msg` (a blocked sender's).
+    fn full(msg: T) -> Arc<Packet<T>> {
+        Arc::new(Packet {
+            msg: Mutex::new(Some(msg)),
+            ready: AtomicBool::new(true),
+            waiter: spool_runtime::current(),
+        })
+    }
+
+    /// Puts the message in and wakes the waiter.
+    pub(crate) fn fill(&self, msg: T) {
+        *lock(&self.msg) = Some(msg);
+        self.ready.store(true, Ordering::Release);
+        self.waiter.unpark();
+    }
+
+    /// Takes the message now (the caller knows it is there).
+    fn take(&self) -> T {
+        lock(&self.msg)
+            .take()
+            .expect("spool channel: packet taken twice or never filled")
+    }
+
+    /// Blocks (as the packet's waiter) until filled, then takes the message.
+    pub(crate) fn wait_take(&self) -> T {
+        while !self.ready.load(Ordering::Acquire) {
+            spool_runtime::park();
+        }
+        self.take()
+    }
+}
+
+/// Locks ignoring poisoning: no code panics while holding these locks
+/// except through a bug, and the data stays consistent at every unlock.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A blocked operation on one channel.
+struct Entry<T> {
+    cx: Arc<Context>,
+    oper: usize,
+    packet: Option<Arc<Packet<T>>>,
+}
+
+/// Blocked senders or receivers, oldest first.
+struct WaitList<T>(VecDeque<Entry<T>>);
+
+impl<T> WaitList<T> {
+    /// Selects the oldest entry whose waiter is still waiting, dropping
+    /// stale entries on the way (see "Waiters and selection").
+    fn select(&mut self) -> Option<Entry<T>> {
+        while let Some(entry) = self.0.pop_front() {
+            if entry.cx.try_select(entry.oper) {
+                return Some(entry);
+            }
+        }
+        None
+    }
+
+    /// Removes the entry of `cx`'s operation `oper`, if still listed.
+    fn remove(&mut self, cx: &Context, oper: usize) -> Option<Entry<T>> {
+        let at = self.0.iter().position(|e| e.cx.is(cx) && e.oper == oper)?;
+        self.0.remove(at)
+    }
+
+    /// Whether a waiter other than `cx` could be selected now.
+    fn has_waiting_other(&self, cx: &Context) -> bool {
+        self.0
+            .iter()
+            .any(|e| !e.cx.is(cx) && e.cx.state() == super::context::WAITING)
+    }
+
+    /// Selects every entry with `DISCONNECTED`; returns those it decided.
+    fn disconnect(&mut self, woken: &mut Vec<Arc<Context>>) {
+        for entry in self.0.drain(..) {
+            if entry.cx.try_select(DISCONNECTED) {
+                woken.push(entry.cx);
+            }
+        }
+    }
+}
+
+struct Inner<T> {
+    queue: VecDeque<T>,
+    /// Slots promised to selects that chose a send and have not sent yet.
+    reserved: usize,
+    disconnected: bool,
+    senders: WaitList<T>,
+    receivers: WaitList<T>,
+}
+
+/// What a select's send operation holds between selection and `send`.
+pub(crate) enum SendSlot<T> {
+    /// A slot of a buffered channel is reserved for the message.
+    Reserved,
+    /// A rendezvous receiver waits on this packet.
+    Packet(Arc<Packet<T>>),
+    /// The channel is disconnected: the send fails with the message.
+    Disconnected,
+}
+
+/// The channel core; see the top of this file.
+pub(crate) struct Chan<T> {
+    inner: Mutex<Inner<T>>,
+    cap: usize,
+    senders: AtomicUsize,
+    receivers: AtomicUsize,
+}
+
+impl<T> Chan<T> {
+    /// A channel of capacity `cap` (`UNBOUNDED` for unbounded) with one
+    /// sender and one receiver.
+    pub(crate) fn new(cap: usize) -> Chan<T> {
+        Chan {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                reserved: 0,
+                disconnected: false,
+                senders: WaitList(VecDeque::new()),
+                receivers: WaitList(VecDeque::new()),
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+        lock(&self.inner)
+    }
+
+    /// The capacity (`UNBOUNDED` for an unbounded channel).
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Messages in the queue.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Counts a new `Sender`. `Relaxed`: the caller holds one already, so
+    /// the count cannot concurrently reach zero.
+    pub(crate) fn add_sender(&self) {
+        self.senders.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a new `Receiver` (as `add_sender`).
+    pub(crate) fn add_receiver(&self) {
+        self.receivers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Forgets a `Sender`; the last one disconnects the channel.
+    pub(crate) fn remove_sender(&self) {
+        if self.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.disconnect();
+        }
+    }
+
+    /// Forgets a `Receiver`; the last one disconnects the channel and
+    /// drops the queued messages (nobody can receive them any more).
+    pub(crate) fn remove_receiver(&self) {
+        if self.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let queued = self.disconnect();
+            drop(queued);
+        }
+    }
+
+    /// Marks the channel disconnected and wakes every waiter. Returns the
+    /// queued messages if no receiver is left, to be dropped unlocked.
+    fn disconnect(&self) -> VecDeque<T> {
+        let mut woken = Vec::new();
+        let mut inner = self.lock();
+        inner.disconnected = true;
+        inner.senders.disconnect(&mut woken);
+        inner.receivers.disconnect(&mut woken);
+        let queued = if self.receivers.load(Ordering::Acquire) == 0 {
+            std::mem::take(&mut inner.queue)
+        } else {
+            VecDeque::new()
+        };
+        drop(inner);
+        for cx in woken {
+            cx.unpark();
+        }
+        queued
+    }
+
+    /// Sends without blocking.
+    pub(crate) fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        let mut inner = self.lock();
+        if inner.disconnected {
+            return Err(TrySendError::Disconnected(msg));
+        }
+        if self.cap == 0 {
+            // Rendezvous: hand the message to a blocked receiver.
+            let Some(entry) = inner.receivers.select() else {
+                return Err(TrySendError::Full(msg));
+            };
+            drop(inner);
+            entry
+                .packet
+                .expect("spool channel: receiver entry without packet")
+                .fill(msg);
+            return Ok(());
+        }
+        if inner.queue.len() + inner.reserved >= self.cap {
+            return Err(TrySendError::Full(msg));
+        }
+        inner.queue.push_back(msg);
+        let woken = inner.receivers.select();
+        drop(inner);
+        if let Some(entry) = woken {
+            entry.cx.unpark();
+        }
+        Ok(())
+    }
+
+    /// Receives without blocking. On a rendezvous channel whose only
+    /// counterpart is a select that registered a send, waits the short
+    /// time the select needs to supply its message.
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut inner = self.lock();
+        if self.cap == 0 {
+            if let Some(entry) = inner.senders.select() {
+                return Ok(self.take_from_sender(inner, entry));
+            }
+        } else if let Some(msg) = inner.queue.pop_front() {
+            let woken = if self.cap == UNBOUNDED {
+                None
+            } else {
+                inner.senders.select()
+            };
+            drop(inner);
+            if let Some(entry) = woken {
+                entry.cx.unpark();
+            }
+            return Ok(msg);
+        }
+        if inner.disconnected {
+            Err(TryRecvError::Disconnected)
+        } else {
+            Err(TryRecvError::Empty)
+        }
+    }
+
+    /// Completes a rendezvous with a selected sender `entry`.
+    fn take_from_sender(&self, inner: MutexGuard<'_, Inner<T>>, entry: Entry<T>) -> T {
+        match entry.packet {
+            Some(packet) => {
+                // A blocked sender: its message waits in its packet.
+                let msg = packet.take();
+                drop(inner);
+                entry.cx.unpark();
+                msg
+            }
+            None => {
+                // A select that registered a send: give it a packet to fill.
+                // Stored under the lock; the select reads it after locking
+                // this channel again to unregister (see `Context::packet`).
+                let packet = Packet::empty();
+                entry
+                    .cx
+                    .store_packet(Arc::into_raw(packet.clone()) as *mut ());
+                drop(inner);
+                entry.cx.unpark();
+                packet.wait_take()
+            }
+        }
+    }
+
+    /// Sends, blocking until `deadline` (forever if `None`).
+    pub(crate) fn send(
+        &self,
+        mut msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let mut cx: Option<Arc<Context>> = None;
+        loop {
+            msg = match self.try_send(msg) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(msg)) => {
+                    return Err(SendTimeoutError::Disconnected(msg))
+                }
+                Err(TrySendError::Full(msg)) => msg,
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(SendTimeoutError::Timeout(msg));
+            }
+            let cx = cx.get_or_insert_with(Context::new);
+            cx.reset();
+            let mut inner = self.lock();
+            // Re-check under the lock that registers us: the state may have
+            // changed since `try_send` unlocked.
+            if inner.disconnected
+                || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
+                || (self.cap == 0 && inner.receivers.has_waiting_other(cx))
+            {
+                continue;
+            }
+            if self.cap == 0 {
+                let packet = Packet::full(msg);
+                inner.senders.0.push_back(Entry {
+                    cx: cx.clone(),
+                    oper: FIRST_OPERATION,
+                    packet: Some(packet.clone()),
+                });
+                drop(inner);
+                return match cx.wait_until(deadline) {
+                    ABORTED | DISCONNECTED => {
+                        let was_aborted = cx.state() == ABORTED;
+                        self.lock().senders.remove(cx, FIRST_OPERATION);
+                        let msg = packet.take();
+                        Err(if was_aborted {
+                            SendTimeoutError::Timeout(msg)
+                        } else {
+                            SendTimeoutError::Disconnected(msg)
+                        })
+                    }
+                    // A receiver took the message out of our packet.
+                    _ => Ok(()),
+                };
+            }
+            inner.senders.0.push_back(Entry {
+                cx: cx.clone(),
+                oper: FIRST_OPERATION,
+                packet: None,
+            });
+            drop(inner);
+            if cx.wait_until(deadline) == ABORTED {
+                self.lock().senders.remove(cx, FIRST_OPERATION);
+                return Err(SendTimeoutError::Timeout(msg));
+            }
+            // Selected (a slot freed) or disconnected: retry.
+        }
+    }
+
+    /// Receives, blocking until `deadline` (forever if `None`).
+    pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let mut cx: Option<Arc<Context>> = None;
+        loop {
+            match self.try_recv() {
+                Ok(msg) => return Ok(msg),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            let cx = cx.get_or_insert_with(Context::new);
+            cx.reset();
+            let mut inner = self.lock();
+            if inner.disconnected
+                || !inner.queue.is_empty()
+                || (self.cap == 0 && inner.senders.has_waiting_other(cx))
+            {
+                continue;
+            }
+            let packet = (self.cap == 0).then(Packet::empty);
+            inner.receivers.0.push_back(Entry {
+                cx: cx.clone(),
+                oper: FIRST_OPERATION,
+                packet: packet.clone(),
+            });
+            drop(inner);
+            match cx.wait_until(deadline) {
+                ABORTED => {
+                    self.lock().receivers.remove(cx, FIRST_OPERATION);
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                DISCONNECTED => {}
+                // Selected: a rendezvous sender fills our packet; on a
+                // buffered channel a message was pushed and we retry.
+                _ => {
+                    if let Some(packet) = packet {
+                        return Ok(packet.wait_take());
+                    }
+                }
+            }
+        }
+    }
+
+    // ----- the pieces `Select` is made of -----
+
+    /// A select's non-blocking attempt at a send: reserves the right to
+    /// send, or reports disconnection. `None` if it would block.
+    pub(crate) fn select_try_send(&self) -> Option<SendSlot<T>> {
+        let mut inner = self.lock();
+        if inner.disconnected {
+            return Some(SendSlot::Disconnected);
+        }
+        if self.cap == 0 {
+            let entry = inner.receivers.select()?;
+            // The receiver stays parked until `complete_send` fills this.
+            return Some(SendSlot::Packet(
+                entry
+                    .packet
+                    .expect("spool channel: receiver entry without packet"),
+            ));
+        }
+        if inner.queue.len() + inner.reserved < self.cap {
+            inner.reserved += 1;
+            return Some(SendSlot::Reserved);
+        }
+        None
+    }
+
+    /// Sends `msg` through a slot obtained from `select_try_send`.
+    pub(crate) fn complete_send(&self, slot: SendSlot<T>, msg: T) -> Result<(), T> {
+        match slot {
+            SendSlot::Disconnected => Err(msg),
+            SendSlot::Packet(packet) => {
+                packet.fill(msg);
+                Ok(())
+            }
+            SendSlot::Reserved => {
+                let mut inner = self.lock();
+                inner.reserved -= 1;
+                if inner.disconnected {
+                    return Err(msg);
+                }
+                inner.queue.push_back(msg);
+                let woken = inner.receivers.select();
+                drop(inner);
+                if let Some(entry) = woken {
+                    entry.cx.unpark();
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives back a slot that will not be used (a dropped selection).
+    pub(crate) fn release_send(&self, slot: SendSlot<T>) {
+        if let SendSlot::Reserved = slot {
+            let mut inner = self.lock();
+            inner.reserved -= 1;
+            // The freed slot may let a blocked sender proceed.
+            let woken = inner.senders.select();
+            drop(inner);
+            if let Some(entry) = woken {
+                entry.cx.unpark();
+            }
+        }
+    }
+
+    /// Registers a select's send operation `oper`. Returns whether the
+    /// operation may be ready already (the select then aborts its wait).
+    pub(crate) fn register_send(&self, cx: &Arc<Context>, oper: usize) -> bool {
+        let mut inner = self.lock();
+        inner.senders.0.push_back(Entry {
+            cx: cx.clone(),
+            oper,
+            packet: None,
+        });
+        inner.disconnected
+            || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
+            || (self.cap == 0 && inner.receivers.has_waiting_other(cx))
+    }
+
+    /// Registers a select's receive operation `oper`; on a rendezvous
+    /// channel returns the packet a sender will fill. The flag says
+    /// whether the operation may be ready already.
+    pub(crate) fn register_recv(
+        &self,
+        cx: &Arc<Context>,
+        oper: usize,
+    ) -> (bool, Option<Arc<Packet<T>>>) {
+        let mut inner = self.lock();
+        let packet = (self.cap == 0).then(Packet::empty);
+        inner.receivers.0.push_back(Entry {
+            cx: cx.clone(),
+            oper,
+            packet: packet.clone(),
+        });
+        let ready = inner.disconnected
+            || !inner.queue.is_empty()
+            || (self.cap == 0 && inner.senders.has_waiting_other(cx));
+        (ready, packet)
+    }
+
+    /// Removes a select's send registration (a no-op if a selector or a
+    /// disconnection already removed it). Taking the lock also makes a
+    /// packet left by a selecting receiver visible (`Context::packet`).
+    pub(crate) fn unregister_send(&self, cx: &Context, oper: usize) {
+        self.lock().senders.remove(cx, oper);
+    }
+
+    /// Removes a select's receive registration (as `unregister_send`).
+    pub(crate) fn unregister_recv(&self, cx: &Context, oper: usize) {
+        self.lock().receivers.remove(cx, oper);
+    }
+
+    /// Whether a send could proceed now (used by `is_full`).
+    pub(crate) fn is_full(&self) -> bool {
+        let inner = self.lock();
+        self.cap == 0 || inner.queue.len() + inner.reserved >= self.cap
+    }
+}

@@ -1,0 +1,834 @@
+//! `Select` and the `select!` macro: wait on several channel operations and
+//! complete exactly one, chosen fairly at random among the ready ones.
+//!
+//! A select runs in rounds (see "Waiters and selection" in `chan.rs`):
+//! 1. *Try*: attempt every operation without blocking, in a fresh random
+//!    order; the first that can proceed wins. A receive takes its message
+//!    (or its disconnection error) right away; a send reserves a slot, or
+//!    selects a waiting rendezvous receiver, and sends when the user calls
+//!    [`SelectedOperation::send`].
+//! 2. *Register*: one `Context` for the whole select, one wait-list entry
+//!    per operation. Each registration reports whether its operation may
+//!    have become ready meanwhile; if one does, the select aborts its wait
+//!    and starts a new round instead of parking.
+//! 3. *Wait* until some channel selects one of the entries (or the
+//!    deadline, or a timer operation's due time, passes), then remove every
+//!    entry. A selected operation is completed: a rendezvous through its
+//!    packet, a buffered one by trying it again (if that fails, someone
+//!    else took what woke us, and a new round starts).
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::chan::{Packet, SendSlot};
+use super::context::{Context, ABORTED, FIRST_OPERATION};
+use super::{
+    sleep_until, Flavor, Receiver, RecvError, SelectTimeoutError, SendError, Sender, TryRecvError,
+    TrySelectError,
+};
+
+/// One operation of a select, with its type erased.
+trait Operation {
+    /// Attempts the operation without blocking; `true` if it can complete.
+    fn try_complete(&mut self) -> bool;
+    /// Adds a wait-list entry for operation `oper` of `cx`; `true` if the
+    /// operation may be ready already.
+    fn register(&mut self, cx: &Arc<Context>, oper: usize) -> bool;
+    /// Removes the entry added by `register`.
+    fn unregister(&mut self, cx: &Context, oper: usize);
+    /// Completes the selection of this operation; `false` if it must be
+    /// retried in a new round.
+    fn accept(&mut self, cx: &Context) -> bool;
+    /// When a timer operation may next be ready.
+    fn due(&self) -> Option<Instant>;
+    /// Address of the `Sender`/`Receiver`, to check the user passes the
+    /// same one to `SelectedOperation::{send, recv}`.
+    fn address(&self) -> *const ();
+    fn is_send(&self) -> bool;
+}
+
+struct RecvOp<'a, T> {
+    receiver: &'a Receiver<T>,
+    result: Option<Result<T, RecvError>>,
+    /// The packet of this round's rendezvous registration.
+    packet: Option<Arc<Packet<T>>>,
+}
+
+impl<T> Operation for RecvOp<'_, T> {
+    fn try_complete(&mut self) -> bool {
+        let result = match &self.receiver.flavor {
+            Flavor::Chan(chan) => chan.try_recv(),
+            timer => timer.timer_try_recv(),
+        };
+        self.result = match result {
+            Ok(msg) => Some(Ok(msg)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => return false,
+        };
+        true
+    }
+
+    fn register(&mut self, cx: &Arc<Context>, oper: usize) -> bool {
+        match &self.receiver.flavor {
+            Flavor::Chan(chan) => {
+                let (ready, packet) = chan.register_recv(cx, oper);
+                self.packet = packet;
+                ready
+            }
+            // Timers are waited for through `due`.
+            _ => false,
+        }
+    }
+
+    fn unregister(&mut self, cx: &Context, oper: usize) {
+        if let Flavor::Chan(chan) = &self.receiver.flavor {
+            chan.unregister_recv(cx, oper);
+        }
+    }
+
+    fn accept(&mut self, _cx: &Context) -> bool {
+        match self.packet.take() {
+            // Rendezvous: the sender that selected us fills the packet.
+            Some(packet) => {
+                self.result = Some(Ok(packet.wait_take()));
+                true
+            }
+            None => self.try_complete(),
+        }
+    }
+
+    fn due(&self) -> Option<Instant> {
+        match &self.receiver.flavor {
+            Flavor::Chan(_) | Flavor::Never => None,
+            timer => timer.timer_due(),
+        }
+    }
+
+    fn address(&self) -> *const () {
+        (self.receiver as *const Receiver<T>).cast()
+    }
+
+    fn is_send(&self) -> bool {
+        false
+    }
+}
+
+struct SendOp<'a, T> {
+    sender: &'a Sender<T>,
+    slot: Option<SendSlot<T>>,
+}
+
+impl<T> Operation for SendOp<'_, T> {
+    fn try_complete(&mut self) -> bool {
+        self.slot = self.sender.chan().select_try_send();
+        self.slot.is_some()
+    }
+
+    fn register(&mut self, cx: &Arc<Context>, oper: usize) -> bool {
+        self.sender.chan().register_send(cx, oper)
+    }
+
+    fn unregister(&mut self, cx: &Context, oper: usize) {
+        self.sender.chan().unregister_send(cx, oper);
+    }
+
+    fn accept(&mut self, cx: &Context) -> bool {
+        let packet = cx.take_packet();
+        if packet.is_null() {
+            // Buffered: a slot freed up; try to claim it.
+            return self.try_complete();
+        }
+        // SAFETY: a non-null pointer in our context was stored by a
+        // rendezvous receiver of *this* operation's channel (only the
+        // selector of operation `oper` stores one, and it selected this
+        // operation), as `Arc::into_raw` of an `Arc<Packet<T>>` with this
+        // `T`; `take_packet` swapped it out, so we own that reference.
+        let packet = unsafe { Arc::from_raw(packet as *const Packet<T>) };
+        self.slot = Some(SendSlot::Packet(packet));
+        true
+    }
+
+    fn due(&self) -> Option<Instant> {
+        None
+    }
+
+    fn address(&self) -> *const () {
+        (self.sender as *const Sender<T>).cast()
+    }
+
+    fn is_send(&self) -> bool {
+        true
+    }
+}
+
+impl<T> Drop for SendOp<'_, T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.sender.chan().release_send(slot);
+        }
+    }
+}
+
+/// Waits on several channel operations and completes one of them.
+///
+/// Add operations with [`send`](Select::send) and [`recv`](Select::recv)
+/// (each returns the operation's index), then call one of the select
+/// methods; complete the returned [`SelectedOperation`] with the same
+/// sender or receiver. When several operations are ready, one is chosen
+/// at random. An operation on a disconnected channel counts as ready (it
+/// completes with an error).
+///
+/// ```
+/// use spool::sync::mpmc::{unbounded, Select};
+///
+/// let (s1, r1) = unbounded::<i32>();
+/// let (s2, r2) = unbounded::<&str>();
+/// s2.send("two").unwrap();
+///
+/// let mut sel = Select::new();
+/// let op1 = sel.recv(&r1);
+/// let op2 = sel.recv(&r2);
+/// let oper = sel.select();
+/// match oper.index() {
+///     i if i == op1 => panic!("r1 is empty: {:?}", oper.recv(&r1)),
+///     i if i == op2 => assert_eq!(oper.recv(&r2), Ok("two")),
+///     _ => unreachable!(),
+/// }
+/// # drop(s1);
+/// ```
+pub struct Select<'a> {
+    operations: Vec<Option<Box<dyn Operation + 'a>>>,
+    biased: bool,
+}
+
+/// The outcome a select waits for.
+enum Wait {
+    Now,
+    Until(Option<Instant>),
+}
+
+impl<'a> Select<'a> {
+    /// An empty select.
+    ///
+    /// ```
+    /// let sel = spool::sync::mpmc::Select::new();
+    /// # drop(sel);
+    /// ```
+    pub fn new() -> Select<'a> {
+        Select {
+            operations: Vec::new(),
+            biased: false,
+        }
+    }
+
+    /// A select that, when several operations are ready, picks the one
+    /// added first instead of a random one.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// s.send(1).unwrap();
+    /// let mut sel = Select::new_biased();
+    /// let first = sel.recv(&r);
+    /// sel.recv(&r);
+    /// let oper = sel.select();
+    /// assert_eq!(oper.index(), first);
+    /// assert_eq!(oper.recv(&r), Ok(1));
+    /// ```
+    pub fn new_biased() -> Select<'a> {
+        Select {
+            operations: Vec::new(),
+            biased: true,
+        }
+    }
+
+    /// Adds a send on `sender`; returns its index.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{bounded, Select};
+    /// let (s, r) = bounded(1);
+    /// let mut sel = Select::new();
+    /// let i = sel.send(&s);
+    /// let oper = sel.select();
+    /// assert_eq!(oper.index(), i);
+    /// oper.send(&s, 10).unwrap();
+    /// assert_eq!(r.recv(), Ok(10));
+    /// ```
+    pub fn send<T>(&mut self, sender: &'a Sender<T>) -> usize {
+        self.push(Box::new(SendOp { sender, slot: None }))
+    }
+
+    /// Adds a receive on `receiver`; returns its index.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// s.send('x').unwrap();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert_eq!(sel.select().recv(&r), Ok('x'));
+    /// ```
+    pub fn recv<T>(&mut self, receiver: &'a Receiver<T>) -> usize {
+        self.push(Box::new(RecvOp {
+            receiver,
+            result: None,
+            packet: None,
+        }))
+    }
+
+    fn push(&mut self, operation: Box<dyn Operation + 'a>) -> usize {
+        self.operations.push(Some(operation));
+        self.operations.len() - 1
+    }
+
+    /// Removes the operation with index `index`; other indices stay valid.
+    ///
+    /// # Panics
+    /// If there is no such operation (never added, or already removed).
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s1, r1) = unbounded::<i32>();
+    /// let (s2, r2) = unbounded();
+    /// s1.send(1).unwrap();
+    /// s2.send(2).unwrap();
+    /// let mut sel = Select::new();
+    /// let i1 = sel.recv(&r1);
+    /// sel.recv(&r2);
+    /// sel.remove(i1);
+    /// assert_eq!(sel.select().recv(&r2), Ok(2));
+    /// ```
+    pub fn remove(&mut self, index: usize) {
+        let removed = self.operations.get_mut(index).and_then(Option::take);
+        assert!(
+            removed.is_some(),
+            "Select::remove: no operation with index {index}"
+        );
+    }
+
+    /// Completes a ready operation if there is one, without blocking.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert!(sel.try_select().is_err());
+    /// s.send(1).unwrap();
+    /// assert_eq!(sel.try_select().unwrap().recv(&r), Ok(1));
+    /// ```
+    pub fn try_select(&mut self) -> Result<SelectedOperation<'_>, TrySelectError> {
+        match self.run(Wait::Now) {
+            Some(index) => Ok(self.selected(index)),
+            None => Err(TrySelectError),
+        }
+    }
+
+    /// Blocks until an operation can complete.
+    ///
+    /// # Panics
+    /// If the select has no operations: it would block forever.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// spool::thread::spawn(move || s.send(3).unwrap());
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert_eq!(sel.select().recv(&r), Ok(3));
+    /// ```
+    pub fn select(&mut self) -> SelectedOperation<'_> {
+        let index = self
+            .run(Wait::Until(None))
+            .expect("a select without deadline returns an operation");
+        self.selected(index)
+    }
+
+    /// Blocks until an operation can complete, or `timeout` passes.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// use std::time::Duration;
+    /// let (_s, r) = unbounded::<()>();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert!(sel.select_timeout(Duration::from_millis(1)).is_err());
+    /// ```
+    pub fn select_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<SelectedOperation<'_>, SelectTimeoutError> {
+        self.select_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Blocks until an operation can complete, or `deadline` passes.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// use std::time::{Duration, Instant};
+    /// let (s, r) = unbounded();
+    /// s.send(1).unwrap();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// let oper = sel.select_deadline(Instant::now() + Duration::from_secs(1)).unwrap();
+    /// assert_eq!(oper.recv(&r), Ok(1));
+    /// ```
+    pub fn select_deadline(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<SelectedOperation<'_>, SelectTimeoutError> {
+        self.select_until(Some(deadline))
+    }
+
+    fn select_until(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<SelectedOperation<'_>, SelectTimeoutError> {
+        match self.run(Wait::Until(deadline)) {
+            Some(index) => Ok(self.selected(index)),
+            None => Err(SelectTimeoutError),
+        }
+    }
+
+    fn selected(&mut self, index: usize) -> SelectedOperation<'_> {
+        let operation = self.operations[index]
+            .as_deref_mut()
+            .expect("a selected operation exists");
+        SelectedOperation {
+            operation,
+            index,
+            completed: false,
+        }
+    }
+
+    /// The select loop; see the top of this file. Returns the index of the
+    /// operation that can complete, or `None` when the wait is over.
+    fn run(&mut self, wait: Wait) -> Option<usize> {
+        let mut order: Vec<usize> = (0..self.operations.len())
+            .filter(|&i| self.operations[i].is_some())
+            .collect();
+        if order.is_empty() {
+            match wait {
+                Wait::Now => return None,
+                Wait::Until(None) => {
+                    panic!("Select::select with no operations would block forever")
+                }
+                Wait::Until(deadline) => {
+                    sleep_until(deadline);
+                    return None;
+                }
+            }
+        }
+        let mut cx: Option<Arc<Context>> = None;
+        let mut registered = Vec::with_capacity(order.len());
+        loop {
+            if !self.biased {
+                shuffle(&mut order);
+            }
+            for &i in &order {
+                if self.op(i).try_complete() {
+                    return Some(i);
+                }
+            }
+            let deadline = match wait {
+                Wait::Now => return None,
+                Wait::Until(deadline) => deadline,
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+
+            let cx = cx.get_or_insert_with(Context::new);
+            cx.reset();
+            let mut wake = deadline;
+            let mut ready = false;
+            registered.clear();
+            for &i in &order {
+                let op = self.op(i);
+                if let Some(due) = op.due() {
+                    wake = Some(wake.map_or(due, |w| w.min(due)));
+                }
+                registered.push(i);
+                if op.register(cx, FIRST_OPERATION + i) {
+                    ready = true;
+                    break;
+                }
+            }
+            let state = if ready {
+                if cx.try_select(ABORTED) {
+                    ABORTED
+                } else {
+                    cx.state()
+                }
+            } else {
+                cx.wait_until(wake)
+            };
+            for &i in &registered {
+                self.op(i).unregister(cx, FIRST_OPERATION + i);
+            }
+            if state >= FIRST_OPERATION {
+                let i = state - FIRST_OPERATION;
+                if self.op(i).accept(cx) {
+                    return Some(i);
+                }
+            }
+            // Aborted (something looked ready, a timer or the deadline is
+            // due), disconnected, or a lost retry: next round.
+        }
+    }
+
+    fn op(&mut self, index: usize) -> &mut (dyn Operation + 'a) {
+        self.operations[index]
+            .as_deref_mut()
+            .expect("only present operations are run")
+    }
+}
+
+impl Default for Select<'_> {
+    fn default() -> Self {
+        Select::new()
+    }
+}
+
+impl fmt::Debug for Select<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Select { .. }")
+    }
+}
+
+/// The operation a select chose; complete it with
+/// [`send`](SelectedOperation::send) or [`recv`](SelectedOperation::recv),
+/// passing the same sender or receiver that was added.
+///
+/// # Panics
+/// Dropping it without completing the operation panics (a rendezvous
+/// counterpart may be waiting for it), as in crossbeam-channel.
+///
+/// ```
+/// use spool::sync::mpmc::{unbounded, Select};
+/// let (s, r) = unbounded();
+/// s.send(1).unwrap();
+/// let mut sel = Select::new();
+/// let i = sel.recv(&r);
+/// let oper = sel.select();
+/// assert_eq!(oper.index(), i);
+/// assert_eq!(oper.recv(&r), Ok(1));
+/// ```
+pub struct SelectedOperation<'a> {
+    operation: &'a mut dyn Operation,
+    index: usize,
+    completed: bool,
+}
+
+impl SelectedOperation<'_> {
+    /// The index of the chosen operation.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// s.send(()).unwrap();
+    /// let mut sel = Select::new();
+    /// let i = sel.recv(&r);
+    /// let oper = sel.select();
+    /// assert_eq!(oper.index(), i);
+    /// oper.recv(&r).unwrap();
+    /// ```
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Completes the chosen send with `msg`; fails, handing `msg` back, if
+    /// the channel is disconnected.
+    ///
+    /// # Panics
+    /// If `sender` is not the one whose send was chosen.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select, SendError};
+    /// let (s, r) = unbounded();
+    /// drop(r);
+    /// let mut sel = Select::new();
+    /// sel.send(&s);
+    /// assert_eq!(sel.select().send(&s, 1), Err(SendError(1)));
+    /// ```
+    pub fn send<T>(mut self, sender: &Sender<T>, msg: T) -> Result<(), SendError<T>> {
+        assert!(
+            self.operation.is_send()
+                && self.operation.address() == (sender as *const Sender<T>).cast(),
+            "SelectedOperation::send: passed a sender that was not selected"
+        );
+        // SAFETY: the operation is a `SendOp` (`is_send`) over the sender
+        // at this very address. That sender is borrowed by the `Select`
+        // for as long as the operation exists, so it is alive and is the
+        // object `sender` points at; one object has one type, so the
+        // operation is a `SendOp<'_, T>` with this `T`. The lifetime is
+        // only shortened (covariant in the reference it holds).
+        let op = unsafe { &mut *(self.operation as *mut dyn Operation as *mut SendOp<'_, T>) };
+        let slot = op
+            .slot
+            .take()
+            .expect("a selected send holds its slot until completed");
+        self.completed = true;
+        sender.chan().complete_send(slot, msg).map_err(SendError)
+    }
+
+    /// Completes the chosen receive.
+    ///
+    /// # Panics
+    /// If `receiver` is not the one whose receive was chosen.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, RecvError, Select};
+    /// let (s, r) = unbounded::<i32>();
+    /// drop(s);
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert_eq!(sel.select().recv(&r), Err(RecvError));
+    /// ```
+    pub fn recv<T>(mut self, receiver: &Receiver<T>) -> Result<T, RecvError> {
+        assert!(
+            !self.operation.is_send()
+                && self.operation.address() == (receiver as *const Receiver<T>).cast(),
+            "SelectedOperation::recv: passed a receiver that was not selected"
+        );
+        // SAFETY: as in `send`: the operation is a `RecvOp` over the live
+        // receiver at this address, hence a `RecvOp<'_, T>` with this `T`.
+        let op = unsafe { &mut *(self.operation as *mut dyn Operation as *mut RecvOp<'_, T>) };
+        self.completed = true;
+        op.result
+            .take()
+            .expect("a selected receive holds its result until completed")
+    }
+}
+
+impl Drop for SelectedOperation<'_> {
+    fn drop(&mut self) {
+        if !self.completed && !std::thread::panicking() {
+            panic!("dropped `SelectedOperation` without completing the operation");
+        }
+    }
+}
+
+impl fmt::Debug for SelectedOperation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SelectedOperation")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// xorshift64* state for choosing among ready operations. Per worker
+    /// OS thread (not per green thread), which is fine: it is only read
+    /// and written in one go, never borrowed across a switch.
+    static RNG: Cell<u64> = Cell::new({
+        let seed = Instant::now().elapsed().as_nanos() as u64 ^ (&RNG as *const _ as u64);
+        seed | 1
+    });
+}
+
+/// Shuffles `order` (Fisher–Yates).
+fn shuffle(order: &mut [usize]) {
+    if order.len() < 2 {
+        return;
+    }
+    RNG.with(|rng| {
+        let mut x = rng.get();
+        for i in (1..order.len()).rev() {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            order.swap(i, (r % (i as u64 + 1)) as usize);
+        }
+        rng.set(x);
+    });
+}
+
+/// Waits on several channel operations; crossbeam-channel's syntax.
+///
+/// ```text
+/// select! {
+///     recv(receiver) -> result => expression,
+///     send(sender, message) -> result => expression,
+///     default => expression,              // if nothing is ready now
+///     default(timeout) => expression,     // if nothing is ready in time
+/// }
+/// ```
+/// `result` is a pattern matched against the `Result` of the operation;
+/// `message` is evaluated only if its send is chosen. Among ready
+/// operations one is chosen at random. Operations on disconnected
+/// channels are ready and complete with an error.
+///
+/// ```
+/// use spool::sync::mpmc::{bounded, select, unbounded};
+/// use std::time::Duration;
+///
+/// let (s1, r1) = unbounded();
+/// let (s2, r2) = bounded(1);
+/// s1.send(10).unwrap();
+/// select! {
+///     recv(r1) -> msg => assert_eq!(msg, Ok(10)),
+///     send(s2, 20) -> res => res.unwrap(),
+/// }
+/// select! {
+///     recv(r2) -> msg => assert_eq!(msg, Ok(20)),
+///     default(Duration::from_millis(100)) => {}
+/// }
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __spool_select {
+    () => {
+        compile_error!("empty `select!` block")
+    };
+
+    // ----- parse: normalise arms to (recv (r) (pat) (body)),
+    // (send (s) (msg) (pat) (body)), default: (now) or (timeout (t)) -----
+    (@parse $arms:tt $default:tt , $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $arms $default $($rest)*)
+    };
+    (@parse [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+        $crate::__spool_select!(@parse [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
+    };
+    (@parse [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__spool_select!(@parse [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
+    };
+    (@parse [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:expr) => {
+        $crate::__spool_select!(@parse [$($arms)* (recv ($r) ($p) ($body))] $default)
+    };
+    (@parse [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+        $crate::__spool_select!(@parse [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
+    };
+    (@parse [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__spool_select!(@parse [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
+    };
+    (@parse [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:expr) => {
+        $crate::__spool_select!(@parse [$($arms)* (send ($s) ($m) ($p) ($body))] $default)
+    };
+    (@parse $arms:tt [] default => $body:block $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $arms [(now) ($body)] $($rest)*)
+    };
+    (@parse $arms:tt [] default => $body:expr, $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $arms [(now) ($body)] $($rest)*)
+    };
+    (@parse $arms:tt [] default => $body:expr) => {
+        $crate::__spool_select!(@parse $arms [(now) ($body)])
+    };
+    (@parse $arms:tt [] default($t:expr) => $body:block $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $arms [(timeout ($t)) ($body)] $($rest)*)
+    };
+    (@parse $arms:tt [] default($t:expr) => $body:expr, $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $arms [(timeout ($t)) ($body)] $($rest)*)
+    };
+    (@parse $arms:tt [] default($t:expr) => $body:expr) => {
+        $crate::__spool_select!(@parse $arms [(timeout ($t)) ($body)])
+    };
+    (@parse $arms:tt [$($default:tt)+] default $($rest:tt)*) => {
+        compile_error!("a `select!` may have only one `default` arm")
+    };
+    (@parse [$($arms:tt)*] $default:tt) => {
+        $crate::__spool_select!(@bind [$($arms)*] [] (
+            __spool_r0 __spool_r1 __spool_r2 __spool_r3 __spool_r4 __spool_r5 __spool_r6
+            __spool_r7 __spool_r8 __spool_r9 __spool_r10 __spool_r11 __spool_r12 __spool_r13
+            __spool_r14 __spool_r15 __spool_r16 __spool_r17 __spool_r18 __spool_r19
+            __spool_r20 __spool_r21 __spool_r22 __spool_r23 __spool_r24 __spool_r25
+            __spool_r26 __spool_r27 __spool_r28 __spool_r29 __spool_r30 __spool_r31
+        ) $default)
+    };
+    (@parse $arms:tt $default:tt $($rest:tt)+) => {
+        compile_error!(concat!(
+            "invalid `select!` arm: expected `recv(r) -> pat => body`, ",
+            "`send(s, msg) -> pat => body`, `default => body` or `default(timeout) => body`, found `",
+            stringify!($($rest)+), "`"
+        ))
+    };
+
+    // ----- bind each channel expression once, keeping temporaries alive -----
+    (@bind [] $bound:tt $names:tt $default:tt) => {{
+        let mut __spool_sel = $crate::sync::mpmc::Select::new();
+        $crate::__spool_select!(@register __spool_sel $bound);
+        $crate::__spool_select!(@run __spool_sel $bound $default)
+    }};
+    (@bind [$arm:tt $($rest:tt)*] $bound:tt () $default:tt) => {
+        compile_error!("too many arms in `select!` (at most 32)")
+    };
+    (@bind [(recv $r:tt $p:tt $b:tt) $($rest:tt)*] [$($bound:tt)*] ($name:ident $($names:ident)*) $default:tt) => {
+        match &$r {
+            $name => $crate::__spool_select!(@bind [$($rest)*] [$($bound)* (recv $name $p $b)] ($($names)*) $default),
+        }
+    };
+    (@bind [(send $s:tt $m:tt $p:tt $b:tt) $($rest:tt)*] [$($bound:tt)*] ($name:ident $($names:ident)*) $default:tt) => {
+        match &$s {
+            $name => $crate::__spool_select!(@bind [$($rest)*] [$($bound)* (send $name $m $p $b)] ($($names)*) $default),
+        }
+    };
+
+    // ----- add the operations, in order: arm k has index k -----
+    (@register $sel:ident []) => {};
+    (@register $sel:ident [(recv $name:ident $p:tt $b:tt) $($rest:tt)*]) => {
+        $sel.recv($name);
+        $crate::__spool_select!(@register $sel [$($rest)*]);
+    };
+    (@register $sel:ident [(send $name:ident $m:tt $p:tt $b:tt) $($rest:tt)*]) => {
+        $sel.send($name);
+        $crate::__spool_select!(@register $sel [$($rest)*]);
+    };
+
+    // ----- select and run the chosen arm -----
+    (@run $sel:ident $bound:tt []) => {{
+        let __spool_oper = $sel.select();
+        $crate::__spool_select!(@dispatch __spool_oper (0usize) $bound)
+    }};
+    (@run $sel:ident $bound:tt [(now) $body:tt]) => {{
+        // A local, not a scrutinee temporary: in a block's tail
+        // expression that would outlive the `Select` it borrows.
+        let __spool_res = $sel.try_select();
+        match __spool_res {
+            ::std::result::Result::Ok(__spool_oper) => {
+                $crate::__spool_select!(@dispatch __spool_oper (0usize) $bound)
+            }
+            ::std::result::Result::Err(_) => $body,
+        }
+    }};
+    (@run $sel:ident $bound:tt [(timeout $t:tt) $body:tt]) => {{
+        // A local, not a scrutinee temporary: in a block's tail
+        // expression that would outlive the `Select` it borrows.
+        let __spool_res = $sel.select_timeout($t);
+        match __spool_res {
+            ::std::result::Result::Ok(__spool_oper) => {
+                $crate::__spool_select!(@dispatch __spool_oper (0usize) $bound)
+            }
+            ::std::result::Result::Err(_) => $body,
+        }
+    }};
+
+    (@dispatch $oper:ident $i:tt []) => {
+        ::std::unreachable!("select!: the chosen operation has no arm")
+    };
+    (@dispatch $oper:ident $i:tt [(recv $name:ident $p:tt $b:tt) $($rest:tt)*]) => {
+        if $oper.index() == $i {
+            match $oper.recv($name) {
+                $p => $b,
+            }
+        } else {
+            $crate::__spool_select!(@dispatch $oper ($i + 1) [$($rest)*])
+        }
+    };
+    (@dispatch $oper:ident $i:tt [(send $name:ident $m:tt $p:tt $b:tt) $($rest:tt)*]) => {
+        if $oper.index() == $i {
+            match $oper.send($name, $m) {
+                $p => $b,
+            }
+        } else {
+            $crate::__spool_select!(@dispatch $oper ($i + 1) [$($rest)*])
+        }
+    };
+
+    // ----- entry point -----
+    ($($tokens:tt)+) => {
+        $crate::__spool_select!(@parse [] [] $($tokens)+)
+    };
+}
