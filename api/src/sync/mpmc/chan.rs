@@ -74,67 +74,109 @@
 //! use `AcqRel` decrements so the last handle's drop sees every other
 //! handle's prior operations before it disconnects.
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use spool_runtime::ThreadHandle;
-
-use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION};
+use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION, WAITING};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 
 /// Capacity of an unbounded channel.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
 
 /// A rendezvous message in transit between two parties.
+///
+/// # Invariant
+/// `msg` is accessed by one party at a time, handed over by the context
+/// CAS and by `ready` (see "Packets" at the top of this file):
+/// * a *full* packet (a blocked sender's) is taken exactly once: by the
+///   receiver whose CAS selected the sender, under the channel lock, or
+///   else by the sender itself after its wait ended `ABORTED` or
+///   `DISCONNECTED` (no receiver selected it, and none can any more);
+/// * an *empty* packet is filled exactly once, by the party that selected
+///   its waiter (or was handed the packet through its context), which
+///   then sets `ready` with `Release`; the waiter reads `msg` only after
+///   seeing `ready` with `Acquire`.
 pub(crate) struct Packet<T> {
-    msg: Mutex<Option<T>>,
-    /// Set (`Release`) once `msg` holds the message for `waiter` to take.
+    msg: UnsafeCell<Option<T>>,
     ready: AtomicBool,
-    /// The thread that takes the message: unparked after `fill`.
-    waiter: ThreadHandle,
+    /// Whom to unpark after filling, when the filler does not know it from
+    /// a wait-list entry (a receiver waiting on a select's send).
+    waiter: Option<Arc<Context>>,
 }
 
+// SAFETY: the message moves between threads (hence `T: Send`) and `msg` is
+// never accessed by two threads at once (the type's invariant), so sharing
+// `&Packet<T>` across threads is sound.
+unsafe impl<T: Send> Sync for Packet<T> {}
+// SAFETY: as above; owning a `Packet<T>` only owns an `Option<T>`.
+unsafe impl<T: Send> Send for Packet<T> {}
+
 impl<T> Packet<T> {
-    /// An empty packet that the calling thread will wait on.
-    pub(crate) fn empty() -> Arc<Packet<T>> {
+    fn empty(waiter: Option<Arc<Context>>) -> Arc<Packet<T>> {
         Arc::new(Packet {
-            msg: Mutex::new(None),
+            msg: UnsafeCell::new(None),
             ready: AtomicBool::new(false),
-            waiter: spool_runtime::current(),
+            waiter,
         })
     }
 
-    /// A packet already holding `msg` (a blocked sender's).
     fn full(msg: T) -> Arc<Packet<T>> {
         Arc::new(Packet {
-            msg: Mutex::new(Some(msg)),
+            msg: UnsafeCell::new(Some(msg)),
             ready: AtomicBool::new(true),
-            waiter: spool_runtime::current(),
+            waiter: None,
         })
     }
 
-    /// Puts the message in and wakes the waiter.
-    pub(crate) fn fill(&self, msg: T) {
-        *lock(&self.msg) = Some(msg);
+    /// Puts the message in and marks the packet ready. The caller then
+    /// unparks the waiter.
+    ///
+    /// # Safety
+    /// The caller is the one party allowed to fill this packet (it won the
+    /// CAS selecting its waiter, or was handed it through its context), and
+    /// the packet is empty.
+    unsafe fn fill(&self, msg: T) {
+        // SAFETY: by the contract, nobody else touches `msg` until `ready`
+        // is seen set, which happens after this write.
+        unsafe { *self.msg.get() = Some(msg) };
         self.ready.store(true, Ordering::Release);
-        self.waiter.unpark();
     }
 
-    /// Takes the message now (the caller knows it is there).
-    fn take(&self) -> T {
-        lock(&self.msg)
-            .take()
+    /// Fills the packet and wakes its waiter (a select completing a send).
+    ///
+    /// # Safety
+    /// As for `fill`; `waiter` is the waiting party.
+    pub(crate) unsafe fn fill_and_wake(&self, msg: T, waiter: &Context) {
+        // SAFETY: forwarded contract.
+        unsafe { self.fill(msg) };
+        waiter.unpark();
+    }
+
+    /// Takes the message.
+    ///
+    /// # Safety
+    /// The caller is the one party allowed to take it (see the invariant)
+    /// and, for an empty packet, has seen `ready` set.
+    unsafe fn take(&self) -> T {
+        // SAFETY: by the contract no other access races with this one.
+        unsafe { (*self.msg.get()).take() }
             .expect("spool channel: packet taken twice or never filled")
     }
 
     /// Blocks (as the packet's waiter) until filled, then takes the message.
-    pub(crate) fn wait_take(&self) -> T {
+    ///
+    /// # Safety
+    /// The caller is the packet's waiter.
+    pub(crate) unsafe fn wait_take(&self) -> T {
         while !self.ready.load(Ordering::Acquire) {
             spool_runtime::park();
         }
-        self.take()
+        // SAFETY: we are the waiter and saw `ready` (Acquire), so the
+        // filler's write happened before and nobody else reads.
+        unsafe { self.take() }
     }
 }
 
@@ -166,6 +208,14 @@ impl<T> WaitList<T> {
         None
     }
 
+    fn push(&mut self, cx: &Arc<Context>, oper: usize, packet: Option<Arc<Packet<T>>>) {
+        self.0.push_back(Entry {
+            cx: cx.clone(),
+            oper,
+            packet,
+        });
+    }
+
     /// Removes the entry of `cx`'s operation `oper`, if still listed.
     fn remove(&mut self, cx: &Context, oper: usize) -> Option<Entry<T>> {
         let at = self.0.iter().position(|e| e.cx.is(cx) && e.oper == oper)?;
@@ -176,10 +226,10 @@ impl<T> WaitList<T> {
     fn has_waiting_other(&self, cx: &Context) -> bool {
         self.0
             .iter()
-            .any(|e| !e.cx.is(cx) && e.cx.state() == super::context::WAITING)
+            .any(|e| !e.cx.is(cx) && e.cx.state() == WAITING)
     }
 
-    /// Selects every entry with `DISCONNECTED`; returns those it decided.
+    /// Selects every entry with `DISCONNECTED`; collects those it decided.
     fn disconnect(&mut self, woken: &mut Vec<Arc<Context>>) {
         for entry in self.0.drain(..) {
             if entry.cx.try_select(DISCONNECTED) {
@@ -202,9 +252,27 @@ struct Inner<T> {
 pub(crate) enum SendSlot<T> {
     /// A slot of a buffered channel is reserved for the message.
     Reserved,
-    /// A rendezvous receiver waits on this packet.
-    Packet(Arc<Packet<T>>),
+    /// A rendezvous receiver (the context) waits on this packet.
+    Packet(Arc<Packet<T>>, Arc<Context>),
     /// The channel is disconnected: the send fails with the message.
+    Disconnected,
+}
+
+/// Outcome of a send attempt made under the lock.
+enum Put<T> {
+    /// Done; unpark this waiter (if any) once unlocked.
+    Sent(Option<Arc<Context>>),
+    Full(T),
+    Disconnected(T),
+}
+
+/// Outcome of a receive attempt made under the lock.
+enum Took<T> {
+    /// A message; unpark this waiter (if any) once unlocked.
+    Msg(T, Option<Arc<Context>>),
+    /// A select's send was chosen: wake it, then wait on the packet.
+    FromSelect(Arc<Packet<T>>, Arc<Context>),
+    Empty,
     Disconnected,
 }
 
@@ -246,6 +314,12 @@ impl<T> Chan<T> {
     /// Messages in the queue.
     pub(crate) fn len(&self) -> usize {
         self.lock().queue.len()
+    }
+
+    /// Whether a send would find the channel full (rendezvous: always).
+    pub(crate) fn is_full(&self) -> bool {
+        let inner = self.lock();
+        self.cap == 0 || inner.queue.len() + inner.reserved >= self.cap
     }
 
     /// Counts a new `Sender`. `Relaxed`: the caller holds one already, so
@@ -295,87 +369,106 @@ impl<T> Chan<T> {
         queued
     }
 
-    /// Sends without blocking.
-    pub(crate) fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
-        let mut inner = self.lock();
+    /// Tries to send under the lock.
+    fn put(&self, inner: &mut Inner<T>, msg: T) -> Put<T> {
         if inner.disconnected {
-            return Err(TrySendError::Disconnected(msg));
+            return Put::Disconnected(msg);
         }
         if self.cap == 0 {
             // Rendezvous: hand the message to a blocked receiver.
             let Some(entry) = inner.receivers.select() else {
-                return Err(TrySendError::Full(msg));
+                return Put::Full(msg);
             };
-            drop(inner);
-            entry
+            let packet = entry
                 .packet
-                .expect("spool channel: receiver entry without packet")
-                .fill(msg);
-            return Ok(());
+                .expect("spool channel: receiver entry without packet");
+            // SAFETY: our CAS in `select` chose this receiver, which makes
+            // us the one party to fill its (empty) packet.
+            unsafe { packet.fill(msg) };
+            return Put::Sent(Some(entry.cx));
         }
         if inner.queue.len() + inner.reserved >= self.cap {
-            return Err(TrySendError::Full(msg));
+            return Put::Full(msg);
         }
         inner.queue.push_back(msg);
-        let woken = inner.receivers.select();
-        drop(inner);
-        if let Some(entry) = woken {
-            entry.cx.unpark();
+        Put::Sent(inner.receivers.select().map(|e| e.cx))
+    }
+
+    /// Tries to receive under the lock.
+    fn take(&self, inner: &mut Inner<T>) -> Took<T> {
+        if self.cap == 0 {
+            if let Some(entry) = inner.senders.select() {
+                return match entry.packet {
+                    // SAFETY: our CAS chose this blocked sender, so we are
+                    // the one party to take its full packet.
+                    Some(packet) => Took::Msg(unsafe { packet.take() }, Some(entry.cx)),
+                    None => {
+                        // A select that registered a send: leave it a packet
+                        // to fill, under the lock (see `Context::packet`).
+                        let me = Context::current();
+                        let packet = Packet::empty(Some(me));
+                        entry
+                            .cx
+                            .store_packet(Arc::into_raw(packet.clone()) as *mut ());
+                        Took::FromSelect(packet, entry.cx)
+                    }
+                };
+            }
+        } else if let Some(msg) = inner.queue.pop_front() {
+            let woken = if self.cap == UNBOUNDED {
+                None
+            } else {
+                inner.senders.select().map(|e| e.cx)
+            };
+            return Took::Msg(msg, woken);
         }
-        Ok(())
+        if inner.disconnected {
+            Took::Disconnected
+        } else {
+            Took::Empty
+        }
+    }
+
+    /// Completes a `take` once unlocked.
+    fn finish_take(took: Took<T>) -> Result<T, TryRecvError> {
+        match took {
+            Took::Msg(msg, woken) => {
+                if let Some(cx) = woken {
+                    cx.unpark();
+                }
+                Ok(msg)
+            }
+            Took::FromSelect(packet, sender) => {
+                sender.unpark();
+                // SAFETY: we created the packet as its waiter.
+                Ok(unsafe { packet.wait_take() })
+            }
+            Took::Empty => Err(TryRecvError::Empty),
+            Took::Disconnected => Err(TryRecvError::Disconnected),
+        }
+    }
+
+    /// Sends without blocking.
+    pub(crate) fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        let put = self.put(&mut self.lock(), msg);
+        match put {
+            Put::Sent(woken) => {
+                if let Some(cx) = woken {
+                    cx.unpark();
+                }
+                Ok(())
+            }
+            Put::Full(msg) => Err(TrySendError::Full(msg)),
+            Put::Disconnected(msg) => Err(TrySendError::Disconnected(msg)),
+        }
     }
 
     /// Receives without blocking. On a rendezvous channel whose only
     /// counterpart is a select that registered a send, waits the short
     /// time the select needs to supply its message.
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut inner = self.lock();
-        if self.cap == 0 {
-            if let Some(entry) = inner.senders.select() {
-                return Ok(self.take_from_sender(inner, entry));
-            }
-        } else if let Some(msg) = inner.queue.pop_front() {
-            let woken = if self.cap == UNBOUNDED {
-                None
-            } else {
-                inner.senders.select()
-            };
-            drop(inner);
-            if let Some(entry) = woken {
-                entry.cx.unpark();
-            }
-            return Ok(msg);
-        }
-        if inner.disconnected {
-            Err(TryRecvError::Disconnected)
-        } else {
-            Err(TryRecvError::Empty)
-        }
-    }
-
-    /// Completes a rendezvous with a selected sender `entry`.
-    fn take_from_sender(&self, inner: MutexGuard<'_, Inner<T>>, entry: Entry<T>) -> T {
-        match entry.packet {
-            Some(packet) => {
-                // A blocked sender: its message waits in its packet.
-                let msg = packet.take();
-                drop(inner);
-                entry.cx.unpark();
-                msg
-            }
-            None => {
-                // A select that registered a send: give it a packet to fill.
-                // Stored under the lock; the select reads it after locking
-                // this channel again to unregister (see `Context::packet`).
-                let packet = Packet::empty();
-                entry
-                    .cx
-                    .store_packet(Arc::into_raw(packet.clone()) as *mut ());
-                drop(inner);
-                entry.cx.unpark();
-                packet.wait_take()
-            }
-        }
+        let took = self.take(&mut self.lock());
+        Chan::finish_take(took)
     }
 
     /// Sends, blocking until `deadline` (forever if `None`).
@@ -384,60 +477,51 @@ impl<T> Chan<T> {
         mut msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
-        let mut cx: Option<Arc<Context>> = None;
         loop {
-            msg = match self.try_send(msg) {
-                Ok(()) => return Ok(()),
-                Err(TrySendError::Disconnected(msg)) => {
-                    return Err(SendTimeoutError::Disconnected(msg))
+            // Attempt and, if we must wait, register: one critical section.
+            let mut inner = self.lock();
+            msg = match self.put(&mut inner, msg) {
+                Put::Sent(woken) => {
+                    drop(inner);
+                    if let Some(cx) = woken {
+                        cx.unpark();
+                    }
+                    return Ok(());
                 }
-                Err(TrySendError::Full(msg)) => msg,
+                Put::Disconnected(msg) => return Err(SendTimeoutError::Disconnected(msg)),
+                Put::Full(msg) => msg,
             };
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(SendTimeoutError::Timeout(msg));
             }
-            let cx = cx.get_or_insert_with(Context::new);
+            let cx = Context::current();
             cx.reset();
-            let mut inner = self.lock();
-            // Re-check under the lock that registers us: the state may have
-            // changed since `try_send` unlocked.
-            if inner.disconnected
-                || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
-                || (self.cap == 0 && inner.receivers.has_waiting_other(cx))
-            {
-                continue;
-            }
             if self.cap == 0 {
                 let packet = Packet::full(msg);
-                inner.senders.0.push_back(Entry {
-                    cx: cx.clone(),
-                    oper: FIRST_OPERATION,
-                    packet: Some(packet.clone()),
-                });
+                inner
+                    .senders
+                    .push(&cx, FIRST_OPERATION, Some(packet.clone()));
                 drop(inner);
-                return match cx.wait_until(deadline) {
-                    ABORTED | DISCONNECTED => {
-                        let was_aborted = cx.state() == ABORTED;
-                        self.lock().senders.remove(cx, FIRST_OPERATION);
-                        let msg = packet.take();
-                        Err(if was_aborted {
-                            SendTimeoutError::Timeout(msg)
-                        } else {
-                            SendTimeoutError::Disconnected(msg)
-                        })
-                    }
-                    // A receiver took the message out of our packet.
-                    _ => Ok(()),
-                };
+                let outcome = cx.wait_until(deadline);
+                if outcome == ABORTED || outcome == DISCONNECTED {
+                    self.lock().senders.remove(&cx, FIRST_OPERATION);
+                    // SAFETY: no receiver selected us (we, or the
+                    // disconnection, decided the outcome), so the message
+                    // is still ours to take back.
+                    let msg = unsafe { packet.take() };
+                    return Err(if outcome == ABORTED {
+                        SendTimeoutError::Timeout(msg)
+                    } else {
+                        SendTimeoutError::Disconnected(msg)
+                    });
+                }
+                // A receiver took the message out of our packet.
+                return Ok(());
             }
-            inner.senders.0.push_back(Entry {
-                cx: cx.clone(),
-                oper: FIRST_OPERATION,
-                packet: None,
-            });
+            inner.senders.push(&cx, FIRST_OPERATION, None);
             drop(inner);
             if cx.wait_until(deadline) == ABORTED {
-                self.lock().senders.remove(cx, FIRST_OPERATION);
+                self.lock().senders.remove(&cx, FIRST_OPERATION);
                 return Err(SendTimeoutError::Timeout(msg));
             }
             // Selected (a slot freed) or disconnected: retry.
@@ -446,35 +530,27 @@ impl<T> Chan<T> {
 
     /// Receives, blocking until `deadline` (forever if `None`).
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        let mut cx: Option<Arc<Context>> = None;
         loop {
-            match self.try_recv() {
-                Ok(msg) => return Ok(msg),
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
+            let mut inner = self.lock();
+            match self.take(&mut inner) {
+                Took::Empty => {}
+                Took::Disconnected => return Err(RecvTimeoutError::Disconnected),
+                took => {
+                    drop(inner);
+                    return Chan::finish_take(took).map_err(|_| RecvTimeoutError::Disconnected);
+                }
             }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let cx = cx.get_or_insert_with(Context::new);
+            let cx = Context::current();
             cx.reset();
-            let mut inner = self.lock();
-            if inner.disconnected
-                || !inner.queue.is_empty()
-                || (self.cap == 0 && inner.senders.has_waiting_other(cx))
-            {
-                continue;
-            }
-            let packet = (self.cap == 0).then(Packet::empty);
-            inner.receivers.0.push_back(Entry {
-                cx: cx.clone(),
-                oper: FIRST_OPERATION,
-                packet: packet.clone(),
-            });
+            let packet = (self.cap == 0).then(|| Packet::empty(None));
+            inner.receivers.push(&cx, FIRST_OPERATION, packet.clone());
             drop(inner);
             match cx.wait_until(deadline) {
                 ABORTED => {
-                    self.lock().receivers.remove(cx, FIRST_OPERATION);
+                    self.lock().receivers.remove(&cx, FIRST_OPERATION);
                     return Err(RecvTimeoutError::Timeout);
                 }
                 DISCONNECTED => {}
@@ -482,7 +558,8 @@ impl<T> Chan<T> {
                 // buffered channel a message was pushed and we retry.
                 _ => {
                     if let Some(packet) = packet {
-                        return Ok(packet.wait_take());
+                        // SAFETY: we created the packet as its waiter.
+                        return Ok(unsafe { packet.wait_take() });
                     }
                 }
             }
@@ -501,11 +578,10 @@ impl<T> Chan<T> {
         if self.cap == 0 {
             let entry = inner.receivers.select()?;
             // The receiver stays parked until `complete_send` fills this.
-            return Some(SendSlot::Packet(
-                entry
-                    .packet
-                    .expect("spool channel: receiver entry without packet"),
-            ));
+            let packet = entry
+                .packet
+                .expect("spool channel: receiver entry without packet");
+            return Some(SendSlot::Packet(packet, entry.cx));
         }
         if inner.queue.len() + inner.reserved < self.cap {
             inner.reserved += 1;
@@ -514,12 +590,16 @@ impl<T> Chan<T> {
         None
     }
 
-    /// Sends `msg` through a slot obtained from `select_try_send`.
+    /// Sends `msg` through a slot obtained from `select_try_send` (or a
+    /// packet handed over by a receiver). Fails with `msg` if disconnected.
     pub(crate) fn complete_send(&self, slot: SendSlot<T>, msg: T) -> Result<(), T> {
         match slot {
             SendSlot::Disconnected => Err(msg),
-            SendSlot::Packet(packet) => {
-                packet.fill(msg);
+            SendSlot::Packet(packet, waiter) => {
+                // SAFETY: the slot holds the packet we were given as the
+                // one party to fill it (we selected its waiter, or its
+                // waiter handed it to our context).
+                unsafe { packet.fill_and_wake(msg, &waiter) };
                 Ok(())
             }
             SendSlot::Reserved => {
@@ -553,35 +633,44 @@ impl<T> Chan<T> {
         }
     }
 
+    /// Turns a packet pointer a receiver left in our context into a slot.
+    ///
+    /// # Safety
+    /// `raw` came from `Context::take_packet` of a select whose send on
+    /// *this* channel was selected (so it is an `Arc<Packet<T>>` of this
+    /// `T`, stored by `take`), and is used once.
+    pub(crate) unsafe fn packet_slot(&self, raw: *mut ()) -> SendSlot<T> {
+        // SAFETY: by the contract, `raw` is `Arc::into_raw` of an
+        // `Arc<Packet<T>>` whose ownership we now take.
+        let packet = unsafe { Arc::from_raw(raw as *const Packet<T>) };
+        let waiter = packet
+            .waiter
+            .clone()
+            .expect("spool channel: a handed-over packet names its waiter");
+        SendSlot::Packet(packet, waiter)
+    }
+
     /// Registers a select's send operation `oper`. Returns whether the
     /// operation may be ready already (the select then aborts its wait).
     pub(crate) fn register_send(&self, cx: &Arc<Context>, oper: usize) -> bool {
         let mut inner = self.lock();
-        inner.senders.0.push_back(Entry {
-            cx: cx.clone(),
-            oper,
-            packet: None,
-        });
+        inner.senders.push(cx, oper, None);
         inner.disconnected
             || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
             || (self.cap == 0 && inner.receivers.has_waiting_other(cx))
     }
 
     /// Registers a select's receive operation `oper`; on a rendezvous
-    /// channel returns the packet a sender will fill. The flag says
-    /// whether the operation may be ready already.
+    /// channel returns the packet a sender will fill (the select is its
+    /// waiter). The flag says whether the operation may be ready already.
     pub(crate) fn register_recv(
         &self,
         cx: &Arc<Context>,
         oper: usize,
     ) -> (bool, Option<Arc<Packet<T>>>) {
         let mut inner = self.lock();
-        let packet = (self.cap == 0).then(Packet::empty);
-        inner.receivers.0.push_back(Entry {
-            cx: cx.clone(),
-            oper,
-            packet: packet.clone(),
-        });
+        let packet = (self.cap == 0).then(|| Packet::empty(None));
+        inner.receivers.push(cx, oper, packet.clone());
         let ready = inner.disconnected
             || !inner.queue.is_empty()
             || (self.cap == 0 && inner.senders.has_waiting_other(cx));
@@ -598,11 +687,5 @@ impl<T> Chan<T> {
     /// Removes a select's receive registration (as `unregister_send`).
     pub(crate) fn unregister_recv(&self, cx: &Context, oper: usize) {
         self.lock().receivers.remove(cx, oper);
-    }
-
-    /// Whether a send could proceed now (used by `is_full`).
-    pub(crate) fn is_full(&self) -> bool {
-        let inner = self.lock();
-        self.cap == 0 || inner.queue.len() + inner.reserved >= self.cap
     }
 }

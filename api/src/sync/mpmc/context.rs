@@ -17,6 +17,11 @@ pub(crate) const DISCONNECTED: usize = 2;
 /// Operation `k` of a waiter is selected by storing `FIRST_OPERATION + k`.
 pub(crate) const FIRST_OPERATION: usize = 3;
 
+crate::thread_local! {
+    /// The calling thread's reusable context (see `Context::current`).
+    static CONTEXT: Arc<Context> = Context::new();
+}
+
 /// One blocked `send`, `recv` or `select`.
 ///
 /// # Invariant
@@ -36,8 +41,25 @@ pub(crate) struct Context {
 }
 
 impl Context {
+    /// The calling thread's context, reused across its blocking
+    /// operations (a thread is in at most one at a time). Kept in
+    /// green-thread-local storage, so each green thread has its own; a
+    /// fresh one when that storage is already destroyed (thread exit).
+    ///
+    /// Reuse is safe because an operation returns only once its entries
+    /// are gone from every wait list (removed by a selector, by a
+    /// disconnection or by the operation itself, each under the list's
+    /// lock), so no party can still decide this context's state; a late
+    /// `unpark` from a selector that already decided it is a harmless
+    /// spurious wakeup for the next operation, which re-checks its state.
+    pub(crate) fn current() -> Arc<Context> {
+        CONTEXT
+            .try_with(Arc::clone)
+            .unwrap_or_else(|_| Context::new())
+    }
+
     /// A fresh context for the calling thread, in state `WAITING`.
-    pub(crate) fn new() -> Arc<Context> {
+    fn new() -> Arc<Context> {
         Arc::new(Context {
             state: AtomicUsize::new(WAITING),
             packet: AtomicPtr::new(std::ptr::null_mut()),

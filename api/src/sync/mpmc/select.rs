@@ -92,7 +92,9 @@ impl<T> Operation for RecvOp<'_, T> {
         match self.packet.take() {
             // Rendezvous: the sender that selected us fills the packet.
             Some(packet) => {
-                self.result = Some(Ok(packet.wait_take()));
+                // SAFETY: `register` created this packet with us (this
+                // select's thread) as its waiter.
+                self.result = Some(Ok(unsafe { packet.wait_take() }));
                 true
             }
             None => self.try_complete(),
@@ -143,10 +145,8 @@ impl<T> Operation for SendOp<'_, T> {
         // SAFETY: a non-null pointer in our context was stored by a
         // rendezvous receiver of *this* operation's channel (only the
         // selector of operation `oper` stores one, and it selected this
-        // operation), as `Arc::into_raw` of an `Arc<Packet<T>>` with this
-        // `T`; `take_packet` swapped it out, so we own that reference.
-        let packet = unsafe { Arc::from_raw(packet as *const Packet<T>) };
-        self.slot = Some(SendSlot::Packet(packet));
+        // operation), and `take_packet` swapped it out, so we use it once.
+        self.slot = Some(unsafe { self.sender.chan().packet_slot(packet) });
         true
     }
 
@@ -440,7 +440,7 @@ impl<'a> Select<'a> {
                 return None;
             }
 
-            let cx = cx.get_or_insert_with(Context::new);
+            let cx = cx.get_or_insert_with(Context::current);
             cx.reset();
             let mut wake = deadline;
             let mut ready = false;
