@@ -23,6 +23,9 @@ use spool::sync::mpmc::{bounded, unbounded, Receiver, Sender};
 use spool::thread;
 use spool::Runtime;
 
+/// A row: name, target (ns) and one sample's measurement.
+type Row = (String, Option<f64>, Box<dyn Fn() -> f64 + Sync>);
+
 fn median(mut v: Vec<f64>) -> (f64, f64, f64) {
     v.sort_by(|a, b| a.partial_cmp(b).unwrap());
     (v[v.len() / 2], v[0], v[v.len() - 1])
@@ -72,15 +75,38 @@ fn main() {
     let quick = std::env::args().any(|a| a == "--quick");
     let samples = if quick { 3 } else { 7 };
     let messages = if quick { 100_000 } else { 1_000_000 };
-    println!("{:<28} {:>10} {:>10} {:>10}  target", "row", "median", "min", "max");
+    println!(
+        "{:<28} {:>10} {:>10} {:>10}  target",
+        "row", "median", "min", "max"
+    );
     for workers in [1, 2] {
         let rt = Runtime::builder().workers(workers).build().unwrap();
-        let rows: Vec<(String, Option<f64>, Box<dyn Fn() -> f64 + Sync>)> = vec![
-            (format!("pingpong_rendezvous/{workers}w"), Some(150.0), Box::new(move || pingpong(messages / 4))),
-            (format!("spsc_bounded0/{workers}w"), Some(150.0), Box::new(move || spsc(bounded(0), messages / 4))),
-            (format!("spsc_bounded1/{workers}w"), None, Box::new(move || spsc(bounded(1), messages / 4))),
-            (format!("spsc_bounded1024/{workers}w"), Some(40.0), Box::new(move || spsc(bounded(1024), messages))),
-            (format!("spsc_unbounded/{workers}w"), None, Box::new(move || spsc(unbounded(), messages))),
+        let rows: Vec<Row> = vec![
+            (
+                format!("pingpong_rendezvous/{workers}w"),
+                Some(150.0),
+                Box::new(move || pingpong(messages / 4)),
+            ),
+            (
+                format!("spsc_bounded0/{workers}w"),
+                Some(150.0),
+                Box::new(move || spsc(bounded(0), messages / 4)),
+            ),
+            (
+                format!("spsc_bounded1/{workers}w"),
+                None,
+                Box::new(move || spsc(bounded(1), messages / 4)),
+            ),
+            (
+                format!("spsc_bounded1024/{workers}w"),
+                Some(40.0),
+                Box::new(move || spsc(bounded(1024), messages)),
+            ),
+            (
+                format!("spsc_unbounded/{workers}w"),
+                None,
+                Box::new(move || spsc(unbounded(), messages)),
+            ),
         ];
         for (name, target, run) in &rows {
             let v: Vec<f64> = (0..samples).map(|_| rt.run(run)).collect();
