@@ -877,3 +877,24 @@ fn stress_select_exactly_once() {
     }
     assert_eq!(seen.len(), n, "messages lost");
 }
+
+#[test]
+fn select_biased_prefers_the_first_ready_arm() {
+    let _watchdog = common::Watchdog::new("select_biased_prefers_the_first_ready_arm", LIMIT);
+    let (s1, r1) = unbounded::<i32>();
+    let (s2, r2) = unbounded::<i32>();
+    for _ in 0..100 {
+        s1.send(1).unwrap();
+        s2.send(2).unwrap();
+        mpmc::select_biased! {
+            recv(r1) -> v => assert_eq!(v, Ok(1)),
+            recv(r2) -> _ => panic!("the first ready arm must win"),
+        }
+        assert_eq!(r2.recv(), Ok(2));
+    }
+    let got = mpmc::select_biased! {
+        recv(r1) -> _ => 1,
+        default => 0,
+    };
+    assert_eq!(got, 0);
+}

@@ -64,15 +64,41 @@
 //! every waiter with `DISCONNECTED`, each of which then retries and sees
 //! the flag.
 //!
+//! # Packets
+//! A packet's message cell is a plain `UnsafeCell`, never locked: the
+//! context CAS decides who may touch it. A *full* packet (blocked sender)
+//! is taken by the receiver whose CAS selected the sender, or else — the
+//! wait having ended `ABORTED` or `DISCONNECTED`, which no receiver can
+//! undo — by the sender itself. An *empty* packet is filled by the one
+//! party that selected its waiter (or received it through its context)
+//! and is read by the waiter only after `ready` is set. See `Packet`.
+//!
+//! # Contexts are reused
+//! Each thread keeps one context in green-thread-local storage
+//! (`Context::current`) and resets it before each registration. That is
+//! safe because an operation returns only when none of its entries is
+//! left in any wait list, so nobody can decide that context's state any
+//! more; at worst a selector's late `unpark` reaches the next operation as
+//! a spurious wakeup, and every wait re-checks its state before trusting
+//! a wakeup.
+//!
 //! # Memory ordering
 //! Queue contents, wait lists, `reserved` and `disconnected` are only
 //! touched under the mutex, which orders them. The context's `state` is
 //! decided by `AcqRel` CAS and read with `Acquire` (see `Context`). Packet
-//! hand-over: the filler stores the message (in the packet's own mutex)
-//! and then sets `ready` with `Release`; the waiter reads `ready` with
-//! `Acquire` before taking the message. The sender and receiver counts
-//! use `AcqRel` decrements so the last handle's drop sees every other
-//! handle's prior operations before it disconnects.
+//! hand-over: the filler writes the message and then sets `ready` with
+//! `Release`; the waiter reads `ready` with `Acquire` before taking the
+//! message. A full packet's message was written before the entry was
+//! published under the lock, and its taker holds that lock (or, for the
+//! sender taking it back, wrote it itself). The sender and receiver
+//! counts use `AcqRel` decrements so the last handle's drop sees every
+//! other handle's prior operations before it disconnects.
+//!
+//! # Cost
+//! Measured with `benches/channels.rs` (see `benches/README.md`): the
+//! lock and the reference counts of contexts and packets dominate; a
+//! lock-free ring for buffered channels and stack-allocated packets for
+//! rendezvous are the known next steps.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;

@@ -52,6 +52,9 @@ pub use select::{Select, SelectedOperation};
 /// module as in crossbeam-channel.
 pub use crate::__spool_select as select;
 
+/// The [`select_biased!`](crate::sync::mpmc::select_biased) macro.
+pub use crate::__spool_select_biased as select_biased;
+
 /// Creates a channel of unbounded capacity.
 ///
 /// ```

@@ -687,50 +687,50 @@ macro_rules! __spool_select {
 
     // ----- parse: normalise arms to (recv (r) (pat) (body)),
     // (send (s) (msg) (pat) (body)), default: (now) or (timeout (t)) -----
-    (@parse $arms:tt $default:tt , $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $arms $default $($rest)*)
+    (@parse $mode:tt $arms:tt $default:tt , $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode $arms $default $($rest)*)
     };
-    (@parse [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__spool_select!(@parse [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
+    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
     };
-    (@parse [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__spool_select!(@parse [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
+    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
     };
-    (@parse [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:expr) => {
-        $crate::__spool_select!(@parse [$($arms)* (recv ($r) ($p) ($body))] $default)
+    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:expr) => {
+        $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default)
     };
-    (@parse [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__spool_select!(@parse [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
+    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
     };
-    (@parse [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
-        $crate::__spool_select!(@parse [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
+    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
     };
-    (@parse [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:expr) => {
-        $crate::__spool_select!(@parse [$($arms)* (send ($s) ($m) ($p) ($body))] $default)
+    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:expr) => {
+        $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default)
     };
-    (@parse $arms:tt [] default => $body:block $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $arms [(now) ($body)] $($rest)*)
+    (@parse $mode:tt $arms:tt [] default => $body:block $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode $arms [(now) ($body)] $($rest)*)
     };
-    (@parse $arms:tt [] default => $body:expr, $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $arms [(now) ($body)] $($rest)*)
+    (@parse $mode:tt $arms:tt [] default => $body:expr, $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode $arms [(now) ($body)] $($rest)*)
     };
-    (@parse $arms:tt [] default => $body:expr) => {
-        $crate::__spool_select!(@parse $arms [(now) ($body)])
+    (@parse $mode:tt $arms:tt [] default => $body:expr) => {
+        $crate::__spool_select!(@parse $mode $arms [(now) ($body)])
     };
-    (@parse $arms:tt [] default($t:expr) => $body:block $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $arms [(timeout ($t)) ($body)] $($rest)*)
+    (@parse $mode:tt $arms:tt [] default($t:expr) => $body:block $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)] $($rest)*)
     };
-    (@parse $arms:tt [] default($t:expr) => $body:expr, $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $arms [(timeout ($t)) ($body)] $($rest)*)
+    (@parse $mode:tt $arms:tt [] default($t:expr) => $body:expr, $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)] $($rest)*)
     };
-    (@parse $arms:tt [] default($t:expr) => $body:expr) => {
-        $crate::__spool_select!(@parse $arms [(timeout ($t)) ($body)])
+    (@parse $mode:tt $arms:tt [] default($t:expr) => $body:expr) => {
+        $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)])
     };
-    (@parse $arms:tt [$($default:tt)+] default $($rest:tt)*) => {
+    (@parse $mode:tt $arms:tt [$($default:tt)+] default $($rest:tt)*) => {
         compile_error!("a `select!` may have only one `default` arm")
     };
-    (@parse [$($arms:tt)*] $default:tt) => {
-        $crate::__spool_select!(@bind [$($arms)*] [] (
+    (@parse $mode:tt [$($arms:tt)*] $default:tt) => {
+        $crate::__spool_select!(@bind $mode [$($arms)*] [] (
             __spool_r0 __spool_r1 __spool_r2 __spool_r3 __spool_r4 __spool_r5 __spool_r6
             __spool_r7 __spool_r8 __spool_r9 __spool_r10 __spool_r11 __spool_r12 __spool_r13
             __spool_r14 __spool_r15 __spool_r16 __spool_r17 __spool_r18 __spool_r19
@@ -738,7 +738,7 @@ macro_rules! __spool_select {
             __spool_r26 __spool_r27 __spool_r28 __spool_r29 __spool_r30 __spool_r31
         ) $default)
     };
-    (@parse $arms:tt $default:tt $($rest:tt)+) => {
+    (@parse $mode:tt $arms:tt $default:tt $($rest:tt)+) => {
         compile_error!(concat!(
             "invalid `select!` arm: expected `recv(r) -> pat => body`, ",
             "`send(s, msg) -> pat => body`, `default => body` or `default(timeout) => body`, found `",
@@ -747,22 +747,22 @@ macro_rules! __spool_select {
     };
 
     // ----- bind each channel expression once, keeping temporaries alive -----
-    (@bind [] $bound:tt $names:tt $default:tt) => {{
-        let mut __spool_sel = $crate::sync::mpmc::Select::new();
+    (@bind $mode:tt [] $bound:tt $names:tt $default:tt) => {{
+        let mut __spool_sel = $crate::__spool_select!(@new $mode);
         $crate::__spool_select!(@register __spool_sel $bound);
         $crate::__spool_select!(@run __spool_sel $bound $default)
     }};
-    (@bind [$arm:tt $($rest:tt)*] $bound:tt () $default:tt) => {
+    (@bind $mode:tt [$arm:tt $($rest:tt)*] $bound:tt () $default:tt) => {
         compile_error!("too many arms in `select!` (at most 32)")
     };
-    (@bind [(recv $r:tt $p:tt $b:tt) $($rest:tt)*] [$($bound:tt)*] ($name:ident $($names:ident)*) $default:tt) => {
+    (@bind $mode:tt [(recv $r:tt $p:tt $b:tt) $($rest:tt)*] [$($bound:tt)*] ($name:ident $($names:ident)*) $default:tt) => {
         match &$r {
-            $name => $crate::__spool_select!(@bind [$($rest)*] [$($bound)* (recv $name $p $b)] ($($names)*) $default),
+            $name => $crate::__spool_select!(@bind $mode [$($rest)*] [$($bound)* (recv $name $p $b)] ($($names)*) $default),
         }
     };
-    (@bind [(send $s:tt $m:tt $p:tt $b:tt) $($rest:tt)*] [$($bound:tt)*] ($name:ident $($names:ident)*) $default:tt) => {
+    (@bind $mode:tt [(send $s:tt $m:tt $p:tt $b:tt) $($rest:tt)*] [$($bound:tt)*] ($name:ident $($names:ident)*) $default:tt) => {
         match &$s {
-            $name => $crate::__spool_select!(@bind [$($rest)*] [$($bound)* (send $name $m $p $b)] ($($names)*) $default),
+            $name => $crate::__spool_select!(@bind $mode [$($rest)*] [$($bound)* (send $name $m $p $b)] ($($names)*) $default),
         }
     };
 
@@ -827,8 +827,43 @@ macro_rules! __spool_select {
         }
     };
 
-    // ----- entry point -----
+    (@new fair) => {
+        $crate::sync::mpmc::Select::new()
+    };
+    (@new biased) => {
+        $crate::sync::mpmc::Select::new_biased()
+    };
+
+    // ----- entry points -----
+    (@biased $($tokens:tt)+) => {
+        $crate::__spool_select!(@parse biased [] [] $($tokens)+)
+    };
     ($($tokens:tt)+) => {
-        $crate::__spool_select!(@parse [] [] $($tokens)+)
+        $crate::__spool_select!(@parse fair [] [] $($tokens)+)
+    };
+}
+
+/// As [`select!`](crate::sync::mpmc::select), but when several operations
+/// are ready it picks the first listed instead of a random one.
+///
+/// ```
+/// use spool::sync::mpmc::{select_biased, unbounded};
+/// let (s1, r1) = unbounded();
+/// let (s2, r2) = unbounded();
+/// s1.send(1).unwrap();
+/// s2.send(2).unwrap();
+/// select_biased! {
+///     recv(r1) -> v => assert_eq!(v, Ok(1)),
+///     recv(r2) -> _ => panic!("r1 comes first"),
+/// }
+/// ```
+#[macro_export]
+#[doc(hidden)]
+macro_rules! __spool_select_biased {
+    () => {
+        compile_error!("empty `select_biased!` block")
+    };
+    ($($tokens:tt)+) => {
+        $crate::__spool_select!(@biased $($tokens)+)
     };
 }
