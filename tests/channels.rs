@@ -538,6 +538,49 @@ rt_test! {
         assert_eq!(boxed.to_string(), "sending on a disconnected channel");
     }
 
+    fn select_ready_reports_without_performing() {
+        let (s1, r1) = unbounded::<i32>();
+        let (s0, r0) = bounded::<i32>(0);
+        let mut sel = Select::new();
+        let i1 = sel.recv(&r1);
+        let i0 = sel.send(&s0);
+        assert_eq!(sel.try_ready(), Err(mpmc::TryReadyError));
+        assert_eq!(sel.ready_timeout(ms(5)), Err(mpmc::ReadyTimeoutError));
+        // A message makes the receive ready; `ready` leaves it queued.
+        s1.send(1).unwrap();
+        assert_eq!(sel.ready(), i1);
+        assert_eq!(r1.len(), 1);
+        assert_eq!(r1.try_recv(), Ok(1));
+        // A blocked rendezvous receiver (green, then a plain OS thread)
+        // makes the send ready, and wakes a blocked `ready`.
+        let t = thread::spawn(move || {
+            thread::sleep(ms(5));
+            r0.recv()
+        });
+        assert_eq!(sel.ready(), i0);
+        s0.send(7).unwrap();
+        assert_eq!(t.join().unwrap(), Ok(7));
+        // A disconnected channel is ready.
+        drop(s1);
+        let mut sel = Select::new();
+        let i = sel.recv(&r1);
+        assert_eq!(sel.ready_deadline(Instant::now() + GENEROUS), Ok(i));
+    }
+
+    fn select_clone_and_owned_selected_operation() {
+        let (s, r) = unbounded::<i32>();
+        let mut sel = Select::new();
+        let i = sel.recv(&r);
+        let mut copy = sel.clone();
+        s.send(1).unwrap();
+        s.send(2).unwrap();
+        // The selected operation does not borrow the `Select`.
+        let oper = sel.select();
+        sel.remove(i);
+        assert_eq!(oper.recv(&r), Ok(1));
+        assert_eq!(copy.select().recv(&r), Ok(2));
+    }
+
     // ----- Go: src/runtime/chan_test.go, TestChan -----
     fn go_chan_semantics_by_capacity() {
         for cap in 0..12usize {

@@ -249,10 +249,10 @@ impl<T> WaitList<T> {
     }
 
     /// Whether a waiter other than `cx` could be selected now.
-    fn has_waiting_other(&self, cx: &Context) -> bool {
+    fn has_waiting_other(&self, cx: Option<&Context>) -> bool {
         self.0
             .iter()
-            .any(|e| !e.cx.is(cx) && e.cx.state() == WAITING)
+            .any(|e| !cx.is_some_and(|cx| e.cx.is(cx)) && e.cx.state() == WAITING)
     }
 
     /// Selects every entry with `DISCONNECTED`; collects those it decided.
@@ -265,6 +265,25 @@ impl<T> WaitList<T> {
     }
 }
 
+/// `Select::ready` waiters: told (selected) whenever the operation they
+/// watch may have become possible, never obliged to perform it.
+struct Observers(Vec<(Arc<Context>, usize)>);
+
+impl Observers {
+    /// Selects every observer still waiting; collects them for `unpark`.
+    fn notify(&mut self, woken: &mut Vec<Arc<Context>>) {
+        for (cx, oper) in self.0.drain(..) {
+            if cx.try_select(oper) {
+                woken.push(cx);
+            }
+        }
+    }
+
+    fn remove(&mut self, cx: &Context, oper: usize) {
+        self.0.retain(|(c, o)| !(c.is(cx) && *o == oper));
+    }
+}
+
 struct Inner<T> {
     queue: VecDeque<T>,
     /// Slots promised to selects that chose a send and have not sent yet.
@@ -272,6 +291,9 @@ struct Inner<T> {
     disconnected: bool,
     senders: WaitList<T>,
     receivers: WaitList<T>,
+    /// Watching for a receive (resp. send) to become possible.
+    recv_observers: Observers,
+    send_observers: Observers,
 }
 
 /// What a select's send operation holds between selection and `send`.
@@ -284,18 +306,45 @@ pub(crate) enum SendSlot<T> {
     Disconnected,
 }
 
+/// Waiters to unpark once the lock is released: at most one selected
+/// waiter plus any observers (rare, so the vector rarely allocates).
+#[derive(Default)]
+struct Woken {
+    waiter: Option<Arc<Context>>,
+    observers: Vec<Arc<Context>>,
+}
+
+impl Woken {
+    fn waiter(waiter: Option<Arc<Context>>) -> Woken {
+        Woken {
+            waiter,
+            observers: Vec::new(),
+        }
+    }
+
+    /// Unparks everyone collected (call with no lock held).
+    fn unpark(self) {
+        if let Some(cx) = self.waiter {
+            cx.unpark();
+        }
+        for cx in self.observers {
+            cx.unpark();
+        }
+    }
+}
+
 /// Outcome of a send attempt made under the lock.
 enum Put<T> {
-    /// Done; unpark this waiter (if any) once unlocked.
-    Sent(Option<Arc<Context>>),
+    /// Done; unpark these waiters once unlocked.
+    Sent(Woken),
     Full(T),
     Disconnected(T),
 }
 
 /// Outcome of a receive attempt made under the lock.
 enum Took<T> {
-    /// A message; unpark this waiter (if any) once unlocked.
-    Msg(T, Option<Arc<Context>>),
+    /// A message; unpark these waiters once unlocked.
+    Msg(T, Woken),
     /// A select's send was chosen: wake it, then wait on the packet.
     FromSelect(Arc<Packet<T>>, Arc<Context>),
     Empty,
@@ -321,6 +370,8 @@ impl<T> Chan<T> {
                 disconnected: false,
                 senders: WaitList(VecDeque::new()),
                 receivers: WaitList(VecDeque::new()),
+                recv_observers: Observers(Vec::new()),
+                send_observers: Observers(Vec::new()),
             }),
             cap,
             senders: AtomicUsize::new(1),
@@ -383,6 +434,8 @@ impl<T> Chan<T> {
         inner.disconnected = true;
         inner.senders.disconnect(&mut woken);
         inner.receivers.disconnect(&mut woken);
+        inner.recv_observers.notify(&mut woken);
+        inner.send_observers.notify(&mut woken);
         let queued = if self.receivers.load(Ordering::Acquire) == 0 {
             std::mem::take(&mut inner.queue)
         } else {
@@ -411,13 +464,15 @@ impl<T> Chan<T> {
             // SAFETY: our CAS in `select` chose this receiver, which makes
             // us the one party to fill its (empty) packet.
             unsafe { packet.fill(msg) };
-            return Put::Sent(Some(entry.cx));
+            return Put::Sent(Woken::waiter(Some(entry.cx)));
         }
         if inner.queue.len() + inner.reserved >= self.cap {
             return Put::Full(msg);
         }
         inner.queue.push_back(msg);
-        Put::Sent(inner.receivers.select().map(|e| e.cx))
+        let mut woken = Woken::waiter(inner.receivers.select().map(|e| e.cx));
+        inner.recv_observers.notify(&mut woken.observers);
+        Put::Sent(woken)
     }
 
     /// Tries to receive under the lock.
@@ -425,9 +480,12 @@ impl<T> Chan<T> {
         if self.cap == 0 {
             if let Some(entry) = inner.senders.select() {
                 return match entry.packet {
-                    // SAFETY: our CAS chose this blocked sender, so we are
-                    // the one party to take its full packet.
-                    Some(packet) => Took::Msg(unsafe { packet.take() }, Some(entry.cx)),
+                    Some(packet) => {
+                        // SAFETY: our CAS chose this blocked sender, so we
+                        // are the one party to take its full packet.
+                        let msg = unsafe { packet.take() };
+                        Took::Msg(msg, Woken::waiter(Some(entry.cx)))
+                    }
                     None => {
                         // A select that registered a send: leave it a packet
                         // to fill, under the lock (see `Context::packet`).
@@ -441,11 +499,11 @@ impl<T> Chan<T> {
                 };
             }
         } else if let Some(msg) = inner.queue.pop_front() {
-            let woken = if self.cap == UNBOUNDED {
-                None
-            } else {
-                inner.senders.select().map(|e| e.cx)
-            };
+            let mut woken = Woken::default();
+            if self.cap != UNBOUNDED {
+                woken.waiter = inner.senders.select().map(|e| e.cx);
+                inner.send_observers.notify(&mut woken.observers);
+            }
             return Took::Msg(msg, woken);
         }
         if inner.disconnected {
@@ -459,9 +517,7 @@ impl<T> Chan<T> {
     fn finish_take(took: Took<T>) -> Result<T, TryRecvError> {
         match took {
             Took::Msg(msg, woken) => {
-                if let Some(cx) = woken {
-                    cx.unpark();
-                }
+                woken.unpark();
                 Ok(msg)
             }
             Took::FromSelect(packet, sender) => {
@@ -479,9 +535,7 @@ impl<T> Chan<T> {
         let put = self.put(&mut self.lock(), msg);
         match put {
             Put::Sent(woken) => {
-                if let Some(cx) = woken {
-                    cx.unpark();
-                }
+                woken.unpark();
                 Ok(())
             }
             Put::Full(msg) => Err(TrySendError::Full(msg)),
@@ -509,9 +563,7 @@ impl<T> Chan<T> {
             msg = match self.put(&mut inner, msg) {
                 Put::Sent(woken) => {
                     drop(inner);
-                    if let Some(cx) = woken {
-                        cx.unpark();
-                    }
+                    woken.unpark();
                     return Ok(());
                 }
                 Put::Disconnected(msg) => return Err(SendTimeoutError::Disconnected(msg)),
@@ -527,7 +579,10 @@ impl<T> Chan<T> {
                 inner
                     .senders
                     .push(&cx, FIRST_OPERATION, Some(packet.clone()));
+                let mut observers = Vec::new();
+                inner.recv_observers.notify(&mut observers);
                 drop(inner);
+                observers.iter().for_each(|o| o.unpark());
                 let outcome = cx.wait_until(deadline);
                 if outcome == ABORTED || outcome == DISCONNECTED {
                     self.lock().senders.remove(&cx, FIRST_OPERATION);
@@ -573,7 +628,12 @@ impl<T> Chan<T> {
             cx.reset();
             let packet = (self.cap == 0).then(|| Packet::empty(None));
             inner.receivers.push(&cx, FIRST_OPERATION, packet.clone());
+            let mut observers = Vec::new();
+            if self.cap == 0 {
+                inner.send_observers.notify(&mut observers);
+            }
             drop(inner);
+            observers.iter().for_each(|o| o.unpark());
             match cx.wait_until(deadline) {
                 ABORTED => {
                     self.lock().receivers.remove(&cx, FIRST_OPERATION);
@@ -635,11 +695,10 @@ impl<T> Chan<T> {
                     return Err(msg);
                 }
                 inner.queue.push_back(msg);
-                let woken = inner.receivers.select();
+                let mut woken = Woken::waiter(inner.receivers.select().map(|e| e.cx));
+                inner.recv_observers.notify(&mut woken.observers);
                 drop(inner);
-                if let Some(entry) = woken {
-                    entry.cx.unpark();
-                }
+                woken.unpark();
                 Ok(())
             }
         }
@@ -651,11 +710,10 @@ impl<T> Chan<T> {
             let mut inner = self.lock();
             inner.reserved -= 1;
             // The freed slot may let a blocked sender proceed.
-            let woken = inner.senders.select();
+            let mut woken = Woken::waiter(inner.senders.select().map(|e| e.cx));
+            inner.send_observers.notify(&mut woken.observers);
             drop(inner);
-            if let Some(entry) = woken {
-                entry.cx.unpark();
-            }
+            woken.unpark();
         }
     }
 
@@ -681,9 +739,16 @@ impl<T> Chan<T> {
     pub(crate) fn register_send(&self, cx: &Arc<Context>, oper: usize) -> bool {
         let mut inner = self.lock();
         inner.senders.push(cx, oper, None);
-        inner.disconnected
+        let mut observers = Vec::new();
+        if self.cap == 0 {
+            inner.recv_observers.notify(&mut observers);
+        }
+        let ready = inner.disconnected
             || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
-            || (self.cap == 0 && inner.receivers.has_waiting_other(cx))
+            || (self.cap == 0 && inner.receivers.has_waiting_other(Some(cx)));
+        drop(inner);
+        observers.iter().for_each(|o| o.unpark());
+        ready
     }
 
     /// Registers a select's receive operation `oper`; on a rendezvous
@@ -697,9 +762,15 @@ impl<T> Chan<T> {
         let mut inner = self.lock();
         let packet = (self.cap == 0).then(|| Packet::empty(None));
         inner.receivers.push(cx, oper, packet.clone());
+        let mut observers = Vec::new();
+        if self.cap == 0 {
+            inner.send_observers.notify(&mut observers);
+        }
         let ready = inner.disconnected
             || !inner.queue.is_empty()
-            || (self.cap == 0 && inner.senders.has_waiting_other(cx));
+            || (self.cap == 0 && inner.senders.has_waiting_other(Some(cx)));
+        drop(inner);
+        observers.iter().for_each(|o| o.unpark());
         (ready, packet)
     }
 
@@ -713,5 +784,49 @@ impl<T> Chan<T> {
     /// Removes a select's receive registration (as `unregister_send`).
     pub(crate) fn unregister_recv(&self, cx: &Context, oper: usize) {
         self.lock().receivers.remove(cx, oper);
+    }
+
+    /// Whether a receive could proceed now (a hint: it may be gone by the
+    /// time the caller acts on it).
+    pub(crate) fn recv_ready(&self) -> bool {
+        let inner = self.lock();
+        inner.disconnected
+            || !inner.queue.is_empty()
+            || (self.cap == 0 && inner.senders.has_waiting_other(None))
+    }
+
+    /// Whether a send could proceed now (a hint, as `recv_ready`).
+    pub(crate) fn send_ready(&self) -> bool {
+        let inner = self.lock();
+        inner.disconnected
+            || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
+            || (self.cap == 0 && inner.receivers.has_waiting_other(None))
+    }
+
+    /// Adds `cx` as an observer of sends (`is_send`) or receives; returns
+    /// whether that operation is possible already.
+    pub(crate) fn watch(&self, cx: &Arc<Context>, oper: usize, is_send: bool) -> bool {
+        let mut inner = self.lock();
+        if is_send {
+            inner.send_observers.0.push((cx.clone(), oper));
+            inner.disconnected
+                || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
+                || (self.cap == 0 && inner.receivers.has_waiting_other(Some(cx)))
+        } else {
+            inner.recv_observers.0.push((cx.clone(), oper));
+            inner.disconnected
+                || !inner.queue.is_empty()
+                || (self.cap == 0 && inner.senders.has_waiting_other(Some(cx)))
+        }
+    }
+
+    /// Removes an observer added by `watch`.
+    pub(crate) fn unwatch(&self, cx: &Context, oper: usize, is_send: bool) {
+        let mut inner = self.lock();
+        if is_send {
+            inner.send_observers.remove(cx, oper);
+        } else {
+            inner.recv_observers.remove(cx, oper);
+        }
     }
 }

@@ -359,3 +359,46 @@ impl fmt::Display for SelectTimeoutError {
 }
 
 impl error::Error for SelectTimeoutError {}
+
+/// Every operation of a [`Select::try_ready`](super::Select::try_ready)
+/// would block.
+///
+/// ```
+/// use spool::sync::mpmc::{unbounded, Select, TryReadyError};
+/// let (_s, r) = unbounded::<i32>();
+/// let mut sel = Select::new();
+/// sel.recv(&r);
+/// assert_eq!(sel.try_ready(), Err(TryReadyError));
+/// ```
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub struct TryReadyError;
+
+/// No operation of a [`Select::ready_timeout`](super::Select::ready_timeout)
+/// looked ready in time.
+///
+/// ```
+/// use spool::sync::mpmc::{unbounded, ReadyTimeoutError, Select};
+/// use std::time::Duration;
+/// let (_s, r) = unbounded::<i32>();
+/// let mut sel = Select::new();
+/// sel.recv(&r);
+/// assert_eq!(sel.ready_timeout(Duration::from_millis(1)), Err(ReadyTimeoutError));
+/// ```
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+pub struct ReadyTimeoutError;
+
+impl fmt::Display for TryReadyError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("all operations in select would block")
+    }
+}
+
+impl error::Error for TryReadyError {}
+
+impl fmt::Display for ReadyTimeoutError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("timed out waiting on ready")
+    }
+}
+
+impl error::Error for ReadyTimeoutError {}

@@ -16,6 +16,16 @@
 //!    entry. A selected operation is completed: a rendezvous through its
 //!    packet, a buffered one by trying it again (if that fails, someone
 //!    else took what woke us, and a new round starts).
+//!
+//! `ready` runs the same rounds with *observers* instead of wait-list
+//! entries: a channel selects every observer whenever the watched
+//! operation may have become possible, and an observer owes nothing in
+//! return, so it never swallows a message or a rendezvous meant for a
+//! thread that would perform it.
+//!
+//! The chosen operation is moved out of the `Select` into the
+//! `SelectedOperation` (a fresh copy takes its place), so the selected
+//! operation does not borrow the `Select`, as in crossbeam-channel.
 
 use std::cell::Cell;
 use std::fmt;
@@ -24,13 +34,14 @@ use std::time::{Duration, Instant};
 
 use super::chan::{Packet, SendSlot};
 use super::context::{Context, ABORTED, FIRST_OPERATION};
+use super::error::{ReadyTimeoutError, TryReadyError};
 use super::{
     sleep_until, Flavor, Receiver, RecvError, SelectTimeoutError, SendError, Sender, TryRecvError,
     TrySelectError,
 };
 
 /// One operation of a select, with its type erased.
-trait Operation {
+trait Operation<'a> {
     /// Attempts the operation without blocking; `true` if it can complete.
     fn try_complete(&mut self) -> bool;
     /// Adds a wait-list entry for operation `oper` of `cx`; `true` if the
@@ -41,12 +52,20 @@ trait Operation {
     /// Completes the selection of this operation; `false` if it must be
     /// retried in a new round.
     fn accept(&mut self, cx: &Context) -> bool;
+    /// Whether the operation could proceed now, without performing it.
+    fn is_ready(&self) -> bool;
+    /// Adds `cx` as an observer of this operation; `true` if ready already.
+    fn watch(&self, cx: &Arc<Context>, oper: usize) -> bool;
+    /// Removes the observer added by `watch`.
+    fn unwatch(&self, cx: &Context, oper: usize);
     /// When a timer operation may next be ready.
     fn due(&self) -> Option<Instant>;
     /// Address of the `Sender`/`Receiver`, to check the user passes the
     /// same one to `SelectedOperation::{send, recv}`.
     fn address(&self) -> *const ();
     fn is_send(&self) -> bool;
+    /// The same operation, not yet attempted.
+    fn fresh(&self) -> Box<dyn Operation<'a> + 'a>;
 }
 
 struct RecvOp<'a, T> {
@@ -56,7 +75,7 @@ struct RecvOp<'a, T> {
     packet: Option<Arc<Packet<T>>>,
 }
 
-impl<T> Operation for RecvOp<'_, T> {
+impl<'a, T> Operation<'a> for RecvOp<'a, T> {
     fn try_complete(&mut self) -> bool {
         let result = match &self.receiver.flavor {
             Flavor::Chan(chan) => chan.try_recv(),
@@ -101,6 +120,27 @@ impl<T> Operation for RecvOp<'_, T> {
         }
     }
 
+    fn is_ready(&self) -> bool {
+        match &self.receiver.flavor {
+            Flavor::Chan(chan) => chan.recv_ready(),
+            Flavor::Never => false,
+            timer => timer.timer_due().is_some_and(|due| Instant::now() >= due),
+        }
+    }
+
+    fn watch(&self, cx: &Arc<Context>, oper: usize) -> bool {
+        match &self.receiver.flavor {
+            Flavor::Chan(chan) => chan.watch(cx, oper, false),
+            _ => false,
+        }
+    }
+
+    fn unwatch(&self, cx: &Context, oper: usize) {
+        if let Flavor::Chan(chan) = &self.receiver.flavor {
+            chan.unwatch(cx, oper, false);
+        }
+    }
+
     fn due(&self) -> Option<Instant> {
         match &self.receiver.flavor {
             Flavor::Chan(_) | Flavor::Never => None,
@@ -115,6 +155,14 @@ impl<T> Operation for RecvOp<'_, T> {
     fn is_send(&self) -> bool {
         false
     }
+
+    fn fresh(&self) -> Box<dyn Operation<'a> + 'a> {
+        Box::new(RecvOp {
+            receiver: self.receiver,
+            result: None,
+            packet: None,
+        })
+    }
 }
 
 struct SendOp<'a, T> {
@@ -122,7 +170,7 @@ struct SendOp<'a, T> {
     slot: Option<SendSlot<T>>,
 }
 
-impl<T> Operation for SendOp<'_, T> {
+impl<'a, T> Operation<'a> for SendOp<'a, T> {
     fn try_complete(&mut self) -> bool {
         self.slot = self.sender.chan().select_try_send();
         self.slot.is_some()
@@ -150,6 +198,18 @@ impl<T> Operation for SendOp<'_, T> {
         true
     }
 
+    fn is_ready(&self) -> bool {
+        self.sender.chan().send_ready()
+    }
+
+    fn watch(&self, cx: &Arc<Context>, oper: usize) -> bool {
+        self.sender.chan().watch(cx, oper, true)
+    }
+
+    fn unwatch(&self, cx: &Context, oper: usize) {
+        self.sender.chan().unwatch(cx, oper, true);
+    }
+
     fn due(&self) -> Option<Instant> {
         None
     }
@@ -160,6 +220,13 @@ impl<T> Operation for SendOp<'_, T> {
 
     fn is_send(&self) -> bool {
         true
+    }
+
+    fn fresh(&self) -> Box<dyn Operation<'a> + 'a> {
+        Box::new(SendOp {
+            sender: self.sender,
+            slot: None,
+        })
     }
 }
 
@@ -178,7 +245,8 @@ impl<T> Drop for SendOp<'_, T> {
 /// methods; complete the returned [`SelectedOperation`] with the same
 /// sender or receiver. When several operations are ready, one is chosen
 /// at random. An operation on a disconnected channel counts as ready (it
-/// completes with an error).
+/// completes with an error). The `ready` methods only report which
+/// operation looks ready, leaving it to the caller to perform it.
 ///
 /// ```
 /// use spool::sync::mpmc::{unbounded, Select};
@@ -199,11 +267,12 @@ impl<T> Drop for SendOp<'_, T> {
 /// # drop(s1);
 /// ```
 pub struct Select<'a> {
-    operations: Vec<Option<Box<dyn Operation + 'a>>>,
+    operations: Vec<Option<Box<dyn Operation<'a> + 'a>>>,
     biased: bool,
 }
 
 /// The outcome a select waits for.
+#[derive(Clone, Copy)]
 enum Wait {
     Now,
     Until(Option<Instant>),
@@ -278,7 +347,7 @@ impl<'a> Select<'a> {
         }))
     }
 
-    fn push(&mut self, operation: Box<dyn Operation + 'a>) -> usize {
+    fn push(&mut self, operation: Box<dyn Operation<'a> + 'a>) -> usize {
         self.operations.push(Some(operation));
         self.operations.len() - 1
     }
@@ -319,7 +388,7 @@ impl<'a> Select<'a> {
     /// s.send(1).unwrap();
     /// assert_eq!(sel.try_select().unwrap().recv(&r), Ok(1));
     /// ```
-    pub fn try_select(&mut self) -> Result<SelectedOperation<'_>, TrySelectError> {
+    pub fn try_select(&mut self) -> Result<SelectedOperation<'a>, TrySelectError> {
         match self.run(Wait::Now) {
             Some(index) => Ok(self.selected(index)),
             None => Err(TrySelectError),
@@ -339,7 +408,7 @@ impl<'a> Select<'a> {
     /// sel.recv(&r);
     /// assert_eq!(sel.select().recv(&r), Ok(3));
     /// ```
-    pub fn select(&mut self) -> SelectedOperation<'_> {
+    pub fn select(&mut self) -> SelectedOperation<'a> {
         let index = self
             .run(Wait::Until(None))
             .expect("a select without deadline returns an operation");
@@ -359,7 +428,7 @@ impl<'a> Select<'a> {
     pub fn select_timeout(
         &mut self,
         timeout: Duration,
-    ) -> Result<SelectedOperation<'_>, SelectTimeoutError> {
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
         self.select_until(Instant::now().checked_add(timeout))
     }
 
@@ -378,24 +447,98 @@ impl<'a> Select<'a> {
     pub fn select_deadline(
         &mut self,
         deadline: Instant,
-    ) -> Result<SelectedOperation<'_>, SelectTimeoutError> {
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
         self.select_until(Some(deadline))
     }
 
     fn select_until(
         &mut self,
         deadline: Option<Instant>,
-    ) -> Result<SelectedOperation<'_>, SelectTimeoutError> {
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
         match self.run(Wait::Until(deadline)) {
             Some(index) => Ok(self.selected(index)),
             None => Err(SelectTimeoutError),
         }
     }
 
-    fn selected(&mut self, index: usize) -> SelectedOperation<'_> {
-        let operation = self.operations[index]
-            .as_deref_mut()
-            .expect("a selected operation exists");
+    /// Returns the index of an operation that looks ready, without
+    /// performing it; the caller then performs it (say, with `try_recv`),
+    /// which may fail if another thread got there first.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// let mut sel = Select::new();
+    /// let i = sel.recv(&r);
+    /// assert!(sel.try_ready().is_err());
+    /// s.send(1).unwrap();
+    /// assert_eq!(sel.try_ready(), Ok(i));
+    /// assert_eq!(r.try_recv(), Ok(1));
+    /// ```
+    pub fn try_ready(&mut self) -> Result<usize, TryReadyError> {
+        self.run_ready(Wait::Now).ok_or(TryReadyError)
+    }
+
+    /// Blocks until an operation looks ready and returns its index (see
+    /// [`try_ready`](Select::try_ready)).
+    ///
+    /// # Panics
+    /// If the select has no operations: it would block forever.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{bounded, Select};
+    /// let (s, r) = bounded(0);
+    /// let t = spool::thread::spawn(move || r.recv().unwrap());
+    /// let mut sel = Select::new();
+    /// let i = sel.send(&s);
+    /// assert_eq!(sel.ready(), i); // a receiver is waiting
+    /// s.send(5).unwrap();
+    /// assert_eq!(t.join().unwrap(), 5);
+    /// ```
+    pub fn ready(&mut self) -> usize {
+        self.run_ready(Wait::Until(None))
+            .expect("a ready without deadline returns an operation")
+    }
+
+    /// As [`ready`](Select::ready), giving up after `timeout`.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// use std::time::Duration;
+    /// let (_s, r) = unbounded::<i32>();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert!(sel.ready_timeout(Duration::from_millis(1)).is_err());
+    /// ```
+    pub fn ready_timeout(&mut self, timeout: Duration) -> Result<usize, ReadyTimeoutError> {
+        self.run_ready(Wait::Until(Instant::now().checked_add(timeout)))
+            .ok_or(ReadyTimeoutError)
+    }
+
+    /// As [`ready`](Select::ready), giving up at `deadline`.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// use std::time::Instant;
+    /// let (s, r) = unbounded();
+    /// s.send(()).unwrap();
+    /// let mut sel = Select::new();
+    /// let i = sel.recv(&r);
+    /// assert_eq!(sel.ready_deadline(Instant::now()), Ok(i));
+    /// ```
+    pub fn ready_deadline(&mut self, deadline: Instant) -> Result<usize, ReadyTimeoutError> {
+        self.run_ready(Wait::Until(Some(deadline)))
+            .ok_or(ReadyTimeoutError)
+    }
+
+    /// Moves the chosen operation out (leaving a fresh copy in its place).
+    fn selected(&mut self, index: usize) -> SelectedOperation<'a> {
+        let slot = &mut self.operations[index];
+        let fresh = slot
+            .as_deref()
+            .expect("a selected operation exists")
+            .fresh();
+        let operation = slot.replace(fresh).expect("a selected operation exists");
         SelectedOperation {
             operation,
             index,
@@ -403,24 +546,32 @@ impl<'a> Select<'a> {
         }
     }
 
+    /// Indices of the present operations, or what to return when there
+    /// are none.
+    fn present(&self, wait: Wait, what: &str) -> Result<Vec<usize>, Option<usize>> {
+        let order: Vec<usize> = (0..self.operations.len())
+            .filter(|&i| self.operations[i].is_some())
+            .collect();
+        if !order.is_empty() {
+            return Ok(order);
+        }
+        match wait {
+            Wait::Now => Err(None),
+            Wait::Until(None) => panic!("Select::{what} with no operations would block forever"),
+            Wait::Until(deadline) => {
+                sleep_until(deadline);
+                Err(None)
+            }
+        }
+    }
+
     /// The select loop; see the top of this file. Returns the index of the
     /// operation that can complete, or `None` when the wait is over.
     fn run(&mut self, wait: Wait) -> Option<usize> {
-        let mut order: Vec<usize> = (0..self.operations.len())
-            .filter(|&i| self.operations[i].is_some())
-            .collect();
-        if order.is_empty() {
-            match wait {
-                Wait::Now => return None,
-                Wait::Until(None) => {
-                    panic!("Select::select with no operations would block forever")
-                }
-                Wait::Until(deadline) => {
-                    sleep_until(deadline);
-                    return None;
-                }
-            }
-        }
+        let mut order = match self.present(wait, "select") {
+            Ok(order) => order,
+            Err(none) => return none,
+        };
         let mut cx: Option<Arc<Context>> = None;
         let mut registered = Vec::with_capacity(order.len());
         loop {
@@ -479,7 +630,58 @@ impl<'a> Select<'a> {
         }
     }
 
-    fn op(&mut self, index: usize) -> &mut (dyn Operation + 'a) {
+    /// The `ready` loop: as `run`, with observers instead of wait-list
+    /// entries and without performing the operation.
+    fn run_ready(&mut self, wait: Wait) -> Option<usize> {
+        let mut order = match self.present(wait, "ready") {
+            Ok(order) => order,
+            Err(none) => return none,
+        };
+        let mut cx: Option<Arc<Context>> = None;
+        let mut watched = Vec::with_capacity(order.len());
+        loop {
+            if !self.biased {
+                shuffle(&mut order);
+            }
+            if let Some(&i) = order.iter().find(|&&i| self.op(i).is_ready()) {
+                return Some(i);
+            }
+            let deadline = match wait {
+                Wait::Now => return None,
+                Wait::Until(deadline) => deadline,
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            let cx = cx.get_or_insert_with(Context::current);
+            cx.reset();
+            let mut wake = deadline;
+            let mut ready = false;
+            watched.clear();
+            for &i in &order {
+                let op = self.op(i);
+                if let Some(due) = op.due() {
+                    wake = Some(wake.map_or(due, |w| w.min(due)));
+                }
+                watched.push(i);
+                if op.watch(cx, FIRST_OPERATION + i) {
+                    ready = true;
+                    break;
+                }
+            }
+            if ready {
+                cx.try_select(ABORTED);
+            } else {
+                cx.wait_until(wake);
+            }
+            for &i in &watched {
+                self.op(i).unwatch(cx, FIRST_OPERATION + i);
+            }
+            // Whatever woke us, look again (the probe decides).
+        }
+    }
+
+    fn op(&mut self, index: usize) -> &mut (dyn Operation<'a> + 'a) {
         self.operations[index]
             .as_deref_mut()
             .expect("only present operations are run")
@@ -489,6 +691,20 @@ impl<'a> Select<'a> {
 impl Default for Select<'_> {
     fn default() -> Self {
         Select::new()
+    }
+}
+
+impl<'a> Clone for Select<'a> {
+    /// A select with the same operations (and indices), none attempted.
+    fn clone(&self) -> Select<'a> {
+        Select {
+            operations: self
+                .operations
+                .iter()
+                .map(|op| op.as_ref().map(|op| op.fresh()))
+                .collect(),
+            biased: self.biased,
+        }
     }
 }
 
@@ -517,12 +733,12 @@ impl fmt::Debug for Select<'_> {
 /// assert_eq!(oper.recv(&r), Ok(1));
 /// ```
 pub struct SelectedOperation<'a> {
-    operation: &'a mut dyn Operation,
+    operation: Box<dyn Operation<'a> + 'a>,
     index: usize,
     completed: bool,
 }
 
-impl SelectedOperation<'_> {
+impl<'a> SelectedOperation<'a> {
     /// The index of the chosen operation.
     ///
     /// ```
@@ -553,19 +769,20 @@ impl SelectedOperation<'_> {
     /// sel.send(&s);
     /// assert_eq!(sel.select().send(&s, 1), Err(SendError(1)));
     /// ```
-    pub fn send<T>(mut self, sender: &Sender<T>, msg: T) -> Result<(), SendError<T>> {
+    pub fn send<'s, T>(mut self, sender: &'s Sender<T>, msg: T) -> Result<(), SendError<T>> {
         assert!(
             self.operation.is_send()
                 && self.operation.address() == (sender as *const Sender<T>).cast(),
             "SelectedOperation::send: passed a sender that was not selected"
         );
+        let operation: *mut (dyn Operation<'a> + 'a) = &mut *self.operation;
         // SAFETY: the operation is a `SendOp` (`is_send`) over the sender
-        // at this very address. That sender is borrowed by the `Select`
-        // for as long as the operation exists, so it is alive and is the
-        // object `sender` points at; one object has one type, so the
-        // operation is a `SendOp<'_, T>` with this `T`. The lifetime is
-        // only shortened (covariant in the reference it holds).
-        let op = unsafe { &mut *(self.operation as *mut dyn Operation as *mut SendOp<'_, T>) };
+        // at this very address. That sender is borrowed for `'a` by the
+        // operation, so it is alive and is the object `sender` points at;
+        // one object has one type, so the operation is a `SendOp<'a, T>`
+        // with this `T`. Viewing its reference with the shorter lifetime
+        // `'s` is sound: we only take `slot`, which does not involve it.
+        let op = unsafe { &mut *(operation as *mut SendOp<'s, T>) };
         let slot = op
             .slot
             .take()
@@ -587,15 +804,17 @@ impl SelectedOperation<'_> {
     /// sel.recv(&r);
     /// assert_eq!(sel.select().recv(&r), Err(RecvError));
     /// ```
-    pub fn recv<T>(mut self, receiver: &Receiver<T>) -> Result<T, RecvError> {
+    pub fn recv<'r, T>(mut self, receiver: &'r Receiver<T>) -> Result<T, RecvError> {
         assert!(
             !self.operation.is_send()
                 && self.operation.address() == (receiver as *const Receiver<T>).cast(),
             "SelectedOperation::recv: passed a receiver that was not selected"
         );
+        let operation: *mut (dyn Operation<'a> + 'a) = &mut *self.operation;
         // SAFETY: as in `send`: the operation is a `RecvOp` over the live
-        // receiver at this address, hence a `RecvOp<'_, T>` with this `T`.
-        let op = unsafe { &mut *(self.operation as *mut dyn Operation as *mut RecvOp<'_, T>) };
+        // receiver at this address, hence a `RecvOp<'a, T>` with this `T`,
+        // viewed with the shorter lifetime `'r` to take `result` only.
+        let op = unsafe { &mut *(operation as *mut RecvOp<'r, T>) };
         self.completed = true;
         op.result
             .take()
