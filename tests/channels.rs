@@ -11,9 +11,10 @@
 //! The `go_*` tests rewrite scenarios of Go's channel tests,
 //! `src/runtime/chan_test.go` (TestChan, TestNonblockRecvRace,
 //! TestSelfSelect, TestSelectFairness, TestPseudoRandomSend,
-//! TestMultiConsumer) and `test/chan/select3.go` (blocking and
-//! non-blocking cases), in Rust against spool's channels; the code is our
-//! own.
+//! TestMultiConsumer), `test/chan/select3.go` (blocking and non-blocking
+//! cases), `test/chan/sieve1.go` (a chain of filters) and
+//! `test/chan/doubleselect.go` (no value delivered twice through selects),
+//! in Rust against spool's channels; the code is our own.
 //!
 //! Each test runs under a watchdog that aborts the process, naming the
 //! test, if it hangs: a lost wakeup fails instead of hanging `cargo test`.
@@ -581,6 +582,82 @@ rt_test! {
         assert_eq!(copy.select().recv(&r), Ok(2));
     }
 
+    // ----- Go: test/chan/sieve1.go -----
+    fn go_sieve_chain_of_filters() {
+        // Each prime gets a green thread filtering its multiples out of the
+        // stream, connected by rendezvous channels.
+        let (s, mut r) = bounded::<u32>(0);
+        thread::spawn(move || {
+            for i in 2.. {
+                if s.send(i).is_err() {
+                    return; // the sieve is done
+                }
+            }
+        });
+        let mut primes = Vec::new();
+        for _ in 0..25 {
+            let prime = r.recv().unwrap();
+            primes.push(prime);
+            let (next_s, next_r) = bounded::<u32>(0);
+            let input = std::mem::replace(&mut r, next_r);
+            thread::spawn(move || {
+                for v in input.iter() {
+                    if v % prime != 0 && next_s.send(v).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+        drop(r); // disconnects the chain, stage by stage
+        assert_eq!(
+            primes,
+            [2, 3, 5, 7, 11, 13, 17, 19, 23, 29, 31, 37, 41, 43, 47, 53, 59, 61, 67, 71, 73, 79, 83, 89, 97]
+        );
+    }
+
+    // ----- Go: test/chan/doubleselect.go -----
+    fn go_double_select_delivers_once() {
+        // One sender selects over four rendezvous channels; receivers on
+        // each (green and OS threads, some through selects) must never see
+        // a value twice.
+        const N: u32 = 2_000;
+        let chans: Vec<_> = (0..4).map(|_| bounded::<u32>(0)).collect();
+        let (out_s, out_r) = unbounded::<u32>();
+        let mut receivers = Vec::new();
+        for (k, (_, r)) in chans.iter().enumerate() {
+            let (r, out_s) = (r.clone(), out_s.clone());
+            let work = move || {
+                for v in r.iter() {
+                    out_s.send(v).unwrap();
+                }
+            };
+            if k == 3 {
+                let h = std::thread::spawn(work);
+                receivers.push(Box::new(move || h.join().unwrap()) as Box<dyn FnOnce()>);
+            } else {
+                let h = thread::spawn(work);
+                receivers.push(Box::new(move || h.join().unwrap()));
+            }
+        }
+        drop(out_s);
+        let senders: Vec<_> = chans.into_iter().map(|(s, _)| s).collect();
+        for i in 0..N {
+            select! {
+                send(senders[0], i) -> res => res.unwrap(),
+                send(senders[1], i) -> res => res.unwrap(),
+                send(senders[2], i) -> res => res.unwrap(),
+                send(senders[3], i) -> res => res.unwrap(),
+            }
+        }
+        drop(senders);
+        receivers.into_iter().for_each(|join| join());
+        let mut seen = HashSet::new();
+        for v in out_r.iter() {
+            assert!(seen.insert(v), "value {v} delivered twice");
+        }
+        assert_eq!(seen.len(), N as usize);
+    }
+
     // ----- Go: src/runtime/chan_test.go, TestChan -----
     fn go_chan_semantics_by_capacity() {
         for cap in 0..12usize {
@@ -940,4 +1017,18 @@ fn select_biased_prefers_the_first_ready_arm() {
         default => 0,
     };
     assert_eq!(got, 0);
+}
+
+/// The channel types can cross threads like crossbeam's and std's.
+#[test]
+fn channel_types_are_send_and_sync() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<mpmc::Sender<String>>();
+    send_sync::<mpmc::Receiver<String>>();
+    send_sync::<mpsc::Sender<String>>();
+    send_sync::<mpsc::SyncSender<String>>();
+    send::<mpsc::Receiver<String>>();
+    send::<oneshot::Sender<String>>();
+    send::<oneshot::Receiver<String>>();
 }
