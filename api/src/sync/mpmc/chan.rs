@@ -554,38 +554,50 @@ impl<T> Chan<T> {
     /// Sends, blocking until `deadline` (forever if `None`).
     pub(crate) fn send(
         &self,
-        mut msg: T,
+        msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        let mut inner = self.lock();
+        match self.put(&mut inner, msg) {
+            Put::Sent(woken) => {
+                drop(inner);
+                woken.unpark();
+                Ok(())
+            }
+            Put::Disconnected(msg) => Err(SendTimeoutError::Disconnected(msg)),
+            // Still holding the lock, so the registration below belongs to
+            // the same critical section as the failed attempt.
+            Put::Full(msg) => {
+                Context::with_current(move |cx| self.send_blocking(inner, msg, deadline, cx))
+            }
+        }
+    }
+
+    /// The blocking part of `send`: `inner` is locked and `msg` did not fit.
+    fn send_blocking<'c>(
+        &'c self,
+        mut inner: MutexGuard<'c, Inner<T>>,
+        mut msg: T,
+        deadline: Option<Instant>,
+        cx: &Arc<Context>,
+    ) -> Result<(), SendTimeoutError<T>> {
         loop {
-            // Attempt and, if we must wait, register: one critical section.
-            let mut inner = self.lock();
-            msg = match self.put(&mut inner, msg) {
-                Put::Sent(woken) => {
-                    drop(inner);
-                    woken.unpark();
-                    return Ok(());
-                }
-                Put::Disconnected(msg) => return Err(SendTimeoutError::Disconnected(msg)),
-                Put::Full(msg) => msg,
-            };
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(SendTimeoutError::Timeout(msg));
             }
-            let cx = Context::current();
             cx.reset();
             if self.cap == 0 {
                 let packet = Packet::full(msg);
                 inner
                     .senders
-                    .push(&cx, FIRST_OPERATION, Some(packet.clone()));
+                    .push(cx, FIRST_OPERATION, Some(packet.clone()));
                 let mut observers = Vec::new();
                 inner.recv_observers.notify(&mut observers);
                 drop(inner);
                 observers.iter().for_each(|o| o.unpark());
                 let outcome = cx.wait_until(deadline);
                 if outcome == ABORTED || outcome == DISCONNECTED {
-                    self.lock().senders.remove(&cx, FIRST_OPERATION);
+                    self.lock().senders.remove(cx, FIRST_OPERATION);
                     // SAFETY: no receiver selected us (we, or the
                     // disconnection, decided the outcome), so the message
                     // is still ours to take back.
@@ -599,35 +611,54 @@ impl<T> Chan<T> {
                 // A receiver took the message out of our packet.
                 return Ok(());
             }
-            inner.senders.push(&cx, FIRST_OPERATION, None);
+            inner.senders.push(cx, FIRST_OPERATION, None);
             drop(inner);
             if cx.wait_until(deadline) == ABORTED {
-                self.lock().senders.remove(&cx, FIRST_OPERATION);
+                self.lock().senders.remove(cx, FIRST_OPERATION);
                 return Err(SendTimeoutError::Timeout(msg));
             }
-            // Selected (a slot freed) or disconnected: retry.
+            // Selected (a slot freed) or disconnected: retry, and register
+            // again in the same critical section if it still does not fit.
+            inner = self.lock();
+            msg = match self.put(&mut inner, msg) {
+                Put::Sent(woken) => {
+                    drop(inner);
+                    woken.unpark();
+                    return Ok(());
+                }
+                Put::Disconnected(msg) => return Err(SendTimeoutError::Disconnected(msg)),
+                Put::Full(msg) => msg,
+            };
         }
     }
 
     /// Receives, blocking until `deadline` (forever if `None`).
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        loop {
-            let mut inner = self.lock();
-            match self.take(&mut inner) {
-                Took::Empty => {}
-                Took::Disconnected => return Err(RecvTimeoutError::Disconnected),
-                took => {
-                    drop(inner);
-                    return Chan::finish_take(took).map_err(|_| RecvTimeoutError::Disconnected);
-                }
+        let mut inner = self.lock();
+        match self.take(&mut inner) {
+            Took::Empty => Context::with_current(move |cx| self.recv_blocking(inner, deadline, cx)),
+            Took::Disconnected => Err(RecvTimeoutError::Disconnected),
+            took => {
+                drop(inner);
+                Chan::finish_take(took).map_err(|_| RecvTimeoutError::Disconnected)
             }
+        }
+    }
+
+    /// The blocking part of `recv`: `inner` is locked and empty.
+    fn recv_blocking<'c>(
+        &'c self,
+        mut inner: MutexGuard<'c, Inner<T>>,
+        deadline: Option<Instant>,
+        cx: &Arc<Context>,
+    ) -> Result<T, RecvTimeoutError> {
+        loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RecvTimeoutError::Timeout);
             }
-            let cx = Context::current();
             cx.reset();
             let packet = (self.cap == 0).then(|| Packet::empty(None));
-            inner.receivers.push(&cx, FIRST_OPERATION, packet.clone());
+            inner.receivers.push(cx, FIRST_OPERATION, packet.clone());
             let mut observers = Vec::new();
             if self.cap == 0 {
                 inner.send_observers.notify(&mut observers);
@@ -636,7 +667,7 @@ impl<T> Chan<T> {
             observers.iter().for_each(|o| o.unpark());
             match cx.wait_until(deadline) {
                 ABORTED => {
-                    self.lock().receivers.remove(&cx, FIRST_OPERATION);
+                    self.lock().receivers.remove(cx, FIRST_OPERATION);
                     return Err(RecvTimeoutError::Timeout);
                 }
                 DISCONNECTED => {}
@@ -647,6 +678,15 @@ impl<T> Chan<T> {
                         // SAFETY: we created the packet as its waiter.
                         return Ok(unsafe { packet.wait_take() });
                     }
+                }
+            }
+            inner = self.lock();
+            match self.take(&mut inner) {
+                Took::Empty => {}
+                Took::Disconnected => return Err(RecvTimeoutError::Disconnected),
+                took => {
+                    drop(inner);
+                    return Chan::finish_take(took).map_err(|_| RecvTimeoutError::Disconnected);
                 }
             }
         }

@@ -58,6 +58,21 @@ impl Context {
             .unwrap_or_else(|_| Context::new())
     }
 
+    /// Runs `f` with a borrow of the calling thread's context (see
+    /// `current`), saving the reference-count traffic of a clone. The
+    /// borrow may be held across a park: green-thread-local values live in
+    /// the green thread itself.
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Context>) -> R) -> R {
+        let mut f = Some(f);
+        let run = |cx: &Arc<Context>| (f.take().expect("called once"))(cx);
+        match CONTEXT.try_with(run) {
+            Ok(result) => result,
+            // The thread's local storage is gone (thread exit): use a
+            // fresh context.
+            Err(_) => (f.take().expect("not called yet"))(&Context::new()),
+        }
+    }
+
     /// A fresh context for the calling thread, in state `WAITING`.
     fn new() -> Arc<Context> {
         Arc::new(Context {
