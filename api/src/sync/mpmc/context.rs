@@ -34,8 +34,10 @@ pub(crate) struct Context {
     /// A zero-capacity receiver that selects a *select*-registered sender
     /// (which registered no value) leaves here an `Arc<Packet<T>>` for the
     /// sender to fill, as a raw pointer since the context is not generic.
-    /// Written and read only with the selecting channel's lock held (see
-    /// `chan.rs`), so `Relaxed` suffices.
+    /// Written under the selecting channel's lock, right after the CAS
+    /// that selected us; read by the owner only after it has since taken
+    /// that same lock (to unregister), which orders the write before the
+    /// read. So `Relaxed` suffices.
     packet: AtomicPtr<()>,
     thread: ThreadHandle,
 }
