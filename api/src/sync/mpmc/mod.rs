@@ -29,6 +29,15 @@
 //!
 //! The design and the argument that no wakeup is lost are written at the
 //! top of `chan.rs`.
+//!
+//! # Differences from crossbeam-channel
+//! * `select!` accepts at most 32 operations, and its error messages for
+//!   malformed arms are less specific.
+//! * [`TryReadyError`] and [`ReadyTimeoutError`] also implement `Display`
+//!   and `Error`.
+//! * Buffered channels are a mutex-guarded queue (held for a few
+//!   instructions, never across a park), not crossbeam's lock-free ring
+//!   and block list; see `benches/README.md` for what that costs.
 
 mod chan;
 mod context;
