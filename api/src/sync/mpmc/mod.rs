@@ -57,11 +57,9 @@ pub use error::{
 };
 pub use select::{Select, SelectedOperation};
 
-/// The [`select!`](crate::sync::mpmc::select) macro, reachable under this
-/// module as in crossbeam-channel.
+#[doc(inline)]
 pub use crate::__spool_select as select;
-
-/// The [`select_biased!`](crate::sync::mpmc::select_biased) macro.
+#[doc(inline)]
 pub use crate::__spool_select_biased as select_biased;
 
 /// Creates a channel of unbounded capacity.
