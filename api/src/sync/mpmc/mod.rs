@@ -43,6 +43,7 @@ mod chan;
 mod context;
 mod error;
 mod select;
+mod select_macro;
 
 use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
