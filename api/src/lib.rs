@@ -81,6 +81,45 @@
 //! assert_eq!(*total.lock().unwrap(), 4950);
 //! ```
 //!
+//! ## Channels
+//! [`spool::sync`](sync) has channels that park green threads rather than
+//! their workers: [`sync::mpsc`] mirrors `std::sync::mpsc`, [`sync::mpmc`]
+//! mirrors `crossbeam-channel` (with `select!`), and [`sync::oneshot`]
+//! carries one value. One channel connects green threads and plain OS
+//! threads alike:
+//!
+//! ```
+//! use spool::sync::mpmc::{bounded, select};
+//! use std::time::Duration;
+//!
+//! let (jobs, inbox) = bounded(0);
+//! let (done, results) = bounded(16);
+//! for _ in 0..4 {
+//!     let (inbox, done) = (inbox.clone(), done.clone());
+//!     spool::thread::spawn(move || {
+//!         for n in inbox.iter() {
+//!             done.send(n * n).unwrap();
+//!         }
+//!     });
+//! }
+//! drop(done);
+//! for n in 1..=3 {
+//!     jobs.send(n).unwrap();
+//! }
+//! drop(jobs);
+//! let mut total = 0;
+//! loop {
+//!     select! {
+//!         recv(results) -> r => match r {
+//!             Ok(sq) => total += sq,
+//!             Err(_) => break, // every worker finished
+//!         },
+//!         default(Duration::from_secs(10)) => panic!("stuck"),
+//!     }
+//! }
+//! assert_eq!(total, 1 + 4 + 9);
+//! ```
+//!
 //! ## Per-green-thread values
 //! `std::thread_local!` values belong to the worker OS thread and would be
 //! shared by every green thread on it. Use [`spool::thread_local!`](crate::thread_local)

@@ -1,4 +1,5 @@
-//! Synchronisation with `std::sync`'s API that parks *green* threads.
+//! Synchronisation with `std::sync`'s API that parks *green* threads, and
+//! channels.
 //!
 //! std's `Mutex`, `Condvar`, `RwLock`, `Barrier` and `Once` block the *OS
 //! thread* when they wait. Under green threads that is a trap: a green
@@ -63,13 +64,34 @@
 //!
 //! The design (one wait list under all of them, and why no wakeup is lost)
 //! is written at the top of `waitlist.rs`.
+//!
+//! # Channels
+//! * [`mpsc`] mirrors [`std::sync::mpsc`] exactly;
+//! * [`mpmc`] mirrors the public API of `crossbeam-channel`, `select!`
+//!   included;
+//! * [`oneshot`] carries a single value.
+//!
+//! All three are built on one channel core (its design is at the top of
+//! `mpmc/chan.rs`), and every blocking operation parks the calling green
+//! thread (or blocks a plain OS thread), so a channel connects green threads
+//! and OS threads in any combination.
+//!
+//! ```
+//! use spool::sync::mpsc;
+//! let (tx, rx) = mpsc::channel();
+//! spool::thread::spawn(move || tx.send("from a green thread").unwrap());
+//! assert_eq!(rx.recv().unwrap(), "from a green thread");
+//! ```
 
 mod barrier;
 mod condvar;
 mod lazy_lock;
+pub mod mpmc;
+pub mod mpsc;
 mod mutex;
 mod once;
 mod once_lock;
+pub mod oneshot;
 mod poison;
 mod rwlock;
 mod waitlist;

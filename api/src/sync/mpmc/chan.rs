@@ -1,0 +1,872 @@
+//! The one channel core under `mpmc`, `mpsc` and `oneshot`.
+//!
+//! # Shape
+//! A channel is a `Chan<T>`: a queue of messages with a capacity (`0` for a
+//! rendezvous channel, `usize::MAX` for an unbounded one), two wait lists
+//! (blocked senders, blocked receivers), a `disconnected` flag, and the
+//! counts of live `Sender`s and `Receiver`s. Queue, lists and flag sit
+//! behind one `std::sync::Mutex` that is held only for a few instructions
+//! and **never across a park**: every operation locks, looks, changes
+//! state, unlocks, and only then unparks whoever it woke. A contended lock
+//! therefore waits for a few instructions of another OS thread, never for
+//! a parked green thread. (A lock-free ring as in crossbeam's `array`
+//! flavour is the planned next step; the wait-list protocol below would not
+//! change.)
+//!
+//! # Waiters and selection
+//! A thread that must block creates a `Context` (`context.rs`): its
+//! `ThreadHandle` plus one atomic `state`, initially `WAITING`. It pushes an
+//! *entry* — the context and an operation number — onto the channel's wait
+//! list, unlocks and parks until `state` changes. A `select` registers one
+//! entry per operation, all sharing its single context, operation `k`
+//! being `FIRST_OPERATION + k`.
+//!
+//! Whoever wants to wake a waiter *selects* it: with the channel lock held
+//! it pops the entry and does `CAS(state: WAITING → entry.oper)`. Only one
+//! CAS can succeed, so only one operation of a select ever wins, even when
+//! several of its channels become ready at once; a failed CAS means the
+//! entry was stale (its owner aborted or another channel won it) and the
+//! selector simply tries the next entry. The other parties racing for the
+//! same word are a disconnecting channel (`→ DISCONNECTED`) and the waiter
+//! itself when its deadline passes (`→ ABORTED`). This is crossbeam's
+//! `Context`/`Waker` design, on spool's park/unpark.
+//!
+//! What selection means depends on the capacity:
+//! * **Buffered** (capacity ≥ 1): entries carry no message. Pushing a
+//!   message selects one waiting receiver; popping one selects one waiting
+//!   sender. A selected waiter wakes and *retries* its operation (for a
+//!   select: the selected operation first). If the retry fails, someone
+//!   else took the message or slot that woke it, so nothing was lost.
+//! * **Rendezvous** (capacity 0): nothing is stored in the channel; a
+//!   message moves between the two parties through a `Packet`. A blocked
+//!   sender's entry carries a full packet; a receiver that selects it takes
+//!   the message under the lock. A blocked receiver's entry carries an
+//!   empty packet; a sender that selects it fills the packet and unparks
+//!   it. A *select* that registered a send has no message yet (crossbeam's
+//!   syntax supplies it after selection), so its entry has no packet: a
+//!   receiver that selects it creates a packet, leaves it in the select's
+//!   context (`Context::store_packet`), wakes it and waits for the packet
+//!   to be filled. The select, having won that operation, must send.
+//!
+//! # Why no wakeup is lost
+//! A waiter registers *in the same critical section* in which it saw the
+//! operation could not proceed (or, for a select, registers and then asks
+//! each channel under its lock whether the operation became ready
+//! meanwhile, aborting its wait if so). Any later change that could let it
+//! proceed — a push, a pop, a counterpart, a disconnection — takes the
+//! same lock afterwards, so it finds the entry and selects it, and the
+//! selector unparks the waiter after the CAS. `park` returns at once when
+//! the unpark came first (the engine's token), so the waiter cannot sleep
+//! through its selection. A waiter whose deadline passes decides
+//! `ABORTED` by the same CAS; if that CAS fails it was selected and must
+//! honour the selection (retry, or complete the rendezvous), so a wakeup
+//! meant for it is never swallowed by a timeout. Disconnection selects
+//! every waiter with `DISCONNECTED`, each of which then retries and sees
+//! the flag.
+//!
+//! # Packets
+//! A packet's message cell is a plain `UnsafeCell`, never locked: the
+//! context CAS decides who may touch it. A *full* packet (blocked sender)
+//! is taken by the receiver whose CAS selected the sender, or else — the
+//! wait having ended `ABORTED` or `DISCONNECTED`, which no receiver can
+//! undo — by the sender itself. An *empty* packet is filled by the one
+//! party that selected its waiter (or received it through its context)
+//! and is read by the waiter only after `ready` is set. See `Packet`.
+//!
+//! # Contexts are reused
+//! Each thread keeps one context in green-thread-local storage
+//! (`Context::current`) and resets it before each registration. That is
+//! safe because an operation returns only when none of its entries is
+//! left in any wait list, so nobody can decide that context's state any
+//! more; at worst a selector's late `unpark` reaches the next operation as
+//! a spurious wakeup, and every wait re-checks its state before trusting
+//! a wakeup.
+//!
+//! # Memory ordering
+//! Queue contents, wait lists, `reserved` and `disconnected` are only
+//! touched under the mutex, which orders them. The context's `state` is
+//! decided by `AcqRel` CAS and read with `Acquire` (see `Context`). Packet
+//! hand-over: the filler writes the message and then sets `ready` with
+//! `Release`; the waiter reads `ready` with `Acquire` before taking the
+//! message. A full packet's message was written before the entry was
+//! published under the lock, and its taker holds that lock (or, for the
+//! sender taking it back, wrote it itself). The sender and receiver
+//! counts use `AcqRel` decrements so the last handle's drop sees every
+//! other handle's prior operations before it disconnects.
+//!
+//! # Cost
+//! Measured with `benches/channels.rs` (see `benches/README.md`): the
+//! lock and the reference counts of contexts and packets dominate; a
+//! lock-free ring for buffered channels and stack-allocated packets for
+//! rendezvous are the known next steps.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
+
+use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION, WAITING};
+use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+
+/// Capacity of an unbounded channel.
+pub(crate) const UNBOUNDED: usize = usize::MAX;
+
+/// A rendezvous message in transit between two parties.
+///
+/// # Invariant
+/// `msg` is accessed by one party at a time, handed over by the context
+/// CAS and by `ready` (see "Packets" at the top of this file):
+/// * a *full* packet (a blocked sender's) is taken exactly once: by the
+///   receiver whose CAS selected the sender, under the channel lock, or
+///   else by the sender itself after its wait ended `ABORTED` or
+///   `DISCONNECTED` (no receiver selected it, and none can any more);
+/// * an *empty* packet is filled exactly once, by the party that selected
+///   its waiter (or was handed the packet through its context), which
+///   then sets `ready` with `Release`; the waiter reads `msg` only after
+///   seeing `ready` with `Acquire`.
+pub(crate) struct Packet<T> {
+    msg: UnsafeCell<Option<T>>,
+    ready: AtomicBool,
+    /// Whom to unpark after filling, when the filler does not know it from
+    /// a wait-list entry (a receiver waiting on a select's send).
+    waiter: Option<Arc<Context>>,
+}
+
+// SAFETY: the message moves between threads (hence `T: Send`) and `msg` is
+// never accessed by two threads at once (the type's invariant), so sharing
+// `&Packet<T>` across threads is sound.
+unsafe impl<T: Send> Sync for Packet<T> {}
+// SAFETY: as above; owning a `Packet<T>` only owns an `Option<T>`.
+unsafe impl<T: Send> Send for Packet<T> {}
+
+impl<T> Packet<T> {
+    fn empty(waiter: Option<Arc<Context>>) -> Arc<Packet<T>> {
+        Arc::new(Packet {
+            msg: UnsafeCell::new(None),
+            ready: AtomicBool::new(false),
+            waiter,
+        })
+    }
+
+    fn full(msg: T) -> Arc<Packet<T>> {
+        Arc::new(Packet {
+            msg: UnsafeCell::new(Some(msg)),
+            ready: AtomicBool::new(true),
+            waiter: None,
+        })
+    }
+
+    /// Puts the message in and marks the packet ready. The caller then
+    /// unparks the waiter.
+    ///
+    /// # Safety
+    /// The caller is the one party allowed to fill this packet (it won the
+    /// CAS selecting its waiter, or was handed it through its context), and
+    /// the packet is empty.
+    unsafe fn fill(&self, msg: T) {
+        // SAFETY: by the contract, nobody else touches `msg` until `ready`
+        // is seen set, which happens after this write.
+        unsafe { *self.msg.get() = Some(msg) };
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Fills the packet and wakes its waiter (a select completing a send).
+    ///
+    /// # Safety
+    /// As for `fill`; `waiter` is the waiting party.
+    pub(crate) unsafe fn fill_and_wake(&self, msg: T, waiter: &Context) {
+        // SAFETY: forwarded contract.
+        unsafe { self.fill(msg) };
+        waiter.unpark();
+    }
+
+    /// Takes the message.
+    ///
+    /// # Safety
+    /// The caller is the one party allowed to take it (see the invariant)
+    /// and, for an empty packet, has seen `ready` set.
+    unsafe fn take(&self) -> T {
+        // SAFETY: by the contract no other access races with this one.
+        unsafe { (*self.msg.get()).take() }
+            .expect("spool channel: packet taken twice or never filled")
+    }
+
+    /// Blocks (as the packet's waiter) until filled, then takes the message.
+    ///
+    /// # Safety
+    /// The caller is the packet's waiter.
+    pub(crate) unsafe fn wait_take(&self) -> T {
+        while !self.ready.load(Ordering::Acquire) {
+            spool_runtime::park();
+        }
+        // SAFETY: we are the waiter and saw `ready` (Acquire), so the
+        // filler's write happened before and nobody else reads.
+        unsafe { self.take() }
+    }
+}
+
+/// Locks ignoring poisoning: no code panics while holding these locks
+/// except through a bug, and the data stays consistent at every unlock.
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A blocked operation on one channel.
+struct Entry<T> {
+    cx: Arc<Context>,
+    oper: usize,
+    packet: Option<Arc<Packet<T>>>,
+}
+
+/// Blocked senders or receivers, oldest first.
+struct WaitList<T>(VecDeque<Entry<T>>);
+
+impl<T> WaitList<T> {
+    /// Selects the oldest entry whose waiter is still waiting, dropping
+    /// stale entries on the way (see "Waiters and selection").
+    fn select(&mut self) -> Option<Entry<T>> {
+        while let Some(entry) = self.0.pop_front() {
+            if entry.cx.try_select(entry.oper) {
+                return Some(entry);
+            }
+        }
+        None
+    }
+
+    fn push(&mut self, cx: &Arc<Context>, oper: usize, packet: Option<Arc<Packet<T>>>) {
+        self.0.push_back(Entry {
+            cx: cx.clone(),
+            oper,
+            packet,
+        });
+    }
+
+    /// Removes the entry of `cx`'s operation `oper`, if still listed.
+    fn remove(&mut self, cx: &Context, oper: usize) -> Option<Entry<T>> {
+        let at = self.0.iter().position(|e| e.cx.is(cx) && e.oper == oper)?;
+        self.0.remove(at)
+    }
+
+    /// Whether a waiter other than `cx` could be selected now.
+    fn has_waiting_other(&self, cx: Option<&Context>) -> bool {
+        self.0
+            .iter()
+            .any(|e| !cx.is_some_and(|cx| e.cx.is(cx)) && e.cx.state() == WAITING)
+    }
+
+    /// Selects every entry with `DISCONNECTED`; collects those it decided.
+    fn disconnect(&mut self, woken: &mut Vec<Arc<Context>>) {
+        for entry in self.0.drain(..) {
+            if entry.cx.try_select(DISCONNECTED) {
+                woken.push(entry.cx);
+            }
+        }
+    }
+}
+
+/// `Select::ready` waiters: told (selected) whenever the operation they
+/// watch may have become possible, never obliged to perform it.
+struct Observers(Vec<(Arc<Context>, usize)>);
+
+impl Observers {
+    /// Selects every observer still waiting; collects them for `unpark`.
+    fn notify(&mut self, woken: &mut Vec<Arc<Context>>) {
+        for (cx, oper) in self.0.drain(..) {
+            if cx.try_select(oper) {
+                woken.push(cx);
+            }
+        }
+    }
+
+    fn remove(&mut self, cx: &Context, oper: usize) {
+        self.0.retain(|(c, o)| !(c.is(cx) && *o == oper));
+    }
+}
+
+struct Inner<T> {
+    queue: VecDeque<T>,
+    /// Slots promised to selects that chose a send and have not sent yet.
+    reserved: usize,
+    disconnected: bool,
+    senders: WaitList<T>,
+    receivers: WaitList<T>,
+    /// Watching for a receive (resp. send) to become possible.
+    recv_observers: Observers,
+    send_observers: Observers,
+}
+
+/// What a select's send operation holds between selection and `send`.
+pub(crate) enum SendSlot<T> {
+    /// A slot of a buffered channel is reserved for the message.
+    Reserved,
+    /// A rendezvous receiver (the context) waits on this packet.
+    Packet(Arc<Packet<T>>, Arc<Context>),
+    /// The channel is disconnected: the send fails with the message.
+    Disconnected,
+}
+
+/// Waiters to unpark once the lock is released: at most one selected
+/// waiter plus any observers (rare, so the vector rarely allocates).
+#[derive(Default)]
+struct Woken {
+    waiter: Option<Arc<Context>>,
+    observers: Vec<Arc<Context>>,
+}
+
+impl Woken {
+    fn waiter(waiter: Option<Arc<Context>>) -> Woken {
+        Woken {
+            waiter,
+            observers: Vec::new(),
+        }
+    }
+
+    /// Unparks everyone collected (call with no lock held).
+    fn unpark(self) {
+        if let Some(cx) = self.waiter {
+            cx.unpark();
+        }
+        for cx in self.observers {
+            cx.unpark();
+        }
+    }
+}
+
+/// Outcome of a send attempt made under the lock.
+enum Put<T> {
+    /// Done; unpark these waiters once unlocked.
+    Sent(Woken),
+    Full(T),
+    Disconnected(T),
+}
+
+/// Outcome of a receive attempt made under the lock.
+enum Took<T> {
+    /// A message; unpark these waiters once unlocked.
+    Msg(T, Woken),
+    /// A select's send was chosen: wake it, then wait on the packet.
+    FromSelect(Arc<Packet<T>>, Arc<Context>),
+    Empty,
+    Disconnected,
+}
+
+/// The channel core; see the top of this file.
+pub(crate) struct Chan<T> {
+    inner: Mutex<Inner<T>>,
+    cap: usize,
+    senders: AtomicUsize,
+    receivers: AtomicUsize,
+}
+
+impl<T> Chan<T> {
+    /// A channel of capacity `cap` (`UNBOUNDED` for unbounded) with one
+    /// sender and one receiver.
+    pub(crate) fn new(cap: usize) -> Chan<T> {
+        Chan {
+            inner: Mutex::new(Inner {
+                queue: VecDeque::new(),
+                reserved: 0,
+                disconnected: false,
+                senders: WaitList(VecDeque::new()),
+                receivers: WaitList(VecDeque::new()),
+                recv_observers: Observers(Vec::new()),
+                send_observers: Observers(Vec::new()),
+            }),
+            cap,
+            senders: AtomicUsize::new(1),
+            receivers: AtomicUsize::new(1),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
+        lock(&self.inner)
+    }
+
+    /// The capacity (`UNBOUNDED` for an unbounded channel).
+    pub(crate) fn capacity(&self) -> usize {
+        self.cap
+    }
+
+    /// Messages in the queue.
+    pub(crate) fn len(&self) -> usize {
+        self.lock().queue.len()
+    }
+
+    /// Whether a send would find the channel full (rendezvous: always).
+    pub(crate) fn is_full(&self) -> bool {
+        let inner = self.lock();
+        self.cap == 0 || inner.queue.len() + inner.reserved >= self.cap
+    }
+
+    /// Counts a new `Sender`. `Relaxed`: the caller holds one already, so
+    /// the count cannot concurrently reach zero.
+    pub(crate) fn add_sender(&self) {
+        self.senders.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Counts a new `Receiver` (as `add_sender`).
+    pub(crate) fn add_receiver(&self) {
+        self.receivers.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// Forgets a `Sender`; the last one disconnects the channel.
+    pub(crate) fn remove_sender(&self) {
+        if self.senders.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.disconnect();
+        }
+    }
+
+    /// Forgets a `Receiver`; the last one disconnects the channel and
+    /// drops the queued messages (nobody can receive them any more).
+    pub(crate) fn remove_receiver(&self) {
+        if self.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let queued = self.disconnect();
+            drop(queued);
+        }
+    }
+
+    /// Marks the channel disconnected and wakes every waiter. Returns the
+    /// queued messages if no receiver is left, to be dropped unlocked.
+    fn disconnect(&self) -> VecDeque<T> {
+        let mut woken = Vec::new();
+        let mut inner = self.lock();
+        inner.disconnected = true;
+        inner.senders.disconnect(&mut woken);
+        inner.receivers.disconnect(&mut woken);
+        inner.recv_observers.notify(&mut woken);
+        inner.send_observers.notify(&mut woken);
+        let queued = if self.receivers.load(Ordering::Acquire) == 0 {
+            std::mem::take(&mut inner.queue)
+        } else {
+            VecDeque::new()
+        };
+        drop(inner);
+        for cx in woken {
+            cx.unpark();
+        }
+        queued
+    }
+
+    /// Tries to send under the lock.
+    fn put(&self, inner: &mut Inner<T>, msg: T) -> Put<T> {
+        if inner.disconnected {
+            return Put::Disconnected(msg);
+        }
+        if self.cap == 0 {
+            // Rendezvous: hand the message to a blocked receiver.
+            let Some(entry) = inner.receivers.select() else {
+                return Put::Full(msg);
+            };
+            let packet = entry
+                .packet
+                .expect("spool channel: receiver entry without packet");
+            // SAFETY: our CAS in `select` chose this receiver, which makes
+            // us the one party to fill its (empty) packet.
+            unsafe { packet.fill(msg) };
+            return Put::Sent(Woken::waiter(Some(entry.cx)));
+        }
+        if inner.queue.len() + inner.reserved >= self.cap {
+            return Put::Full(msg);
+        }
+        inner.queue.push_back(msg);
+        let mut woken = Woken::waiter(inner.receivers.select().map(|e| e.cx));
+        inner.recv_observers.notify(&mut woken.observers);
+        Put::Sent(woken)
+    }
+
+    /// Tries to receive under the lock.
+    fn take(&self, inner: &mut Inner<T>) -> Took<T> {
+        if self.cap == 0 {
+            if let Some(entry) = inner.senders.select() {
+                return match entry.packet {
+                    Some(packet) => {
+                        // SAFETY: our CAS chose this blocked sender, so we
+                        // are the one party to take its full packet.
+                        let msg = unsafe { packet.take() };
+                        Took::Msg(msg, Woken::waiter(Some(entry.cx)))
+                    }
+                    None => {
+                        // A select that registered a send: leave it a packet
+                        // to fill, under the lock (see `Context::packet`).
+                        let me = Context::current();
+                        let packet = Packet::empty(Some(me));
+                        entry
+                            .cx
+                            .store_packet(Arc::into_raw(packet.clone()) as *mut ());
+                        Took::FromSelect(packet, entry.cx)
+                    }
+                };
+            }
+        } else if let Some(msg) = inner.queue.pop_front() {
+            let mut woken = Woken::default();
+            if self.cap != UNBOUNDED {
+                woken.waiter = inner.senders.select().map(|e| e.cx);
+                inner.send_observers.notify(&mut woken.observers);
+            }
+            return Took::Msg(msg, woken);
+        }
+        if inner.disconnected {
+            Took::Disconnected
+        } else {
+            Took::Empty
+        }
+    }
+
+    /// Completes a `take` once unlocked.
+    fn finish_take(took: Took<T>) -> Result<T, TryRecvError> {
+        match took {
+            Took::Msg(msg, woken) => {
+                woken.unpark();
+                Ok(msg)
+            }
+            Took::FromSelect(packet, sender) => {
+                sender.unpark();
+                // SAFETY: we created the packet as its waiter.
+                Ok(unsafe { packet.wait_take() })
+            }
+            Took::Empty => Err(TryRecvError::Empty),
+            Took::Disconnected => Err(TryRecvError::Disconnected),
+        }
+    }
+
+    /// Sends without blocking.
+    pub(crate) fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        let put = self.put(&mut self.lock(), msg);
+        match put {
+            Put::Sent(woken) => {
+                woken.unpark();
+                Ok(())
+            }
+            Put::Full(msg) => Err(TrySendError::Full(msg)),
+            Put::Disconnected(msg) => Err(TrySendError::Disconnected(msg)),
+        }
+    }
+
+    /// Receives without blocking. On a rendezvous channel whose only
+    /// counterpart is a select that registered a send, waits the short
+    /// time the select needs to supply its message.
+    pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        let took = self.take(&mut self.lock());
+        Chan::finish_take(took)
+    }
+
+    /// Sends, blocking until `deadline` (forever if `None`).
+    pub(crate) fn send(
+        &self,
+        msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        let mut inner = self.lock();
+        match self.put(&mut inner, msg) {
+            Put::Sent(woken) => {
+                drop(inner);
+                woken.unpark();
+                Ok(())
+            }
+            Put::Disconnected(msg) => Err(SendTimeoutError::Disconnected(msg)),
+            // Still holding the lock, so the registration below belongs to
+            // the same critical section as the failed attempt.
+            Put::Full(msg) => {
+                Context::with_current(move |cx| self.send_blocking(inner, msg, deadline, cx))
+            }
+        }
+    }
+
+    /// The blocking part of `send`: `inner` is locked and `msg` did not fit.
+    fn send_blocking<'c>(
+        &'c self,
+        mut inner: MutexGuard<'c, Inner<T>>,
+        mut msg: T,
+        deadline: Option<Instant>,
+        cx: &Arc<Context>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(SendTimeoutError::Timeout(msg));
+            }
+            cx.reset();
+            if self.cap == 0 {
+                let packet = Packet::full(msg);
+                inner
+                    .senders
+                    .push(cx, FIRST_OPERATION, Some(packet.clone()));
+                let mut observers = Vec::new();
+                inner.recv_observers.notify(&mut observers);
+                drop(inner);
+                observers.iter().for_each(|o| o.unpark());
+                let outcome = cx.wait_until(deadline);
+                if outcome == ABORTED || outcome == DISCONNECTED {
+                    self.lock().senders.remove(cx, FIRST_OPERATION);
+                    // SAFETY: no receiver selected us (we, or the
+                    // disconnection, decided the outcome), so the message
+                    // is still ours to take back.
+                    let msg = unsafe { packet.take() };
+                    return Err(if outcome == ABORTED {
+                        SendTimeoutError::Timeout(msg)
+                    } else {
+                        SendTimeoutError::Disconnected(msg)
+                    });
+                }
+                // A receiver took the message out of our packet.
+                return Ok(());
+            }
+            inner.senders.push(cx, FIRST_OPERATION, None);
+            drop(inner);
+            if cx.wait_until(deadline) == ABORTED {
+                self.lock().senders.remove(cx, FIRST_OPERATION);
+                return Err(SendTimeoutError::Timeout(msg));
+            }
+            // Selected (a slot freed) or disconnected: retry, and register
+            // again in the same critical section if it still does not fit.
+            inner = self.lock();
+            msg = match self.put(&mut inner, msg) {
+                Put::Sent(woken) => {
+                    drop(inner);
+                    woken.unpark();
+                    return Ok(());
+                }
+                Put::Disconnected(msg) => return Err(SendTimeoutError::Disconnected(msg)),
+                Put::Full(msg) => msg,
+            };
+        }
+    }
+
+    /// Receives, blocking until `deadline` (forever if `None`).
+    pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let mut inner = self.lock();
+        match self.take(&mut inner) {
+            Took::Empty => Context::with_current(move |cx| self.recv_blocking(inner, deadline, cx)),
+            Took::Disconnected => Err(RecvTimeoutError::Disconnected),
+            took => {
+                drop(inner);
+                Chan::finish_take(took).map_err(|_| RecvTimeoutError::Disconnected)
+            }
+        }
+    }
+
+    /// The blocking part of `recv`: `inner` is locked and empty.
+    fn recv_blocking<'c>(
+        &'c self,
+        mut inner: MutexGuard<'c, Inner<T>>,
+        deadline: Option<Instant>,
+        cx: &Arc<Context>,
+    ) -> Result<T, RecvTimeoutError> {
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            cx.reset();
+            let packet = (self.cap == 0).then(|| Packet::empty(None));
+            inner.receivers.push(cx, FIRST_OPERATION, packet.clone());
+            let mut observers = Vec::new();
+            if self.cap == 0 {
+                inner.send_observers.notify(&mut observers);
+            }
+            drop(inner);
+            observers.iter().for_each(|o| o.unpark());
+            match cx.wait_until(deadline) {
+                ABORTED => {
+                    self.lock().receivers.remove(cx, FIRST_OPERATION);
+                    return Err(RecvTimeoutError::Timeout);
+                }
+                DISCONNECTED => {}
+                // Selected: a rendezvous sender fills our packet; on a
+                // buffered channel a message was pushed and we retry.
+                _ => {
+                    if let Some(packet) = packet {
+                        // SAFETY: we created the packet as its waiter.
+                        return Ok(unsafe { packet.wait_take() });
+                    }
+                }
+            }
+            inner = self.lock();
+            match self.take(&mut inner) {
+                Took::Empty => {}
+                Took::Disconnected => return Err(RecvTimeoutError::Disconnected),
+                took => {
+                    drop(inner);
+                    return Chan::finish_take(took).map_err(|_| RecvTimeoutError::Disconnected);
+                }
+            }
+        }
+    }
+
+    // ----- the pieces `Select` is made of -----
+
+    /// A select's non-blocking attempt at a send: reserves the right to
+    /// send, or reports disconnection. `None` if it would block.
+    pub(crate) fn select_try_send(&self) -> Option<SendSlot<T>> {
+        let mut inner = self.lock();
+        if inner.disconnected {
+            return Some(SendSlot::Disconnected);
+        }
+        if self.cap == 0 {
+            let entry = inner.receivers.select()?;
+            // The receiver stays parked until `complete_send` fills this.
+            let packet = entry
+                .packet
+                .expect("spool channel: receiver entry without packet");
+            return Some(SendSlot::Packet(packet, entry.cx));
+        }
+        if inner.queue.len() + inner.reserved < self.cap {
+            inner.reserved += 1;
+            return Some(SendSlot::Reserved);
+        }
+        None
+    }
+
+    /// Sends `msg` through a slot obtained from `select_try_send` (or a
+    /// packet handed over by a receiver). Fails with `msg` if disconnected.
+    pub(crate) fn complete_send(&self, slot: SendSlot<T>, msg: T) -> Result<(), T> {
+        match slot {
+            SendSlot::Disconnected => Err(msg),
+            SendSlot::Packet(packet, waiter) => {
+                // SAFETY: the slot holds the packet we were given as the
+                // one party to fill it (we selected its waiter, or its
+                // waiter handed it to our context).
+                unsafe { packet.fill_and_wake(msg, &waiter) };
+                Ok(())
+            }
+            SendSlot::Reserved => {
+                let mut inner = self.lock();
+                inner.reserved -= 1;
+                if inner.disconnected {
+                    return Err(msg);
+                }
+                inner.queue.push_back(msg);
+                let mut woken = Woken::waiter(inner.receivers.select().map(|e| e.cx));
+                inner.recv_observers.notify(&mut woken.observers);
+                drop(inner);
+                woken.unpark();
+                Ok(())
+            }
+        }
+    }
+
+    /// Gives back a slot that will not be used (a dropped selection).
+    pub(crate) fn release_send(&self, slot: SendSlot<T>) {
+        if let SendSlot::Reserved = slot {
+            let mut inner = self.lock();
+            inner.reserved -= 1;
+            // The freed slot may let a blocked sender proceed.
+            let mut woken = Woken::waiter(inner.senders.select().map(|e| e.cx));
+            inner.send_observers.notify(&mut woken.observers);
+            drop(inner);
+            woken.unpark();
+        }
+    }
+
+    /// Turns a packet pointer a receiver left in our context into a slot.
+    ///
+    /// # Safety
+    /// `raw` came from `Context::take_packet` of a select whose send on
+    /// *this* channel was selected (so it is an `Arc<Packet<T>>` of this
+    /// `T`, stored by `take`), and is used once.
+    pub(crate) unsafe fn packet_slot(&self, raw: *mut ()) -> SendSlot<T> {
+        // SAFETY: by the contract, `raw` is `Arc::into_raw` of an
+        // `Arc<Packet<T>>` whose ownership we now take.
+        let packet = unsafe { Arc::from_raw(raw as *const Packet<T>) };
+        let waiter = packet
+            .waiter
+            .clone()
+            .expect("spool channel: a handed-over packet names its waiter");
+        SendSlot::Packet(packet, waiter)
+    }
+
+    /// Registers a select's send operation `oper`. Returns whether the
+    /// operation may be ready already (the select then aborts its wait).
+    pub(crate) fn register_send(&self, cx: &Arc<Context>, oper: usize) -> bool {
+        let mut inner = self.lock();
+        inner.senders.push(cx, oper, None);
+        let mut observers = Vec::new();
+        if self.cap == 0 {
+            inner.recv_observers.notify(&mut observers);
+        }
+        let ready = inner.disconnected
+            || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
+            || (self.cap == 0 && inner.receivers.has_waiting_other(Some(cx)));
+        drop(inner);
+        observers.iter().for_each(|o| o.unpark());
+        ready
+    }
+
+    /// Registers a select's receive operation `oper`; on a rendezvous
+    /// channel returns the packet a sender will fill (the select is its
+    /// waiter). The flag says whether the operation may be ready already.
+    pub(crate) fn register_recv(
+        &self,
+        cx: &Arc<Context>,
+        oper: usize,
+    ) -> (bool, Option<Arc<Packet<T>>>) {
+        let mut inner = self.lock();
+        let packet = (self.cap == 0).then(|| Packet::empty(None));
+        inner.receivers.push(cx, oper, packet.clone());
+        let mut observers = Vec::new();
+        if self.cap == 0 {
+            inner.send_observers.notify(&mut observers);
+        }
+        let ready = inner.disconnected
+            || !inner.queue.is_empty()
+            || (self.cap == 0 && inner.senders.has_waiting_other(Some(cx)));
+        drop(inner);
+        observers.iter().for_each(|o| o.unpark());
+        (ready, packet)
+    }
+
+    /// Removes a select's send registration (a no-op if a selector or a
+    /// disconnection already removed it). Taking the lock also makes a
+    /// packet left by a selecting receiver visible (`Context::packet`).
+    pub(crate) fn unregister_send(&self, cx: &Context, oper: usize) {
+        self.lock().senders.remove(cx, oper);
+    }
+
+    /// Removes a select's receive registration (as `unregister_send`).
+    pub(crate) fn unregister_recv(&self, cx: &Context, oper: usize) {
+        self.lock().receivers.remove(cx, oper);
+    }
+
+    /// Whether a receive could proceed now (a hint: it may be gone by the
+    /// time the caller acts on it).
+    pub(crate) fn recv_ready(&self) -> bool {
+        let inner = self.lock();
+        inner.disconnected
+            || !inner.queue.is_empty()
+            || (self.cap == 0 && inner.senders.has_waiting_other(None))
+    }
+
+    /// Whether a send could proceed now (a hint, as `recv_ready`).
+    pub(crate) fn send_ready(&self) -> bool {
+        let inner = self.lock();
+        inner.disconnected
+            || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
+            || (self.cap == 0 && inner.receivers.has_waiting_other(None))
+    }
+
+    /// Adds `cx` as an observer of sends (`is_send`) or receives; returns
+    /// whether that operation is possible already.
+    pub(crate) fn watch(&self, cx: &Arc<Context>, oper: usize, is_send: bool) -> bool {
+        let mut inner = self.lock();
+        if is_send {
+            inner.send_observers.0.push((cx.clone(), oper));
+            inner.disconnected
+                || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
+                || (self.cap == 0 && inner.receivers.has_waiting_other(Some(cx)))
+        } else {
+            inner.recv_observers.0.push((cx.clone(), oper));
+            inner.disconnected
+                || !inner.queue.is_empty()
+                || (self.cap == 0 && inner.senders.has_waiting_other(Some(cx)))
+        }
+    }
+
+    /// Removes an observer added by `watch`.
+    pub(crate) fn unwatch(&self, cx: &Context, oper: usize, is_send: bool) {
+        let mut inner = self.lock();
+        if is_send {
+            inner.send_observers.remove(cx, oper);
+        } else {
+            inner.recv_observers.remove(cx, oper);
+        }
+    }
+}

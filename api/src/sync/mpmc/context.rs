@@ -1,0 +1,178 @@
+//! A waiter: one blocked thread and the word that says which of its
+//! operations won. See "Waiters and selection" at the top of `chan.rs`.
+
+use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use spool_runtime::ThreadHandle;
+
+/// Nobody has selected the waiter yet.
+pub(crate) const WAITING: usize = 0;
+/// The waiter gave up (its deadline passed, or a registration found an
+/// operation ready) before anyone selected it.
+pub(crate) const ABORTED: usize = 1;
+/// A channel the waiter is registered on was disconnected.
+pub(crate) const DISCONNECTED: usize = 2;
+/// Operation `k` of a waiter is selected by storing `FIRST_OPERATION + k`.
+pub(crate) const FIRST_OPERATION: usize = 3;
+
+crate::thread_local! {
+    /// The calling thread's reusable context (see `Context::current`).
+    static CONTEXT: Arc<Context> = Context::new();
+}
+
+/// One blocked `send`, `recv` or `select`.
+///
+/// # Invariant
+/// `state` leaves `WAITING` exactly once per registration round, by a
+/// compare-and-swap, so exactly one party decides the outcome: one
+/// counterpart (which then completes or hands over the operation), a
+/// disconnecting channel, or the waiter itself (`ABORTED`).
+pub(crate) struct Context {
+    state: AtomicUsize,
+    /// A zero-capacity receiver that selects a *select*-registered sender
+    /// (which registered no value) leaves here an `Arc<Packet<T>>` for the
+    /// sender to fill, as a raw pointer since the context is not generic.
+    /// Written under the selecting channel's lock, right after the CAS
+    /// that selected us; read by the owner only after it has since taken
+    /// that same lock (to unregister), which orders the write before the
+    /// read. So `Relaxed` suffices.
+    packet: AtomicPtr<()>,
+    thread: ThreadHandle,
+}
+
+impl Context {
+    /// The calling thread's context, reused across its blocking
+    /// operations (a thread is in at most one at a time). Kept in
+    /// green-thread-local storage, so each green thread has its own; a
+    /// fresh one when that storage is already destroyed (thread exit).
+    ///
+    /// Reuse is safe because an operation returns only once its entries
+    /// are gone from every wait list (removed by a selector, by a
+    /// disconnection or by the operation itself, each under the list's
+    /// lock), so no party can still decide this context's state; a late
+    /// `unpark` from a selector that already decided it is a harmless
+    /// spurious wakeup for the next operation, which re-checks its state.
+    pub(crate) fn current() -> Arc<Context> {
+        CONTEXT
+            .try_with(Arc::clone)
+            .unwrap_or_else(|_| Context::new())
+    }
+
+    /// Runs `f` with a borrow of the calling thread's context (see
+    /// `current`), saving the reference-count traffic of a clone. The
+    /// borrow may be held across a park: green-thread-local values live in
+    /// the green thread itself.
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Context>) -> R) -> R {
+        let mut f = Some(f);
+        let run = |cx: &Arc<Context>| (f.take().expect("called once"))(cx);
+        match CONTEXT.try_with(run) {
+            Ok(result) => result,
+            // The thread's local storage is gone (thread exit): use a
+            // fresh context.
+            Err(_) => (f.take().expect("not called yet"))(&Context::new()),
+        }
+    }
+
+    /// A fresh context for the calling thread, in state `WAITING`.
+    fn new() -> Arc<Context> {
+        Arc::new(Context {
+            state: AtomicUsize::new(WAITING),
+            packet: AtomicPtr::new(std::ptr::null_mut()),
+            thread: spool_runtime::current(),
+        })
+    }
+
+    /// Makes the context reusable for another registration round.
+    ///
+    /// Only called by its owner when it is registered nowhere (every entry
+    /// was removed, by a selector or by the owner's own unregistration,
+    /// each under a channel lock), so no other thread can look at it.
+    /// `Relaxed` is enough: the next registration publishes the context
+    /// through a channel lock.
+    pub(crate) fn reset(&self) {
+        self.state.store(WAITING, Ordering::Relaxed);
+        self.packet.store(std::ptr::null_mut(), Ordering::Relaxed);
+    }
+
+    /// Tries to decide the outcome: `WAITING → outcome`. Returns whether
+    /// this call decided it.
+    ///
+    /// `AcqRel`: the `Release` half publishes whatever the selector wrote
+    /// before (e.g. a filled packet) to the waiter's `Acquire` load in
+    /// `wait_until`; the `Acquire` half orders the selector after the
+    /// waiter's registration writes. Failure needs no ordering: the loser
+    /// only learns it lost.
+    pub(crate) fn try_select(&self, outcome: usize) -> bool {
+        self.state
+            .compare_exchange(WAITING, outcome, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    }
+
+    /// The current outcome (`Acquire`, pairing with `try_select`).
+    pub(crate) fn state(&self) -> usize {
+        self.state.load(Ordering::Acquire)
+    }
+
+    /// Whether this context belongs to the same `Arc` as `other`.
+    pub(crate) fn is(&self, other: &Context) -> bool {
+        std::ptr::eq(self, other)
+    }
+
+    /// Wakes the waiting thread. `unpark` publishes the caller's prior
+    /// writes to the woken thread (the engine's guarantee).
+    pub(crate) fn unpark(&self) {
+        self.thread.unpark();
+    }
+
+    /// Leaves `packet` (an `Arc::into_raw` of a `Packet<T>`) for the owner.
+    pub(crate) fn store_packet(&self, packet: *mut ()) {
+        self.packet.store(packet, Ordering::Relaxed);
+    }
+
+    /// Takes the pointer left by `store_packet` (null if none).
+    pub(crate) fn take_packet(&self) -> *mut () {
+        self.packet.swap(std::ptr::null_mut(), Ordering::Relaxed)
+    }
+
+    /// Blocks until the outcome is decided, or until `deadline`, when it
+    /// tries to decide `ABORTED` itself. Returns the outcome.
+    ///
+    /// Parks between checks; a stale token or a spurious OS wakeup only
+    /// costs one more check. No wakeup is lost: whoever decides the
+    /// outcome does so before unparking us, and `park` returns at once if
+    /// that unpark came before it.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> usize {
+        // A short spin helps only when the counterpart runs on another OS
+        // thread; in a green thread it would just delay our own worker.
+        if !spool_runtime::in_green_thread() {
+            for _ in 0..64 {
+                let state = self.state();
+                if state != WAITING {
+                    return state;
+                }
+                std::hint::spin_loop();
+            }
+        }
+        loop {
+            let state = self.state();
+            if state != WAITING {
+                return state;
+            }
+            match deadline {
+                None => spool_runtime::park(),
+                Some(deadline) => {
+                    let now = Instant::now();
+                    if now >= deadline {
+                        if self.try_select(ABORTED) {
+                            return ABORTED;
+                        }
+                        return self.state();
+                    }
+                    spool_runtime::park_timeout(deadline - now);
+                }
+            }
+        }
+    }
+}

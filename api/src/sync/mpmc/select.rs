@@ -1,0 +1,867 @@
+//! `Select` and the `select!` macro: wait on several channel operations and
+//! complete exactly one, chosen fairly at random among the ready ones.
+//!
+//! A select runs in rounds (see "Waiters and selection" in `chan.rs`):
+//! 1. *Try*: attempt every operation without blocking, in a fresh random
+//!    order; the first that can proceed wins. A receive takes its message
+//!    (or its disconnection error) right away; a send reserves a slot, or
+//!    selects a waiting rendezvous receiver, and sends when the user calls
+//!    [`SelectedOperation::send`].
+//! 2. *Register*: one `Context` for the whole select, one wait-list entry
+//!    per operation. Each registration reports whether its operation may
+//!    have become ready meanwhile; if one does, the select aborts its wait
+//!    and starts a new round instead of parking.
+//! 3. *Wait* until some channel selects one of the entries (or the
+//!    deadline, or a timer operation's due time, passes), then remove every
+//!    entry. A selected operation is completed: a rendezvous through its
+//!    packet, a buffered one by trying it again (if that fails, someone
+//!    else took what woke us, and a new round starts).
+//!
+//! `ready` runs the same rounds with *observers* instead of wait-list
+//! entries: a channel selects every observer whenever the watched
+//! operation may have become possible, and an observer owes nothing in
+//! return, so it never swallows a message or a rendezvous meant for a
+//! thread that would perform it.
+//!
+//! The chosen operation is moved out of the `Select` into the
+//! `SelectedOperation` (a fresh copy takes its place), so the selected
+//! operation does not borrow the `Select`, as in crossbeam-channel.
+
+use std::cell::Cell;
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::chan::{Packet, SendSlot};
+use super::context::{Context, ABORTED, FIRST_OPERATION};
+use super::error::{ReadyTimeoutError, TryReadyError};
+use super::{
+    sleep_until, Flavor, Receiver, RecvError, SelectTimeoutError, SendError, Sender, TryRecvError,
+    TrySelectError,
+};
+
+/// One operation of a select, with its type erased.
+trait Operation<'a> {
+    /// Attempts the operation without blocking; `true` if it can complete.
+    fn try_complete(&mut self) -> bool;
+    /// Adds a wait-list entry for operation `oper` of `cx`; `true` if the
+    /// operation may be ready already.
+    fn register(&mut self, cx: &Arc<Context>, oper: usize) -> bool;
+    /// Removes the entry added by `register`.
+    fn unregister(&mut self, cx: &Context, oper: usize);
+    /// Completes the selection of this operation; `false` if it must be
+    /// retried in a new round.
+    fn accept(&mut self, cx: &Context) -> bool;
+    /// Whether the operation could proceed now, without performing it.
+    fn is_ready(&self) -> bool;
+    /// Adds `cx` as an observer of this operation; `true` if ready already.
+    fn watch(&self, cx: &Arc<Context>, oper: usize) -> bool;
+    /// Removes the observer added by `watch`.
+    fn unwatch(&self, cx: &Context, oper: usize);
+    /// When a timer operation may next be ready.
+    fn due(&self) -> Option<Instant>;
+    /// Address of the `Sender`/`Receiver`, to check the user passes the
+    /// same one to `SelectedOperation::{send, recv}`.
+    fn address(&self) -> *const ();
+    fn is_send(&self) -> bool;
+    /// The same operation, not yet attempted.
+    fn fresh(&self) -> Box<dyn Operation<'a> + 'a>;
+}
+
+struct RecvOp<'a, T> {
+    receiver: &'a Receiver<T>,
+    result: Option<Result<T, RecvError>>,
+    /// The packet of this round's rendezvous registration.
+    packet: Option<Arc<Packet<T>>>,
+}
+
+impl<'a, T> Operation<'a> for RecvOp<'a, T> {
+    fn try_complete(&mut self) -> bool {
+        let result = match &self.receiver.flavor {
+            Flavor::Chan(chan) => chan.try_recv(),
+            timer => timer.timer_try_recv(),
+        };
+        self.result = match result {
+            Ok(msg) => Some(Ok(msg)),
+            Err(TryRecvError::Disconnected) => Some(Err(RecvError)),
+            Err(TryRecvError::Empty) => return false,
+        };
+        true
+    }
+
+    fn register(&mut self, cx: &Arc<Context>, oper: usize) -> bool {
+        match &self.receiver.flavor {
+            Flavor::Chan(chan) => {
+                let (ready, packet) = chan.register_recv(cx, oper);
+                self.packet = packet;
+                ready
+            }
+            // Timers are waited for through `due`.
+            _ => false,
+        }
+    }
+
+    fn unregister(&mut self, cx: &Context, oper: usize) {
+        if let Flavor::Chan(chan) = &self.receiver.flavor {
+            chan.unregister_recv(cx, oper);
+        }
+    }
+
+    fn accept(&mut self, _cx: &Context) -> bool {
+        match self.packet.take() {
+            // Rendezvous: the sender that selected us fills the packet.
+            Some(packet) => {
+                // SAFETY: `register` created this packet with us (this
+                // select's thread) as its waiter.
+                self.result = Some(Ok(unsafe { packet.wait_take() }));
+                true
+            }
+            None => self.try_complete(),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        match &self.receiver.flavor {
+            Flavor::Chan(chan) => chan.recv_ready(),
+            Flavor::Never => false,
+            timer => timer.timer_due().is_some_and(|due| Instant::now() >= due),
+        }
+    }
+
+    fn watch(&self, cx: &Arc<Context>, oper: usize) -> bool {
+        match &self.receiver.flavor {
+            Flavor::Chan(chan) => chan.watch(cx, oper, false),
+            _ => false,
+        }
+    }
+
+    fn unwatch(&self, cx: &Context, oper: usize) {
+        if let Flavor::Chan(chan) = &self.receiver.flavor {
+            chan.unwatch(cx, oper, false);
+        }
+    }
+
+    fn due(&self) -> Option<Instant> {
+        match &self.receiver.flavor {
+            Flavor::Chan(_) | Flavor::Never => None,
+            timer => timer.timer_due(),
+        }
+    }
+
+    fn address(&self) -> *const () {
+        (self.receiver as *const Receiver<T>).cast()
+    }
+
+    fn is_send(&self) -> bool {
+        false
+    }
+
+    fn fresh(&self) -> Box<dyn Operation<'a> + 'a> {
+        Box::new(RecvOp {
+            receiver: self.receiver,
+            result: None,
+            packet: None,
+        })
+    }
+}
+
+struct SendOp<'a, T> {
+    sender: &'a Sender<T>,
+    slot: Option<SendSlot<T>>,
+}
+
+impl<'a, T> Operation<'a> for SendOp<'a, T> {
+    fn try_complete(&mut self) -> bool {
+        self.slot = self.sender.chan().select_try_send();
+        self.slot.is_some()
+    }
+
+    fn register(&mut self, cx: &Arc<Context>, oper: usize) -> bool {
+        self.sender.chan().register_send(cx, oper)
+    }
+
+    fn unregister(&mut self, cx: &Context, oper: usize) {
+        self.sender.chan().unregister_send(cx, oper);
+    }
+
+    fn accept(&mut self, cx: &Context) -> bool {
+        let packet = cx.take_packet();
+        if packet.is_null() {
+            // Buffered: a slot freed up; try to claim it.
+            return self.try_complete();
+        }
+        // SAFETY: a non-null pointer in our context was stored by a
+        // rendezvous receiver of *this* operation's channel (only the
+        // selector of operation `oper` stores one, and it selected this
+        // operation), and `take_packet` swapped it out, so we use it once.
+        self.slot = Some(unsafe { self.sender.chan().packet_slot(packet) });
+        true
+    }
+
+    fn is_ready(&self) -> bool {
+        self.sender.chan().send_ready()
+    }
+
+    fn watch(&self, cx: &Arc<Context>, oper: usize) -> bool {
+        self.sender.chan().watch(cx, oper, true)
+    }
+
+    fn unwatch(&self, cx: &Context, oper: usize) {
+        self.sender.chan().unwatch(cx, oper, true);
+    }
+
+    fn due(&self) -> Option<Instant> {
+        None
+    }
+
+    fn address(&self) -> *const () {
+        (self.sender as *const Sender<T>).cast()
+    }
+
+    fn is_send(&self) -> bool {
+        true
+    }
+
+    fn fresh(&self) -> Box<dyn Operation<'a> + 'a> {
+        Box::new(SendOp {
+            sender: self.sender,
+            slot: None,
+        })
+    }
+}
+
+impl<T> Drop for SendOp<'_, T> {
+    fn drop(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.sender.chan().release_send(slot);
+        }
+    }
+}
+
+/// Waits on several channel operations and completes one of them.
+///
+/// Add operations with [`send`](Select::send) and [`recv`](Select::recv)
+/// (each returns the operation's index), then call one of the select
+/// methods; complete the returned [`SelectedOperation`] with the same
+/// sender or receiver. When several operations are ready, one is chosen
+/// at random. An operation on a disconnected channel counts as ready (it
+/// completes with an error). The `ready` methods only report which
+/// operation looks ready, leaving it to the caller to perform it.
+///
+/// ```
+/// use spool::sync::mpmc::{unbounded, Select};
+///
+/// let (s1, r1) = unbounded::<i32>();
+/// let (s2, r2) = unbounded::<&str>();
+/// s2.send("two").unwrap();
+///
+/// let mut sel = Select::new();
+/// let op1 = sel.recv(&r1);
+/// let op2 = sel.recv(&r2);
+/// let oper = sel.select();
+/// match oper.index() {
+///     i if i == op1 => panic!("r1 is empty: {:?}", oper.recv(&r1)),
+///     i if i == op2 => assert_eq!(oper.recv(&r2), Ok("two")),
+///     _ => unreachable!(),
+/// }
+/// # drop(s1);
+/// ```
+pub struct Select<'a> {
+    operations: Vec<Option<Box<dyn Operation<'a> + 'a>>>,
+    biased: bool,
+}
+
+/// The outcome a select waits for.
+#[derive(Clone, Copy)]
+enum Wait {
+    Now,
+    Until(Option<Instant>),
+}
+
+impl<'a> Select<'a> {
+    /// An empty select.
+    ///
+    /// ```
+    /// let sel = spool::sync::mpmc::Select::new();
+    /// # drop(sel);
+    /// ```
+    pub fn new() -> Select<'a> {
+        Select {
+            operations: Vec::new(),
+            biased: false,
+        }
+    }
+
+    /// A select that, when several operations are ready, picks the one
+    /// added first instead of a random one.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// s.send(1).unwrap();
+    /// let mut sel = Select::new_biased();
+    /// let first = sel.recv(&r);
+    /// sel.recv(&r);
+    /// let oper = sel.select();
+    /// assert_eq!(oper.index(), first);
+    /// assert_eq!(oper.recv(&r), Ok(1));
+    /// ```
+    pub fn new_biased() -> Select<'a> {
+        Select {
+            operations: Vec::new(),
+            biased: true,
+        }
+    }
+
+    /// Adds a send on `sender`; returns its index.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{bounded, Select};
+    /// let (s, r) = bounded(1);
+    /// let mut sel = Select::new();
+    /// let i = sel.send(&s);
+    /// let oper = sel.select();
+    /// assert_eq!(oper.index(), i);
+    /// oper.send(&s, 10).unwrap();
+    /// assert_eq!(r.recv(), Ok(10));
+    /// ```
+    pub fn send<T>(&mut self, sender: &'a Sender<T>) -> usize {
+        self.push(Box::new(SendOp { sender, slot: None }))
+    }
+
+    /// Adds a receive on `receiver`; returns its index.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// s.send('x').unwrap();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert_eq!(sel.select().recv(&r), Ok('x'));
+    /// ```
+    pub fn recv<T>(&mut self, receiver: &'a Receiver<T>) -> usize {
+        self.push(Box::new(RecvOp {
+            receiver,
+            result: None,
+            packet: None,
+        }))
+    }
+
+    fn push(&mut self, operation: Box<dyn Operation<'a> + 'a>) -> usize {
+        self.operations.push(Some(operation));
+        self.operations.len() - 1
+    }
+
+    /// Removes the operation with index `index`; other indices stay valid.
+    ///
+    /// # Panics
+    /// If there is no such operation (never added, or already removed).
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s1, r1) = unbounded::<i32>();
+    /// let (s2, r2) = unbounded();
+    /// s1.send(1).unwrap();
+    /// s2.send(2).unwrap();
+    /// let mut sel = Select::new();
+    /// let i1 = sel.recv(&r1);
+    /// sel.recv(&r2);
+    /// sel.remove(i1);
+    /// assert_eq!(sel.select().recv(&r2), Ok(2));
+    /// ```
+    pub fn remove(&mut self, index: usize) {
+        let removed = self.operations.get_mut(index).and_then(Option::take);
+        assert!(
+            removed.is_some(),
+            "Select::remove: no operation with index {index}"
+        );
+    }
+
+    /// Completes a ready operation if there is one, without blocking.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert!(sel.try_select().is_err());
+    /// s.send(1).unwrap();
+    /// assert_eq!(sel.try_select().unwrap().recv(&r), Ok(1));
+    /// ```
+    pub fn try_select(&mut self) -> Result<SelectedOperation<'a>, TrySelectError> {
+        match self.run(Wait::Now) {
+            Some(index) => Ok(self.selected(index)),
+            None => Err(TrySelectError),
+        }
+    }
+
+    /// Blocks until an operation can complete.
+    ///
+    /// # Panics
+    /// If the select has no operations: it would block forever.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// spool::thread::spawn(move || s.send(3).unwrap());
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert_eq!(sel.select().recv(&r), Ok(3));
+    /// ```
+    pub fn select(&mut self) -> SelectedOperation<'a> {
+        let index = self
+            .run(Wait::Until(None))
+            .expect("a select without deadline returns an operation");
+        self.selected(index)
+    }
+
+    /// Blocks until an operation can complete, or `timeout` passes.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// use std::time::Duration;
+    /// let (_s, r) = unbounded::<()>();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert!(sel.select_timeout(Duration::from_millis(1)).is_err());
+    /// ```
+    pub fn select_timeout(
+        &mut self,
+        timeout: Duration,
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
+        self.select_until(Instant::now().checked_add(timeout))
+    }
+
+    /// Blocks until an operation can complete, or `deadline` passes.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// use std::time::{Duration, Instant};
+    /// let (s, r) = unbounded();
+    /// s.send(1).unwrap();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// let oper = sel.select_deadline(Instant::now() + Duration::from_secs(1)).unwrap();
+    /// assert_eq!(oper.recv(&r), Ok(1));
+    /// ```
+    pub fn select_deadline(
+        &mut self,
+        deadline: Instant,
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
+        self.select_until(Some(deadline))
+    }
+
+    fn select_until(
+        &mut self,
+        deadline: Option<Instant>,
+    ) -> Result<SelectedOperation<'a>, SelectTimeoutError> {
+        match self.run(Wait::Until(deadline)) {
+            Some(index) => Ok(self.selected(index)),
+            None => Err(SelectTimeoutError),
+        }
+    }
+
+    /// Returns the index of an operation that looks ready, without
+    /// performing it; the caller then performs it (say, with `try_recv`),
+    /// which may fail if another thread got there first.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// let mut sel = Select::new();
+    /// let i = sel.recv(&r);
+    /// assert!(sel.try_ready().is_err());
+    /// s.send(1).unwrap();
+    /// assert_eq!(sel.try_ready(), Ok(i));
+    /// assert_eq!(r.try_recv(), Ok(1));
+    /// ```
+    pub fn try_ready(&mut self) -> Result<usize, TryReadyError> {
+        self.run_ready(Wait::Now).ok_or(TryReadyError)
+    }
+
+    /// Blocks until an operation looks ready and returns its index (see
+    /// [`try_ready`](Select::try_ready)).
+    ///
+    /// # Panics
+    /// If the select has no operations: it would block forever.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{bounded, Select};
+    /// let (s, r) = bounded(0);
+    /// let t = spool::thread::spawn(move || r.recv().unwrap());
+    /// let mut sel = Select::new();
+    /// let i = sel.send(&s);
+    /// assert_eq!(sel.ready(), i); // a receiver is waiting
+    /// s.send(5).unwrap();
+    /// assert_eq!(t.join().unwrap(), 5);
+    /// ```
+    pub fn ready(&mut self) -> usize {
+        self.run_ready(Wait::Until(None))
+            .expect("a ready without deadline returns an operation")
+    }
+
+    /// As [`ready`](Select::ready), giving up after `timeout`.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// use std::time::Duration;
+    /// let (_s, r) = unbounded::<i32>();
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert!(sel.ready_timeout(Duration::from_millis(1)).is_err());
+    /// ```
+    pub fn ready_timeout(&mut self, timeout: Duration) -> Result<usize, ReadyTimeoutError> {
+        self.run_ready(Wait::Until(Instant::now().checked_add(timeout)))
+            .ok_or(ReadyTimeoutError)
+    }
+
+    /// As [`ready`](Select::ready), giving up at `deadline`.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// use std::time::Instant;
+    /// let (s, r) = unbounded();
+    /// s.send(()).unwrap();
+    /// let mut sel = Select::new();
+    /// let i = sel.recv(&r);
+    /// assert_eq!(sel.ready_deadline(Instant::now()), Ok(i));
+    /// ```
+    pub fn ready_deadline(&mut self, deadline: Instant) -> Result<usize, ReadyTimeoutError> {
+        self.run_ready(Wait::Until(Some(deadline)))
+            .ok_or(ReadyTimeoutError)
+    }
+
+    /// Moves the chosen operation out (leaving a fresh copy in its place).
+    fn selected(&mut self, index: usize) -> SelectedOperation<'a> {
+        let slot = &mut self.operations[index];
+        let fresh = slot
+            .as_deref()
+            .expect("a selected operation exists")
+            .fresh();
+        let operation = slot.replace(fresh).expect("a selected operation exists");
+        SelectedOperation {
+            operation,
+            index,
+            completed: false,
+        }
+    }
+
+    /// Indices of the present operations, or what to return when there
+    /// are none.
+    fn present(&self, wait: Wait, what: &str) -> Result<Vec<usize>, Option<usize>> {
+        let order: Vec<usize> = (0..self.operations.len())
+            .filter(|&i| self.operations[i].is_some())
+            .collect();
+        if !order.is_empty() {
+            return Ok(order);
+        }
+        match wait {
+            Wait::Now => Err(None),
+            Wait::Until(None) => panic!("Select::{what} with no operations would block forever"),
+            Wait::Until(deadline) => {
+                sleep_until(deadline);
+                Err(None)
+            }
+        }
+    }
+
+    /// The select loop; see the top of this file. Returns the index of the
+    /// operation that can complete, or `None` when the wait is over.
+    fn run(&mut self, wait: Wait) -> Option<usize> {
+        let mut order = match self.present(wait, "select") {
+            Ok(order) => order,
+            Err(none) => return none,
+        };
+        let mut cx: Option<Arc<Context>> = None;
+        let mut registered = Vec::with_capacity(order.len());
+        loop {
+            if !self.biased {
+                shuffle(&mut order);
+            }
+            for &i in &order {
+                if self.op(i).try_complete() {
+                    return Some(i);
+                }
+            }
+            let deadline = match wait {
+                Wait::Now => return None,
+                Wait::Until(deadline) => deadline,
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+
+            let cx = cx.get_or_insert_with(Context::current);
+            cx.reset();
+            let mut wake = deadline;
+            let mut ready = false;
+            registered.clear();
+            for &i in &order {
+                let op = self.op(i);
+                if let Some(due) = op.due() {
+                    wake = Some(wake.map_or(due, |w| w.min(due)));
+                }
+                registered.push(i);
+                if op.register(cx, FIRST_OPERATION + i) {
+                    ready = true;
+                    break;
+                }
+            }
+            let state = if ready {
+                if cx.try_select(ABORTED) {
+                    ABORTED
+                } else {
+                    cx.state()
+                }
+            } else {
+                cx.wait_until(wake)
+            };
+            for &i in &registered {
+                self.op(i).unregister(cx, FIRST_OPERATION + i);
+            }
+            if state >= FIRST_OPERATION {
+                let i = state - FIRST_OPERATION;
+                if self.op(i).accept(cx) {
+                    return Some(i);
+                }
+            }
+            // Aborted (something looked ready, a timer or the deadline is
+            // due), disconnected, or a lost retry: next round.
+        }
+    }
+
+    /// The `ready` loop: as `run`, with observers instead of wait-list
+    /// entries and without performing the operation.
+    fn run_ready(&mut self, wait: Wait) -> Option<usize> {
+        let mut order = match self.present(wait, "ready") {
+            Ok(order) => order,
+            Err(none) => return none,
+        };
+        let mut cx: Option<Arc<Context>> = None;
+        let mut watched = Vec::with_capacity(order.len());
+        loop {
+            if !self.biased {
+                shuffle(&mut order);
+            }
+            if let Some(&i) = order.iter().find(|&&i| self.op(i).is_ready()) {
+                return Some(i);
+            }
+            let deadline = match wait {
+                Wait::Now => return None,
+                Wait::Until(deadline) => deadline,
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return None;
+            }
+            let cx = cx.get_or_insert_with(Context::current);
+            cx.reset();
+            let mut wake = deadline;
+            let mut ready = false;
+            watched.clear();
+            for &i in &order {
+                let op = self.op(i);
+                if let Some(due) = op.due() {
+                    wake = Some(wake.map_or(due, |w| w.min(due)));
+                }
+                watched.push(i);
+                if op.watch(cx, FIRST_OPERATION + i) {
+                    ready = true;
+                    break;
+                }
+            }
+            if ready {
+                cx.try_select(ABORTED);
+            } else {
+                cx.wait_until(wake);
+            }
+            for &i in &watched {
+                self.op(i).unwatch(cx, FIRST_OPERATION + i);
+            }
+            // Whatever woke us, look again (the probe decides).
+        }
+    }
+
+    fn op(&mut self, index: usize) -> &mut (dyn Operation<'a> + 'a) {
+        self.operations[index]
+            .as_deref_mut()
+            .expect("only present operations are run")
+    }
+}
+
+impl Default for Select<'_> {
+    fn default() -> Self {
+        Select::new()
+    }
+}
+
+impl<'a> Clone for Select<'a> {
+    /// A select with the same operations (and indices), none attempted.
+    fn clone(&self) -> Select<'a> {
+        Select {
+            operations: self
+                .operations
+                .iter()
+                .map(|op| op.as_ref().map(|op| op.fresh()))
+                .collect(),
+            biased: self.biased,
+        }
+    }
+}
+
+impl fmt::Debug for Select<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Select { .. }")
+    }
+}
+
+/// The operation a select chose; complete it with
+/// [`send`](SelectedOperation::send) or [`recv`](SelectedOperation::recv),
+/// passing the same sender or receiver that was added.
+///
+/// # Panics
+/// Dropping it without completing the operation panics (a rendezvous
+/// counterpart may be waiting for it), as in crossbeam-channel.
+///
+/// ```
+/// use spool::sync::mpmc::{unbounded, Select};
+/// let (s, r) = unbounded();
+/// s.send(1).unwrap();
+/// let mut sel = Select::new();
+/// let i = sel.recv(&r);
+/// let oper = sel.select();
+/// assert_eq!(oper.index(), i);
+/// assert_eq!(oper.recv(&r), Ok(1));
+/// ```
+pub struct SelectedOperation<'a> {
+    operation: Box<dyn Operation<'a> + 'a>,
+    index: usize,
+    completed: bool,
+}
+
+impl<'a> SelectedOperation<'a> {
+    /// The index of the chosen operation.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select};
+    /// let (s, r) = unbounded();
+    /// s.send(()).unwrap();
+    /// let mut sel = Select::new();
+    /// let i = sel.recv(&r);
+    /// let oper = sel.select();
+    /// assert_eq!(oper.index(), i);
+    /// oper.recv(&r).unwrap();
+    /// ```
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// Completes the chosen send with `msg`; fails, handing `msg` back, if
+    /// the channel is disconnected.
+    ///
+    /// # Panics
+    /// If `sender` is not the one whose send was chosen.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, Select, SendError};
+    /// let (s, r) = unbounded();
+    /// drop(r);
+    /// let mut sel = Select::new();
+    /// sel.send(&s);
+    /// assert_eq!(sel.select().send(&s, 1), Err(SendError(1)));
+    /// ```
+    pub fn send<'s, T>(mut self, sender: &'s Sender<T>, msg: T) -> Result<(), SendError<T>> {
+        assert!(
+            self.operation.is_send()
+                && self.operation.address() == (sender as *const Sender<T>).cast(),
+            "SelectedOperation::send: passed a sender that was not selected"
+        );
+        let operation: *mut (dyn Operation<'a> + 'a) = &mut *self.operation;
+        // SAFETY: the operation is a `SendOp` (`is_send`) over the sender
+        // at this very address. That sender is borrowed for `'a` by the
+        // operation, so it is alive and is the object `sender` points at;
+        // one object has one type, so the operation is a `SendOp<'a, T>`
+        // with this `T`. Viewing its reference with the shorter lifetime
+        // `'s` is sound: we only take `slot`, which does not involve it.
+        let op = unsafe { &mut *(operation as *mut SendOp<'s, T>) };
+        let slot = op
+            .slot
+            .take()
+            .expect("a selected send holds its slot until completed");
+        self.completed = true;
+        sender.chan().complete_send(slot, msg).map_err(SendError)
+    }
+
+    /// Completes the chosen receive.
+    ///
+    /// # Panics
+    /// If `receiver` is not the one whose receive was chosen.
+    ///
+    /// ```
+    /// use spool::sync::mpmc::{unbounded, RecvError, Select};
+    /// let (s, r) = unbounded::<i32>();
+    /// drop(s);
+    /// let mut sel = Select::new();
+    /// sel.recv(&r);
+    /// assert_eq!(sel.select().recv(&r), Err(RecvError));
+    /// ```
+    pub fn recv<'r, T>(mut self, receiver: &'r Receiver<T>) -> Result<T, RecvError> {
+        assert!(
+            !self.operation.is_send()
+                && self.operation.address() == (receiver as *const Receiver<T>).cast(),
+            "SelectedOperation::recv: passed a receiver that was not selected"
+        );
+        let operation: *mut (dyn Operation<'a> + 'a) = &mut *self.operation;
+        // SAFETY: as in `send`: the operation is a `RecvOp` over the live
+        // receiver at this address, hence a `RecvOp<'a, T>` with this `T`,
+        // viewed with the shorter lifetime `'r` to take `result` only.
+        let op = unsafe { &mut *(operation as *mut RecvOp<'r, T>) };
+        self.completed = true;
+        op.result
+            .take()
+            .expect("a selected receive holds its result until completed")
+    }
+}
+
+impl Drop for SelectedOperation<'_> {
+    fn drop(&mut self) {
+        if !self.completed && !std::thread::panicking() {
+            panic!("dropped `SelectedOperation` without completing the operation");
+        }
+    }
+}
+
+impl fmt::Debug for SelectedOperation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SelectedOperation")
+            .field("index", &self.index)
+            .finish_non_exhaustive()
+    }
+}
+
+thread_local! {
+    /// xorshift64* state for choosing among ready operations. Per worker
+    /// OS thread (not per green thread), which is fine: it is only read
+    /// and written in one go, never borrowed across a switch.
+    static RNG: Cell<u64> = Cell::new({
+        let seed = Instant::now().elapsed().as_nanos() as u64 ^ (&RNG as *const _ as u64);
+        seed | 1
+    });
+}
+
+/// Shuffles `order` (Fisher–Yates).
+fn shuffle(order: &mut [usize]) {
+    if order.len() < 2 {
+        return;
+    }
+    RNG.with(|rng| {
+        let mut x = rng.get();
+        for i in (1..order.len()).rev() {
+            x ^= x >> 12;
+            x ^= x << 25;
+            x ^= x >> 27;
+            let r = x.wrapping_mul(0x2545_F491_4F6C_DD1D);
+            order.swap(i, (r % (i as u64 + 1)) as usize);
+        }
+        rng.set(x);
+    });
+}
