@@ -824,7 +824,7 @@ impl<'a> SelectedOperation<'a> {
 
 impl Drop for SelectedOperation<'_> {
     fn drop(&mut self) {
-        if !self.completed && !std::thread::panicking() {
+        if !self.completed && !crate::thread::panicking() {
             panic!("dropped `SelectedOperation` without completing the operation");
         }
     }
