@@ -56,6 +56,7 @@ mod worker;
 
 use std::fmt;
 use std::io;
+use std::mem::ManuallyDrop;
 use std::num::NonZeroU64;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
@@ -80,7 +81,9 @@ pub struct ThreadHandle {
 
 #[derive(Clone)]
 enum Inner {
-    Green(Arc<Task>),
+    /// Never dropped implicitly: `ThreadHandle`'s `Drop` moves it out to
+    /// recycle the task's allocation.
+    Green(ManuallyDrop<Arc<Task>>),
     Os(Arc<OsThread>),
 }
 
@@ -94,7 +97,7 @@ struct OsThread {
 impl ThreadHandle {
     pub(crate) fn green(task: Arc<Task>) -> ThreadHandle {
         ThreadHandle {
-            inner: Inner::Green(task),
+            inner: Inner::Green(ManuallyDrop::new(task)),
         }
     }
 
@@ -125,7 +128,7 @@ impl ThreadHandle {
         match &self.inner {
             Inner::Green(task) => {
                 if task.state.transition_to_notified() {
-                    task.shared.schedule(task.clone());
+                    task.shared.schedule(Arc::clone(task));
                 }
             }
             Inner::Os(os) => os.thread.unpark(),
@@ -135,9 +138,13 @@ impl ThreadHandle {
 
 impl Drop for ThreadHandle {
     fn drop(&mut self) {
-        if let Inner::Green(task) = &self.inner {
-            if let Some(core) = worker::current() {
-                core.recycle_task(task);
+        if let Inner::Green(task) = &mut self.inner {
+            // SAFETY: the handle is being dropped and `task` is never used
+            // again; this is the one place that takes it.
+            let task = unsafe { ManuallyDrop::take(task) };
+            match worker::current() {
+                Some(core) => core.recycle_or_drop(task),
+                None => drop(task),
             }
         }
     }
