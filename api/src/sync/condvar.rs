@@ -84,16 +84,18 @@ impl WaitTimeoutResult {
 }
 
 impl Condvar {
-    /// Creates a condition variable; `const`, so it can be a `static`.
-    ///
-    /// ```
-    /// static READY: spool::sync::Condvar = spool::sync::Condvar::new();
-    /// READY.notify_all(); // nobody waits: does nothing
-    /// ```
-    #[must_use]
-    pub const fn new() -> Condvar {
-        Condvar {
-            waiters: WaitList::new(),
+    crate::loom::const_fn! {
+        /// Creates a condition variable; `const`, so it can be a `static`.
+        ///
+        /// ```
+        /// static READY: spool::sync::Condvar = spool::sync::Condvar::new();
+        /// READY.notify_all(); // nobody waits: does nothing
+        /// ```
+        #[must_use]
+        pub fn new() -> Condvar {
+            Condvar {
+                waiters: WaitList::new(),
+            }
         }
     }
 

@@ -102,9 +102,12 @@
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::Arc;
 use std::time::Instant;
+
+use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering};
+use crate::loom::thread;
+use crate::loom::{Mutex, MutexGuard};
 
 use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION, WAITING};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
@@ -198,7 +201,7 @@ impl<T> Packet<T> {
     /// The caller is the packet's waiter.
     pub(crate) unsafe fn wait_take(&self) -> T {
         while !self.ready.load(Ordering::Acquire) {
-            spool_runtime::park();
+            thread::park();
         }
         // SAFETY: we are the waiter and saw `ready` (Acquire), so the
         // filler's write happened before and nobody else reads.
