@@ -510,3 +510,72 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
         (**self).fmt(f)
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! Exhaustive models of the lock/unlock handshake (STYLE.md §7). Loom
+    //! reports a thread left parked with nobody to unpark it as a
+    //! deadlock, so "no lost wakeup" needs no assertion of its own.
+    use super::*;
+    use ::loom::sync::atomic::AtomicBool;
+    use ::loom::thread;
+
+    /// One critical section: checks mutual exclusion (with a yield inside,
+    /// so loom can try to run another thread there) and increments.
+    fn increment(m: &Mutex<usize>, inside: &AtomicBool) {
+        let mut guard = m.lock().unwrap();
+        assert!(!inside.swap(true, Ordering::Relaxed), "two owners");
+        thread::yield_now();
+        *guard += 1;
+        inside.store(false, Ordering::Relaxed);
+    }
+
+    /// `threads` threads increment once each; `starving` picks the unlock
+    /// branch (`RETRY` and competing, or `GRANTED` hand-over).
+    fn count_exactly(threads: usize, starving: bool, preemption_bound: Option<usize>) {
+        LOOM_STARVING.with(|s| s.set(starving));
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = preemption_bound;
+        builder.check(move || {
+            let m = Arc::new(Mutex::new(0));
+            let inside = Arc::new(AtomicBool::new(false));
+            let others: Vec<_> = (1..threads)
+                .map(|_| {
+                    let (m, inside) = (m.clone(), inside.clone());
+                    thread::spawn(move || increment(&m, &inside))
+                })
+                .collect();
+            increment(&m, &inside);
+            for other in others {
+                other.join().unwrap();
+            }
+            assert_eq!(*m.lock().unwrap(), threads);
+            // Every waiter left the list and cleared `QUEUED` behind it.
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert!(m.waiters.lock().is_empty());
+        });
+    }
+
+    #[test]
+    fn two_threads_retry() {
+        count_exactly(2, false, None);
+    }
+
+    #[test]
+    fn two_threads_handoff() {
+        count_exactly(2, true, None);
+    }
+
+    // Three threads: bounded to 3 preemptions, which keeps each model to a
+    // few seconds and still reaches a waiter requeued at the front while a
+    // third thread competes.
+    #[test]
+    fn three_threads_retry() {
+        count_exactly(3, false, Some(3));
+    }
+
+    #[test]
+    fn three_threads_handoff() {
+        count_exactly(3, true, Some(3));
+    }
+}

@@ -193,3 +193,55 @@ impl Context {
         }
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The select race (STYLE.md §7): several parties try to decide one
+    //! context; exactly one wins, and the waiter wakes with its outcome.
+    use super::*;
+    use ::loom::sync::atomic::AtomicUsize;
+    use ::loom::thread;
+
+    /// Two channels' selectors race to select operations 0 and 1 of one
+    /// waiting select, and the waiter itself races them to `ABORTED` (its
+    /// deadline path, called directly: loom has no time) if `aborts`.
+    fn exactly_one_decides(aborts: bool) {
+        ::loom::model(move || {
+            let cx = Context::new();
+            let wins = std::sync::Arc::new(AtomicUsize::new(0));
+            let selectors: Vec<_> = (0..2)
+                .map(|k| {
+                    let (cx, wins) = (cx.clone(), wins.clone());
+                    thread::spawn(move || {
+                        if cx.try_select(FIRST_OPERATION + k) {
+                            wins.fetch_add(1, Ordering::Relaxed);
+                            cx.unpark();
+                        }
+                    })
+                })
+                .collect();
+            let outcome = if aborts && cx.try_select(ABORTED) {
+                wins.fetch_add(1, Ordering::Relaxed);
+                ABORTED
+            } else {
+                cx.wait_until(None)
+            };
+            for selector in selectors {
+                selector.join().unwrap();
+            }
+            assert_eq!(wins.load(Ordering::Relaxed), 1, "exactly one decides");
+            assert_eq!(cx.state(), outcome, "the waiter sees the decision");
+            assert!(outcome == ABORTED || outcome >= FIRST_OPERATION);
+        });
+    }
+
+    #[test]
+    fn two_selectors_one_winner() {
+        exactly_one_decides(false);
+    }
+
+    #[test]
+    fn two_selectors_and_an_abort_one_winner() {
+        exactly_one_decides(true);
+    }
+}
