@@ -151,6 +151,7 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+mod loom;
 pub mod runtime;
 pub mod sync;
 pub mod thread;

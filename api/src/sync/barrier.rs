@@ -45,22 +45,24 @@ struct Round {
 pub struct BarrierWaitResult(bool);
 
 impl Barrier {
-    /// A barrier for `n` threads (0 and 1 both let every caller through
-    /// at once, each as leader); `const`, as std's.
-    ///
-    /// ```
-    /// static GATE: spool::sync::Barrier = spool::sync::Barrier::new(1);
-    /// assert!(GATE.wait().is_leader());
-    /// ```
-    #[must_use]
-    pub const fn new(n: usize) -> Barrier {
-        Barrier {
-            lock: Mutex::new(Round {
-                count: 0,
-                generation: 0,
-            }),
-            cvar: Condvar::new(),
-            num_threads: n,
+    crate::loom::const_fn! {
+        /// A barrier for `n` threads (0 and 1 both let every caller through
+        /// at once, each as leader); `const`, as std's.
+        ///
+        /// ```
+        /// static GATE: spool::sync::Barrier = spool::sync::Barrier::new(1);
+        /// assert!(GATE.wait().is_leader());
+        /// ```
+        #[must_use]
+        pub fn new(n: usize) -> Barrier {
+            Barrier {
+                lock: Mutex::new(Round {
+                    count: 0,
+                    generation: 0,
+                }),
+                cvar: Condvar::new(),
+                num_threads: n,
+            }
         }
     }
 

@@ -84,16 +84,18 @@ impl WaitTimeoutResult {
 }
 
 impl Condvar {
-    /// Creates a condition variable; `const`, so it can be a `static`.
-    ///
-    /// ```
-    /// static READY: spool::sync::Condvar = spool::sync::Condvar::new();
-    /// READY.notify_all(); // nobody waits: does nothing
-    /// ```
-    #[must_use]
-    pub const fn new() -> Condvar {
-        Condvar {
-            waiters: WaitList::new(),
+    crate::loom::const_fn! {
+        /// Creates a condition variable; `const`, so it can be a `static`.
+        ///
+        /// ```
+        /// static READY: spool::sync::Condvar = spool::sync::Condvar::new();
+        /// READY.notify_all(); // nobody waits: does nothing
+        /// ```
+        #[must_use]
+        pub fn new() -> Condvar {
+            Condvar {
+                waiters: WaitList::new(),
+            }
         }
     }
 
@@ -323,5 +325,84 @@ impl Default for Condvar {
 impl fmt::Debug for Condvar {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Condvar").finish_non_exhaustive()
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! Exhaustive models of a condvar wait racing a notify (STYLE.md §7).
+    //! A waiter left parked with nobody to wake it is a loom deadlock.
+    use super::*;
+    use crate::sync::Mutex;
+    use ::loom::sync::Arc;
+    use ::loom::thread;
+
+    /// `while !flag { wait }` against `flag = true; notify_one()`: the
+    /// waiter's enqueue (under the mutex) races the notify.
+    #[test]
+    fn notify_one_is_not_missed() {
+        ::loom::model(|| {
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let notifier = {
+                let pair = pair.clone();
+                thread::spawn(move || {
+                    *pair.0.lock().unwrap() = true;
+                    pair.1.notify_one();
+                })
+            };
+            let mut ready = pair.0.lock().unwrap();
+            while !*ready {
+                ready = pair.1.wait(ready).unwrap();
+            }
+            drop(ready);
+            notifier.join().unwrap();
+            assert!(pair.1.waiters.lock().is_empty());
+        });
+    }
+
+    /// A `wait_timeout` that times out (loom has no time: a zero timeout
+    /// goes straight to the cancel path) races a `notify_one` meant for
+    /// whoever waits, with a second, untimed waiter. If the notify popped
+    /// the timed waiter, it must report "notified" (and then passes the
+    /// notification on, as a waiter that no longer wants it would);
+    /// reporting a timeout instead would swallow it and leave the second
+    /// waiter parked forever.
+    #[test]
+    fn a_timed_out_waiter_does_not_swallow_notify_one() {
+        // Three threads: bounded to 3 preemptions (a few seconds).
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let untimed = {
+                let pair = pair.clone();
+                thread::spawn(move || {
+                    let mut ready = pair.0.lock().unwrap();
+                    while !*ready {
+                        ready = pair.1.wait(ready).unwrap();
+                    }
+                })
+            };
+            let notifier = {
+                let pair = pair.clone();
+                thread::spawn(move || {
+                    *pair.0.lock().unwrap() = true;
+                    pair.1.notify_one();
+                })
+            };
+            let ready = pair.0.lock().unwrap();
+            if *ready {
+                drop(ready);
+            } else {
+                let (ready, result) = pair.1.wait_timeout(ready, Duration::ZERO).unwrap();
+                drop(ready);
+                if !result.timed_out() {
+                    pair.1.notify_one();
+                }
+            }
+            untimed.join().unwrap();
+            notifier.join().unwrap();
+            assert!(pair.1.waiters.lock().is_empty());
+        });
     }
 }

@@ -45,16 +45,18 @@ unsafe impl<T: Sync + Send, F: Send> Sync for LazyLock<T, F> {}
 impl<T: RefUnwindSafe + UnwindSafe, F: UnwindSafe> RefUnwindSafe for LazyLock<T, F> {}
 
 impl<T, F: FnOnce() -> T> LazyLock<T, F> {
-    /// Creates a lazy value with initialiser `f`; `const`, for `static`s.
-    ///
-    /// ```
-    /// static N: spool::sync::LazyLock<u64> = spool::sync::LazyLock::new(|| 6 * 7);
-    /// assert_eq!(*N, 42);
-    /// ```
-    pub const fn new(f: F) -> LazyLock<T, F> {
-        LazyLock {
-            once: Once::new(),
-            data: UnsafeCell::new(Data::Init(f)),
+    crate::loom::const_fn! {
+        /// Creates a lazy value with initialiser `f`; `const`, for `static`s.
+        ///
+        /// ```
+        /// static N: spool::sync::LazyLock<u64> = spool::sync::LazyLock::new(|| 6 * 7);
+        /// assert_eq!(*N, 42);
+        /// ```
+        pub fn new(f: F) -> LazyLock<T, F> {
+            LazyLock {
+                once: Once::new(),
+                data: UnsafeCell::new(Data::Init(f)),
+            }
         }
     }
 

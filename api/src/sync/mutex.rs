@@ -39,12 +39,14 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, LockResult, TryLockError, TryLockResult};
+use std::sync::{LockResult, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
 use super::poison;
 use super::waitlist::{WaitList, Waiter};
+use crate::loom::atomic::{AtomicU32, Ordering};
+use crate::loom::hint;
+use crate::loom::Arc;
 
 /// Someone owns the mutex.
 const LOCKED: u32 = 1;
@@ -57,12 +59,22 @@ const RETRY: u32 = 1;
 const GRANTED: u32 = 2;
 
 /// How long the head waiter may wait before unlock hands it the mutex.
+#[cfg_attr(loom, allow(dead_code))]
 const STARVATION: Duration = Duration::from_millis(1);
+
+#[cfg(loom)]
+std::thread_local! {
+    /// Loom has no time, so under loom the model chooses whether `unlock`
+    /// finds the head waiter starving (a model's threads all run on the
+    /// OS thread that set it).
+    static LOOM_STARVING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 /// How many times a contended `lock` re-checks before it parks. Kept small:
 /// the owner may be a switched-out green thread of the locker's own worker,
-/// which cannot release the mutex while the locker spins.
-const SPINS: u32 = 32;
+/// which cannot release the mutex while the locker spins. One under loom:
+/// the spin path is still explored, without multiplying interleavings.
+const SPINS: u32 = if cfg!(loom) { 1 } else { 32 };
 
 /// A mutual exclusion primitive protecting shared data, like
 /// [`std::sync::Mutex`], but a thread that must wait parks: a green thread
@@ -132,21 +144,23 @@ pub struct MutexGuard<'a, T: ?Sized + 'a> {
 unsafe impl<T: ?Sized + Sync> Sync for MutexGuard<'_, T> {}
 
 impl<T> Mutex<T> {
-    /// Creates an unlocked mutex; `const`, so it can initialise a `static`.
-    ///
-    /// ```
-    /// use spool::sync::Mutex;
-    /// static NAMES: Mutex<Vec<&str>> = Mutex::new(Vec::new());
-    /// NAMES.lock().unwrap().push("spool");
-    /// assert_eq!(NAMES.lock().unwrap().len(), 1);
-    /// ```
-    #[inline]
-    pub const fn new(t: T) -> Mutex<T> {
-        Mutex {
-            state: AtomicU32::new(0),
-            waiters: WaitList::new(),
-            poison: poison::Flag::new(),
-            data: UnsafeCell::new(t),
+    crate::loom::const_fn! {
+        /// Creates an unlocked mutex; `const`, so it can initialise a `static`.
+        ///
+        /// ```
+        /// use spool::sync::Mutex;
+        /// static NAMES: Mutex<Vec<&str>> = Mutex::new(Vec::new());
+        /// NAMES.lock().unwrap().push("spool");
+        /// assert_eq!(NAMES.lock().unwrap().len(), 1);
+        /// ```
+        #[inline]
+        pub fn new(t: T) -> Mutex<T> {
+            Mutex {
+                state: AtomicU32::new(0),
+                waiters: WaitList::new(),
+                poison: poison::Flag::new(),
+                data: UnsafeCell::new(t),
+            }
         }
     }
 
@@ -320,7 +334,7 @@ impl<T: ?Sized> Mutex<T> {
                 if self.state.load(Ordering::Relaxed) & LOCKED == 0 && self.try_acquire() {
                     return;
                 }
-                std::hint::spin_loop();
+                hint::spin_loop();
             }
             let mut list = self.waiters.lock();
             // `Relaxed` is enough: what matters is that this RMW and the
@@ -364,7 +378,14 @@ impl<T: ?Sized> Mutex<T> {
             self.state.store(0, Ordering::Release);
             return;
         };
+        #[cfg(not(loom))]
         let starving = head.since.elapsed() >= STARVATION;
+        // Loom has no time: the model picks the branch (see `loom_models`).
+        #[cfg(loom)]
+        let starving = {
+            let _ = head;
+            LOOM_STARVING.with(std::cell::Cell::get)
+        };
         let woken = if starving {
             let woken = list.wake_front(GRANTED);
             let queued = if list.is_empty() { 0 } else { QUEUED };
@@ -487,5 +508,74 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for MutexGuard<'_, T> {
 impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         (**self).fmt(f)
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! Exhaustive models of the lock/unlock handshake (STYLE.md §7). Loom
+    //! reports a thread left parked with nobody to unpark it as a
+    //! deadlock, so "no lost wakeup" needs no assertion of its own.
+    use super::*;
+    use ::loom::sync::atomic::AtomicBool;
+    use ::loom::thread;
+
+    /// One critical section: checks mutual exclusion (with a yield inside,
+    /// so loom can try to run another thread there) and increments.
+    fn increment(m: &Mutex<usize>, inside: &AtomicBool) {
+        let mut guard = m.lock().unwrap();
+        assert!(!inside.swap(true, Ordering::Relaxed), "two owners");
+        thread::yield_now();
+        *guard += 1;
+        inside.store(false, Ordering::Relaxed);
+    }
+
+    /// `threads` threads increment once each; `starving` picks the unlock
+    /// branch (`RETRY` and competing, or `GRANTED` hand-over).
+    fn count_exactly(threads: usize, starving: bool, preemption_bound: Option<usize>) {
+        LOOM_STARVING.with(|s| s.set(starving));
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = preemption_bound;
+        builder.check(move || {
+            let m = Arc::new(Mutex::new(0));
+            let inside = Arc::new(AtomicBool::new(false));
+            let others: Vec<_> = (1..threads)
+                .map(|_| {
+                    let (m, inside) = (m.clone(), inside.clone());
+                    thread::spawn(move || increment(&m, &inside))
+                })
+                .collect();
+            increment(&m, &inside);
+            for other in others {
+                other.join().unwrap();
+            }
+            assert_eq!(*m.lock().unwrap(), threads);
+            // Every waiter left the list and cleared `QUEUED` behind it.
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert!(m.waiters.lock().is_empty());
+        });
+    }
+
+    #[test]
+    fn two_threads_retry() {
+        count_exactly(2, false, None);
+    }
+
+    #[test]
+    fn two_threads_handoff() {
+        count_exactly(2, true, None);
+    }
+
+    // Three threads: bounded to 3 preemptions, which keeps each model to a
+    // few seconds and still reaches a waiter requeued at the front while a
+    // third thread competes.
+    #[test]
+    fn three_threads_retry() {
+        count_exactly(3, false, Some(3));
+    }
+
+    #[test]
+    fn three_threads_handoff() {
+        count_exactly(3, true, Some(3));
     }
 }

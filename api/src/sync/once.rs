@@ -69,6 +69,7 @@ pub struct OnceState {
 /// ```
 #[deprecated(note = "the `Once::new()` function is now preferred")]
 #[allow(clippy::declare_interior_mutable_const)] // std declares it so too
+#[cfg(not(loom))] // `Once::new` is not `const` under loom (`crate::loom`)
 pub const ONCE_INIT: Once = Once::new();
 
 impl OnceState {
@@ -89,17 +90,19 @@ impl OnceState {
 }
 
 impl Once {
-    /// Creates a new `Once`; `const`, so it can be a `static`.
-    ///
-    /// ```
-    /// static START: spool::sync::Once = spool::sync::Once::new();
-    /// assert!(!START.is_completed());
-    /// ```
-    #[must_use]
-    pub const fn new() -> Once {
-        Once {
-            state: AtomicU32::new(INCOMPLETE),
-            waiters: WaitList::new(),
+    crate::loom::const_fn! {
+        /// Creates a new `Once`; `const`, so it can be a `static`.
+        ///
+        /// ```
+        /// static START: spool::sync::Once = spool::sync::Once::new();
+        /// assert!(!START.is_completed());
+        /// ```
+        #[must_use]
+        pub fn new() -> Once {
+            Once {
+                state: AtomicU32::new(INCOMPLETE),
+                waiters: WaitList::new(),
+            }
         }
     }
 

@@ -38,17 +38,19 @@ impl<T: RefUnwindSafe + UnwindSafe> RefUnwindSafe for OnceLock<T> {}
 impl<T: UnwindSafe> UnwindSafe for OnceLock<T> {}
 
 impl<T> OnceLock<T> {
-    /// Creates an empty cell; `const`, so it can be a `static`.
-    ///
-    /// ```
-    /// static CELL: spool::sync::OnceLock<u32> = spool::sync::OnceLock::new();
-    /// assert!(CELL.get().is_none());
-    /// ```
-    #[must_use]
-    pub const fn new() -> OnceLock<T> {
-        OnceLock {
-            once: Once::new(),
-            value: UnsafeCell::new(None),
+    crate::loom::const_fn! {
+        /// Creates an empty cell; `const`, so it can be a `static`.
+        ///
+        /// ```
+        /// static CELL: spool::sync::OnceLock<u32> = spool::sync::OnceLock::new();
+        /// assert!(CELL.get().is_none());
+        /// ```
+        #[must_use]
+        pub fn new() -> OnceLock<T> {
+            OnceLock {
+                once: Once::new(),
+                value: UnsafeCell::new(None),
+            }
         }
     }
 

@@ -133,19 +133,21 @@ pub struct RwLockWriteGuard<'a, T: ?Sized + 'a> {
 unsafe impl<T: ?Sized + Sync> Sync for RwLockWriteGuard<'_, T> {}
 
 impl<T> RwLock<T> {
-    /// Creates an unlocked lock; `const`, so it can initialise a `static`.
-    ///
-    /// ```
-    /// static CONFIG: spool::sync::RwLock<u32> = spool::sync::RwLock::new(7);
-    /// assert_eq!(*CONFIG.read().unwrap(), 7);
-    /// ```
-    #[inline]
-    pub const fn new(t: T) -> RwLock<T> {
-        RwLock {
-            state: AtomicUsize::new(0),
-            waiters: WaitList::new(),
-            poison: poison::Flag::new(),
-            data: UnsafeCell::new(t),
+    crate::loom::const_fn! {
+        /// Creates an unlocked lock; `const`, so it can initialise a `static`.
+        ///
+        /// ```
+        /// static CONFIG: spool::sync::RwLock<u32> = spool::sync::RwLock::new(7);
+        /// assert_eq!(*CONFIG.read().unwrap(), 7);
+        /// ```
+        #[inline]
+        pub fn new(t: T) -> RwLock<T> {
+            RwLock {
+                state: AtomicUsize::new(0),
+                waiters: WaitList::new(),
+                poison: poison::Flag::new(),
+                data: UnsafeCell::new(t),
+            }
         }
     }
 

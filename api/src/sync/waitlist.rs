@@ -2,7 +2,7 @@
 //!
 //! # Design
 //! A [`WaitList`] is a FIFO of [`Waiter`]s behind a tiny lock (a
-//! `std::sync::Mutex` around a `VecDeque`). A waiter is a [`ThreadHandle`]
+//! `std::sync::Mutex` around a `VecDeque`). A waiter is a `ThreadHandle`
 //! (green or OS thread) plus its own atomic `state`, which starts at
 //! [`WAITING`] and is set exactly once, by whoever removes the waiter from
 //! the list, to a non-zero *wake reason* (`NOTIFIED`/`GRANTED`/`RETRY`,
@@ -66,13 +66,17 @@
 //! Waiters are `Arc`-allocated (one allocation per slow-path wait, which
 //! then parks anyway), so no `unsafe` is needed: an intrusive list would
 //! save the allocation at the price of pinning and raw pointers.
+//!
+//! The atomics, the list lock and parking come through `crate::loom`, so
+//! under `--cfg loom` the models in `mutex.rs` and `condvar.rs` explore
+//! this protocol's interleavings.
 
 use std::collections::VecDeque;
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Instant;
 
-use spool_runtime::ThreadHandle;
+use crate::loom::atomic::{AtomicU32, Ordering};
+use crate::loom::thread::{self, Thread};
+use crate::loom::{Arc, Mutex, MutexGuard};
 
 /// `Waiter::state` before a waker has taken the waiter off the list.
 pub(crate) const WAITING: u32 = 0;
@@ -80,13 +84,14 @@ pub(crate) const WAITING: u32 = 0;
 /// One thread waiting in a [`WaitList`].
 pub(crate) struct Waiter {
     /// The thread to unpark.
-    thread: ThreadHandle,
+    thread: Thread,
     /// [`WAITING`] while in the list; then the wake reason, set once by the
     /// waker that popped it (under the list lock).
     state: AtomicU32,
     /// What the waiter wants (a primitive-specific tag, e.g. read or write).
     pub(crate) kind: u32,
     /// When the waiter first started waiting (for starvation checks).
+    #[cfg_attr(loom, allow(dead_code))] // loom has no time (`mutex.rs`)
     pub(crate) since: Instant,
 }
 
@@ -94,7 +99,7 @@ impl Waiter {
     /// A waiter for the calling thread.
     pub(crate) fn new(kind: u32, since: Instant) -> Arc<Waiter> {
         Arc::new(Waiter {
-            thread: spool_runtime::current(),
+            thread: thread::current(),
             state: AtomicU32::new(WAITING),
             kind,
             since,
@@ -120,7 +125,7 @@ impl Waiter {
             if state != WAITING {
                 return state;
             }
-            spool_runtime::park();
+            thread::park();
         }
     }
 
@@ -140,7 +145,7 @@ impl Waiter {
             if now >= deadline {
                 return WAITING;
             }
-            spool_runtime::park_timeout(deadline - now);
+            thread::park_timeout(deadline - now);
         }
     }
 }
@@ -156,9 +161,11 @@ pub(crate) struct Locked<'a> {
 }
 
 impl WaitList {
-    pub(crate) const fn new() -> WaitList {
-        WaitList {
-            queue: Mutex::new(VecDeque::new()),
+    crate::loom::const_fn! {
+        pub(crate) fn new() -> WaitList {
+            WaitList {
+                queue: Mutex::new(VecDeque::new()),
+            }
         }
     }
 
@@ -244,7 +251,7 @@ impl Woken {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 

@@ -1,11 +1,12 @@
 //! A waiter: one blocked thread and the word that says which of its
 //! operations won. See "Waiters and selection" at the top of `chan.rs`.
 
-use std::sync::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use spool_runtime::ThreadHandle;
+use crate::loom::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use crate::loom::hint;
+use crate::loom::thread::{self, Thread};
 
 /// Nobody has selected the waiter yet.
 pub(crate) const WAITING: usize = 0;
@@ -17,6 +18,7 @@ pub(crate) const DISCONNECTED: usize = 2;
 /// Operation `k` of a waiter is selected by storing `FIRST_OPERATION + k`.
 pub(crate) const FIRST_OPERATION: usize = 3;
 
+#[cfg(not(loom))]
 crate::thread_local! {
     /// The calling thread's reusable context (see `Context::current`).
     static CONTEXT: Arc<Context> = Context::new();
@@ -39,7 +41,7 @@ pub(crate) struct Context {
     /// that same lock (to unregister), which orders the write before the
     /// read. So `Relaxed` suffices.
     packet: AtomicPtr<()>,
-    thread: ThreadHandle,
+    thread: Thread,
 }
 
 impl Context {
@@ -54,6 +56,7 @@ impl Context {
     /// lock), so no party can still decide this context's state; a late
     /// `unpark` from a selector that already decided it is a harmless
     /// spurious wakeup for the next operation, which re-checks its state.
+    #[cfg(not(loom))]
     pub(crate) fn current() -> Arc<Context> {
         CONTEXT
             .try_with(Arc::clone)
@@ -64,6 +67,7 @@ impl Context {
     /// `current`), saving the reference-count traffic of a clone. The
     /// borrow may be held across a park: green-thread-local values live in
     /// the green thread itself.
+    #[cfg(not(loom))]
     pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Context>) -> R) -> R {
         let mut f = Some(f);
         let run = |cx: &Arc<Context>| (f.take().expect("called once"))(cx);
@@ -75,12 +79,25 @@ impl Context {
         }
     }
 
+    /// Under loom, a fresh context each time: loom's threads share the OS
+    /// thread's local storage, and a context must not outlive a model run.
+    #[cfg(loom)]
+    pub(crate) fn current() -> Arc<Context> {
+        Context::new()
+    }
+
+    /// Under loom, `f` with a fresh context (see the loom `current`).
+    #[cfg(loom)]
+    pub(crate) fn with_current<R>(f: impl FnOnce(&Arc<Context>) -> R) -> R {
+        f(&Context::new())
+    }
+
     /// A fresh context for the calling thread, in state `WAITING`.
     fn new() -> Arc<Context> {
         Arc::new(Context {
             state: AtomicUsize::new(WAITING),
             packet: AtomicPtr::new(std::ptr::null_mut()),
-            thread: spool_runtime::current(),
+            thread: thread::current(),
         })
     }
 
@@ -146,13 +163,13 @@ impl Context {
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> usize {
         // A short spin helps only when the counterpart runs on another OS
         // thread; in a green thread it would just delay our own worker.
-        if !spool_runtime::in_green_thread() {
+        if !thread::in_green_thread() {
             for _ in 0..64 {
                 let state = self.state();
                 if state != WAITING {
                     return state;
                 }
-                std::hint::spin_loop();
+                hint::spin_loop();
             }
         }
         loop {
@@ -161,7 +178,7 @@ impl Context {
                 return state;
             }
             match deadline {
-                None => spool_runtime::park(),
+                None => thread::park(),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
@@ -170,9 +187,61 @@ impl Context {
                         }
                         return self.state();
                     }
-                    spool_runtime::park_timeout(deadline - now);
+                    thread::park_timeout(deadline - now);
                 }
             }
         }
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The select race (STYLE.md §7): several parties try to decide one
+    //! context; exactly one wins, and the waiter wakes with its outcome.
+    use super::*;
+    use ::loom::sync::atomic::AtomicUsize;
+    use ::loom::thread;
+
+    /// Two channels' selectors race to select operations 0 and 1 of one
+    /// waiting select, and the waiter itself races them to `ABORTED` (its
+    /// deadline path, called directly: loom has no time) if `aborts`.
+    fn exactly_one_decides(aborts: bool) {
+        ::loom::model(move || {
+            let cx = Context::new();
+            let wins = std::sync::Arc::new(AtomicUsize::new(0));
+            let selectors: Vec<_> = (0..2)
+                .map(|k| {
+                    let (cx, wins) = (cx.clone(), wins.clone());
+                    thread::spawn(move || {
+                        if cx.try_select(FIRST_OPERATION + k) {
+                            wins.fetch_add(1, Ordering::Relaxed);
+                            cx.unpark();
+                        }
+                    })
+                })
+                .collect();
+            let outcome = if aborts && cx.try_select(ABORTED) {
+                wins.fetch_add(1, Ordering::Relaxed);
+                ABORTED
+            } else {
+                cx.wait_until(None)
+            };
+            for selector in selectors {
+                selector.join().unwrap();
+            }
+            assert_eq!(wins.load(Ordering::Relaxed), 1, "exactly one decides");
+            assert_eq!(cx.state(), outcome, "the waiter sees the decision");
+            assert!(outcome == ABORTED || outcome >= FIRST_OPERATION);
+        });
+    }
+
+    #[test]
+    fn two_selectors_one_winner() {
+        exactly_one_decides(false);
+    }
+
+    #[test]
+    fn two_selectors_and_an_abort_one_winner() {
+        exactly_one_decides(true);
     }
 }
