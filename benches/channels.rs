@@ -582,31 +582,45 @@ fn measure_row(
     if !opts.wants(name) {
         return;
     }
+    // A multiple of 4 threads × 1024 (whole batches), at least one.
+    let step = THREADS * CAP_N;
+    let fit = |per_op: f64| {
+        let fit = (sizing.budget.as_secs_f64() / per_op.max(1e-10)) as usize;
+        (fit.min(sizing.max_ops) / step).max(1) * step
+    };
     // Warm up each system once and size its samples from that.
-    let sized: Vec<usize> = systems
+    let mut sized: Vec<(usize, usize)> = systems
         .iter()
         .map(|s| {
             running(Some(format!("{name} {} (warm-up)", s.name)));
             let w = sizing.warmup_ops;
-            let per_op = (s.measure)(w).as_secs_f64() / w as f64;
-            let fit = (sizing.budget.as_secs_f64() / per_op.max(1e-10)) as usize;
-            // A multiple of 4 threads × 1024 (whole batches), at least one.
-            let unit = THREADS * CAP_N;
-            (fit.min(sizing.max_ops) / unit).max(1) * unit
+            let n = fit((s.measure)(w).as_secs_f64() / w as f64);
+            (n, n)
         })
         .collect();
     let mut samples: Vec<Sample> = systems.iter().map(|_| Sample { values: vec![] }).collect();
     for _ in 0..opts.pick(7, 3) {
-        for ((s, &n), sample) in systems.iter().zip(&sized).zip(&mut samples) {
+        for ((s, (_, n)), sample) in systems.iter().zip(&mut sized).zip(&mut samples) {
             running(Some(format!("{name} {} ({n} ops)", s.name)));
-            let elapsed = (s.measure)(n);
-            sample.values.push(elapsed.as_nanos() as f64 / n as f64);
+            let elapsed = (s.measure)(*n);
+            let per_op = elapsed.as_secs_f64() / *n as f64;
+            sample.values.push(per_op * 1e9);
+            // A bimodal cell (spool's threads on one worker or on two) can
+            // be far slower than its warm-up: shrink later samples.
+            if elapsed > 3 * sizing.budget {
+                *n = (*n).min(fit(per_op));
+            }
         }
     }
     running(None);
     let by_name = |sys: &str| systems.iter().position(|s| s.name == sys);
     let cell = |sys: &str| by_name(sys).map_or("–".to_owned(), |i| samples[i].cell());
-    let ops = |sys: &str| by_name(sys).map_or("–".to_owned(), |i| sized[i].to_string());
+    let ops = |sys: &str| {
+        by_name(sys).map_or("–".to_owned(), |i| match sized[i] {
+            (first, last) if first == last => first.to_string(),
+            (first, last) => format!("{first}→{last}"),
+        })
+    };
     let spool = by_name("spool").map(|i| samples[i].median());
     let best_peer = SYSTEMS[1..]
         .iter()
