@@ -50,7 +50,8 @@
 //! warm-up, which also estimates its cost; its message count is then the
 //! row's maximum (1,000,000 full, 100,000 quick) or less, so that a sample
 //! takes about 300 ms (30 ms quick) — std's rendezvous between OS threads
-//! costs microseconds per message. The counts used are printed. Samples are
+//! costs microseconds per message; a cell whose sample runs over 3× that
+//! shrinks its later samples. The counts used are printed. Samples are
 //! taken in rounds: one sample of every system, then the next round, so
 //! noise from the shared machine hits every system alike. Per system the
 //! table shows median (min–max), and `spool/best` is spool's median over
