@@ -19,6 +19,7 @@
 //! Each test runs under a watchdog that aborts the process, naming the
 //! test, if it hangs: a lost wakeup fails instead of hanging `cargo test`.
 
+#[macro_use]
 mod common;
 
 use std::collections::HashSet;
@@ -41,49 +42,6 @@ const GENEROUS: Duration = Duration::from_secs(5);
 
 fn ms(n: u64) -> Duration {
     Duration::from_millis(n)
-}
-
-/// Instantiates each test in `one_worker`, `two_workers` and `os_thread`.
-macro_rules! rt_test {
-    ($($(#[$attr:meta])* fn $name:ident() $body:block)*) => {
-        mod one_worker {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("one_worker::", stringify!($name)), LIMIT);
-                    let rt = Runtime::builder().workers(1).build().unwrap();
-                    rt.run(|| $body)
-                }
-            )*
-        }
-
-        mod two_workers {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("two_workers::", stringify!($name)), LIMIT);
-                    let rt = Runtime::builder().workers(2).build().unwrap();
-                    rt.run(|| $body)
-                }
-            )*
-        }
-
-        mod os_thread {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("os_thread::", stringify!($name)), LIMIT);
-                    $body
-                }
-            )*
-        }
-    };
 }
 
 rt_test! {

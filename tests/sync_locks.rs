@@ -16,6 +16,7 @@
 //! wakeup fails instead of hanging. Timing assertions are exact lower
 //! bounds plus generous upper bounds for a loaded 2-core machine.
 
+#[macro_use]
 mod common;
 
 use std::collections::VecDeque;
@@ -86,49 +87,6 @@ impl<T> OsThread<T> {
         );
         self.handle.join()
     }
-}
-
-/// Instantiates each test in `one_worker`, `two_workers` and `os_thread`.
-macro_rules! rt_test {
-    ($($(#[$attr:meta])* fn $name:ident() $body:block)*) => {
-        mod one_worker {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("one_worker::", stringify!($name)), LIMIT);
-                    let rt = Runtime::builder().workers(1).build().unwrap();
-                    rt.run(|| $body)
-                }
-            )*
-        }
-
-        mod two_workers {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("two_workers::", stringify!($name)), LIMIT);
-                    let rt = Runtime::builder().workers(2).build().unwrap();
-                    rt.run(|| $body)
-                }
-            )*
-        }
-
-        mod os_thread {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("os_thread::", stringify!($name)), LIMIT);
-                    $body
-                }
-            )*
-        }
-    };
 }
 
 rt_test! {

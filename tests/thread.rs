@@ -16,6 +16,7 @@
 //! Timing assertions are lower bounds, plus upper bounds generous enough
 //! for a loaded 2-core CI machine.
 
+#[macro_use]
 mod common;
 
 use std::cell::{Cell, RefCell};
@@ -63,49 +64,6 @@ impl Drop for DropFlag {
     fn drop(&mut self) {
         self.0.store(true, Ordering::SeqCst);
     }
-}
-
-/// Instantiates each test in `one_worker`, `two_workers` and `os_thread`.
-macro_rules! rt_test {
-    ($($(#[$attr:meta])* fn $name:ident() $body:block)*) => {
-        mod one_worker {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("one_worker::", stringify!($name)), LIMIT);
-                    let rt = Runtime::builder().workers(1).build().unwrap();
-                    rt.run(|| $body)
-                }
-            )*
-        }
-
-        mod two_workers {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("two_workers::", stringify!($name)), LIMIT);
-                    let rt = Runtime::builder().workers(2).build().unwrap();
-                    rt.run(|| $body)
-                }
-            )*
-        }
-
-        mod os_thread {
-            use super::*;
-            $(
-                $(#[$attr])*
-                #[test]
-                fn $name() {
-                    let _watchdog = common::Watchdog::new(concat!("os_thread::", stringify!($name)), LIMIT);
-                    $body
-                }
-            )*
-        }
-    };
 }
 
 spool::thread_local! {

@@ -188,3 +188,52 @@ pub fn use_stack_from_here(target: usize) -> usize {
     let top = std::hint::black_box(&marker) as *const u8 as usize;
     use_stack(top, target)
 }
+
+/// Instantiates each test in `one_worker`, `two_workers` and `os_thread`
+/// (the suite-over-configurations pattern of tokio's `rt_common.rs`): the
+/// body runs as a green thread on a fresh one-worker runtime, on a fresh
+/// two-worker runtime, and directly on the test's plain OS thread (spawns
+/// then go to the global runtime). The including file provides `Runtime`
+/// and a `LIMIT: Duration` for the watchdog.
+#[allow(unused_macros)]
+macro_rules! rt_test {
+    ($($(#[$attr:meta])* fn $name:ident() $body:block)*) => {
+        mod one_worker {
+            use super::*;
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    let _watchdog = common::Watchdog::new(concat!("one_worker::", stringify!($name)), LIMIT);
+                    let rt = Runtime::builder().workers(1).build().unwrap();
+                    rt.run(|| $body)
+                }
+            )*
+        }
+
+        mod two_workers {
+            use super::*;
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    let _watchdog = common::Watchdog::new(concat!("two_workers::", stringify!($name)), LIMIT);
+                    let rt = Runtime::builder().workers(2).build().unwrap();
+                    rt.run(|| $body)
+                }
+            )*
+        }
+
+        mod os_thread {
+            use super::*;
+            $(
+                $(#[$attr])*
+                #[test]
+                fn $name() {
+                    let _watchdog = common::Watchdog::new(concat!("os_thread::", stringify!($name)), LIMIT);
+                    $body
+                }
+            )*
+        }
+    };
+}
