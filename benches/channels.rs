@@ -59,6 +59,9 @@
 //! A sample running for over 60 s is reported as hung (a lost message or
 //! wakeup looks like that) and the binary exits with status 1.
 
+#[path = "common/sample.rs"]
+mod sample;
+use sample::Sample;
 use std::hint::black_box;
 use std::sync::Mutex as StdMutex;
 use std::time::{Duration, Instant};
@@ -472,34 +475,7 @@ impl Opts {
     }
 }
 
-/// Repeated measurements of one quantity.
-struct Sample {
-    values: Vec<f64>,
-}
-
 impl Sample {
-    fn median(&self) -> f64 {
-        let mut v = self.values.clone();
-        v.sort_by(f64::total_cmp);
-        let mid = v.len() / 2;
-        if v.len() % 2 == 1 {
-            v[mid]
-        } else {
-            (v[mid - 1] + v[mid]) / 2.0
-        }
-    }
-
-    fn min(&self) -> f64 {
-        self.values.iter().copied().fold(f64::INFINITY, f64::min)
-    }
-
-    fn max(&self) -> f64 {
-        self.values
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max)
-    }
-
     /// `median (min–max)`, with precision to suit the magnitude.
     fn cell(&self) -> String {
         format!(

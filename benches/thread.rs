@@ -33,6 +33,9 @@
 //!   `pte` row shows them). Target ≤ 6 KiB (rss). N is 100,000 and
 //!   1,000,000 (20,000 with `--quick`).
 
+#[path = "common/sample.rs"]
+mod sample;
+use sample::Sample;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -87,42 +90,6 @@ impl Opts {
         self.filter
             .as_ref()
             .is_none_or(|f| name.contains(f.as_str()))
-    }
-}
-
-/// Repeated measurements of one quantity.
-struct Sample {
-    values: Vec<f64>,
-}
-
-impl Sample {
-    /// Calls `measure` `n` times and keeps what it returns.
-    fn collect(n: usize, mut measure: impl FnMut() -> f64) -> Sample {
-        Sample {
-            values: (0..n).map(|_| measure()).collect(),
-        }
-    }
-
-    fn median(&self) -> f64 {
-        let mut v = self.values.clone();
-        v.sort_by(f64::total_cmp);
-        let mid = v.len() / 2;
-        if v.len() % 2 == 1 {
-            v[mid]
-        } else {
-            (v[mid - 1] + v[mid]) / 2.0
-        }
-    }
-
-    fn min(&self) -> f64 {
-        self.values.iter().copied().fold(f64::INFINITY, f64::min)
-    }
-
-    fn max(&self) -> f64 {
-        self.values
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max)
     }
 }
 

@@ -633,17 +633,17 @@ fn child_an_idle_runtime_uses_no_cpu() {
     drop(sleeper);
 }
 
+/// Shows the `error:` lines a child printed (the messages users would see).
+fn print_error_lines(out: &common::ChildOutput) {
+    for line in out.stdout.lines().filter(|l| l.starts_with("error:")) {
+        eprintln!("{line}");
+    }
+}
+
 #[test]
 fn running_out_of_address_space_is_an_error_that_names_the_limit() {
     let out = assert_child_passes("child_running_out_of_address_space", &[]);
-    eprintln!(
-        "{}",
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    print_error_lines(&out);
 }
 
 #[test]
@@ -722,14 +722,7 @@ fn running_out_of_memory_maps_is_an_error_that_names_the_limit() {
         "child_running_out_of_memory_maps",
         &[("SPOOL_STACK_GUARD", "mprotect")],
     );
-    eprintln!(
-        "{}",
-        out.stdout
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
+    print_error_lines(&out);
 }
 
 #[test]
