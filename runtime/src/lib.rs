@@ -13,6 +13,9 @@
 //!   (it blocks the OS thread), which is what lets the same `spool` types
 //!   work on both.
 //! * [`with_local_storage`] — the table behind `spool::thread_local!`.
+//! * [`IoSource`] — a non-blocking descriptor whose operations park the
+//!   green thread until the worker's reactor reports readiness (the base of
+//!   `spool::net`).
 //!
 //! The design — pinning, the park handshake, why no wakeup is lost — is
 //! written at the top of `scheduler.rs`.
@@ -42,6 +45,7 @@
 #[cfg(not(unix))]
 compile_error!("spool supports unix-like systems only (Linux is the primary target)");
 
+mod io_source;
 mod locals;
 mod loom;
 mod panic;
@@ -61,6 +65,7 @@ use std::num::NonZeroU64;
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
+pub use io_source::{Direction, IoSource};
 pub use locals::{destroy_current_locals, new_local_slot, with_local_storage, LocalStorage};
 pub use scheduler::{
     global, init_global, spawn_here, Runtime, RuntimeConfig, SpawnOptions, MAX_WORKERS,

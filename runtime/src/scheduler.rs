@@ -126,8 +126,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle as OsJoinHandle;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
-use mio::Waker;
+use mio::{Registry, Waker};
 
+use crate::io_source::Readiness;
 use crate::reactor::Reactor;
 use crate::stack::{self, GuardedStack};
 use crate::sys::{self, RunningStack};
@@ -150,6 +151,48 @@ pub(crate) struct Remote {
     /// eventfd on its way out). Locked only to wake a sleeping worker.
     waker: Mutex<Option<Waker>>,
     pub(crate) stealer: Stealer<Arc<Task>>,
+    /// A handle on the worker's epoll instance, for registering sockets
+    /// from any thread; `None` once the worker has exited.
+    registry: Mutex<Option<Registry>>,
+    /// How many descriptors are registered with this worker; while there
+    /// are none, a busy worker skips polling its reactor.
+    pub(crate) io_sources: AtomicUsize,
+    /// Readiness records of deregistered descriptors, dropped by the worker
+    /// before its next `epoll_wait` (see `io_source.rs`, "Lifetime of a
+    /// token").
+    released: Mutex<Vec<Arc<Readiness>>>,
+    /// Set when `released` may be non-empty.
+    has_released: AtomicBool,
+}
+
+impl Remote {
+    /// Runs `f` with the worker's registry, or fails if the worker exited.
+    pub(crate) fn with_registry<R>(
+        &self,
+        f: impl FnOnce(&Registry) -> io::Result<R>,
+    ) -> io::Result<R> {
+        match lock(&self.registry).as_ref() {
+            Some(registry) => f(registry),
+            None => Err(io::Error::other(
+                "spool: the runtime this socket was registered with has shut down",
+            )),
+        }
+    }
+
+    /// Hands a deregistered source's readiness record to the worker.
+    pub(crate) fn release(&self, readiness: Arc<Readiness>) {
+        lock(&self.released).push(readiness);
+        self.has_released.store(true, Ordering::Release);
+    }
+
+    /// Drops released readiness records; called by the worker between a
+    /// finished dispatch and its next `epoll_wait`.
+    pub(crate) fn drop_released(&self) {
+        if self.has_released.swap(false, Ordering::Acquire) {
+            let released = std::mem::take(&mut *lock(&self.released));
+            drop(released);
+        }
+    }
 }
 
 /// State shared by all workers of one runtime (and leaked; see "Lifetime").
@@ -244,9 +287,10 @@ impl Shared {
         }
     }
 
-    /// Closes worker `index`'s waker (the worker is exiting).
+    /// Closes worker `index`'s waker and registry (the worker is exiting).
     pub(crate) fn close_waker(&self, index: usize) {
         lock(&self.remote(index).waker).take();
+        lock(&self.remote(index).registry).take();
     }
 
     fn notify_all(&self) {
@@ -352,7 +396,7 @@ impl Runtime {
         let mut remotes = Vec::with_capacity(workers);
         let mut parts = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let (reactor, waker) = Reactor::new()?;
+            let (reactor, waker, registry) = Reactor::new()?;
             let fresh = Deque::new_fifo();
             remotes.push(Remote {
                 inbox: Mutex::new(Vec::new()),
@@ -360,6 +404,10 @@ impl Runtime {
                 sleeping: AtomicBool::new(false),
                 waker: Mutex::new(Some(waker)),
                 stealer: fresh.stealer(),
+                registry: Mutex::new(Some(registry)),
+                io_sources: AtomicUsize::new(0),
+                released: Mutex::new(Vec::new()),
+                has_released: AtomicBool::new(false),
             });
             parts.push((reactor, fresh));
         }

@@ -229,6 +229,7 @@ impl WorkerCore {
     fn maintenance(&self) {
         self.drain_inbox();
         self.fire_timers();
+        self.poll_io();
         if self.fresh.is_empty() {
             let _ = self.shared.injector.steal_batch(&self.fresh);
         }
@@ -262,6 +263,15 @@ impl WorkerCore {
                 self.push_pinned(task);
             }
         });
+    }
+
+    /// Collects socket readiness without blocking, if this worker has
+    /// sockets registered.
+    fn poll_io(&self) {
+        let remote = &self.shared.workers[self.index];
+        if remote.io_sources.load(Ordering::Relaxed) > 0 {
+            self.reactor.borrow_mut().poll(remote, Some(Duration::ZERO));
+        }
     }
 
     /// Looks everywhere for work, spinning for up to `SPIN_LIMIT`; `true`
@@ -312,6 +322,7 @@ impl WorkerCore {
     fn find_work(&self) -> bool {
         self.drain_inbox();
         self.fire_timers();
+        self.poll_io();
         if !self.pinned.borrow().is_empty() || !self.fresh.is_empty() {
             return true;
         }
@@ -352,7 +363,7 @@ impl WorkerCore {
                 .borrow()
                 .next_deadline()
                 .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            self.reactor.borrow_mut().wait(timeout);
+            self.reactor.borrow_mut().poll(remote, timeout);
         }
         self.shared.num_sleeping.fetch_sub(1, Ordering::SeqCst);
         remote.sleeping.store(false, Ordering::Relaxed);

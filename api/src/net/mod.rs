@@ -1,0 +1,95 @@
+//! Networking primitives for TCP and UDP: [`std::net`] for green threads.
+//!
+//! A program ports by replacing `std::net` with `spool::net`: the types
+//! have std's names, methods and semantics, and implement `std::io::Read`
+//! and `Write`, so parsers, TLS and WebSocket crates work over them
+//! unchanged. An operation that would block parks the calling green thread
+//! until its worker's reactor reports the socket ready, so one green thread
+//! per connection scales to tens of thousands of connections. On a plain
+//! OS thread the same types block that thread, as std's do.
+
+mod addr;
+mod io;
+mod tcp;
+mod udp;
+
+use std::io as stdio;
+
+pub use addr::ToSocketAddrs;
+pub use std::net::{
+    AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
+};
+pub use tcp::{Incoming, TcpListener, TcpStream};
+pub use udp::UdpSocket;
+
+/// Every address `addr` resolves to.
+pub(crate) fn resolve<A: ToSocketAddrs + ?Sized>(addr: &A) -> stdio::Result<Vec<SocketAddr>> {
+    Ok(addr.to_socket_addrs()?.collect())
+}
+
+/// Tries `f` on each address `addr` resolves to until one succeeds; else
+/// the last error, as std does.
+pub(crate) fn each_addr<A: ToSocketAddrs, T>(
+    addr: A,
+    mut f: impl FnMut(&SocketAddr) -> stdio::Result<T>,
+) -> stdio::Result<T> {
+    let mut last = None;
+    for a in resolve(&addr)? {
+        match f(&a) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| {
+        stdio::Error::new(
+            stdio::ErrorKind::InvalidInput,
+            "could not resolve to any addresses",
+        )
+    }))
+}
+
+/// Adds the limit and the fix to a descriptor-exhaustion error (`EMFILE`,
+/// `ENFILE`), keeping its kind; the OS error stays reachable as the
+/// error's source. Other errors pass through unchanged.
+pub(crate) fn describe_exhaustion(e: stdio::Error, what: &str) -> stdio::Error {
+    let (limit, fix) = match e.raw_os_error() {
+        Some(code) if code == EMFILE => (
+            "the process's open-file limit (RLIMIT_NOFILE, `ulimit -n`)",
+            "raise it (e.g. `ulimit -n 65536`) or close descriptors",
+        ),
+        Some(code) if code == ENFILE => (
+            "the system-wide open-file limit (/proc/sys/fs/file-max)",
+            "raise it with sysctl fs.file-max or close descriptors",
+        ),
+        _ => return e,
+    };
+    stdio::Error::new(
+        e.kind(),
+        Exhausted {
+            message: format!("cannot open {what}: {limit} is reached: {fix}"),
+            source: e,
+        },
+    )
+}
+
+const EMFILE: i32 = 24;
+const ENFILE: i32 = 23;
+
+/// An OS error with a message naming the limit that was hit.
+#[derive(Debug)]
+struct Exhausted {
+    message: String,
+    source: stdio::Error,
+}
+
+impl std::fmt::Display for Exhausted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({})", self.message, self.source)
+    }
+}
+
+impl std::error::Error for Exhausted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
