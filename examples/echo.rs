@@ -26,6 +26,9 @@ use spool::thread;
 
 struct Options {
     clients: usize,
+    /// Whether `--clients` was given (otherwise it may be lowered to fit
+    /// the descriptor limit).
+    clients_given: bool,
     messages: usize,
     size: usize,
     serve: Option<String>,
@@ -34,6 +37,7 @@ struct Options {
 fn parse_args() -> Result<Options, String> {
     let mut options = Options {
         clients: 5_000,
+        clients_given: false,
         messages: 100,
         size: 64,
         serve: None,
@@ -50,7 +54,10 @@ fn parse_args() -> Result<Options, String> {
                 })
         };
         match arg.as_str() {
-            "--clients" => options.clients = number("--clients", value("--clients")?)?,
+            "--clients" => {
+                options.clients = number("--clients", value("--clients")?)?;
+                options.clients_given = true;
+            }
             "--messages" => options.messages = number("--messages", value("--messages")?)?,
             "--size" => options.size = number("--size", value("--size")?)?,
             "--serve" => options.serve = Some(value("--serve")?),
@@ -168,8 +175,19 @@ fn main() -> ExitCode {
         return ExitCode::SUCCESS;
     }
 
+    let mut options = options;
     let needed = 2 * options.clients as u64 + 64;
-    if fd_limit < needed {
+    if fd_limit < needed && !options.clients_given {
+        let fit = usize::try_from(fd_limit.saturating_sub(64) / 2)
+            .unwrap_or(0)
+            .max(1);
+        println!(
+            "echo: the open-file limit (RLIMIT_NOFILE) is {fd_limit}, too low for {} clients \
+             (two descriptors each): running {fit}; raise it with `ulimit -n {needed}`",
+            options.clients
+        );
+        options.clients = fit;
+    } else if fd_limit < needed {
         eprintln!(
             "echo: {} clients need about {needed} file descriptors but the limit \
              (RLIMIT_NOFILE) is {fd_limit}: raise it with `ulimit -n {needed}` or use fewer --clients",
