@@ -120,6 +120,46 @@
 //! assert_eq!(total, 1 + 4 + 9);
 //! ```
 //!
+//! ## Networking: `spool::net`
+//! [`spool::net`](net) mirrors `std::net`: a server written one thread per
+//! connection ports by changing the path, and scales to tens of thousands of
+//! connections because each connection costs a green thread, not an OS
+//! thread. Sockets implement `std::io::Read` and `Write`, so existing
+//! parsers, TLS and WebSocket crates work over them.
+//!
+//! ```
+//! use spool::net::{TcpListener, TcpStream};
+//! use std::io::{BufRead, BufReader, Write};
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let addr = listener.local_addr()?;
+//! spool::thread::spawn(move || {
+//!     for stream in listener.incoming().flatten() {
+//!         spool::thread::spawn(move || {
+//!             // Echo lines back, upper-cased, until the client hangs up.
+//!             for line in BufReader::new(&stream).lines().map_while(Result::ok) {
+//!                 let _ = writeln!(&stream, "{}", line.to_uppercase());
+//!             }
+//!         });
+//!     }
+//! });
+//! let clients: Vec<_> = (0..100)
+//!     .map(|i| {
+//!         spool::thread::spawn(move || -> std::io::Result<String> {
+//!             let mut stream = TcpStream::connect(addr)?;
+//!             writeln!(stream, "hello {i}")?;
+//!             let mut reply = String::new();
+//!             BufReader::new(&stream).read_line(&mut reply)?;
+//!             Ok(reply)
+//!         })
+//!     })
+//!     .collect();
+//! for (i, c) in clients.into_iter().enumerate() {
+//!     assert_eq!(c.join().unwrap()?, format!("HELLO {i}\n"));
+//! }
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! ## Per-green-thread values
 //! `std::thread_local!` values belong to the worker OS thread and would be
 //! shared by every green thread on it. Use [`spool::thread_local!`](crate::thread_local)
