@@ -155,5 +155,7 @@ mod loom;
 pub mod runtime;
 pub mod sync;
 pub mod thread;
+mod unblock;
 
 pub use runtime::{run, Runtime};
+pub use unblock::unblock;
