@@ -152,6 +152,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 mod loom;
+pub mod net;
 pub mod runtime;
 pub mod sync;
 pub mod thread;
