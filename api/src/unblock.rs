@@ -155,9 +155,6 @@ where
     T: Send + 'a,
 {
     let completion = Completion::new();
-    let waiter = WaitGuard {
-        completion: &completion,
-    };
     let target = CompletionPtr(&completion as *const Completion<T>);
     let caller = spool_runtime::current();
     let job: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
@@ -169,12 +166,18 @@ where
         unsafe { target.complete(result, caller) };
     });
     // SAFETY: the job borrows for 'a at most (through `f`, `T` and the
-    // completion). `waiter` keeps this frame from returning or unwinding
-    // until the job has set `ready`, and the job touches nothing borrowed
-    // after that (`complete` unparks through its own handle), so every
-    // borrow outlives the job's use of it even though the pool sees the
-    // job as 'static.
+    // completion). The job is submitted right below, and from then on
+    // `waiter` keeps this frame from returning or unwinding until the job
+    // has set `ready`; the job touches nothing borrowed after that
+    // (`complete` unparks through its own handle). So every borrow
+    // outlives the job's use of it even though the pool sees the job as
+    // 'static.
     let job = unsafe { erase_lifetime(job) };
+    // Armed just before the hand-off: nothing earlier may leave it waiting
+    // for a job that was never submitted. `submit` does not panic.
+    let waiter = WaitGuard {
+        completion: &completion,
+    };
     pool().submit(job);
     waiter.wait();
     // SAFETY: `wait` returned, so `ready` was seen with `Acquire`, which
@@ -414,7 +417,7 @@ impl Pool {
                 return;
             };
             drop(state);
-            job();
+            run_job(job);
             state = self.lock();
         }
     }
@@ -427,7 +430,7 @@ impl Pool {
         loop {
             if let Some(job) = state.queue.pop_front() {
                 drop(state);
-                job();
+                run_job(job);
                 state = self.lock();
                 idle_since = Instant::now();
                 continue;
@@ -445,6 +448,16 @@ impl Pool {
             };
             state.idle -= 1;
         }
+    }
+}
+
+/// Runs a job, aborting if it panics: jobs catch their closure's panic
+/// (see `run_on_pool`), so a panic here is a bug in this file, and letting
+/// it kill a pool thread would leave `threads` counting a dead thread and
+/// strand the queue.
+fn run_job(job: Job) {
+    if catch_unwind(AssertUnwindSafe(job)).is_err() {
+        fatal("unblock: a pool job panicked outside its catch_unwind");
     }
 }
 
