@@ -196,5 +196,7 @@ pub mod net;
 pub mod runtime;
 pub mod sync;
 pub mod thread;
+mod unblock;
 
 pub use runtime::{run, Runtime};
+pub use unblock::unblock;

@@ -1,0 +1,656 @@
+//! Blocking offload: [`unblock`] runs a blocking call on a pool of OS
+//! threads while the calling green thread parks.
+//!
+//! A green thread shares its worker OS thread with many others, so a call
+//! that blocks the OS thread — a DNS lookup, a file read, a C library that
+//! knows nothing of spool — stalls every green thread on that worker.
+//! Calls that have a readiness model (sockets, timers, channels) park
+//! instead; for the rest, `unblock` hands the call to a separate pool of
+//! plain OS threads and parks the green thread until the call returns, so
+//! the worker keeps running other green threads meanwhile.
+//!
+//! # The pool's policy
+//! * **Elastic.** A blocking call occupies an OS thread for as long as it
+//!   blocks, and how long that is cannot be known in advance (a lookup
+//!   that normally takes a millisecond can take thirty seconds when a name
+//!   server is down). A fixed-size pool would let a few slow calls hold up
+//!   every quick one queued behind them, so the pool starts a new thread
+//!   whenever a job arrives and no idle thread is waiting for it. Go's
+//!   runtime does the same for system calls (it hands the processor to a
+//!   fresh OS thread when one blocks), as do async-std and the `blocking`
+//!   crate for their blocking pools.
+//! * **Bounded.** Each OS thread costs a stack (2 MiB of address space,
+//!   mostly untouched) and a kernel task, and an unbounded pool turns a
+//!   burst of slow calls into thousands of threads. At most 512 pool
+//!   threads run at once; `SPOOL_UNBLOCK_THREADS=n` (read once, when the
+//!   pool is first used) sets another positive limit. A value that is not
+//!   a positive integer is ignored and the default applies. Beyond the
+//!   limit, jobs wait in a first-in, first-out queue for the next thread to
+//!   finish its job.
+//! * **Shrinking.** A thread that has found no work for 10 seconds exits,
+//!   so a burst leaves no lasting cost, while a steady trickle of calls
+//!   keeps reusing warm threads instead of creating one per call.
+//! * **Never stuck.** If the OS refuses a new thread (`EAGAIN`: a process
+//!   or system thread limit), the job waits in the queue when at least one
+//!   pool thread exists, since that thread takes every queued job before it
+//!   may exit. When none exists the caller runs the job itself, on its
+//!   worker: nothing is lost or deadlocked, the worker is only blocked for
+//!   the length of the call, exactly as if `unblock` had not been used.
+//!
+//! Pool threads are named `spool-unblock`. From a plain OS thread (not a
+//! green thread) `unblock` runs the closure inline: blocking that thread is
+//! what the caller asked for, and a round trip through the pool would only
+//! add latency.
+//!
+//! # The wait handshake
+//! The caller's green thread and the pool thread meet in a [`Completion`]
+//! on the caller's stack. The pool thread writes the result, then stores
+//! `ready = true` with `Release`, then unparks the caller through a handle
+//! it owns (it never touches the completion again after the store, since
+//! the caller may return and free it at once). The caller loads `ready`
+//! with `Acquire` and parks while it is false. No wakeup is lost: an
+//! unpark that lands between the caller's load and its park leaves a token
+//! that makes the park return at once, and the loop loads `ready` again.
+//! A spurious wakeup (someone else unparking the green thread) just goes
+//! round the loop. Like any unpark, the pool's may leave a token behind
+//! when the caller saw `ready` before parking, so the caller's next park
+//! may return early; std's `park` allows that too.
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use spool_runtime::ThreadHandle;
+
+/// Default maximum number of pool threads.
+const DEFAULT_MAX_THREADS: usize = 512;
+/// Environment variable overriding [`DEFAULT_MAX_THREADS`].
+const MAX_THREADS_ENV: &str = "SPOOL_UNBLOCK_THREADS";
+/// How long a pool thread waits for work before it exits.
+const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
+/// Name of every pool thread.
+const THREAD_NAME: &str = "spool-unblock";
+
+/// Runs the blocking function `f` on a pool of OS threads and returns its
+/// result, parking the calling green thread meanwhile so its worker keeps
+/// running other green threads.
+///
+/// Use it for calls that block the OS thread and have no spool
+/// counterpart: file system calls, DNS lookups, blocking C libraries,
+/// long computations that would hog the worker. Called from a plain OS
+/// thread (not a green thread), `unblock` just runs `f`.
+///
+/// The pool is elastic: it starts an OS thread (named `spool-unblock`)
+/// whenever a call finds no idle one, up to 512 threads
+/// (`SPOOL_UNBLOCK_THREADS=n` sets another positive limit, read once;
+/// other values are ignored), and a thread that stays idle for 10 seconds
+/// exits. Beyond the limit, calls queue in order. If the OS refuses to
+/// start a thread and the pool has none, `f` runs on the caller's worker
+/// instead (blocking it, as a plain blocking call would).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let contents = spool::run(|| {
+///     // Green threads on the same worker keep running during the call.
+///     let ticker = spool::thread::spawn(|| spool::thread::sleep(Duration::from_millis(1)));
+///     let text = spool::unblock(|| {
+///         std::thread::sleep(Duration::from_millis(20)); // blocks a pool thread only
+///         std::fs::read_to_string("/proc/self/status").map(|s| s.len())
+///     });
+///     ticker.join().unwrap();
+///     text
+/// });
+/// assert!(contents.unwrap() > 0);
+/// ```
+///
+/// # Panics
+/// A panic in `f` is caught on the pool thread (which lives on) and
+/// resumed in the caller, as [`JoinHandle::join`](crate::thread::JoinHandle::join)
+/// followed by [`resume_unwind`] would.
+///
+/// ```
+/// let caught = spool::run(|| std::panic::catch_unwind(|| spool::unblock(|| panic!("boom"))));
+/// assert!(caught.is_err());
+/// ```
+pub fn unblock<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    unblock_scoped(f)
+}
+
+/// As [`unblock`], but `f` and its result may borrow from the caller.
+///
+/// This is sound because the caller does not return — neither normally
+/// nor by unwinding — before the pool has finished running `f` and has
+/// stopped touching the caller's stack (see [`Completion`]). There is no
+/// cancellation in spool yet; when it arrives, this wait must be shielded
+/// from it (a cancelled caller that unwound early would leave the pool
+/// thread holding dangling borrows). The guard in `run_on_pool` already
+/// keeps waiting if the wait itself ever unwinds.
+pub(crate) fn unblock_scoped<'a, F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
+{
+    if !spool_runtime::in_green_thread() {
+        return f();
+    }
+    match run_on_pool(f) {
+        Ok(value) => value,
+        Err(payload) => resume_unwind(payload),
+    }
+}
+
+/// Runs `f` on the global pool and waits, parking, for its outcome.
+fn run_on_pool<'a, F, T>(f: F) -> thread::Result<T>
+where
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
+{
+    let completion = Completion::new();
+    let target = CompletionPtr(&completion as *const Completion<T>);
+    let caller = spool_runtime::current();
+    let job: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
+        let result = catch_unwind(AssertUnwindSafe(f));
+        // SAFETY: `target` points at `completion` on the caller's stack,
+        // which stays alive until `ready` is set: the caller only returns
+        // (or unwinds past `waiter`) after seeing `ready`, and this is the
+        // one job that sets it, once.
+        unsafe { target.complete(result, caller) };
+    });
+    // SAFETY: the job borrows for 'a at most (through `f`, `T` and the
+    // completion). The job is submitted right below, and from then on
+    // `waiter` keeps this frame from returning or unwinding until the job
+    // has set `ready`; the job touches nothing borrowed after that
+    // (`complete` unparks through its own handle). So every borrow
+    // outlives the job's use of it even though the pool sees the job as
+    // 'static.
+    let job = unsafe { erase_lifetime(job) };
+    // Armed just before the hand-off: nothing earlier may leave it waiting
+    // for a job that was never submitted. `submit` does not panic.
+    let waiter = WaitGuard {
+        completion: &completion,
+    };
+    pool().submit(job);
+    waiter.wait();
+    // SAFETY: `wait` returned, so `ready` was seen with `Acquire`, which
+    // synchronises with the job's `Release` store made after it wrote the
+    // result; the job never touches the completion again.
+    unsafe { completion.take() }
+}
+
+/// Turns a job that borrows for 'a into one the pool may hold.
+///
+/// # Safety
+/// The caller must not let anything the job borrows end before the job has
+/// run to completion (here: the caller waits for its completion).
+unsafe fn erase_lifetime<'a>(job: Box<dyn FnOnce() + Send + 'a>) -> Job {
+    // SAFETY: same fat-pointer layout, only the lifetime differs; the
+    // caller guarantees the borrows outlive the job's execution.
+    unsafe { std::mem::transmute::<Box<dyn FnOnce() + Send + 'a>, Job>(job) }
+}
+
+/// Where a job leaves its outcome for the green thread waiting on it.
+///
+/// # Invariant
+/// `result` is written once, by the job, before `ready` is set with
+/// `Release`; it is read only after `ready` is seen with `Acquire`. Once
+/// `ready` is set the job never touches the completion again, so the
+/// caller may drop it as soon as it sees `ready`.
+struct Completion<T> {
+    ready: AtomicBool,
+    result: UnsafeCell<Option<thread::Result<T>>>,
+}
+
+impl<T> Completion<T> {
+    fn new() -> Completion<T> {
+        Completion {
+            ready: AtomicBool::new(false),
+            result: UnsafeCell::new(None),
+        }
+    }
+
+    fn is_ready(&self) -> bool {
+        // Acquire: pairs with the Release in `complete`, so the result
+        // written before it is visible to `take`.
+        self.ready.load(Ordering::Acquire)
+    }
+
+    /// # Safety
+    /// `ready` must have been seen `true` (with `Acquire`) by the caller.
+    unsafe fn take(&self) -> thread::Result<T> {
+        // SAFETY: the job wrote the result before its Release store of
+        // `ready`, which the caller's Acquire load observed; the job no
+        // longer touches the completion, so this access is exclusive.
+        match unsafe { (*self.result.get()).take() } {
+            Some(result) => result,
+            None => fatal("unblock: completion ready without a result"),
+        }
+    }
+}
+
+/// A pointer to the waiting caller's [`Completion`], sent to the pool.
+struct CompletionPtr<T>(*const Completion<T>);
+
+// SAFETY: the pointer is used by exactly one pool thread, to write a `T`
+// (which is `Send`) and set `ready`; the caller keeps the completion alive
+// until then (see `run_on_pool`).
+unsafe impl<T: Send> Send for CompletionPtr<T> {}
+
+impl<T> CompletionPtr<T> {
+    /// Stores `result`, marks the completion ready and wakes `caller`.
+    ///
+    /// # Safety
+    /// The completion must still be alive and not yet completed.
+    unsafe fn complete(self, result: thread::Result<T>, caller: ThreadHandle) {
+        // SAFETY: the caller guarantees the completion is alive; the
+        // waiting thread does not read `result` before `ready` is set.
+        let completion = unsafe { &*self.0 };
+        // SAFETY: as above: nobody else accesses `result` until `ready`.
+        unsafe { *completion.result.get() = Some(result) };
+        // Release: publishes the result to the waiter's Acquire load. From
+        // here on the completion may be freed at any moment.
+        completion.ready.store(true, Ordering::Release);
+        // The handle is ours, not the completion's: safe after the store.
+        caller.unpark();
+    }
+}
+
+/// Waits for a completion, and keeps waiting if dropped early.
+///
+/// `run_on_pool` calls [`WaitGuard::wait`]; should that wait ever unwind
+/// (nothing in it can today; a future cancellation must not make it),
+/// dropping the guard waits again, uninterruptibly, so the job's borrows
+/// of the caller's frame stay valid until it is done.
+struct WaitGuard<'c, T> {
+    completion: &'c Completion<T>,
+}
+
+impl<T> WaitGuard<'_, T> {
+    fn wait(self) {
+        park_until_ready(self.completion);
+        // Done: nothing left for `drop` to wait for.
+        std::mem::forget(self);
+    }
+}
+
+impl<T> Drop for WaitGuard<'_, T> {
+    fn drop(&mut self) {
+        park_until_ready(self.completion);
+    }
+}
+
+/// Parks the calling green thread until the job sets `ready`; see "The
+/// wait handshake" in the module docs for why no wakeup is lost.
+fn park_until_ready<T>(completion: &Completion<T>) {
+    while !completion.is_ready() {
+        spool_runtime::park();
+    }
+}
+
+/// Aborts naming a broken invariant (STYLE.md §9).
+#[cold]
+fn fatal(message: &str) -> ! {
+    use std::io::Write;
+    let _ = writeln!(
+        std::io::stderr(),
+        "spool: fatal runtime error: {message}, aborting"
+    );
+    std::process::abort()
+}
+
+/// A unit of work for the pool. It must not panic (`run_on_pool` wraps
+/// the user's closure in `catch_unwind`).
+type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// The process-wide pool behind [`unblock`].
+fn pool() -> &'static Pool {
+    static POOL: LazyLock<Pool> = LazyLock::new(|| {
+        Pool::new(
+            max_threads_from(std::env::var(MAX_THREADS_ENV).ok().as_deref()),
+            IDLE_TIMEOUT,
+        )
+    });
+    &POOL
+}
+
+/// The limit `SPOOL_UNBLOCK_THREADS` asks for, or the default when it is
+/// unset or not a positive integer.
+fn max_threads_from(value: Option<&str>) -> usize {
+    value
+        .and_then(|v| v.trim().parse::<usize>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(DEFAULT_MAX_THREADS)
+}
+
+/// An elastic pool of OS threads; see "The pool's policy" above.
+struct Pool {
+    state: Mutex<PoolState>,
+    /// Signalled when a job is queued for an idle thread.
+    work: Condvar,
+    max_threads: usize,
+    idle_timeout: Duration,
+    /// Starts an OS thread; replaced in tests to simulate `EAGAIN`.
+    spawn: fn(Box<dyn FnOnce() + Send>) -> std::io::Result<()>,
+}
+
+/// # Invariant
+/// * `idle` is the number of pool threads inside `Condvar::wait_timeout`;
+///   `idle <= threads`.
+/// * `threads` counts live pool threads plus spawns in progress; a pool
+///   thread exits only after finding `queue` empty under the lock, and
+///   decrements `threads` under that same lock. So a job queued while
+///   `threads > 0` is always run by some pool thread.
+struct PoolState {
+    queue: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+}
+
+impl Pool {
+    fn new(max_threads: usize, idle_timeout: Duration) -> Pool {
+        Pool {
+            state: Mutex::new(PoolState {
+                queue: VecDeque::new(),
+                threads: 0,
+                idle: 0,
+            }),
+            work: Condvar::new(),
+            max_threads,
+            idle_timeout,
+            spawn: spawn_os_thread,
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, PoolState> {
+        // Jobs never run under the lock and never panic (they catch), so
+        // poisoning can only come from a bug here; the state stays
+        // consistent in every place a panic could occur, so go on.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Queues `job` and makes sure a thread will run it: an idle thread
+    /// if there is one per queued job, else a new thread (below the
+    /// limit), else whichever busy thread finishes first.
+    fn submit(&'static self, job: Job) {
+        let mut state = self.lock();
+        state.queue.push_back(job);
+        if state.queue.len() <= state.idle {
+            // Enough idle threads for every queued job: wake one. A woken
+            // thread stops counting as idle when it leaves the wait, so a
+            // second submit before it runs wakes (or spawns) another.
+            self.work.notify_one();
+            return;
+        }
+        if state.threads >= self.max_threads {
+            // At the limit: the job waits its turn (FIFO).
+            return;
+        }
+        state.threads += 1;
+        drop(state);
+        if (self.spawn)(Box::new(move || self.run_thread())).is_err() {
+            self.spawn_failed();
+        }
+    }
+
+    /// A spawn announced in `threads` did not happen: take it back, and if
+    /// no pool thread is left to run the queue, run it here.
+    #[cold]
+    fn spawn_failed(&self) {
+        let mut state = self.lock();
+        state.threads -= 1;
+        // While any pool thread lives, it will drain the queue before it
+        // exits (see `PoolState`). With none, the queue (our job, and any
+        // job queued by another caller whose spawn also failed) runs here,
+        // on the caller's worker: it blocks that worker for the length of
+        // the calls, but nothing is lost. Re-checked after each job, since
+        // another caller may start a thread meanwhile.
+        while state.threads == 0 {
+            let Some(job) = state.queue.pop_front() else {
+                return;
+            };
+            drop(state);
+            run_job(job);
+            state = self.lock();
+        }
+    }
+
+    /// The body of a pool thread: run queued jobs, wait for more, exit
+    /// after `idle_timeout` without any.
+    fn run_thread(&self) {
+        let mut state = self.lock();
+        let mut idle_since = Instant::now();
+        loop {
+            if let Some(job) = state.queue.pop_front() {
+                drop(state);
+                run_job(job);
+                state = self.lock();
+                idle_since = Instant::now();
+                continue;
+            }
+            let waited = idle_since.elapsed();
+            if waited >= self.idle_timeout {
+                // Queue empty and checked under the lock: safe to leave.
+                state.threads -= 1;
+                return;
+            }
+            state.idle += 1;
+            state = match self.work.wait_timeout(state, self.idle_timeout - waited) {
+                Ok((state, _)) => state,
+                Err(poisoned) => poisoned.into_inner().0,
+            };
+            state.idle -= 1;
+        }
+    }
+}
+
+/// Runs a job, aborting if it panics: jobs catch their closure's panic
+/// (see `run_on_pool`), so a panic here is a bug in this file, and letting
+/// it kill a pool thread would leave `threads` counting a dead thread and
+/// strand the queue.
+fn run_job(job: Job) {
+    if catch_unwind(AssertUnwindSafe(job)).is_err() {
+        fatal("unblock: a pool job panicked outside its catch_unwind");
+    }
+}
+
+/// Starts a pool thread running `body`.
+fn spawn_os_thread(body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+    thread::Builder::new()
+        .name(THREAD_NAME.into())
+        .spawn(body)
+        .map(drop)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::{mpsc, Arc};
+
+    fn leak(pool: Pool) -> &'static Pool {
+        Box::leak(Box::new(pool))
+    }
+
+    fn threads(pool: &Pool) -> usize {
+        pool.lock().threads
+    }
+
+    /// Polls until `condition` holds; panics after 30 s.
+    fn wait_until(what: &str, condition: impl Fn() -> bool) {
+        let start = Instant::now();
+        while !condition() {
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "timed out: {what}"
+            );
+            thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    #[test]
+    fn max_threads_parsing() {
+        assert_eq!(max_threads_from(None), DEFAULT_MAX_THREADS);
+        assert_eq!(max_threads_from(Some("8")), 8);
+        assert_eq!(max_threads_from(Some(" 8 ")), 8);
+        assert_eq!(max_threads_from(Some("0")), DEFAULT_MAX_THREADS);
+        assert_eq!(max_threads_from(Some("-3")), DEFAULT_MAX_THREADS);
+        assert_eq!(max_threads_from(Some("many")), DEFAULT_MAX_THREADS);
+        assert_eq!(max_threads_from(Some("")), DEFAULT_MAX_THREADS);
+    }
+
+    #[test]
+    fn at_the_limit_jobs_queue_in_order() {
+        let pool = leak(Pool::new(1, Duration::from_secs(10)));
+        let (release, gate) = mpsc::channel::<()>();
+        let (done, order) = mpsc::channel();
+        let (started_tx, started) = mpsc::channel();
+        pool.submit(Box::new(move || {
+            started_tx.send(()).unwrap();
+            gate.recv().unwrap();
+        }));
+        started.recv().unwrap();
+        for i in 0..5 {
+            let done = done.clone();
+            pool.submit(Box::new(move || done.send(i).unwrap()));
+        }
+        assert_eq!(threads(pool), 1, "the limit holds");
+        assert_eq!(pool.lock().queue.len(), 5);
+        release.send(()).unwrap();
+        let seen: Vec<i32> = (0..5).map(|_| order.recv().unwrap()).collect();
+        assert_eq!(seen, [0, 1, 2, 3, 4]);
+    }
+
+    #[test]
+    fn grows_while_threads_are_busy_and_reuses_idle_ones() {
+        let pool = leak(Pool::new(8, Duration::from_secs(10)));
+        let (release, gate) = mpsc::channel::<()>();
+        let gate = Arc::new(Mutex::new(gate));
+        let started = Arc::new(AtomicUsize::new(0));
+        for _ in 0..3 {
+            let (gate, started) = (gate.clone(), started.clone());
+            pool.submit(Box::new(move || {
+                started.fetch_add(1, Ordering::SeqCst);
+                gate.lock().unwrap().recv().unwrap();
+            }));
+        }
+        // Three blocked jobs need three threads.
+        wait_until("three jobs started", || started.load(Ordering::SeqCst) == 3);
+        assert_eq!(threads(pool), 3);
+        for _ in 0..3 {
+            release.send(()).unwrap();
+        }
+        wait_until("all idle", || pool.lock().idle == 3);
+        // A job for an idle thread starts no new one.
+        let (done, finished) = mpsc::channel();
+        pool.submit(Box::new(move || done.send(()).unwrap()));
+        finished.recv().unwrap();
+        assert_eq!(threads(pool), 3);
+    }
+
+    #[test]
+    fn idle_threads_exit() {
+        let pool = leak(Pool::new(4, Duration::from_millis(20)));
+        let (done, finished) = mpsc::channel();
+        pool.submit(Box::new(move || done.send(()).unwrap()));
+        finished.recv().unwrap();
+        wait_until("the idle thread exited", || threads(pool) == 0);
+        // And the pool starts again afterwards.
+        let (done, finished) = mpsc::channel();
+        pool.submit(Box::new(move || done.send(7).unwrap()));
+        assert_eq!(finished.recv().unwrap(), 7);
+    }
+
+    #[test]
+    fn scoped_job_borrows_the_callers_frame() {
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        let (sum, len) = rt.run(|| {
+            let mut numbers = vec![1, 2, 3];
+            let sum = unblock_scoped(|| {
+                assert_eq!(thread::current().name(), Some(THREAD_NAME));
+                numbers.push(4);
+                numbers.iter().sum::<i32>()
+            });
+            (sum, numbers.len())
+        });
+        assert_eq!((sum, len), (10, 4));
+    }
+
+    #[test]
+    fn scoped_job_panic_resumes_after_the_job_is_done() {
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        let touched = rt.run(|| {
+            let mut touched = false;
+            let caught = std::panic::catch_unwind(AssertUnwindSafe(|| {
+                unblock_scoped(|| {
+                    touched = true;
+                    panic!("in the pool");
+                })
+            }));
+            assert_eq!(
+                caught.unwrap_err().downcast_ref::<&str>(),
+                Some(&"in the pool")
+            );
+            touched
+        });
+        assert!(touched);
+    }
+
+    fn refuse_spawn(_: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+        Err(std::io::ErrorKind::WouldBlock.into()) // what EAGAIN maps to
+    }
+
+    /// Starts one thread, then refuses like an OS at its thread limit.
+    fn spawn_once_then_refuse(body: Box<dyn FnOnce() + Send>) -> std::io::Result<()> {
+        static SPAWNED: AtomicBool = AtomicBool::new(false);
+        if SPAWNED.swap(true, Ordering::SeqCst) {
+            refuse_spawn(body)
+        } else {
+            spawn_os_thread(body)
+        }
+    }
+
+    #[test]
+    fn failed_spawn_with_no_thread_runs_inline() {
+        let mut pool = Pool::new(4, Duration::from_secs(10));
+        pool.spawn = refuse_spawn;
+        let pool = leak(pool);
+        let ran_on = Arc::new(Mutex::new(None));
+        let record = ran_on.clone();
+        pool.submit(Box::new(move || {
+            *record.lock().unwrap() = Some(thread::current().id());
+        }));
+        assert_eq!(*ran_on.lock().unwrap(), Some(thread::current().id()));
+        assert_eq!(threads(pool), 0);
+        assert!(pool.lock().queue.is_empty());
+    }
+
+    #[test]
+    fn failed_spawn_with_a_live_thread_queues() {
+        let mut pool = Pool::new(4, Duration::from_secs(10));
+        pool.spawn = spawn_once_then_refuse;
+        let pool = leak(pool);
+        let (release, gate) = mpsc::channel::<()>();
+        let (started_tx, started) = mpsc::channel();
+        pool.submit(Box::new(move || {
+            started_tx.send(()).unwrap();
+            gate.recv().unwrap();
+        }));
+        started.recv().unwrap();
+        // The one thread is busy, so this submit tries to spawn and fails.
+        let (done, finished) = mpsc::channel();
+        pool.submit(Box::new(move || done.send(thread::current().id()).unwrap()));
+        assert_eq!(threads(pool), 1);
+        assert_eq!(pool.lock().queue.len(), 1, "queued for the live thread");
+        release.send(()).unwrap();
+        let ran_on = finished.recv().unwrap();
+        assert_ne!(ran_on, thread::current().id(), "ran on the pool thread");
+    }
+}
