@@ -160,6 +160,10 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Work with no readiness model — files, a blocking C library, anything
+//! that would hold its worker — goes through [`unblock`], which runs it on
+//! a pool of OS threads while the green thread parks.
+//!
 //! ## Per-green-thread values
 //! `std::thread_local!` values belong to the worker OS thread and would be
 //! shared by every green thread on it. Use [`spool::thread_local!`](crate::thread_local)
