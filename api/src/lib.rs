@@ -197,6 +197,7 @@
 
 mod loom;
 pub mod net;
+pub mod os;
 pub mod runtime;
 pub mod sync;
 pub mod thread;

@@ -142,6 +142,11 @@ impl<S: AsRawFd> Io<S> {
         load_timeout(&self.settings.write_timeout)
     }
 
+    /// Whether `set_nonblocking(true)` is in force.
+    pub(crate) fn is_nonblocking(&self) -> bool {
+        self.settings.nonblocking.load(Ordering::Relaxed)
+    }
+
     pub(crate) fn set_nonblocking(&self, nonblocking: bool) {
         self.settings
             .nonblocking

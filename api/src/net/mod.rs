@@ -9,7 +9,7 @@
 //! OS thread the same types block that thread, as std's do.
 
 mod addr;
-mod io;
+pub(crate) mod io;
 mod tcp;
 mod udp;
 
@@ -19,6 +19,7 @@ pub use addr::ToSocketAddrs;
 pub use std::net::{
     AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
 };
+pub(crate) use tcp::listen_backlog;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 

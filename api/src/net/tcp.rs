@@ -375,7 +375,7 @@ impl TcpStream {
 /// std asks for 128. A green-thread server is meant to take thousands of
 /// connections arriving at once; with a queue of 128 the kernel drops the
 /// SYNs that overflow it and clients retry only after a second.
-fn listen_backlog() -> i32 {
+pub(crate) fn listen_backlog() -> i32 {
     static BACKLOG: std::sync::OnceLock<i32> = std::sync::OnceLock::new();
     *BACKLOG.get_or_init(|| {
         std::fs::read_to_string("/proc/sys/net/core/somaxconn")

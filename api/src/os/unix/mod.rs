@@ -1,0 +1,3 @@
+//! Unix-specific extensions: [`std::os::unix`] for green threads.
+
+pub mod net;
