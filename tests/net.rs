@@ -441,6 +441,40 @@ fn connect_to_a_closed_port_is_refused() {
 }
 
 #[test]
+fn connect_timeout_to_a_full_listen_queue_times_out() {
+    let _watchdog = Watchdog::new("connect_timeout_to_a_full_listen_queue_times_out", LIMIT);
+    // A listener that never accepts, with the shortest listen queue: once
+    // the queue is full, the kernel drops further SYNs and the connecting
+    // side waits.
+    let full = std::net::TcpListener::bind(loopback()).unwrap();
+    // SAFETY: listen(2) again on a listening socket we own only changes
+    // its queue length.
+    let rc = unsafe { libc::listen(full.as_raw_fd(), 0) };
+    assert_eq!(rc, 0, "listen: {}", io::Error::last_os_error());
+    let addr = full.local_addr().unwrap();
+    let check = || {
+        let timeout = Duration::from_millis(200);
+        let mut held = Vec::new();
+        let (err, elapsed) = loop {
+            assert!(
+                held.len() < 20,
+                "{} connections to a listener with a full queue",
+                held.len()
+            );
+            let start = Instant::now();
+            match TcpStream::connect_timeout(&addr, timeout) {
+                Ok(stream) => held.push(stream),
+                Err(e) => break (e, start.elapsed()),
+            }
+        };
+        assert_eq!(err.kind(), ErrorKind::TimedOut, "{err}");
+        assert_took_about(elapsed, timeout);
+    };
+    spool::run(check);
+    check();
+}
+
+#[test]
 fn udp_recv_timeout_fails_with_would_block() {
     let _watchdog = Watchdog::new("udp_recv_timeout_fails_with_would_block", LIMIT);
     let check = || {
@@ -808,6 +842,89 @@ fn udp_datagrams_are_truncated_to_the_buffer_as_std() {
     });
 }
 
+#[test]
+fn many_green_threads_waiting_on_one_socket_are_all_served() {
+    let _watchdog = Watchdog::new(
+        "many_green_threads_waiting_on_one_socket_are_all_served",
+        LIMIT,
+    );
+    const WAITERS: usize = 8;
+    const EACH: usize = 25;
+    spool::run(|| {
+        // Several green threads parked in recv_from on one socket: each
+        // datagram goes to exactly one, and none is left parked.
+        let socket = Arc::new(UdpSocket::bind(loopback()).unwrap());
+        let to = socket.local_addr().unwrap();
+        let received = Arc::new(AtomicUsize::new(0));
+        let receivers: Vec<_> = (0..WAITERS)
+            .map(|_| {
+                let (socket, received) = (Arc::clone(&socket), Arc::clone(&received));
+                thread::spawn(move || {
+                    let mut mine = Vec::new();
+                    let mut buf = [0u8; 8];
+                    loop {
+                        let (n, _) = socket.recv_from(&mut buf).unwrap();
+                        let value = u32::from_be_bytes(buf[..n].try_into().unwrap());
+                        if value == u32::MAX {
+                            return mine;
+                        }
+                        mine.push(value);
+                        received.fetch_add(1, Ordering::SeqCst);
+                    }
+                })
+            })
+            .collect();
+        let sender = UdpSocket::bind(loopback()).unwrap();
+        // One datagram at a time, so none is dropped for want of buffer.
+        for value in 0..(WAITERS * EACH) as u32 {
+            sender.send_to(&value.to_be_bytes(), to).unwrap();
+            let start = Instant::now();
+            while received.load(Ordering::SeqCst) <= value as usize {
+                assert!(
+                    start.elapsed() < SLOW,
+                    "datagram {value} was never received"
+                );
+                thread::sleep(Duration::from_millis(1));
+            }
+        }
+        for _ in 0..WAITERS {
+            sender.send_to(&u32::MAX.to_be_bytes(), to).unwrap();
+        }
+        let mut all: Vec<u32> = receivers
+            .into_iter()
+            .flat_map(|r| r.join().unwrap())
+            .collect();
+        all.sort_unstable();
+        assert_eq!(all, (0..(WAITERS * EACH) as u32).collect::<Vec<_>>());
+
+        // Several green threads accepting from one listener.
+        let listener = Arc::new(listener());
+        let addr = listener.local_addr().unwrap();
+        let acceptors: Vec<_> = (0..WAITERS)
+            .map(|_| {
+                let listener = Arc::clone(&listener);
+                thread::spawn(move || {
+                    for _ in 0..EACH {
+                        let (stream, _) = listener.accept().unwrap();
+                        echo(stream).unwrap();
+                    }
+                })
+            })
+            .collect();
+        for _ in 0..WAITERS * EACH {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.write_all(b"one of many").unwrap();
+            stream.shutdown(Shutdown::Write).unwrap();
+            let mut back = Vec::new();
+            stream.read_to_end(&mut back).unwrap();
+            assert_eq!(back, b"one of many");
+        }
+        for acceptor in acceptors {
+            acceptor.join().unwrap();
+        }
+    });
+}
+
 // ---------------------------------------------------------------------------
 // 6. Plain OS threads, and OS threads talking to green threads
 // ---------------------------------------------------------------------------
@@ -1167,6 +1284,19 @@ fn addresses_and_options_round_trip() {
     client.set_nodelay(false).unwrap();
     assert!(!client.nodelay().unwrap());
     assert!(client.take_error().unwrap().is_none());
+
+    // peek waits like read and leaves the bytes for the next read.
+    let peeker = std::thread::spawn(move || {
+        let mut buf = [0u8; 8];
+        let n = server.peek(&mut buf).unwrap();
+        let mut again = vec![0u8; n];
+        (&server).read_exact(&mut again).unwrap();
+        assert_eq!(&buf[..n], &again[..]);
+        again
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    (&client).write_all(b"peek").unwrap();
+    assert_eq!(peeker.join().unwrap(), b"peek");
     assert!(listener.take_error().unwrap().is_none());
 
     let udp = UdpSocket::bind(loopback()).unwrap();
@@ -1284,4 +1414,74 @@ fn conversions_from_and_to_std_and_descriptors() {
         let (n, _) = std_udp.recv_from(&mut buf).unwrap();
         assert_eq!(&buf[..n], b"again");
     });
+}
+
+// ---------------------------------------------------------------------------
+// 10. Sockets used on more than one runtime
+// ---------------------------------------------------------------------------
+
+/// Parks once in `read` on `server` inside `runtime` (so the socket is
+/// watched by that runtime's worker), then returns the pair.
+fn first_use_on(runtime: &spool::Runtime) -> (TcpStream, TcpStream) {
+    runtime.run(|| {
+        let (client, mut server) = connected_pair();
+        server
+            .set_read_timeout(Some(Duration::from_millis(1)))
+            .unwrap();
+        assert_eq!(
+            server.read(&mut [0u8; 1]).unwrap_err().kind(),
+            ErrorKind::WouldBlock
+        );
+        server.set_read_timeout(None).unwrap();
+        (client, server)
+    })
+}
+
+/// A green thread of the global runtime parks in `read` on `server` until
+/// `client` writes (or, if the wakeup is lost, until a 10 s timeout).
+fn read_on_the_global_runtime(client: TcpStream, mut server: TcpStream) {
+    spool::run(move || {
+        let reader = thread::spawn(move || {
+            server.set_read_timeout(Some(Duration::from_secs(10)))?;
+            let mut buf = [0u8; 5];
+            server.read_exact(&mut buf).map(|()| buf)
+        });
+        thread::sleep(Duration::from_millis(20));
+        (&client).write_all(b"wake!").unwrap();
+        match reader.join().unwrap() {
+            Ok(buf) => assert_eq!(&buf, b"wake!"),
+            Err(e) => panic!(
+                "the reader timed out ({e}) although data came 20 ms after it \
+                 parked: the socket's readiness went to a worker that no longer runs"
+            ),
+        }
+    });
+}
+
+#[test]
+fn a_socket_first_used_on_another_runtime_wakes_its_reader() {
+    let _watchdog = Watchdog::new(
+        "a_socket_first_used_on_another_runtime_wakes_its_reader",
+        LIMIT,
+    );
+    let other = spool::Runtime::builder().workers(1).build().unwrap();
+    let (client, server) = first_use_on(&other);
+    read_on_the_global_runtime(client, server);
+}
+
+/// Known bug: an `IoSource` stays registered with the worker of the first
+/// green thread that waited on it, even after that worker's runtime is
+/// dropped; later waits on another runtime park and are never woken
+/// (`IoSource::register` returns early because a registration exists).
+#[test]
+#[ignore = "known bug: a socket stays registered with the worker of a dropped runtime"]
+fn a_socket_outliving_the_runtime_it_was_first_used_on_wakes_its_reader() {
+    let _watchdog = Watchdog::new(
+        "a_socket_outliving_the_runtime_it_was_first_used_on_wakes_its_reader",
+        LIMIT,
+    );
+    let other = spool::Runtime::builder().workers(1).build().unwrap();
+    let (client, server) = first_use_on(&other);
+    drop(other);
+    read_on_the_global_runtime(client, server);
 }
