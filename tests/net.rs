@@ -925,6 +925,85 @@ fn many_green_threads_waiting_on_one_socket_are_all_served() {
     });
 }
 
+#[test]
+fn udp_to_a_closed_port_reports_connection_refused() {
+    let _watchdog = Watchdog::new("udp_to_a_closed_port_reports_connection_refused", LIMIT);
+    let check = || {
+        // A port that was free a moment ago; nothing listens on it now.
+        let closed = UdpSocket::bind(loopback()).unwrap().local_addr().unwrap();
+        let socket = UdpSocket::bind(loopback()).unwrap();
+        socket.connect(closed).unwrap();
+        socket.set_read_timeout(Some(SLOW)).unwrap();
+        socket.send(b"anyone?").unwrap();
+        // The ICMP port-unreachable wakes the parked receiver with std's
+        // error, as a blocking std socket gets it.
+        let err = socket.recv(&mut [0u8; 16]).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::ConnectionRefused, "{err}");
+    };
+    spool::run(check);
+    check();
+}
+
+#[test]
+fn many_read_timeouts_at_once_all_expire() {
+    let _watchdog = Watchdog::new("many_read_timeouts_at_once_all_expire", LIMIT);
+    const READERS: usize = 500;
+    spool::run(|| {
+        let listener = Arc::new(listener());
+        let addr = listener.local_addr().unwrap();
+        // The clients stay open (and silent) until every reader is done.
+        let clients: Vec<_> = (0..READERS)
+            .map(|_| TcpStream::connect(addr).unwrap())
+            .collect();
+        let readers: Vec<_> = (0..READERS)
+            .map(|i| {
+                let listener = Arc::clone(&listener);
+                thread::spawn(move || {
+                    let (mut server, _) = listener.accept().unwrap();
+                    // Timeouts spread over 50..100 ms.
+                    let timeout = Duration::from_millis(50 + (i % 50) as u64);
+                    server.set_read_timeout(Some(timeout)).unwrap();
+                    let start = Instant::now();
+                    let err = server.read(&mut [0u8; 4]).unwrap_err();
+                    (err.kind(), start.elapsed(), timeout)
+                })
+            })
+            .collect();
+        for reader in readers {
+            let (kind, elapsed, timeout) = reader.join().unwrap();
+            assert_eq!(kind, ErrorKind::WouldBlock);
+            assert!(elapsed >= timeout, "{elapsed:?} < {timeout:?}");
+            // Generous: 500 green threads on a noisy 2-core machine.
+            assert!(elapsed < timeout + 4 * SLOW, "{elapsed:?} for {timeout:?}");
+        }
+        drop(clients);
+    });
+}
+
+#[test]
+fn ipv6_loopback_works_where_available() {
+    let _watchdog = Watchdog::new("ipv6_loopback_works_where_available", LIMIT);
+    let any = SocketAddr::from((std::net::Ipv6Addr::LOCALHOST, 0));
+    let listener = match TcpListener::bind(any) {
+        Ok(listener) => listener,
+        Err(e) => {
+            println!("skipped: no IPv6 loopback here ({e})");
+            return;
+        }
+    };
+    let addr = listener.local_addr().unwrap();
+    assert!(addr.is_ipv6());
+    let server = thread::spawn(move || echo_server(listener));
+    spool::run(|| echo_client(addr)).expect("IPv6 client");
+    server.join().unwrap().expect("IPv6 server");
+    let a = UdpSocket::bind(any).unwrap();
+    let b = UdpSocket::bind(any).unwrap();
+    a.send_to(b"v6", b.local_addr().unwrap()).unwrap();
+    let mut buf = [0u8; 4];
+    let (n, from) = b.recv_from(&mut buf).unwrap();
+    assert_eq!((&buf[..n], from), (&b"v6"[..], a.local_addr().unwrap()));
+}
+
 // ---------------------------------------------------------------------------
 // 6. Plain OS threads, and OS threads talking to green threads
 // ---------------------------------------------------------------------------
