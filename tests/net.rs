@@ -1548,12 +1548,10 @@ fn a_socket_first_used_on_another_runtime_wakes_its_reader() {
     read_on_the_global_runtime(client, server);
 }
 
-/// Known bug: an `IoSource` stays registered with the worker of the first
-/// green thread that waited on it, even after that worker's runtime is
-/// dropped; later waits on another runtime park and are never woken
-/// (`IoSource::register` returns early because a registration exists).
+/// A socket registered with a worker of a runtime that has since been
+/// dropped moves to the worker of its next waiter (it used to stay with the
+/// dead worker, and the waiter was never woken).
 #[test]
-#[ignore = "known bug: a socket stays registered with the worker of a dropped runtime"]
 fn a_socket_outliving_the_runtime_it_was_first_used_on_wakes_its_reader() {
     let _watchdog = Watchdog::new(
         "a_socket_outliving_the_runtime_it_was_first_used_on_wakes_its_reader",

@@ -36,20 +36,30 @@
 //! its next `epoll_wait`, which can no longer return the removed
 //! descriptor.
 //!
+//! # Outliving a runtime
+//! A socket can outlive the runtime it was first registered with (a test
+//! that builds a runtime per case, a listener made in `main`). When that
+//! runtime's worker has exited, its epoll instance is closed and will
+//! never report anything again, so the next green thread to wait moves the
+//! registration to its own worker. The old record's reference is dropped
+//! there and then: no `epoll_wait` of the exited worker can run any more.
+//!
 //! # On plain OS threads
 //! There is no reactor to park on, so a thread that is not a green thread
 //! waits in `poll(2)` on the one descriptor, which blocks only itself.
 
 use std::io;
 use std::os::fd::RawFd;
+use std::ptr;
+use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use mio::unix::SourceFd;
 use mio::{Interest, Token};
 
-use crate::scheduler::{lock, Shared};
+use crate::scheduler::{lock, Remote, Shared};
 use crate::ThreadHandle;
 
 /// Which readiness an operation waits for.
@@ -127,9 +137,11 @@ struct Registration {
 pub struct IoSource {
     fd: RawFd,
     readiness: Arc<Readiness>,
-    registration: OnceLock<Registration>,
-    /// Serialises the first registration.
-    registering: Mutex<()>,
+    /// Where the descriptor is registered, if anywhere. Changed only under
+    /// its lock; `registered` mirrors it for the lock-free fast path.
+    registration: Mutex<Option<Registration>>,
+    /// The worker of `registration` (null: none), read without the lock.
+    registered: AtomicPtr<Remote>,
 }
 
 impl IoSource {
@@ -144,8 +156,8 @@ impl IoSource {
         IoSource {
             fd,
             readiness: Arc::new(Readiness::default()),
-            registration: OnceLock::new(),
-            registering: Mutex::new(()),
+            registration: Mutex::new(None),
+            registered: AtomicPtr::new(ptr::null_mut()),
         }
     }
 
@@ -219,17 +231,34 @@ impl IoSource {
     }
 
     /// Registers the descriptor with worker `worker` of `shared`, unless it
-    /// is registered already (with any worker).
+    /// is registered already with a worker that is still running.
     fn register(&self, shared: &'static Shared, worker: usize) -> io::Result<()> {
-        if self.registration.get().is_some() {
+        let current = self.registered.load(Ordering::Acquire);
+        // SAFETY: a non-null `registered` points into a runtime's `Shared`,
+        // which is leaked and so lives for the rest of the process.
+        if !current.is_null() && !unsafe { &*current }.has_exited() {
             return Ok(());
         }
-        let _serial = lock(&self.registering);
-        if self.registration.get().is_some() {
-            return Ok(());
+        let mut registration = lock(&self.registration);
+        if let Some(old) = registration.as_ref() {
+            let remote = &old.shared.workers[old.worker];
+            if !remote.has_exited() {
+                return Ok(()); // another thread registered meanwhile
+            }
+            // The old worker's epoll instance is closed and its loop has
+            // ended (`has_exited`), so no event can name the old token any
+            // more: take its reference back.
+            remote.io_sources.fetch_sub(1, Ordering::Relaxed);
+            // SAFETY: the token holds the pointer from `Arc::into_raw` whose
+            // strong reference the registration owned; the registration is
+            // being discarded, so it is taken back exactly once.
+            drop(unsafe { Arc::from_raw(old.token.0 as *const Readiness) });
+            *registration = None;
+            self.registered.store(ptr::null_mut(), Ordering::Release);
         }
         let token = Token(Arc::into_raw(Arc::clone(&self.readiness)) as usize);
-        let result = shared.workers[worker].with_registry(|registry| {
+        let remote = &shared.workers[worker];
+        let result = remote.with_registry(|registry| {
             registry.register(
                 &mut SourceFd(&self.fd),
                 token,
@@ -242,24 +271,36 @@ impl IoSource {
             drop(unsafe { Arc::from_raw(token.0 as *const Readiness) });
             return Err(describe_register_error(e));
         }
-        shared.workers[worker]
-            .io_sources
-            .fetch_add(1, Ordering::Relaxed);
-        let _ = self.registration.set(Registration {
+        remote.io_sources.fetch_add(1, Ordering::Relaxed);
+        *registration = Some(Registration {
             shared,
             worker,
             token,
         });
+        self.registered
+            .store(ptr::from_ref(remote).cast_mut(), Ordering::Release);
         Ok(())
     }
 }
 
 impl Drop for IoSource {
     fn drop(&mut self) {
-        let Some(registration) = self.registration.take() else {
+        let registration = self
+            .registration
+            .get_mut()
+            .unwrap_or_else(|e| e.into_inner());
+        let Some(registration) = registration.take() else {
             return;
         };
         let remote = &registration.shared.workers[registration.worker];
+        // An exited worker polls no more, so no event can name the token.
+        if remote.has_exited() {
+            remote.io_sources.fetch_sub(1, Ordering::Relaxed);
+            // SAFETY: see `register`; the registration is discarded here,
+            // so its reference is taken back exactly once.
+            drop(unsafe { Arc::from_raw(registration.token.0 as *const Readiness) });
+            return;
+        }
         // The descriptor is still open (the contract of `new`), so this
         // removes exactly our registration. A worker that has exited has
         // closed its registry; its epoll instance is gone with it.
@@ -277,7 +318,10 @@ impl std::fmt::Debug for IoSource {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IoSource")
             .field("fd", &self.fd)
-            .field("worker", &self.registration.get().map(|r| r.worker))
+            .field(
+                "worker",
+                &lock(&self.registration).as_ref().map(|r| r.worker),
+            )
             .finish()
     }
 }

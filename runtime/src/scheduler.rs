@@ -163,9 +163,17 @@ pub(crate) struct Remote {
     released: Mutex<Vec<Arc<Readiness>>>,
     /// Set when `released` may be non-empty.
     has_released: AtomicBool,
+    /// Set once the worker's loop has ended: it polls its reactor no more.
+    exited: AtomicBool,
 }
 
 impl Remote {
+    /// Whether the worker has exited (see `io_source.rs`, "Outliving a
+    /// runtime").
+    pub(crate) fn has_exited(&self) -> bool {
+        self.exited.load(Ordering::Acquire)
+    }
+
     /// Runs `f` with the worker's registry, or fails if the worker exited.
     pub(crate) fn with_registry<R>(
         &self,
@@ -289,8 +297,13 @@ impl Shared {
 
     /// Closes worker `index`'s waker and registry (the worker is exiting).
     pub(crate) fn close_waker(&self, index: usize) {
-        lock(&self.remote(index).waker).take();
-        lock(&self.remote(index).registry).take();
+        let remote = self.remote(index);
+        lock(&remote.waker).take();
+        lock(&remote.registry).take();
+        // Nothing will dispatch or release any more: free what is queued.
+        remote.exited.store(true, Ordering::Release);
+        remote.has_released.store(true, Ordering::Relaxed);
+        remote.drop_released();
     }
 
     fn notify_all(&self) {
@@ -408,6 +421,7 @@ impl Runtime {
                 io_sources: AtomicUsize::new(0),
                 released: Mutex::new(Vec::new()),
                 has_released: AtomicBool::new(false),
+                exited: AtomicBool::new(false),
             });
             parts.push((reactor, fresh));
         }
