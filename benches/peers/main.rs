@@ -1,7 +1,7 @@
 //! spool side by side with its peers: tokio, may, `std::thread` and Go.
 //!
 //! ```text
-//! cargo bench --bench peers              # full run (~5 minutes on 2 cores)
+//! cargo bench --bench peers              # full run (~12 minutes on 2 cores)
 //! cargo bench --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
 //! cargo bench --bench peers -- spawn     # only scenarios whose name contains "spawn"
 //! ```
@@ -43,6 +43,28 @@
 //!   channel that is later closed); KiB of VmRSS per parked thread (VmRSS
 //!   before spawning to all parked, / N). std is capped at
 //!   `STD_THREAD_CAP` OS threads.
+//!
+//! The network scenarios run each system's server in a child process
+//! (`<scenario>` `echo_server` or `http_server`: it prints `listening
+//! <addr>` and serves until killed) and drive it from another process: the
+//! suite's load generator (`peers --loadgen`, see `loadgen.rs`) or `wrk`
+//! (see `net.rs`). Servers: spool a green thread per connection with
+//! `spool::net` (2 workers), tokio a task per connection (multi-thread
+//! runtime, 2 workers), may a coroutine per connection with `may::net` (2
+//! workers), std an OS thread per connection, Go a goroutine per
+//! connection (`GOMAXPROCS(2)`); each reads into a 4 KiB buffer and sets
+//! `TCP_NODELAY`.
+//!
+//! * `tcp_echo/<conns>x<size>` — closed-loop ping-pong on every
+//!   connection for a fixed window once all are open; round trips/s
+//!   (higher is better) and the round trips' p50 and p99.
+//! * `idle_conns/N` — N connections open and idle (each pinged once, so
+//!   its handler runs); the server's VmRSS increase / N.
+//! * `many_clients/N` — N connections open at once, then each makes
+//!   `MANY_CLIENTS_ROUNDS` round trips; ms to the last.
+//! * `http_hello` — `wrk -t2 -c100 --latency` against a keep-alive
+//!   HTTP/1.1 "hello" server (request heads parsed by hand); skipped with
+//!   a message when `wrk` is not installed.
 //!
 //! The binary exits with status 1 if spool itself failed a scenario (a
 //! peer's failure is a result, reported in its cell).
