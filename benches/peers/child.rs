@@ -63,18 +63,33 @@ pub fn build_go(out_dir: &Path) -> Result<PathBuf, String> {
 
 /// Runs one sample of `system` doing `scenario` with `count`, in a child.
 pub fn run(system: &str, scenario: &str, count: usize, go: Result<&PathBuf, &String>) -> Outcome {
-    let mut command = if system == "go" {
+    let mut command = match command(system, go) {
+        Ok(c) => c,
+        Err(skipped) => return skipped,
+    };
+    command.args([scenario, &count.to_string()]);
+    collect(command)
+}
+
+/// The command that runs `system` as a child: `peers --child <system>`, or
+/// the Go binary; its arguments are the scenario's.
+pub fn command(system: &str, go: Result<&PathBuf, &String>) -> Result<Command, Outcome> {
+    if system == "go" {
         match go {
-            Ok(binary) => Command::new(binary),
-            Err(why) => return Outcome::Skipped(why.clone()),
+            Ok(binary) => Ok(Command::new(binary)),
+            Err(why) => Err(Outcome::Skipped(why.clone())),
         }
     } else {
         let mut c = Command::new(std::env::current_exe().expect("current_exe"));
         c.args(["--child", system]);
-        c
-    };
+        Ok(c)
+    }
+}
+
+/// Runs `command` to its end (killing it after `CHILD_TIME_LIMIT`) and
+/// reads its report.
+pub fn collect(mut command: Command) -> Outcome {
     command
-        .args([scenario, &count.to_string()])
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -157,6 +172,7 @@ fn parse(out: &str, err: &str, status: Option<std::process::ExitStatus>) -> Outc
 
 /// The child side: `<system> <scenario> <count>`. Returns the exit status.
 pub fn child_main(args: &[String]) -> i32 {
+    crate::sys::raise_nofile_limit();
     let [system, scenario, count] = args else {
         eprintln!("usage: peers --child <system> <scenario> <count>");
         return 2;

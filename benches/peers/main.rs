@@ -1,7 +1,7 @@
 //! spool side by side with its peers: tokio, may, `std::thread` and Go.
 //!
 //! ```text
-//! cargo bench --bench peers              # full run (~5 minutes on 2 cores)
+//! cargo bench --bench peers              # full run (~12 minutes on 2 cores)
 //! cargo bench --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
 //! cargo bench --bench peers -- spawn     # only scenarios whose name contains "spawn"
 //! ```
@@ -44,6 +44,28 @@
 //!   before spawning to all parked, / N). std is capped at
 //!   `STD_THREAD_CAP` OS threads.
 //!
+//! The network scenarios run each system's server in a child process
+//! (`<scenario>` `echo_server` or `http_server`: it prints `listening
+//! <addr>` and serves until killed) and drive it from another process: the
+//! suite's load generator (`peers --loadgen`, see `loadgen.rs`) or `wrk`
+//! (see `net.rs`). Servers: spool a green thread per connection with
+//! `spool::net` (2 workers), tokio a task per connection (multi-thread
+//! runtime, 2 workers), may a coroutine per connection with `may::net` (2
+//! workers), std an OS thread per connection, Go a goroutine per
+//! connection (`GOMAXPROCS(2)`); each reads into a 4 KiB buffer and sets
+//! `TCP_NODELAY`.
+//!
+//! * `tcp_echo/<conns>x<size>` — closed-loop ping-pong on every
+//!   connection for a fixed window once all are open; round trips/s
+//!   (higher is better) and the round trips' p50 and p99.
+//! * `idle_conns/N` — N connections open and idle (each pinged once, so
+//!   its handler runs); the server's VmRSS increase / N.
+//! * `many_clients/N` — N connections open at once, then each makes
+//!   `MANY_CLIENTS_ROUNDS` round trips; ms to the last.
+//! * `http_hello` — `wrk -t2 -c100 --latency` against a keep-alive
+//!   HTTP/1.1 "hello" server (request heads parsed by hand); skipped with
+//!   a message when `wrk` is not installed.
+//!
 //! The binary exits with status 1 if spool itself failed a scenario (a
 //! peer's failure is a result, reported in its cell).
 //!
@@ -55,8 +77,11 @@
 //! prints a row for a scenario that is not implemented for spool.
 
 mod child;
+mod loadgen;
+mod net;
 mod report;
 mod sys;
+mod wire;
 
 mod may_peer;
 mod spool_peer;
@@ -87,12 +112,21 @@ pub struct Scenario {
     pub label: String,
     /// Metrics the children print, with their units, in row order.
     pub metrics: &'static [(&'static str, &'static str)],
-    /// The count each system is given (iterations, threads).
-    pub count: fn(&str) -> usize,
+    /// What one sample does.
+    pub work: Work,
     /// Samples (rounds) to take.
     pub samples: usize,
     /// A note for the table, if the counts differ between systems.
     pub note: Option<String>,
+}
+
+/// What one sample of a scenario does.
+pub enum Work {
+    /// One child runs `<scenario> <count>`; the count each system is given
+    /// (iterations, threads).
+    Child(fn(&str) -> usize),
+    /// The system's server in one child, driven from another process.
+    Net(net::Job),
 }
 
 /// Command-line options.
@@ -126,7 +160,7 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
             name: "yield_switch",
             label: "yield_switch (1 worker)".into(),
             metrics: &[("ns_per_switch", "ns/switch")],
-            count: if quick { |_| 200_000 } else { |_| 1_000_000 },
+            work: Work::Child(if quick { |_| 200_000 } else { |_| 1_000_000 }),
             samples: if quick { 3 } else { 15 },
             note: None,
         },
@@ -138,11 +172,11 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
                 ("peak_rss_mib", "MiB peak RSS"),
             ],
             // std spawns OS threads at tens of µs each: 1% of the count.
-            count: if quick {
+            work: Work::Child(if quick {
                 |s| if s == "std" { 2_000 } else { 100_000 }
             } else {
                 |s| if s == "std" { 10_000 } else { 1_000_000 }
-            },
+            }),
             // The noisiest row on a shared machine: more rounds.
             samples: if quick { 3 } else { 21 },
             note: Some(if quick {
@@ -156,10 +190,10 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
         name: "idle_memory",
         label: format!("idle_memory/{n}"),
         metrics: &[("kib_per_thread", "KiB/thread")],
-        count: match n {
+        work: Work::Child(match n {
             100_000 => |s| capped(s, 100_000),
             _ => |s| capped(s, 1_000_000),
-        },
+        }),
         samples,
         note: (n > STD_THREAD_CAP).then(|| {
             format!(
@@ -174,12 +208,143 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
         list.push(idle(100_000, 5));
         list.push(idle(1_000_000, 3));
     }
+    list.extend(net_scenarios(quick));
     list.retain(|s| {
         opts.filter
             .as_ref()
             .is_none_or(|f| s.label.contains(f.as_str()))
     });
     list
+}
+
+/// Round trips each client makes in `many_clients`.
+pub const MANY_CLIENTS_ROUNDS: u64 = 20;
+
+/// The network scenarios (see the module doc and `net.rs`).
+fn net_scenarios(quick: bool) -> Vec<Scenario> {
+    let samples = if quick { 1 } else { 3 };
+    let echo_metrics: &'static [(&'static str, &'static str)] = &[
+        ("round_trips_per_s", "round trips/s"),
+        ("p50_us", "µs p50 round trip"),
+        ("p99_us", "µs p99 round trip"),
+    ];
+    let echo = |conns: usize, size: usize, name: &str| Scenario {
+        name: "tcp_echo",
+        label: format!("tcp_echo/{conns}x{name}"),
+        metrics: echo_metrics,
+        work: Work::Net(net::Job::Echo {
+            conns,
+            size,
+            millis: if quick { 500 } else { 2_000 },
+        }),
+        samples,
+        note: None,
+    };
+    let idle = |conns: usize| Scenario {
+        name: "idle_conns",
+        label: format!("idle_conns/{conns}"),
+        metrics: &[("kib_per_conn", "KiB/conn")],
+        work: Work::Net(net::Job::Idle { conns }),
+        samples,
+        note: None,
+    };
+    let many = |conns: usize| Scenario {
+        name: "many_clients",
+        label: format!("many_clients/{conns}"),
+        metrics: &[("ms", "ms")],
+        work: Work::Net(net::Job::Rounds {
+            conns,
+            rounds: MANY_CLIENTS_ROUNDS,
+        }),
+        samples,
+        note: Some(format!(
+            "all clients connected, then each makes {MANY_CLIENTS_ROUNDS} 64-byte round trips"
+        )),
+    };
+    let http = Scenario {
+        name: "http_hello",
+        label: "http_hello (wrk -t2 -c100)".into(),
+        metrics: &[
+            ("requests_per_s", "requests/s"),
+            ("p50_us", "µs p50"),
+            ("p99_us", "µs p99"),
+        ],
+        work: Work::Net(net::Job::Http {
+            conns: 100,
+            secs: if quick { 1 } else { 5 },
+        }),
+        samples,
+        note: None,
+    };
+    if quick {
+        return vec![echo(100, 64, "64B"), idle(1_000), http];
+    }
+    vec![
+        echo(100, 64, "64B"),
+        echo(100, 4096, "4KiB"),
+        echo(1_000, 64, "64B"),
+        echo(1_000, 4096, "4KiB"),
+        idle(10_000),
+        many(2_000),
+        many(8_000),
+        http,
+    ]
+}
+
+/// The median of `system` in the row of `scenario` (label prefix) and `metric`.
+fn median(rows: &[Row], scenario: &str, metric: &str, system: &str) -> Option<f64> {
+    let row = rows
+        .iter()
+        .find(|r| r.scenario.starts_with(scenario) && r.metric == metric)?;
+    let i = SYSTEMS.iter().position(|s| *s == system)?;
+    row.cells[i].stats().map(|(m, _, _)| m)
+}
+
+/// The network targets of the issues, checked on the medians (printed, never
+/// failing the run: the machines are shared and noisy).
+fn print_targets(rows: &[Row]) {
+    let verdict = |met: bool| if met { "met" } else { "NOT met" };
+    let echo = "tcp_echo/100x64B";
+    if let Some(spool) = median(rows, echo, "round_trips_per_s", "spool") {
+        let best = ["tokio", "may", "go"]
+            .into_iter()
+            .filter_map(|p| median(rows, echo, "round_trips_per_s", p).map(|m| (m, p)))
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((best, peer)) = best {
+            println!(
+                "target {echo}: spool {spool:.0} round trips/s ≥ best of tokio/may/go ({peer} \
+                 {best:.0}): {}",
+                verdict(spool >= best)
+            );
+        }
+    }
+    // "p99 no worse": against every one of tokio, may and Go (the lowest).
+    if let Some(p99) = median(rows, echo, "p99_us", "spool") {
+        let best = ["tokio", "may", "go"]
+            .into_iter()
+            .filter_map(|p| median(rows, echo, "p99_us", p).map(|m| (m, p)))
+            .min_by(|a, b| a.0.total_cmp(&b.0));
+        if let Some((best, peer)) = best {
+            println!(
+                "target {echo}: spool p99 {p99:.0} µs ≤ lowest of tokio/may/go ({peer} {best:.0} µs): {}",
+                verdict(p99 <= best)
+            );
+        }
+    }
+    if let Some(kib) = median(rows, "idle_conns/", "kib_per_conn", "spool") {
+        println!(
+            "target idle_conns: spool {kib:.1} KiB per idle connection ≤ 12: {}",
+            verdict(kib <= 12.0)
+        );
+    }
+    let spool = median(rows, "many_clients/8000", "ms", "spool");
+    let std = median(rows, "many_clients/2000", "ms", "std");
+    if let (Some(spool), Some(std)) = (spool, std) {
+        println!(
+            "target many_clients: spool with 8,000 clients {spool:.0} ms < std with 2,000 {std:.0} ms: {}",
+            verdict(spool < std)
+        );
+    }
 }
 
 /// `n` with a comma every three digits.
@@ -206,8 +371,10 @@ fn capped(system: &str, n: usize) -> usize {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    if args.first().map(String::as_str) == Some("--child") {
-        std::process::exit(child::child_main(&args[1..]));
+    match args.first().map(String::as_str) {
+        Some("--child") => std::process::exit(child::child_main(&args[1..])),
+        Some("--loadgen") => std::process::exit(loadgen::loadgen_main(&args[1..])),
+        _ => {}
     }
     let opts = Opts::parse(&args);
     let started = Instant::now();
@@ -240,8 +407,12 @@ fn main() {
                 if cells[0][i].is_final() {
                     continue; // failed or skipped: do not retry every round
                 }
-                let count = (scenario.count)(system);
-                let outcome = child::run(system, scenario.name, count, go.as_ref());
+                let outcome = match &scenario.work {
+                    Work::Child(count) => {
+                        child::run(system, scenario.name, count(system), go.as_ref())
+                    }
+                    Work::Net(job) => net::run(system, *job, go.as_ref()),
+                };
                 for (m, (metric, _)) in scenario.metrics.iter().enumerate() {
                     cells[m][i].record(&outcome, metric);
                 }
@@ -262,6 +433,7 @@ fn main() {
     machine.load += &format!(", at end {}", sys::load_average());
     let mode = if opts.quick { "quick" } else { "full" };
     report::print_table(&rows, mode, &machine, elapsed);
+    print_targets(&rows);
     let json = out_dir.join("results.json");
     let svg = out_dir.join("chart.svg");
     std::fs::write(&json, report::json(&rows, mode, &machine, elapsed)).expect("write JSON");

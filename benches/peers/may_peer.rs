@@ -7,13 +7,13 @@ use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use may::coroutine::{self, JoinHandle};
 use may::go;
 
 use crate::child::{Failure, Measured};
-use crate::sys;
+use crate::{sys, wire};
 use crate::{BATCH, WARMUP_BATCHES};
 
 pub fn run(scenario: &str, count: usize) -> Measured {
@@ -37,6 +37,15 @@ pub fn run(scenario: &str, count: usize) -> Measured {
                 .join()
                 .unwrap()
                 .map(|kib| vec![("kib_per_thread", kib)])
+        }
+        "echo_server" | "http_server" => {
+            may::config().set_workers(2);
+            let connection = if scenario == "echo_server" {
+                wire::echo::<may::net::TcpStream>
+            } else {
+                wire::http::<may::net::TcpStream>
+            };
+            go!(move || serve(connection)).join().unwrap()
         }
         _ => Err(Failure::Unsupported),
     }
@@ -141,4 +150,31 @@ fn idle_memory(n: usize) -> Result<f64, Failure> {
         h.join().unwrap();
     }
     Ok((after - before) / n as f64)
+}
+
+/// Serves loopback connections with `may::net`, one coroutine each running
+/// `connection` (may's default stack size), on 2 workers. Prints
+/// `listening <addr>` and serves until killed.
+fn serve(
+    connection: fn(may::net::TcpStream) -> std::io::Result<()>,
+) -> Result<Vec<(&'static str, f64)>, Failure> {
+    let failed = |what: &str, e: std::io::Error| Failure::Error(format!("{what}: {e}"));
+    let listener = may::net::TcpListener::bind(wire::loopback()).map_err(|e| failed("bind", e))?;
+    let addr = listener.local_addr().map_err(|e| failed("local_addr", e))?;
+    println!("listening {addr}");
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                go!(move || {
+                    stream.set_nodelay(true)?;
+                    connection(stream)
+                });
+            }
+            Err(e) => {
+                eprintln!("accept: {e}");
+                coroutine::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    Ok(Vec::new())
 }

@@ -1,7 +1,9 @@
 //! The results: one table on stdout, `results.json` and `chart.svg`.
 //!
-//! Every figure is lower-is-better. spool's ratio is its median over the
-//! best (lowest) peer median in the row: below 1 spool is ahead.
+//! Every figure is lower-is-better except rates (units ending in `/s`:
+//! round trips/s, requests/s), where higher is better. spool's ratio is
+//! its median over the best peer median in the row (the lowest, or the
+//! highest for a rate): below 1 spool is ahead, or above 1 for a rate.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -74,15 +76,35 @@ pub struct Row {
 }
 
 impl Row {
+    /// True for a rate (a unit ending in `/s`), where higher is better.
+    pub fn higher_is_better(&self) -> bool {
+        self.unit.ends_with("/s")
+    }
+
     /// spool's median over the best peer's, and that peer's name.
     pub fn ratio(&self) -> Option<(f64, &'static str)> {
         let (spool, _, _) = self.cells[0].stats()?;
-        let (best, name) = self.cells[1..]
+        let peers = self.cells[1..]
             .iter()
             .zip(&SYSTEMS[1..])
-            .filter_map(|(c, name)| c.stats().map(|(m, _, _)| (m, *name)))
-            .min_by(|a, b| a.0.total_cmp(&b.0))?;
+            .filter_map(|(c, name)| c.stats().map(|(m, _, _)| (m, *name)));
+        let (best, name) = if self.higher_is_better() {
+            peers.max_by(|a, b| a.0.total_cmp(&b.0))?
+        } else {
+            peers.min_by(|a, b| a.0.total_cmp(&b.0))?
+        };
         Some((spool / best, name))
+    }
+
+    /// The ratio column: `0.85x (go)`, with the direction for a rate.
+    fn ratio_text(&self) -> Option<String> {
+        let (ratio, best) = self.ratio()?;
+        let higher = if self.higher_is_better() {
+            ", higher is better"
+        } else {
+            ""
+        };
+        Some(format!("{ratio:.2}x ({best}){higher}"))
     }
 
     fn label(&self) -> String {
@@ -112,7 +134,7 @@ fn cell_text(cell: &Cell) -> String {
 
 pub fn print_table(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duration) {
     println!(
-        "spool vs peers ({mode} run, {:.0} s): median (min–max) over samples taken in rounds; lower is better",
+        "spool vs peers ({mode} run, {:.0} s): median (min–max) over samples taken in rounds; lower is better except for rates (/s)",
         elapsed.as_secs_f64()
     );
     println!("machine: {}", machine.summary());
@@ -138,8 +160,8 @@ pub fn print_table(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duratio
         for cell in &row.cells {
             line += &format!(" | {:<width$}", cell_text(cell));
         }
-        match row.ratio() {
-            Some((ratio, best)) => line += &format!(" | {ratio:.2}x ({best})"),
+        match row.ratio_text() {
+            Some(text) => line += &format!(" | {text}"),
             None => line += " | -",
         }
         println!("{line}");
@@ -232,10 +254,12 @@ pub fn json(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duration) -> S
                     json_num(ratio)
                 );
                 let _ = writeln!(o, "      \"best_peer\": {},", json_str(best));
+                let _ = writeln!(o, "      \"higher_is_better\": {},", row.higher_is_better());
             }
             None => {
                 let _ = writeln!(o, "      \"spool_ratio_to_best_peer\": null,");
                 let _ = writeln!(o, "      \"best_peer\": null,");
+                let _ = writeln!(o, "      \"higher_is_better\": {},", row.higher_is_better());
             }
         }
         let _ = writeln!(o, "      \"systems\": {{");
@@ -302,7 +326,7 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
     let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
     let _ = writeln!(
         s,
-        r#"<text x="10" y="22" font-size="16" font-weight="bold">spool vs peers — lower is better (median bar, min–max whisker, log scale)</text>"#
+        r#"<text x="10" y="22" font-size="16" font-weight="bold">spool vs peers — lower is better except rates (/s) (median bar, min–max whisker, log scale)</text>"#
     );
     let _ = writeln!(
         s,
@@ -326,7 +350,11 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
             s,
             r#"<text x="10" y="{}" font-size="13" font-weight="bold">{}</text>"#,
             y0 + 20.0,
-            xml(&row.label())
+            xml(&if row.higher_is_better() {
+                format!("{} (higher is better)", row.label())
+            } else {
+                row.label()
+            })
         );
         if let Some(note) = &row.note {
             let _ = writeln!(

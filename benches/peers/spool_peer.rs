@@ -3,13 +3,14 @@
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use spool::net::{TcpListener, TcpStream};
 use spool::thread;
 use spool::Runtime;
 
 use crate::child::{Failure, Measured};
-use crate::sys;
+use crate::{sys, wire};
 use crate::{BATCH, WARMUP_BATCHES};
 
 pub fn run(scenario: &str, count: usize) -> Measured {
@@ -20,6 +21,8 @@ pub fn run(scenario: &str, count: usize) -> Measured {
             ("peak_rss_mib", sys::peak_rss_mib()),
         ]),
         "idle_memory" => idle_memory(count).map(|kib| vec![("kib_per_thread", kib)]),
+        "echo_server" => serve(wire::echo),
+        "http_server" => serve(wire::http),
         _ => Err(Failure::Unsupported),
     }
 }
@@ -117,5 +120,35 @@ fn idle_memory(n: usize) -> Result<f64, Failure> {
             h.join().unwrap();
         }
         Ok((after - before) / n as f64)
+    })
+}
+
+/// Serves loopback connections, one green thread each running
+/// `connection`, on a 2-worker runtime: `std::net` code with `spool::net`.
+/// Prints `listening <addr>` and serves until killed.
+fn serve(connection: fn(TcpStream) -> std::io::Result<()>) -> Measured {
+    runtime(2).run(move || {
+        let failed = |what: &str, e: std::io::Error| Failure::Error(format!("{what}: {e}"));
+        let listener = TcpListener::bind(wire::loopback()).map_err(|e| failed("bind", e))?;
+        let addr = listener.local_addr().map_err(|e| failed("local_addr", e))?;
+        println!("listening {addr}");
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => {
+                    let spawned = thread::Builder::new().spawn(move || {
+                        stream.set_nodelay(true)?;
+                        connection(stream)
+                    });
+                    if let Err(e) = spawned {
+                        eprintln!("spawning a green thread for a connection: {e}");
+                    }
+                }
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    thread::sleep(Duration::from_millis(10));
+                }
+            }
+        }
+        Ok(Vec::new())
     })
 }

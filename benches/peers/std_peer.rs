@@ -2,14 +2,15 @@
 //! day (default stack size, `spawn`/`join`, `park`/`unpark`).
 
 use std::hint::black_box;
+use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::child::{Failure, Measured};
-use crate::sys;
 use crate::BATCH;
+use crate::{sys, wire};
 
 pub fn run(scenario: &str, count: usize) -> Measured {
     match scenario {
@@ -19,6 +20,8 @@ pub fn run(scenario: &str, count: usize) -> Measured {
             ("peak_rss_mib", sys::peak_rss_mib()),
         ]),
         "idle_memory" => idle_memory(count).map(|kib| vec![("kib_per_thread", kib)]),
+        "echo_server" => serve(wire::echo),
+        "http_server" => serve(wire::http),
         _ => Err(Failure::Unsupported),
     }
 }
@@ -147,4 +150,33 @@ fn idle_memory(n: usize) -> Result<f64, Failure> {
         h.join().unwrap();
     }
     Ok((after - before) / n as f64)
+}
+
+/// Serves loopback connections, one OS thread each running `connection`
+/// (default stack size): the classic blocking server. Prints `listening
+/// <addr>` and serves until killed; a thread that cannot be spawned is
+/// reported on stderr and its connection closed.
+fn serve(connection: fn(TcpStream) -> std::io::Result<()>) -> Measured {
+    let failed = |what: &str, e: std::io::Error| Failure::Error(format!("{what}: {e}"));
+    let listener = TcpListener::bind(wire::loopback()).map_err(|e| failed("bind", e))?;
+    let addr = listener.local_addr().map_err(|e| failed("local_addr", e))?;
+    println!("listening {addr}");
+    for (i, stream) in listener.incoming().enumerate() {
+        match stream {
+            Ok(stream) => {
+                let spawned = thread::Builder::new().spawn(move || {
+                    stream.set_nodelay(true)?;
+                    connection(stream)
+                });
+                if let Err(e) = spawned {
+                    eprintln!("spawning an OS thread for connection {}: {e}", i + 1);
+                }
+            }
+            Err(e) => {
+                eprintln!("accept: {e}");
+                thread::sleep(Duration::from_millis(10));
+            }
+        }
+    }
+    Ok(Vec::new())
 }

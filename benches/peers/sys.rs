@@ -6,6 +6,11 @@ use std::process::Command;
 /// A `kB` field of `/proc/self/status` (`VmRSS`, `VmHWM`), in KiB.
 pub fn status_kib(field: &str) -> Option<f64> {
     let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status_field(&status, field)
+}
+
+/// A `kB` field of a `/proc/*/status` text, in KiB.
+fn status_field(status: &str, field: &str) -> Option<f64> {
     let line = status
         .lines()
         .find(|l| l.strip_prefix(field).is_some_and(|r| r.starts_with(':')))?;
@@ -132,4 +137,28 @@ fn locked_version(package: &str) -> String {
             rest.find('"').map(|end| rest[..end].to_owned())
         })
         .unwrap_or_else(|| "?".into())
+}
+
+/// Raises this process's soft limit on open descriptors to its hard limit:
+/// the network scenarios hold 10,000 connections in one process.
+pub fn raise_nofile_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit for getrlimit to fill,
+    // and setrlimit only reads it.
+    unsafe {
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) == 0 && limit.rlim_cur < limit.rlim_max
+        {
+            limit.rlim_cur = limit.rlim_max;
+            libc::setrlimit(libc::RLIMIT_NOFILE, &limit);
+        }
+    }
+}
+
+/// A `kB` field of `/proc/<pid>/status`, in KiB: another process's memory.
+pub fn process_status_kib(pid: u32, field: &str) -> Option<f64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    status_field(&status, field)
 }

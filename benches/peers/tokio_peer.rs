@@ -7,13 +7,15 @@ use std::future::Future;
 use std::hint::black_box;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{self, JoinHandle};
 
 use crate::child::{Failure, Measured};
-use crate::sys;
+use crate::{sys, wire};
 use crate::{BATCH, WARMUP_BATCHES};
 
 pub fn run(scenario: &str, count: usize) -> Measured {
@@ -24,6 +26,8 @@ pub fn run(scenario: &str, count: usize) -> Measured {
             ("peak_rss_mib", sys::peak_rss_mib()),
         ]),
         "idle_memory" => Ok(vec![("kib_per_thread", on_runtime(2, idle_memory(count)))]),
+        "echo_server" => serve(false),
+        "http_server" => serve(true),
         _ => Err(Failure::Unsupported),
     }
 }
@@ -112,4 +116,75 @@ async fn idle_memory(n: usize) -> f64 {
         h.await.unwrap();
     }
     (after - before) / n as f64
+}
+
+/// Serves loopback connections, one task each (echo, or HTTP when `http`),
+/// on a multi-thread runtime with 2 workers: the server of tokio's own
+/// examples. Prints `listening <addr>` and serves until killed.
+fn serve(http: bool) -> Measured {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Error(format!("cannot build a tokio runtime: {e}")))?;
+    rt.block_on(async move {
+        let failed = |what: &str, e: std::io::Error| Failure::Error(format!("{what}: {e}"));
+        let listener = TcpListener::bind(wire::loopback())
+            .await
+            .map_err(|e| failed("bind", e))?;
+        let addr = listener.local_addr().map_err(|e| failed("local_addr", e))?;
+        println!("listening {addr}");
+        loop {
+            match listener.accept().await {
+                Ok((stream, _)) => {
+                    tokio::spawn(async move {
+                        stream.set_nodelay(true)?;
+                        if http {
+                            http_connection(stream).await
+                        } else {
+                            echo_connection(stream).await
+                        }
+                    });
+                }
+                Err(e) => {
+                    eprintln!("accept: {e}");
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            }
+        }
+    })
+}
+
+/// Echoes until the client closes.
+async fn echo_connection(mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buf = [0; wire::BUF_SIZE];
+    loop {
+        let n = stream.read(&mut buf).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        stream.write_all(&buf[..n]).await?;
+    }
+}
+
+/// Answers every request head read, until the client closes.
+async fn http_connection(mut stream: TcpStream) -> std::io::Result<()> {
+    let mut buf = [0; wire::BUF_SIZE];
+    let mut filled = 0;
+    let mut out = Vec::new();
+    loop {
+        let n = stream.read(&mut buf[filled..]).await?;
+        if n == 0 {
+            return Ok(());
+        }
+        let used = wire::answer_requests(&buf[..filled + n], &mut out);
+        match wire::consume(&mut buf, filled + n, used) {
+            Some(left) => filled = left,
+            None => return Ok(()),
+        }
+        if !out.is_empty() {
+            stream.write_all(&out).await?;
+            out.clear();
+        }
+    }
 }

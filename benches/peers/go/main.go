@@ -5,11 +5,16 @@
 //
 // Usage: peers-go <scenario> <count>. It prints "<metric> <value>" lines,
 // "error <message>" when it cannot do the work, or "unsupported <message>"
-// for a scenario it does not have.
+// for a scenario it does not have. The servers of the network scenarios
+// (echo_server, http_server) print "listening <addr>" and serve until
+// killed, one goroutine per connection, as net/http's users would write a
+// server by hand.
 package main
 
 import (
+	"bytes"
 	"fmt"
+	"net"
 	"os"
 	"runtime"
 	"strconv"
@@ -46,6 +51,12 @@ func main() {
 	case "idle_memory":
 		runtime.GOMAXPROCS(2)
 		fmt.Printf("kib_per_thread %g\n", idleMemory(n))
+	case "echo_server":
+		runtime.GOMAXPROCS(2)
+		serve(echo)
+	case "http_server":
+		runtime.GOMAXPROCS(2)
+		serve(hello)
 	default:
 		fmt.Printf("unsupported go has no %s scenario yet\n", os.Args[1])
 	}
@@ -164,4 +175,81 @@ func idleMemory(n int) float64 {
 	close(release)
 	wg.Wait()
 	return (after - before) / float64(n)
+}
+
+// bufSize is what each connection reads at a time; as in the Rust peers
+// (benches/peers/wire.rs).
+const bufSize = 4096
+
+// response answers every HTTP request; keep-alive is HTTP/1.1's default.
+var response = []byte("HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: 13\r\n\r\nHello, World!")
+
+// serve accepts loopback connections and runs handle on each in its own
+// goroutine (Go's TCP connections have TCP_NODELAY set by default). Go
+// raises the open-file soft limit to the hard limit by itself.
+func serve(handle func(net.Conn)) {
+	listener, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		fmt.Printf("error listen: %v\n", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening %s\n", listener.Addr())
+	for {
+		conn, err := listener.Accept()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "accept: %v\n", err)
+			time.Sleep(10 * time.Millisecond)
+			continue
+		}
+		go handle(conn)
+	}
+}
+
+// echo writes back what it reads until the client closes.
+func echo(conn net.Conn) {
+	defer conn.Close()
+	buf := make([]byte, bufSize)
+	for {
+		n, err := conn.Read(buf)
+		if err != nil {
+			return
+		}
+		if _, err := conn.Write(buf[:n]); err != nil {
+			return
+		}
+	}
+}
+
+// hello answers every request head (up to a blank line) it reads.
+func hello(conn net.Conn) {
+	defer conn.Close()
+	buf := make([]byte, bufSize)
+	filled := 0
+	var out []byte
+	for {
+		n, err := conn.Read(buf[filled:])
+		if err != nil {
+			return
+		}
+		filled += n
+		used := 0
+		for {
+			end := bytes.Index(buf[used:filled], []byte("\r\n\r\n"))
+			if end < 0 {
+				break
+			}
+			used += end + 4
+			out = append(out, response...)
+		}
+		if used == 0 && filled == len(buf) {
+			return // a request head larger than the buffer
+		}
+		filled = copy(buf, buf[used:filled])
+		if len(out) > 0 {
+			if _, err := conn.Write(out); err != nil {
+				return
+			}
+			out = out[:0]
+		}
+	}
 }
