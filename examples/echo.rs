@@ -93,8 +93,13 @@ fn accept_loop(listener: TcpListener, served: Arc<AtomicUsize>) {
             Ok(stream) => {
                 let served = served.clone();
                 thread::spawn(move || {
-                    if let Err(e) = serve_connection(stream) {
-                        eprintln!("echo: connection: {e}");
+                    match serve_connection(stream) {
+                        // A client that goes away without reading its last
+                        // echo resets the connection: not the server's error.
+                        Err(e) if e.kind() != io::ErrorKind::ConnectionReset => {
+                            eprintln!("echo: connection: {e}");
+                        }
+                        _ => {}
                     }
                     served.fetch_add(1, Ordering::Relaxed);
                 });

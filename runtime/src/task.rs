@@ -19,6 +19,12 @@ use crate::sys::RunningStack;
 /// `Task::worker` before the green thread first runs: it may still be stolen.
 pub(crate) const UNPINNED: usize = usize::MAX;
 
+/// Set in `Task::worker`, with a worker's index, on a never-run green
+/// thread that a spawn placed in that worker's inbox (see "Placement" in
+/// `scheduler.rs`); the worker counts it as placed until it first runs.
+/// (`UNPINNED` has this bit set too: test for it first.)
+pub(crate) const PLACED: usize = 1 << (usize::BITS - 2);
+
 /// Why a green thread switched out; returned from its coroutine to the
 /// worker, which finishes the transition on its own stack.
 #[derive(Debug, Clone, Copy)]

@@ -18,11 +18,16 @@ use crate::reactor::Reactor;
 use crate::scheduler::Shared;
 use crate::stack::{GuardedStack, StackCache};
 use crate::sys;
-use crate::task::{Suspend, Task};
+use crate::task::{Suspend, Task, PLACED, UNPINNED};
 use crate::timer::{TimerKind, Timers};
 
 /// Turns between maintenance passes (see "Fairness" in `scheduler.rs`).
 const MAINTENANCE_INTERVAL: u32 = 61;
+
+/// How many more live green threads a spawning worker may have than
+/// another before new ones are placed there (see "Placement" in
+/// `scheduler.rs`).
+const PLACEMENT_SLACK: usize = 2;
 
 /// Finished tasks' allocations a worker keeps for reuse.
 const RECYCLED_TASKS: usize = 1024;
@@ -87,6 +92,11 @@ pub(crate) struct WorkerCore {
     /// Green threads of this worker switched out while unwinding; see
     /// `crate::panicking`.
     pub(crate) suspended_unwinders: Cell<usize>,
+    /// Started, unfinished green threads pinned here (published in
+    /// `Remote::live`).
+    live: Cell<usize>,
+    /// The next other worker a spawn compares loads with.
+    placement_cursor: Cell<usize>,
 }
 
 impl WorkerCore {
@@ -110,6 +120,8 @@ impl WorkerCore {
             recycled: RefCell::new(Vec::new()),
             suspended_unwinders: Cell::new(0),
             ids: Cell::new((0, 0)),
+            live: Cell::new(0),
+            placement_cursor: Cell::new(index),
         }
     }
 
@@ -164,6 +176,34 @@ impl WorkerCore {
     /// Queues a runnable green thread pinned to this worker.
     pub(crate) fn push_pinned(&self, task: Arc<Task>) {
         self.pinned.borrow_mut().push_back(task);
+    }
+
+    /// Where a green thread spawned on this worker should start: `None`
+    /// for here, or another worker with markedly fewer live threads (see
+    /// "Placement" in `scheduler.rs`).
+    pub(crate) fn placement_target(&self) -> Option<usize> {
+        let n = self.shared.workers.len();
+        let mut other = self.placement_cursor.get() + 1;
+        if other % n == self.index {
+            other += 1;
+        }
+        let other = other % n;
+        self.placement_cursor.set(other);
+        let here = self.live.get() + self.fresh.len();
+        let remote = &self.shared.workers[other];
+        let there = remote
+            .live
+            .load(Ordering::Relaxed)
+            .saturating_add(remote.placed.load(Ordering::Relaxed))
+            .saturating_add(remote.stealer.len());
+        (here > there.saturating_add(PLACEMENT_SLACK) && !remote.has_exited()).then_some(other)
+    }
+
+    fn set_live(&self, live: usize) {
+        self.live.set(live);
+        self.shared.workers[self.index]
+            .live
+            .store(live, Ordering::Relaxed);
     }
 
     /// Queues a never-run green thread where idle workers may steal it.
@@ -371,8 +411,17 @@ impl WorkerCore {
 
     /// Resumes `task` until it switches out, then completes its transition.
     fn run_task(&self, task: Arc<Task>) {
-        // Pin on first run; a no-op store afterwards.
-        task.worker.store(self.index, Ordering::Relaxed);
+        // Pin on first run.
+        let pinned_to = task.worker.load(Ordering::Relaxed);
+        if pinned_to != self.index {
+            if pinned_to != UNPINNED && pinned_to & PLACED != 0 {
+                self.shared.workers[self.index]
+                    .placed
+                    .fetch_sub(1, Ordering::Relaxed);
+            }
+            task.worker.store(self.index, Ordering::Relaxed);
+            self.set_live(self.live.get() + 1);
+        }
         self.current.set(Arc::as_ptr(&task));
         sys::set_running(&task.running);
         // SAFETY: we are the owner of `task` (it was in our queue, and a
@@ -407,6 +456,7 @@ impl WorkerCore {
                 task.state.transition_to_sleeping();
             }
             CoroutineResult::Return(()) => {
+                self.set_live(self.live.get().saturating_sub(1));
                 // SAFETY: as above; the coroutine has finished, so nothing
                 // runs on its stack any more.
                 let finished = unsafe { (*task.coroutine.get()).take() };
