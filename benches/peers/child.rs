@@ -193,6 +193,7 @@ pub fn child_main(args: &[String]) -> i32 {
         "tokio" => crate::tokio_peer::run(scenario, count),
         "may" => crate::may_peer::run(scenario, count),
         "std" => crate::std_peer::run(scenario, count),
+        "crossbeam" => crate::crossbeam_peer::run(scenario, count),
         other => Err(Failure::Error(format!("unknown system {other:?}"))),
     };
     match result {
