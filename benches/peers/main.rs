@@ -1,7 +1,7 @@
 //! spool side by side with its peers: tokio, may, `std::thread` and Go.
 //!
 //! ```text
-//! cargo bench --bench peers              # full run (~12 minutes on 2 cores)
+//! cargo bench --bench peers              # full run (~15 minutes on 2 cores)
 //! cargo bench --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
 //! cargo bench --bench peers -- spawn     # only scenarios whose name contains "spawn"
 //! cargo bench --bench peers -- chan mutex  # ... "chan" or "mutex" (the sync scenarios)
