@@ -100,9 +100,11 @@
 //! # Adding a scenario
 //!
 //! Add a [`Scenario`] to `scenarios()` with its counts, and a match arm in
-//! each system's `run` (and in `go/main.go`). A system that does not have
-//! the feature yet answers `Err(Unsupported)` and its cell says so; nothing
-//! prints a row for a scenario that is not implemented for spool.
+//! each system's `run` (and in `go/main.go`). A system whose scenario is
+//! not written yet answers `Err(Unsupported)` (a skipped cell); one that
+//! lacks the primitive answers `Err(NotApplicable(reason))` (Go prints
+//! `n/a <reason>`), an `n/a` cell. Nothing prints a row for a scenario
+//! that is not implemented for spool.
 
 // First: its macro is used by the peers' modules.
 #[macro_use]
