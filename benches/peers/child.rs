@@ -3,7 +3,9 @@
 //!
 //! The protocol (shared with `go/main.go`): the child prints `<metric>
 //! <value>` lines on stdout and exits 0, or prints `error <message>` and
-//! exits 1 when the system could not do the work. Anything else (a signal,
+//! exits 1 when the system could not do the work, or prints `n/a <reason>`
+//! and exits 0 when the system has no such primitive (tokio has no
+//! rendezvous channel, Go no unbounded one): a result, not a failure. Anything else (a signal,
 //! a panic, a hang past `CHILD_TIME_LIMIT`) is turned into an error message
 //! here, with the last line the child wrote on stderr.
 
@@ -23,6 +25,8 @@ pub enum Outcome {
     Failed(String),
     /// The system was not run (Go missing, say); the message says why.
     Skipped(String),
+    /// The system has no such primitive; the message says what it lacks.
+    NotApplicable(String),
 }
 
 /// The cargo target directory: this binary is `<target>/<profile>/deps/peers-…`.
@@ -137,6 +141,9 @@ fn parse(out: &str, err: &str, status: Option<std::process::ExitStatus>) -> Outc
     if let Some(message) = out.lines().find_map(|l| l.strip_prefix("unsupported ")) {
         return Outcome::Skipped(message.trim().to_owned());
     }
+    if let Some(reason) = out.lines().find_map(|l| l.strip_prefix("n/a ")) {
+        return Outcome::NotApplicable(reason.trim().to_owned());
+    }
     let Some(status) = status else {
         return Outcome::Failed(format!(
             "killed after running for over {} s",
@@ -186,6 +193,7 @@ pub fn child_main(args: &[String]) -> i32 {
         "tokio" => crate::tokio_peer::run(scenario, count),
         "may" => crate::may_peer::run(scenario, count),
         "std" => crate::std_peer::run(scenario, count),
+        "crossbeam" => crate::crossbeam_peer::run(scenario, count),
         other => Err(Failure::Error(format!("unknown system {other:?}"))),
     };
     match result {
@@ -199,6 +207,10 @@ pub fn child_main(args: &[String]) -> i32 {
             println!("unsupported {system} has no {scenario} scenario yet");
             0
         }
+        Err(Failure::NotApplicable(reason)) => {
+            println!("n/a {reason}");
+            0
+        }
         Err(Failure::Error(message)) => {
             println!("error {message}");
             1
@@ -210,6 +222,10 @@ pub fn child_main(args: &[String]) -> i32 {
 pub enum Failure {
     /// The scenario is not written for this system (yet).
     Unsupported,
+    /// The system has no such primitive; the reason names what it lacks,
+    /// in words that fit every scenario needing it (the report prints
+    /// each reason once per system).
+    NotApplicable(String),
     /// The system hit an error doing the work.
     Error(String),
 }

@@ -1,9 +1,10 @@
 //! spool side by side with its peers: tokio, may, `std::thread` and Go.
 //!
 //! ```text
-//! cargo bench --bench peers              # full run (~12 minutes on 2 cores)
+//! cargo bench --bench peers              # full run (~15 minutes on 2 cores)
 //! cargo bench --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
 //! cargo bench --bench peers -- spawn     # only scenarios whose name contains "spawn"
+//! cargo bench --bench peers -- chan mutex  # ... "chan" or "mutex" (the sync scenarios)
 //! ```
 //!
 //! # How a run works
@@ -66,15 +67,48 @@
 //!   HTTP/1.1 "hello" server (request heads parsed by hand); skipped with
 //!   a message when `wrk` is not installed.
 //!
+//! The sync scenarios (see `syncwork.rs`) run with 2 workers (Go
+//! `GOMAXPROCS(2)`, std and crossbeam on OS threads), each system with its
+//! own channel or mutex. A sixth column, `crossbeam`, is crossbeam-channel
+//! between OS threads: the channel library std's `mpsc` is built from, and
+//! the only OS-thread channel with select and many consumers; it has only
+//! the channel rows. A system without a scenario's primitive reports `n/a`
+//! and why (tokio has no rendezvous or multi-consumer channel, may no
+//! bounded channel or channel select, Go no unbounded channel, std's mpsc
+//! no select or multiple consumers).
+//!
+//! * `chan_pingpong` — two threads/tasks bounce a `usize` over two
+//!   rendezvous channels: spool `mpmc::bounded(0)`, crossbeam `bounded(0)`,
+//!   std `sync_channel(0)`, Go unbuffered `chan`, tokio `mpsc::channel(1)`,
+//!   may `mpsc::channel()` (the closest each has); ns per round trip.
+//! * `chan_<cap>_<shape>` — crossbeam-channel's matrix as in
+//!   `benches/channels.rs`: `seq`, `spsc`, `mpsc`, `mpmc`, `select_rx`,
+//!   `select_both` × `bounded0`, `bounded1`, `bounded1024`, `unbounded`;
+//!   ns per message. With `--quick`, spsc and mpmc × bounded1 and
+//!   unbounded only.
+//! * `mutex_contended` — `THREADS` (4) threads/tasks each increment one
+//!   shared counter under the system's mutex; ns per increment.
+//!
+//! A sync child warms up with about 1/64 of its count and then times the
+//! count, or fewer operations when the warm-up says the count would take
+//! over count × 300 ns (so a rendezvous between OS threads at tens of µs
+//! per message keeps its sample short), as `benches/channels.rs` does.
+//!
 //! The binary exits with status 1 if spool itself failed a scenario (a
 //! peer's failure is a result, reported in its cell).
 //!
 //! # Adding a scenario
 //!
 //! Add a [`Scenario`] to `scenarios()` with its counts, and a match arm in
-//! each system's `run` (and in `go/main.go`). A system that does not have
-//! the feature yet answers `Err(Unsupported)` and its cell says so; nothing
-//! prints a row for a scenario that is not implemented for spool.
+//! each system's `run` (and in `go/main.go`). A system whose scenario is
+//! not written yet answers `Err(Unsupported)` (a skipped cell); one that
+//! lacks the primitive answers `Err(NotApplicable(reason))` (Go prints
+//! `n/a <reason>`), an `n/a` cell. Nothing prints a row for a scenario
+//! that is not implemented for spool.
+
+// First: its macro is used by the peers' modules.
+#[macro_use]
+mod syncwork;
 
 mod child;
 mod loadgen;
@@ -83,6 +117,7 @@ mod report;
 mod sys;
 mod wire;
 
+mod crossbeam_peer;
 mod may_peer;
 mod spool_peer;
 mod std_peer;
@@ -93,7 +128,8 @@ use std::time::Instant;
 use report::{Cell, Row};
 
 /// The systems, in table order. spool first; the rest are its peers.
-pub const SYSTEMS: [&str; 5] = ["spool", "tokio", "may", "std", "go"];
+/// `crossbeam` (crossbeam-channel on OS threads) has only the channel rows.
+pub const SYSTEMS: [&str; 6] = ["spool", "tokio", "may", "std", "crossbeam", "go"];
 
 /// At most this many OS threads are parked at once in `idle_memory`.
 pub const STD_THREAD_CAP: usize = 10_000;
@@ -107,7 +143,7 @@ pub const WARMUP_BATCHES: usize = 20;
 /// One scenario: what the children are asked to do and how often.
 pub struct Scenario {
     /// Name as the children know it (`yield_switch`, ...).
-    pub name: &'static str,
+    pub name: String,
     /// The row label; `{n}` is the count.
     pub label: String,
     /// Metrics the children print, with their units, in row order.
@@ -132,7 +168,8 @@ pub enum Work {
 /// Command-line options.
 pub struct Opts {
     pub quick: bool,
-    pub filter: Option<String>,
+    /// Run the scenarios whose label contains any of these (all if none).
+    pub filters: Vec<String>,
 }
 
 impl Opts {
@@ -140,12 +177,12 @@ impl Opts {
         // Cargo passes `--bench`; ignore it and any other flag.
         let mut opts = Opts {
             quick: false,
-            filter: None,
+            filters: Vec::new(),
         };
         for arg in args {
             match arg.as_str() {
                 "--quick" => opts.quick = true,
-                a if !a.starts_with('-') => opts.filter = Some(a.to_owned()),
+                a if !a.starts_with('-') => opts.filters.push(a.to_owned()),
                 _ => {}
             }
         }
@@ -157,7 +194,7 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
     let quick = opts.quick;
     let mut list = vec![
         Scenario {
-            name: "yield_switch",
+            name: "yield_switch".into(),
             label: "yield_switch (1 worker)".into(),
             metrics: &[("ns_per_switch", "ns/switch")],
             work: Work::Child(if quick { |_| 200_000 } else { |_| 1_000_000 }),
@@ -165,7 +202,7 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
             note: None,
         },
         Scenario {
-            name: "spawn_join",
+            name: "spawn_join".into(),
             label: "spawn_join (2 workers)".into(),
             metrics: &[
                 ("ns_per_thread", "ns/thread"),
@@ -187,7 +224,7 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
         },
     ];
     let idle = |n: usize, samples: usize| Scenario {
-        name: "idle_memory",
+        name: "idle_memory".into(),
         label: format!("idle_memory/{n}"),
         metrics: &[("kib_per_thread", "KiB/thread")],
         work: Work::Child(match n {
@@ -209,12 +246,75 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
         list.push(idle(1_000_000, 3));
     }
     list.extend(net_scenarios(quick));
-    list.retain(|s| {
-        opts.filter
-            .as_ref()
-            .is_none_or(|f| s.label.contains(f.as_str()))
+    list.extend(sync_scenarios(quick));
+    list.retain(|s| opts.filters.is_empty() || opts.filters.iter().any(|f| s.label.contains(f)));
+    list
+}
+
+/// The sync scenarios (see the module doc and `syncwork.rs`): the count is
+/// the most operations a sample times.
+fn sync_scenarios(quick: bool) -> Vec<Scenario> {
+    let samples = if quick { 3 } else { 5 };
+    let max_ops: fn(&str) -> usize = if quick { |_| 100_000 } else { |_| 1_000_000 };
+    let mut list = vec![Scenario {
+        name: "chan_pingpong".into(),
+        label: "chan_pingpong (2 workers)".into(),
+        metrics: &[("ns_per_round_trip", "ns/round trip")],
+        work: Work::Child(max_ops),
+        samples,
+        note: Some(
+            "tokio: mpsc::channel(1) (no rendezvous channel); may: mpsc::channel() (no bounded \
+             channel); the others a rendezvous channel"
+                .into(),
+        ),
+    }];
+    for cap in syncwork::CAPS {
+        for shape in syncwork::Shape::ALL {
+            if shape == syncwork::Shape::Seq && cap == Some(0) {
+                continue; // one thread alone on a rendezvous channel blocks for ever
+            }
+            let in_quick = matches!(shape, syncwork::Shape::Spsc | syncwork::Shape::Mpmc)
+                && matches!(cap, Some(1) | None);
+            if quick && !in_quick {
+                continue;
+            }
+            let name = syncwork::matrix_name(cap, shape);
+            list.push(Scenario {
+                label: name.clone(),
+                name,
+                metrics: &[("ns_per_msg", "ns/msg")],
+                work: Work::Child(max_ops),
+                samples,
+                note: Some(format!(
+                    "{} threads/tasks per side, up to {} messages per sample",
+                    syncwork::THREADS,
+                    thousands(max_ops(""))
+                )),
+            });
+        }
+    }
+    list.push(Scenario {
+        name: "mutex_contended".into(),
+        label: format!("mutex_contended ({} threads, 2 workers)", syncwork::THREADS),
+        metrics: &[("ns_per_increment", "ns/increment")],
+        work: Work::Child(max_ops),
+        samples,
+        note: Some(format!(
+            "{} threads/tasks each do 1/{} of up to {} increments; std: OS threads",
+            syncwork::THREADS,
+            syncwork::THREADS,
+            thousands(max_ops(""))
+        )),
     });
     list
+}
+
+/// Why `system` does not run `scenario` at all, decided here rather than by
+/// a child: crossbeam-channel is a channel library, so its column has only
+/// the channel rows.
+fn not_applicable(system: &str, scenario: &Scenario) -> Option<&'static str> {
+    (system == "crossbeam" && !scenario.name.starts_with("chan_"))
+        .then_some("crossbeam-channel on OS threads appears in the channel rows only")
 }
 
 /// Round trips each client makes in `many_clients`.
@@ -229,7 +329,7 @@ fn net_scenarios(quick: bool) -> Vec<Scenario> {
         ("p99_us", "µs p99 round trip"),
     ];
     let echo = |conns: usize, size: usize, name: &str| Scenario {
-        name: "tcp_echo",
+        name: "tcp_echo".into(),
         label: format!("tcp_echo/{conns}x{name}"),
         metrics: echo_metrics,
         work: Work::Net(net::Job::Echo {
@@ -241,7 +341,7 @@ fn net_scenarios(quick: bool) -> Vec<Scenario> {
         note: None,
     };
     let idle = |conns: usize| Scenario {
-        name: "idle_conns",
+        name: "idle_conns".into(),
         label: format!("idle_conns/{conns}"),
         metrics: &[("kib_per_conn", "KiB/conn")],
         work: Work::Net(net::Job::Idle { conns }),
@@ -249,7 +349,7 @@ fn net_scenarios(quick: bool) -> Vec<Scenario> {
         note: None,
     };
     let many = |conns: usize| Scenario {
-        name: "many_clients",
+        name: "many_clients".into(),
         label: format!("many_clients/{conns}"),
         metrics: &[("ms", "ms")],
         work: Work::Net(net::Job::Rounds {
@@ -262,7 +362,7 @@ fn net_scenarios(quick: bool) -> Vec<Scenario> {
         )),
     };
     let http = Scenario {
-        name: "http_hello",
+        name: "http_hello".into(),
         label: "http_hello (wrk -t2 -c100)".into(),
         metrics: &[
             ("requests_per_s", "requests/s"),
@@ -407,11 +507,12 @@ fn main() {
                 if cells[0][i].is_final() {
                     continue; // failed or skipped: do not retry every round
                 }
-                let outcome = match &scenario.work {
-                    Work::Child(count) => {
-                        child::run(system, scenario.name, count(system), go.as_ref())
+                let outcome = match (&scenario.work, not_applicable(system, &scenario)) {
+                    (_, Some(why)) => child::Outcome::NotApplicable(why.into()),
+                    (Work::Child(count), None) => {
+                        child::run(system, &scenario.name, count(system), go.as_ref())
                     }
-                    Work::Net(job) => net::run(system, *job, go.as_ref()),
+                    (Work::Net(job), None) => net::run(system, *job, go.as_ref()),
                 };
                 for (m, (metric, _)) in scenario.metrics.iter().enumerate() {
                     cells[m][i].record(&outcome, metric);

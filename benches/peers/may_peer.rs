@@ -2,6 +2,8 @@
 //! `JoinHandle::join`, `may::coroutine::park`), with may's default stack
 //! size and `may::config().set_workers(n)` set before the first spawn (each
 //! sample is its own process, so the global config is set once).
+//! Channels are `may::sync::mpsc` and `may::sync::mpmc` (both unbounded:
+//! may has no bounded channel), the mutex `may::sync::Mutex`.
 
 use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -13,6 +15,7 @@ use may::coroutine::{self, JoinHandle};
 use may::go;
 
 use crate::child::{Failure, Measured};
+use crate::syncwork::{self, Shape, THREADS};
 use crate::{sys, wire};
 use crate::{BATCH, WARMUP_BATCHES};
 
@@ -47,8 +50,153 @@ pub fn run(scenario: &str, count: usize) -> Measured {
             };
             go!(move || serve(connection)).join().unwrap()
         }
-        _ => Err(Failure::Unsupported),
+        "chan_pingpong" => Ok(in_coroutine(move || {
+            syncwork::sized("ns_per_round_trip", count, pingpong)
+        })),
+        "mutex_contended" => Ok(in_coroutine(move || {
+            syncwork::sized("ns_per_increment", count, mutex_contended)
+        })),
+        _ => match syncwork::parse_matrix(scenario) {
+            Some((_, Some(_))) => Err(Failure::NotApplicable(
+                "may has no bounded channel (may::sync::mpsc and mpmc are unbounded)".into(),
+            )),
+            Some((Shape::SelectRx | Shape::SelectBoth, None)) => Err(Failure::NotApplicable(
+                "may has no select over channel operations (its select! races blocking \
+                 expressions, each in a coroutine of its own, and cancels the rest)"
+                    .into(),
+            )),
+            Some((shape, None)) => Ok(in_coroutine(move || {
+                syncwork::sized("ns_per_msg", count, |n| matrix(shape, n))
+            })),
+            None => Err(Failure::Unsupported),
+        },
     }
+}
+
+/// Runs `body` in a coroutine with 2 workers, as the other systems run
+/// their scenario bodies inside their runtimes.
+fn in_coroutine<T: Send + 'static>(body: impl FnOnce() -> T + Send + 'static) -> T {
+    may::config().set_workers(2);
+    go!(body).join().unwrap()
+}
+
+/// `n` round trips between two coroutines over two `mpsc::channel()`s
+/// (may has no rendezvous channel), after 100 untimed ones.
+fn pingpong(n: usize) -> Duration {
+    let (s1, r1) = may::sync::mpsc::channel::<usize>();
+    let (s2, r2) = may::sync::mpsc::channel::<usize>();
+    let peer = go!(move || {
+        while let Ok(v) = r1.recv() {
+            s2.send(v + 1).unwrap();
+        }
+    });
+    for i in 0..100 {
+        s1.send(i).unwrap();
+        r2.recv().unwrap();
+    }
+    let start = Instant::now();
+    let mut v = 0;
+    for _ in 0..n {
+        s1.send(v).unwrap();
+        v = r2.recv().unwrap();
+    }
+    let elapsed = start.elapsed();
+    drop(s1);
+    peer.join().unwrap();
+    elapsed
+}
+
+/// The unbounded matrix's shapes may has (seq, spsc, mpsc with
+/// `may::sync::mpsc`, mpmc with `may::sync::mpmc`), as in `syncwork.rs`;
+/// the time taken.
+fn matrix(shape: Shape, n: usize) -> Duration {
+    if shape == Shape::Mpmc {
+        return mpmc(n);
+    }
+    let (tx, rx) = may::sync::mpsc::channel();
+    let start = Instant::now();
+    let producers = match shape {
+        Shape::Seq => {
+            for i in 0..n {
+                tx.send(i).unwrap();
+            }
+            for _ in 0..n {
+                rx.recv().unwrap();
+            }
+            return start.elapsed();
+        }
+        Shape::Spsc => 1,
+        _ => THREADS,
+    };
+    let handles: Vec<_> = (0..producers)
+        .map(|_| {
+            let tx = tx.clone();
+            go!(move || {
+                for i in 0..n / producers {
+                    tx.send(i).unwrap();
+                }
+            })
+        })
+        .collect();
+    for _ in 0..n / producers * producers {
+        rx.recv().unwrap();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    start.elapsed()
+}
+
+/// `THREADS` producers and `THREADS` consumers on one `may::sync::mpmc`
+/// channel.
+fn mpmc(n: usize) -> Duration {
+    let (tx, rx) = may::sync::mpmc::channel();
+    let start = Instant::now();
+    let mut handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let tx = tx.clone();
+            go!(move || {
+                for i in 0..n / THREADS {
+                    tx.send(i).unwrap();
+                }
+            })
+        })
+        .collect();
+    handles.extend((0..THREADS).map(|_| {
+        let rx = rx.clone();
+        go!(move || {
+            for _ in 0..n / THREADS {
+                rx.recv().unwrap();
+            }
+        })
+    }));
+    for h in handles {
+        h.join().unwrap();
+    }
+    start.elapsed()
+}
+
+/// `THREADS` coroutines each lock a shared `may::sync::Mutex<u64>` and
+/// increment it `n / THREADS` times; the time taken.
+fn mutex_contended(n: usize) -> Duration {
+    let m = Arc::new(may::sync::Mutex::new(0u64));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let m = m.clone();
+            go!(move || {
+                for _ in 0..n / THREADS {
+                    *m.lock().unwrap() += 1;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(*m.lock().unwrap(), (n / THREADS * THREADS) as u64);
+    elapsed
 }
 
 /// Two coroutines on one worker each yield `n` times; ns per switch.

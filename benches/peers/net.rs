@@ -113,6 +113,9 @@ impl Server {
         if let Some(why) = line.strip_prefix("unsupported ") {
             return Err(Outcome::Skipped(why.to_owned()));
         }
+        if let Some(why) = line.strip_prefix("n/a ") {
+            return Err(Outcome::NotApplicable(why.to_owned()));
+        }
         let why = match line.strip_prefix("error ") {
             Some(why) => why.to_owned(),
             None => {

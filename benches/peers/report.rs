@@ -4,6 +4,12 @@
 //! round trips/s, requests/s), where higher is better. spool's ratio is
 //! its median over the best peer median in the row (the lowest, or the
 //! highest for a rate): below 1 spool is ahead, or above 1 for a rate.
+//!
+//! A system without the primitive a scenario needs (tokio has no rendezvous
+//! channel, Go no unbounded one, crossbeam-channel no mutex) has a
+//! [`Cell::NotApplicable`]: `n/a` in the table with its reason in a note,
+//! `{"not_applicable": reason}` in the JSON and the reason in the chart —
+//! never a number, and never counted as the best peer.
 
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -17,6 +23,8 @@ pub enum Cell {
     Values(Vec<f64>),
     Failed(String),
     Skipped(String),
+    /// The system has no such primitive; the reason says what it lacks.
+    NotApplicable(String),
 }
 
 impl Cell {
@@ -43,6 +51,7 @@ impl Cell {
             }
             (Cell::Values(_), Outcome::Failed(why)) => Cell::Failed(why.clone()),
             (Cell::Values(_), Outcome::Skipped(why)) => Cell::Skipped(why.clone()),
+            (Cell::Values(_), Outcome::NotApplicable(why)) => Cell::NotApplicable(why.clone()),
             (done, _) => done,
         }
     }
@@ -128,6 +137,7 @@ fn cell_text(cell: &Cell) -> String {
         (_, Some((median, min, max))) => format!("{} ({}–{})", fmt(median), fmt(min), fmt(max)),
         (Cell::Failed(_), _) => "failed [e]".into(),
         (Cell::Skipped(_), _) => "skipped [e]".into(),
+        (Cell::NotApplicable(_), _) => "n/a".into(),
         _ => "-".into(),
     }
 }
@@ -166,20 +176,33 @@ pub fn print_table(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duratio
         }
         println!("{line}");
     }
-    let mut notes = Vec::new();
+    // A note shared by many rows (the channel matrix's) is said once.
+    let mut shared: Vec<(&str, Vec<&str>)> = Vec::new();
     for row in rows {
         if let Some(note) = &row.note {
-            let line = format!("{}: {note}", row.scenario);
-            if !notes.contains(&line) {
-                notes.push(line);
+            match shared.iter_mut().find(|(n, _)| n == note) {
+                Some((_, scenarios)) if scenarios.last() == Some(&row.scenario.as_str()) => {}
+                Some((_, scenarios)) => scenarios.push(&row.scenario),
+                None => shared.push((note, vec![&row.scenario])),
             }
         }
+    }
+    let mut notes: Vec<String> = shared
+        .into_iter()
+        .map(|(note, scenarios)| match scenarios.as_slice() {
+            [one] => format!("{one}: {note}"),
+            [first, .., last] => format!("{first} … {last} ({} rows): {note}", scenarios.len()),
+            [] => unreachable!("a note without a row"),
+        })
+        .collect();
+    for row in rows {
         for (cell, system) in row.cells.iter().zip(SYSTEMS) {
-            // A skip (Go not installed) is said once per system, a failure
-            // once per scenario.
+            // A skip (Go not installed) and a missing primitive are said
+            // once per system and reason, a failure once per scenario.
             let line = match cell {
                 Cell::Failed(why) => format!("[e] {system}, {}: failed: {why}", row.scenario),
                 Cell::Skipped(why) => format!("[e] {system}: skipped: {why}"),
+                Cell::NotApplicable(why) => format!("n/a {system}: {why}"),
                 Cell::Values(_) => continue,
             };
             if !notes.contains(&line) {
@@ -277,6 +300,9 @@ pub fn json(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duration) -> S
                 ),
                 (Cell::Failed(why), _) => format!("{{\"error\": {}}}", json_str(why)),
                 (Cell::Skipped(why), _) => format!("{{\"skipped\": {}}}", json_str(why)),
+                (Cell::NotApplicable(why), _) => {
+                    format!("{{\"not_applicable\": {}}}", json_str(why))
+                }
                 _ => "{\"samples\": []}".into(),
             };
             let comma = if i + 1 < SYSTEMS.len() { "," } else { "" };
@@ -300,15 +326,17 @@ fn xml(s: &str) -> String {
 }
 
 /// One color per system; spool's stands out.
-const COLORS: [&str; 5] = ["#d62728", "#1f77b4", "#2ca02c", "#7f7f7f", "#17becf"];
+const COLORS: [&str; 6] = [
+    "#d62728", "#1f77b4", "#2ca02c", "#7f7f7f", "#17becf", "#9467bd",
+];
 
 /// Small multiples: one panel per row, one bar per system on a log scale
 /// (the systems differ by up to three orders of magnitude), the median as
 /// the bar and a whisker from min to max.
 pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
-    const WIDTH: f64 = 900.0;
-    const LEFT: f64 = 70.0; // system names
-    const RIGHT: f64 = 230.0; // value labels
+    const WIDTH: f64 = 960.0;
+    const LEFT: f64 = 80.0; // system names
+    const RIGHT: f64 = 270.0; // value labels and the ratio
     const BAR: f64 = 18.0;
     const GAP: f64 = 6.0;
     const PANEL_TOP: f64 = 42.0; // the panel title and note
@@ -439,11 +467,11 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
                         xml(&row.unit)
                     );
                 }
-                (Cell::Failed(why) | Cell::Skipped(why), _) => {
-                    let kind = if matches!(cell, Cell::Failed(_)) {
-                        "failed"
-                    } else {
-                        "skipped"
+                (Cell::Failed(why) | Cell::Skipped(why) | Cell::NotApplicable(why), _) => {
+                    let (kind, color) = match cell {
+                        Cell::Failed(_) => ("failed", "#a00"),
+                        Cell::Skipped(_) => ("skipped", "#a00"),
+                        _ => ("n/a", "#777"),
                     };
                     let mut why: String = why.chars().take(95).collect();
                     if why.len() < cell_len(cell) {
@@ -451,7 +479,7 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
                     }
                     let _ = writeln!(
                         s,
-                        r##"<text x="{:.1}" y="{:.1}" fill="#a00" font-style="italic">{kind}: {}</text>"##,
+                        r#"<text x="{:.1}" y="{:.1}" fill="{color}" font-style="italic">{kind}: {}</text>"#,
                         LEFT + 4.0,
                         by + BAR * 0.7,
                         xml(&why)
@@ -476,7 +504,7 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
 /// Length of a failed or skipped cell's message, in bytes.
 fn cell_len(cell: &Cell) -> usize {
     match cell {
-        Cell::Failed(w) | Cell::Skipped(w) => w.len(),
+        Cell::Failed(w) | Cell::Skipped(w) | Cell::NotApplicable(w) => w.len(),
         Cell::Values(_) => 0,
     }
 }

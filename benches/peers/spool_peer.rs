@@ -1,4 +1,6 @@
-//! spool: green threads through `spool::thread`, as in `benches/thread.rs`.
+//! spool: green threads through `spool::thread`, as in `benches/thread.rs`;
+//! `spool::sync::mpmc` channels and `spool::sync::Mutex` between them, as
+//! in `benches/channels.rs`.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -10,6 +12,7 @@ use spool::thread;
 use spool::Runtime;
 
 use crate::child::{Failure, Measured};
+use crate::syncwork::{self, THREADS};
 use crate::{sys, wire};
 use crate::{BATCH, WARMUP_BATCHES};
 
@@ -23,8 +26,48 @@ pub fn run(scenario: &str, count: usize) -> Measured {
         "idle_memory" => idle_memory(count).map(|kib| vec![("kib_per_thread", kib)]),
         "echo_server" => serve(wire::echo),
         "http_server" => serve(wire::http),
-        _ => Err(Failure::Unsupported),
+        "chan_pingpong" => Ok(
+            runtime(2).run(move || syncwork::sized("ns_per_round_trip", count, chans::pingpong))
+        ),
+        "mutex_contended" => {
+            Ok(runtime(2).run(move || syncwork::sized("ns_per_increment", count, mutex_contended)))
+        }
+        _ => match syncwork::parse_matrix(scenario) {
+            Some((shape, cap)) => Ok(runtime(2).run(move || {
+                syncwork::sized("ns_per_msg", count, |n| chans::matrix(shape, cap, n))
+            })),
+            None => Err(Failure::Unsupported),
+        },
     }
+}
+
+/// The channel scenarios between green threads, the scenario body in the
+/// runtime's `run` thread.
+mod chans {
+    crossbeam_api_scenarios!(spool::sync::mpmc, spool::thread::spawn);
+}
+
+/// `THREADS` green threads each lock a shared `spool::sync::Mutex<u64>`
+/// and increment it `n / THREADS` times; the time taken.
+fn mutex_contended(n: usize) -> Duration {
+    let m = Arc::new(spool::sync::Mutex::new(0u64));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let m = m.clone();
+            thread::spawn(move || {
+                for _ in 0..n / THREADS {
+                    *m.lock().unwrap() += 1;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(*m.lock().unwrap(), (n / THREADS * THREADS) as u64);
+    elapsed
 }
 
 fn runtime(workers: usize) -> Runtime {

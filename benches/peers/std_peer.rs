@@ -1,14 +1,16 @@
 //! std: one OS thread per thread of work, `std::thread` as written every
-//! day (default stack size, `spawn`/`join`, `park`/`unpark`).
+//! day (default stack size, `spawn`/`join`, `park`/`unpark`), with
+//! `std::sync::mpsc` channels and `std::sync::Mutex`.
 
 use std::hint::black_box;
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::child::{Failure, Measured};
+use crate::syncwork::{self, Shape, THREADS};
 use crate::BATCH;
 use crate::{sys, wire};
 
@@ -22,8 +24,149 @@ pub fn run(scenario: &str, count: usize) -> Measured {
         "idle_memory" => idle_memory(count).map(|kib| vec![("kib_per_thread", kib)]),
         "echo_server" => serve(wire::echo),
         "http_server" => serve(wire::http),
-        _ => Err(Failure::Unsupported),
+        "chan_pingpong" => Ok(syncwork::sized("ns_per_round_trip", count, pingpong)),
+        "mutex_contended" => Ok(syncwork::sized("ns_per_increment", count, mutex_contended)),
+        _ => match syncwork::parse_matrix(scenario) {
+            Some((shape @ (Shape::Seq | Shape::Spsc | Shape::Mpsc), cap)) => {
+                Ok(syncwork::sized("ns_per_msg", count, |n| {
+                    matrix(shape, cap, n)
+                }))
+            }
+            Some(_) => Err(Failure::NotApplicable(
+                "std::sync::mpsc has a single receiver and no select (see the crossbeam column)"
+                    .into(),
+            )),
+            None => Err(Failure::Unsupported),
+        },
     }
+}
+
+/// `n` round trips over two `sync_channel(0)`s between two OS threads,
+/// after 100 untimed ones.
+fn pingpong(n: usize) -> Duration {
+    let (s1, r1) = mpsc::sync_channel::<usize>(0);
+    let (s2, r2) = mpsc::sync_channel::<usize>(0);
+    let peer = thread::spawn(move || {
+        for v in r1.iter() {
+            s2.send(v + 1).unwrap();
+        }
+    });
+    for i in 0..100 {
+        s1.send(i).unwrap();
+        r2.recv().unwrap();
+    }
+    let start = Instant::now();
+    let mut v = 0;
+    for _ in 0..n {
+        s1.send(v).unwrap();
+        v = r2.recv().unwrap();
+    }
+    let elapsed = start.elapsed();
+    drop(s1);
+    peer.join().unwrap();
+    elapsed
+}
+
+/// std's two sender types (`Sender` of `channel()`, `SyncSender` of
+/// `sync_channel(cap)`) behind one interface.
+trait StdSender: Clone + Send + 'static {
+    fn put(&self, v: usize);
+}
+
+impl StdSender for mpsc::Sender<usize> {
+    fn put(&self, v: usize) {
+        self.send(v).unwrap();
+    }
+}
+
+impl StdSender for mpsc::SyncSender<usize> {
+    fn put(&self, v: usize) {
+        self.send(v).unwrap();
+    }
+}
+
+/// The matrix's shapes std's mpsc has (seq, spsc, mpsc): `channel()` when
+/// unbounded, else `sync_channel(cap)`.
+fn matrix(shape: Shape, cap: Option<usize>, n: usize) -> Duration {
+    match cap {
+        None => {
+            let (tx, rx) = mpsc::channel();
+            by_shape(shape, tx, rx, n, n)
+        }
+        Some(cap) => {
+            let (tx, rx) = mpsc::sync_channel(cap);
+            by_shape(shape, tx, rx, cap.max(1), n)
+        }
+    }
+}
+
+fn by_shape<S: StdSender>(
+    shape: Shape,
+    tx: S,
+    rx: mpsc::Receiver<usize>,
+    batch: usize,
+    n: usize,
+) -> Duration {
+    let producers = match shape {
+        Shape::Seq => {
+            let start = Instant::now();
+            let mut sent = 0;
+            while sent < n {
+                let k = batch.min(n - sent);
+                for i in 0..k {
+                    tx.put(sent + i);
+                }
+                for _ in 0..k {
+                    rx.recv().unwrap();
+                }
+                sent += k;
+            }
+            return start.elapsed();
+        }
+        Shape::Spsc => 1,
+        _ => THREADS,
+    };
+    let start = Instant::now();
+    let handles: Vec<_> = (0..producers)
+        .map(|_| {
+            let tx = tx.clone();
+            thread::spawn(move || {
+                for i in 0..n / producers {
+                    tx.put(i);
+                }
+            })
+        })
+        .collect();
+    for _ in 0..n / producers * producers {
+        rx.recv().unwrap();
+    }
+    for h in handles {
+        h.join().unwrap();
+    }
+    start.elapsed()
+}
+
+/// `THREADS` OS threads each lock a shared `std::sync::Mutex<u64>` and
+/// increment it `n / THREADS` times; the time taken.
+fn mutex_contended(n: usize) -> Duration {
+    let m = Arc::new(Mutex::new(0u64));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let m = m.clone();
+            thread::spawn(move || {
+                for _ in 0..n / THREADS {
+                    *m.lock().unwrap() += 1;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(*m.lock().unwrap(), (n / THREADS * THREADS) as u64);
+    elapsed
 }
 
 /// Pins the calling OS thread to `cpu`.

@@ -1,7 +1,9 @@
 //! tokio: async tasks on the multi-thread runtime, written as tokio's users
 //! write them (`tokio::spawn`, `.await` on the `JoinHandle`, `Notify`).
 //! Each scenario runs in a task spawned onto the runtime, as spool's run in
-//! a green thread, so spawns come from a worker.
+//! a green thread, so spawns come from a worker. Channels are
+//! `tokio::sync::mpsc` (`channel(cap)` and `unbounded_channel()`), select is
+//! `tokio::select!`, the mutex `tokio::sync::Mutex`.
 
 use std::future::Future;
 use std::hint::black_box;
@@ -11,10 +13,11 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::Notify;
+use tokio::sync::{mpsc, Mutex, Notify};
 use tokio::task::{self, JoinHandle};
 
 use crate::child::{Failure, Measured};
+use crate::syncwork::{self, Shape, THREADS};
 use crate::{sys, wire};
 use crate::{BATCH, WARMUP_BATCHES};
 
@@ -28,8 +31,210 @@ pub fn run(scenario: &str, count: usize) -> Measured {
         "idle_memory" => Ok(vec![("kib_per_thread", on_runtime(2, idle_memory(count)))]),
         "echo_server" => serve(false),
         "http_server" => serve(true),
-        _ => Err(Failure::Unsupported),
+        "chan_pingpong" => Ok(on_runtime(2, sized("ns_per_round_trip", count, pingpong))),
+        "mutex_contended" => Ok(on_runtime(
+            2,
+            sized("ns_per_increment", count, mutex_contended),
+        )),
+        _ => match syncwork::parse_matrix(scenario) {
+            Some((_, Some(0))) => Err(Failure::NotApplicable(
+                "tokio has no rendezvous channel (mpsc::channel needs a capacity of at least 1)"
+                    .into(),
+            )),
+            Some((Shape::Mpmc | Shape::SelectBoth, _)) => Err(Failure::NotApplicable(
+                "tokio::sync::mpsc has a single receiver (no multi-consumer channel)".into(),
+            )),
+            Some((shape, cap)) => Ok(on_runtime(
+                2,
+                sized("ns_per_msg", count, move |n| matrix(shape, cap, n)),
+            )),
+            None => Err(Failure::Unsupported),
+        },
     }
+}
+
+/// `syncwork::sized` for an async scenario: warm-up, sizing, timed run.
+async fn sized<F: Future<Output = Duration>>(
+    metric: &'static str,
+    max: usize,
+    mut measure: impl FnMut(usize) -> F,
+) -> Vec<(&'static str, f64)> {
+    let w = syncwork::warmup_count(max);
+    let n = syncwork::fit(max, measure(w).await, w);
+    syncwork::report(metric, n, measure(n).await)
+}
+
+/// `n` round trips between two tasks over two `mpsc::channel(1)`s (tokio
+/// has no rendezvous channel), after 100 untimed ones.
+async fn pingpong(n: usize) -> Duration {
+    let (s1, mut r1) = mpsc::channel::<usize>(1);
+    let (s2, mut r2) = mpsc::channel::<usize>(1);
+    let peer = tokio::spawn(async move {
+        while let Some(v) = r1.recv().await {
+            s2.send(v + 1).await.unwrap();
+        }
+    });
+    for i in 0..100 {
+        s1.send(i).await.unwrap();
+        r2.recv().await.unwrap();
+    }
+    let start = Instant::now();
+    let mut v = 0;
+    for _ in 0..n {
+        s1.send(v).await.unwrap();
+        v = r2.recv().await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    drop(s1);
+    peer.await.unwrap();
+    elapsed
+}
+
+/// tokio's bounded and unbounded senders behind one type.
+#[derive(Clone)]
+enum Tx {
+    Bounded(mpsc::Sender<usize>),
+    Unbounded(mpsc::UnboundedSender<usize>),
+}
+
+/// tokio's bounded and unbounded receivers behind one type.
+enum Rx {
+    Bounded(mpsc::Receiver<usize>),
+    Unbounded(mpsc::UnboundedReceiver<usize>),
+}
+
+impl Tx {
+    async fn send(&self, v: usize) {
+        match self {
+            Tx::Bounded(tx) => tx.send(v).await.unwrap(),
+            Tx::Unbounded(tx) => tx.send(v).unwrap(),
+        }
+    }
+}
+
+impl Rx {
+    /// Cancel safe, as both `recv`s are: `tokio::select!` may drop it.
+    async fn recv(&mut self) -> Option<usize> {
+        match self {
+            Rx::Bounded(rx) => rx.recv().await,
+            Rx::Unbounded(rx) => rx.recv().await,
+        }
+    }
+}
+
+fn channel(cap: Option<usize>) -> (Tx, Rx) {
+    match cap {
+        Some(cap) => {
+            let (tx, rx) = mpsc::channel(cap);
+            (Tx::Bounded(tx), Rx::Bounded(rx))
+        }
+        None => {
+            let (tx, rx) = mpsc::unbounded_channel();
+            (Tx::Unbounded(tx), Rx::Unbounded(rx))
+        }
+    }
+}
+
+/// `count` producer tasks each sending `n / count` messages on a clone of `tx`.
+fn spawn_producers(tx: &Tx, count: usize, n: usize) -> Vec<JoinHandle<()>> {
+    (0..count)
+        .map(|_| {
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                for i in 0..n / count {
+                    tx.send(i).await;
+                }
+            })
+        })
+        .collect()
+}
+
+/// The matrix's shapes tokio's mpsc has (seq, spsc, mpsc, select_rx), as
+/// in `syncwork.rs`; the time taken.
+async fn matrix(shape: Shape, cap: Option<usize>, n: usize) -> Duration {
+    let (tx, mut rx) = channel(cap);
+    let start = Instant::now();
+    let producers = match shape {
+        Shape::Seq => {
+            let batch = cap.unwrap_or(n).max(1);
+            let mut sent = 0;
+            while sent < n {
+                let k = batch.min(n - sent);
+                for i in 0..k {
+                    tx.send(sent + i).await;
+                }
+                for _ in 0..k {
+                    rx.recv().await.unwrap();
+                }
+                sent += k;
+            }
+            return start.elapsed();
+        }
+        Shape::Spsc => spawn_producers(&tx, 1, n),
+        Shape::Mpsc => spawn_producers(&tx, THREADS, n),
+        Shape::SelectRx => return select_rx(cap, n).await,
+        Shape::Mpmc | Shape::SelectBoth => unreachable!("tokio has no multi-consumer channel"),
+    };
+    let producers_n = producers.len();
+    for _ in 0..n / producers_n * producers_n {
+        rx.recv().await.unwrap();
+    }
+    for p in producers {
+        p.await.unwrap();
+    }
+    start.elapsed()
+}
+
+/// `THREADS` (4) producer tasks each on a channel of its own; this task
+/// takes every message with a `tokio::select!` over the 4 `recv`s.
+async fn select_rx(cap: Option<usize>, n: usize) -> Duration {
+    let (txs, rxs): (Vec<Tx>, Vec<Rx>) = (0..THREADS).map(|_| channel(cap)).unzip();
+    let Ok::<[Rx; 4], _>([mut r0, mut r1, mut r2, mut r3]) = rxs.try_into() else {
+        unreachable!("THREADS is 4")
+    };
+    let start = Instant::now();
+    // Clones: the originals in `txs` keep every channel open to the end.
+    let producers: Vec<_> = txs
+        .iter()
+        .flat_map(|tx| spawn_producers(tx, 1, n / THREADS))
+        .collect();
+    for _ in 0..n / THREADS * THREADS {
+        tokio::select! {
+            Some(_) = r0.recv() => {}
+            Some(_) = r1.recv() => {}
+            Some(_) = r2.recv() => {}
+            Some(_) = r3.recv() => {}
+            else => unreachable!("the channels are open"),
+        }
+    }
+    for p in producers {
+        p.await.unwrap();
+    }
+    drop(txs);
+    start.elapsed()
+}
+
+/// `THREADS` tasks each lock a shared `tokio::sync::Mutex<u64>` and
+/// increment it `n / THREADS` times; the time taken.
+async fn mutex_contended(n: usize) -> Duration {
+    let m = Arc::new(Mutex::new(0u64));
+    let start = Instant::now();
+    let handles: Vec<_> = (0..THREADS)
+        .map(|_| {
+            let m = m.clone();
+            tokio::spawn(async move {
+                for _ in 0..n / THREADS {
+                    *m.lock().await += 1;
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.await.unwrap();
+    }
+    let elapsed = start.elapsed();
+    assert_eq!(*m.lock().await, (n / THREADS * THREADS) as u64);
+    elapsed
 }
 
 /// Runs `body` as a task on a multi-thread runtime with `workers` workers.

@@ -4,8 +4,9 @@
 // sync.WaitGroup, runtime.Gosched, a channel receive to park.
 //
 // Usage: peers-go <scenario> <count>. It prints "<metric> <value>" lines,
-// "error <message>" when it cannot do the work, or "unsupported <message>"
-// for a scenario it does not have. The servers of the network scenarios
+// "error <message>" when it cannot do the work, "unsupported <message>"
+// for a scenario it does not have, or "n/a <reason>" for one needing a
+// primitive Go lacks (an unbounded channel). The servers of the network scenarios
 // (echo_server, http_server) print "listening <addr>" and serve until
 // killed, one goroutine per connection, as net/http's users would write a
 // server by hand.
@@ -57,8 +58,23 @@ func main() {
 	case "http_server":
 		runtime.GOMAXPROCS(2)
 		serve(hello)
+	case "chan_pingpong":
+		runtime.GOMAXPROCS(2)
+		sized("ns_per_round_trip", n, pingpong)
+	case "mutex_contended":
+		runtime.GOMAXPROCS(2)
+		sized("ns_per_increment", n, mutexContended)
 	default:
-		fmt.Printf("unsupported go has no %s scenario yet\n", os.Args[1])
+		shape, capacity, ok := parseMatrix(os.Args[1])
+		switch {
+		case !ok:
+			fmt.Printf("unsupported go has no %s scenario yet\n", os.Args[1])
+		case capacity < 0:
+			fmt.Println("n/a Go has no unbounded channel (a chan's buffer is fixed at make)")
+		default:
+			runtime.GOMAXPROCS(2)
+			sized("ns_per_msg", n, func(n int) time.Duration { return matrix(shape, capacity, n) })
+		}
 	}
 }
 
@@ -252,4 +268,242 @@ func hello(conn net.Conn) {
 			out = out[:0]
 		}
 	}
+}
+
+// The sync scenarios, as in benches/peers/syncwork.rs: the same shapes,
+// capacities, thread counts and sizing rule.
+
+// threads per side in the many-goroutine shapes, and the goroutines of
+// mutex_contended.
+const threads = 4
+
+// capN is the matrix's bounded(N).
+const capN = 1024
+
+// step: message counts are multiples of it.
+const step = threads * capN
+
+// budgetNsPerOp: a sample aims to take at most this long per operation of
+// its count; a slower system times fewer operations.
+const budgetNsPerOp = 300.0
+
+// sized warms up with about 1/64 of max operations, times max or fewer (see
+// budgetNsPerOp), and prints ns per operation and the operations timed.
+func sized(metric string, max int, measure func(n int) time.Duration) {
+	w := max / 64 / step
+	if w < 1 {
+		w = 1
+	}
+	w *= step
+	perOp := float64(measure(w).Nanoseconds()) / float64(w)
+	if perOp < 1e-3 {
+		perOp = 1e-3
+	}
+	fit := int(float64(max) * budgetNsPerOp / perOp)
+	if fit > max {
+		fit = max
+	}
+	n := fit / step
+	if n < 1 {
+		n = 1
+	}
+	n *= step
+	elapsed := measure(n)
+	fmt.Printf("%s %g\n", metric, float64(elapsed.Nanoseconds())/float64(n))
+	fmt.Printf("ops %d\n", n)
+}
+
+// parseMatrix reads chan_<cap>_<shape>; capacity is -1 for unbounded.
+func parseMatrix(name string) (shape string, capacity int, ok bool) {
+	rest := strings.TrimPrefix(name, "chan_")
+	if rest == name {
+		return "", 0, false
+	}
+	i := strings.Index(rest, "_")
+	if i < 0 {
+		return "", 0, false
+	}
+	c, shape := rest[:i], rest[i+1:]
+	switch shape {
+	case "seq", "spsc", "mpsc", "mpmc", "select_rx", "select_both":
+	default:
+		return "", 0, false
+	}
+	if c == "unbounded" {
+		return shape, -1, true
+	}
+	if !strings.HasPrefix(c, "bounded") {
+		return "", 0, false
+	}
+	capacity, err := strconv.Atoi(strings.TrimPrefix(c, "bounded"))
+	return shape, capacity, err == nil
+}
+
+// pingpong: n round trips between two goroutines over two unbuffered
+// channels, after 100 untimed ones.
+func pingpong(n int) time.Duration {
+	c1, c2 := make(chan int), make(chan int)
+	done := make(chan struct{})
+	go func() {
+		for v := range c1 {
+			c2 <- v + 1
+		}
+		close(done)
+	}()
+	for i := 0; i < 100; i++ {
+		c1 <- i
+		<-c2
+	}
+	start := time.Now()
+	v := 0
+	for i := 0; i < n; i++ {
+		c1 <- v
+		v = <-c2
+	}
+	elapsed := time.Since(start)
+	close(c1)
+	<-done
+	return elapsed
+}
+
+// matrix: n messages through one cell of the channel matrix with make(chan
+// int, capacity); the time from before the goroutines start to after all
+// are done.
+func matrix(shape string, capacity, n int) time.Duration {
+	var wg sync.WaitGroup
+	// producer sends per messages on c in a goroutine of its own.
+	producer := func(c chan int, per int) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				c <- i
+			}
+		}()
+	}
+	c := make(chan int, capacity)
+	start := time.Now()
+	switch shape {
+	case "seq":
+		batch := capacity
+		if batch < 1 {
+			batch = 1
+		}
+		for sent := 0; sent < n; {
+			k := batch
+			if n-sent < k {
+				k = n - sent
+			}
+			for i := 0; i < k; i++ {
+				c <- sent + i
+			}
+			for i := 0; i < k; i++ {
+				<-c
+			}
+			sent += k
+		}
+	case "spsc":
+		producer(c, n)
+		for i := 0; i < n; i++ {
+			<-c
+		}
+	case "mpsc":
+		for t := 0; t < threads; t++ {
+			producer(c, n/threads)
+		}
+		for i := 0; i < n/threads*threads; i++ {
+			<-c
+		}
+	case "mpmc":
+		for t := 0; t < threads; t++ {
+			producer(c, n/threads)
+		}
+		for t := 0; t < threads; t++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n/threads; i++ {
+					<-c
+				}
+			}()
+		}
+	case "select_rx":
+		cs := channels(capacity)
+		for _, c := range cs {
+			producer(c, n/threads)
+		}
+		for i := 0; i < n/threads*threads; i++ {
+			select {
+			case <-cs[0]:
+			case <-cs[1]:
+			case <-cs[2]:
+			case <-cs[3]:
+			}
+		}
+	case "select_both":
+		cs := channels(capacity)
+		for t := 0; t < threads; t++ {
+			wg.Add(2)
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n/threads; i++ {
+					select {
+					case cs[0] <- i:
+					case cs[1] <- i:
+					case cs[2] <- i:
+					case cs[3] <- i:
+					}
+				}
+			}()
+			go func() {
+				defer wg.Done()
+				for i := 0; i < n/threads; i++ {
+					select {
+					case <-cs[0]:
+					case <-cs[1]:
+					case <-cs[2]:
+					case <-cs[3]:
+					}
+				}
+			}()
+		}
+	}
+	wg.Wait()
+	return time.Since(start)
+}
+
+// channels makes the threads (4) channels of the select shapes.
+func channels(capacity int) [threads]chan int {
+	var cs [threads]chan int
+	for i := range cs {
+		cs[i] = make(chan int, capacity)
+	}
+	return cs
+}
+
+// mutexContended: threads goroutines each lock a shared sync.Mutex and
+// increment a counter n/threads times; the time taken.
+func mutexContended(n int) time.Duration {
+	var mu sync.Mutex
+	counter := 0
+	var wg sync.WaitGroup
+	start := time.Now()
+	wg.Add(threads)
+	for t := 0; t < threads; t++ {
+		go func() {
+			defer wg.Done()
+			for i := 0; i < n/threads; i++ {
+				mu.Lock()
+				counter++
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	if counter != n/threads*threads {
+		fmt.Printf("error mutex_contended: counted %d, expected %d\n", counter, n/threads*threads)
+		os.Exit(1)
+	}
+	return elapsed
 }
