@@ -105,15 +105,22 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::ops::{Deref, DerefMut};
+
+use crate::loom::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::thread;
 use crate::loom::{Mutex, MutexGuard};
 
 use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION, WAITING};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use super::ring::{CachePadded, Claim, Pop, Refused, Ring};
 
 /// Capacity of an unbounded channel.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
+
+/// The largest capacity stored in a `Ring` (allocated in full up front);
+/// larger bounded channels keep the locked queue, which grows on demand.
+const MAX_RING_CAPACITY: usize = 1 << 16;
 
 /// A rendezvous message in transit between two parties.
 ///
@@ -288,8 +295,11 @@ impl Observers {
 }
 
 struct Inner<T> {
+    /// The messages of a channel without a ring (unbounded, or a capacity
+    /// above `MAX_RING_CAPACITY`).
     queue: VecDeque<T>,
-    /// Slots promised to selects that chose a send and have not sent yet.
+    /// Queue slots promised to selects that chose a send and have not sent
+    /// yet (channels without a ring).
     reserved: usize,
     disconnected: bool,
     senders: WaitList<T>,
@@ -301,8 +311,10 @@ struct Inner<T> {
 
 /// What a select's send operation holds between selection and `send`.
 pub(crate) enum SendSlot<T> {
-    /// A slot of a buffered channel is reserved for the message.
+    /// A slot of a locked queue is reserved for the message.
     Reserved,
+    /// A ring slot is claimed for the message.
+    Claimed(Claim),
     /// A rendezvous receiver (the context) waits on this packet.
     Packet(Arc<Packet<T>>, Arc<Context>),
     /// The channel is disconnected: the send fails with the message.
@@ -357,9 +369,44 @@ enum Took<T> {
 /// The channel core; see the top of this file.
 pub(crate) struct Chan<T> {
     inner: Mutex<Inner<T>>,
+    /// The messages of a bounded channel with 1 ≤ capacity ≤
+    /// `MAX_RING_CAPACITY`; `None` for the others (see "Buffered channels").
+    ring: Option<Ring<T>>,
+    /// For ring channels: how many receive (send) entries and observers
+    /// the wait lists hold, published under the lock by `Locked`'s drop
+    /// and by `register_ring`; read without the lock after a push (pop).
+    /// See "Buffered channels" for the fences that make this safe.
+    recv_waiting: CachePadded<AtomicUsize>,
+    send_waiting: CachePadded<AtomicUsize>,
     cap: usize,
     senders: AtomicUsize,
     receivers: AtomicUsize,
+}
+
+/// The locked channel state. Dropping it (unlocking) publishes the wait
+/// lists' sizes for the lock-free paths of ring channels.
+struct Locked<'a, T> {
+    guard: MutexGuard<'a, Inner<T>>,
+    chan: &'a Chan<T>,
+}
+
+impl<T> Deref for Locked<'_, T> {
+    type Target = Inner<T>;
+    fn deref(&self) -> &Inner<T> {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut Inner<T> {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        self.chan.publish_waiting(&self.guard);
+    }
 }
 
 impl<T> Chan<T> {
@@ -376,14 +423,188 @@ impl<T> Chan<T> {
                 recv_observers: Observers(Vec::new()),
                 send_observers: Observers(Vec::new()),
             }),
+            ring: (cap != 0 && cap <= MAX_RING_CAPACITY).then(|| Ring::new(cap)),
+            recv_waiting: CachePadded(AtomicUsize::new(0)),
+            send_waiting: CachePadded(AtomicUsize::new(0)),
             cap,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
-        lock(&self.inner)
+    fn lock(&self) -> Locked<'_, T> {
+        Locked {
+            guard: lock(&self.inner),
+            chan: self,
+        }
+    }
+
+    /// Publishes the wait lists' sizes (ring channels; called with the lock
+    /// held). `Relaxed`: the stores are ordered by the lock among
+    /// themselves, and against the ring by the fences of "Buffered
+    /// channels".
+    fn publish_waiting(&self, inner: &Inner<T>) {
+        if self.ring.is_some() {
+            let receivers = inner.receivers.0.len() + inner.recv_observers.0.len();
+            let senders = inner.senders.0.len() + inner.send_observers.0.len();
+            self.recv_waiting.store(receivers, Ordering::Relaxed);
+            self.send_waiting.store(senders, Ordering::Relaxed);
+        }
+    }
+
+    /// The registration half of the handshake in "Buffered channels":
+    /// publish the new entry, then (`SeqCst` fence) look at the ring. The
+    /// caller still holds the lock and reports `ring_ready` to its waiter.
+    fn register_ring(&self, inner: &Inner<T>) {
+        self.publish_waiting(inner);
+        fence(Ordering::SeqCst);
+    }
+
+    /// After a push (or a hole written): the other half of the handshake.
+    /// The `SeqCst` fence orders the slot's stamp store before the load of
+    /// `recv_waiting`; only if someone waits do we lock and select one
+    /// receiver (and tell the observers).
+    fn notify_receivers(&self) {
+        fence(Ordering::SeqCst);
+        if self.recv_waiting.load(Ordering::Relaxed) != 0 {
+            let mut inner = self.lock();
+            let mut woken = Woken::waiter(inner.receivers.select().map(|e| e.cx));
+            inner.recv_observers.notify(&mut woken.observers);
+            drop(inner);
+            woken.unpark();
+        }
+    }
+
+    /// After a pop freed a slot: as `notify_receivers`, for senders.
+    fn notify_senders(&self) {
+        fence(Ordering::SeqCst);
+        if self.send_waiting.load(Ordering::Relaxed) != 0 {
+            let mut inner = self.lock();
+            let mut woken = Woken::waiter(inner.senders.select().map(|e| e.cx));
+            inner.send_observers.notify(&mut woken.observers);
+            drop(inner);
+            woken.unpark();
+        }
+    }
+
+    /// Ring send without blocking.
+    fn ring_try_send(&self, ring: &Ring<T>, msg: T) -> Result<(), TrySendError<T>> {
+        match ring.claim() {
+            Ok(claim) => {
+                // SAFETY: claimed on this ring just now.
+                unsafe { ring.write(claim, Some(msg)) };
+                self.notify_receivers();
+                Ok(())
+            }
+            Err(Refused::Full) => Err(TrySendError::Full(msg)),
+            Err(Refused::Disconnected) => Err(TrySendError::Disconnected(msg)),
+        }
+    }
+
+    /// Ring receive without blocking.
+    fn ring_try_recv(&self, ring: &Ring<T>) -> Result<T, TryRecvError> {
+        let mut freed = false;
+        let pop = ring.pop(&mut freed);
+        if freed {
+            self.notify_senders();
+        }
+        match pop {
+            Pop::Msg(msg) => Ok(msg),
+            Pop::Empty => Err(TryRecvError::Empty),
+            Pop::Disconnected => Err(TryRecvError::Disconnected),
+        }
+    }
+
+    /// Whether a ring send (`sending`) or receive could proceed now.
+    fn ring_ready(&self, ring: &Ring<T>, sending: bool) -> bool {
+        if sending {
+            ring.has_room()
+        } else {
+            ring.has_message() || ring.is_disconnected()
+        }
+    }
+
+    /// Ring send, blocking until `deadline`.
+    fn ring_send(
+        &self,
+        ring: &Ring<T>,
+        mut msg: T,
+        deadline: Option<Instant>,
+    ) -> Result<(), SendTimeoutError<T>> {
+        loop {
+            msg = match self.ring_try_send(ring, msg) {
+                Ok(()) => return Ok(()),
+                Err(TrySendError::Disconnected(msg)) => {
+                    return Err(SendTimeoutError::Disconnected(msg))
+                }
+                Err(TrySendError::Full(msg)) => msg,
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d)
+                || !Context::with_current(|cx| self.ring_wait(ring, cx, deadline, true))
+            {
+                return Err(SendTimeoutError::Timeout(msg));
+            }
+        }
+    }
+
+    /// Ring receive, blocking until `deadline`.
+    fn ring_recv(&self, ring: &Ring<T>, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        loop {
+            match self.ring_try_recv(ring) {
+                Ok(msg) => return Ok(msg),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d)
+                || !Context::with_current(|cx| self.ring_wait(ring, cx, deadline, false))
+            {
+                return Err(RecvTimeoutError::Timeout);
+            }
+        }
+    }
+
+    /// Waits until a ring send (`sending`) or receive may proceed: registers
+    /// an entry, re-checks the ring after the handshake's fence, and parks
+    /// unless it became ready. Returns `false` if `deadline` passed first.
+    fn ring_wait(
+        &self,
+        ring: &Ring<T>,
+        cx: &Arc<Context>,
+        deadline: Option<Instant>,
+        sending: bool,
+    ) -> bool {
+        let mut inner = self.lock();
+        cx.reset();
+        let list = if sending {
+            &mut inner.senders
+        } else {
+            &mut inner.receivers
+        };
+        list.push(cx, FIRST_OPERATION, None);
+        self.register_ring(&inner);
+        if inner.disconnected || self.ring_ready(ring, sending) {
+            // Ready after all: withdraw (nobody can have selected the
+            // entry, we hold the lock) and retry.
+            let list = if sending {
+                &mut inner.senders
+            } else {
+                &mut inner.receivers
+            };
+            list.remove(cx, FIRST_OPERATION);
+            return true;
+        }
+        drop(inner);
+        if cx.wait_until(deadline) == ABORTED {
+            let mut inner = self.lock();
+            if sending {
+                inner.senders.remove(cx, FIRST_OPERATION);
+            } else {
+                inner.receivers.remove(cx, FIRST_OPERATION);
+            }
+            return false;
+        }
+        // Selected (something changed) or disconnected: the caller retries.
+        true
     }
 
     /// The capacity (`UNBOUNDED` for an unbounded channel).
@@ -393,11 +614,17 @@ impl<T> Chan<T> {
 
     /// Messages in the queue.
     pub(crate) fn len(&self) -> usize {
-        self.lock().queue.len()
+        match &self.ring {
+            Some(ring) => ring.len(),
+            None => self.lock().queue.len(),
+        }
     }
 
     /// Whether a send would find the channel full (rendezvous: always).
     pub(crate) fn is_full(&self) -> bool {
+        if let Some(ring) = &self.ring {
+            return ring.len() >= self.cap;
+        }
         let inner = self.lock();
         self.cap == 0 || inner.queue.len() + inner.reserved >= self.cap
     }
@@ -426,6 +653,14 @@ impl<T> Chan<T> {
         if self.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
             let queued = self.disconnect();
             drop(queued);
+            if let Some(ring) = &self.ring {
+                // Nobody can receive these any more. A message still being
+                // written (or a select's claim) stays in its slot and is
+                // dropped with the channel.
+                while let Pop::Msg(msg) = ring.pop(&mut false) {
+                    drop(msg);
+                }
+            }
         }
     }
 
@@ -435,6 +670,11 @@ impl<T> Chan<T> {
         let mut woken = Vec::new();
         let mut inner = self.lock();
         inner.disconnected = true;
+        if let Some(ring) = &self.ring {
+            // Under the lock, before waking anyone: a woken sender's retry
+            // fails on the mark, a waiter registering later sees the flag.
+            ring.disconnect();
+        }
         inner.senders.disconnect(&mut woken);
         inner.receivers.disconnect(&mut woken);
         inner.recv_observers.notify(&mut woken);
@@ -535,6 +775,9 @@ impl<T> Chan<T> {
 
     /// Sends without blocking.
     pub(crate) fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        if let Some(ring) = &self.ring {
+            return self.ring_try_send(ring, msg);
+        }
         let put = self.put(&mut self.lock(), msg);
         match put {
             Put::Sent(woken) => {
@@ -550,6 +793,9 @@ impl<T> Chan<T> {
     /// counterpart is a select that registered a send, waits the short
     /// time the select needs to supply its message.
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        if let Some(ring) = &self.ring {
+            return self.ring_try_recv(ring);
+        }
         let took = self.take(&mut self.lock());
         Chan::finish_take(took)
     }
@@ -560,6 +806,9 @@ impl<T> Chan<T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        if let Some(ring) = &self.ring {
+            return self.ring_send(ring, msg, deadline);
+        }
         let mut inner = self.lock();
         match self.put(&mut inner, msg) {
             Put::Sent(woken) => {
@@ -579,7 +828,7 @@ impl<T> Chan<T> {
     /// The blocking part of `send`: `inner` is locked and `msg` did not fit.
     fn send_blocking<'c>(
         &'c self,
-        mut inner: MutexGuard<'c, Inner<T>>,
+        mut inner: Locked<'c, T>,
         mut msg: T,
         deadline: Option<Instant>,
         cx: &Arc<Context>,
@@ -637,6 +886,9 @@ impl<T> Chan<T> {
 
     /// Receives, blocking until `deadline` (forever if `None`).
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        if let Some(ring) = &self.ring {
+            return self.ring_recv(ring, deadline);
+        }
         let mut inner = self.lock();
         match self.take(&mut inner) {
             Took::Empty => Context::with_current(move |cx| self.recv_blocking(inner, deadline, cx)),
@@ -651,7 +903,7 @@ impl<T> Chan<T> {
     /// The blocking part of `recv`: `inner` is locked and empty.
     fn recv_blocking<'c>(
         &'c self,
-        mut inner: MutexGuard<'c, Inner<T>>,
+        mut inner: Locked<'c, T>,
         deadline: Option<Instant>,
         cx: &Arc<Context>,
     ) -> Result<T, RecvTimeoutError> {
@@ -700,6 +952,13 @@ impl<T> Chan<T> {
     /// A select's non-blocking attempt at a send: reserves the right to
     /// send, or reports disconnection. `None` if it would block.
     pub(crate) fn select_try_send(&self) -> Option<SendSlot<T>> {
+        if let Some(ring) = &self.ring {
+            return match ring.claim() {
+                Ok(claim) => Some(SendSlot::Claimed(claim)),
+                Err(Refused::Disconnected) => Some(SendSlot::Disconnected),
+                Err(Refused::Full) => None,
+            };
+        }
         let mut inner = self.lock();
         if inner.disconnected {
             return Some(SendSlot::Disconnected);
@@ -731,6 +990,21 @@ impl<T> Chan<T> {
                 unsafe { packet.fill_and_wake(msg, &waiter) };
                 Ok(())
             }
+            SendSlot::Claimed(claim) => {
+                let ring = self.ring.as_ref().expect("a claim comes from a ring");
+                let result = if ring.is_disconnected() {
+                    // SAFETY: the claim was made on this ring
+                    // (`select_try_send`). A hole: the message comes back.
+                    unsafe { ring.write(claim, None) };
+                    Err(msg)
+                } else {
+                    // SAFETY: as above.
+                    unsafe { ring.write(claim, Some(msg)) };
+                    Ok(())
+                };
+                self.notify_receivers();
+                result
+            }
             SendSlot::Reserved => {
                 let mut inner = self.lock();
                 inner.reserved -= 1;
@@ -749,7 +1023,14 @@ impl<T> Chan<T> {
 
     /// Gives back a slot that will not be used (a dropped selection).
     pub(crate) fn release_send(&self, slot: SendSlot<T>) {
-        if let SendSlot::Reserved = slot {
+        if let SendSlot::Claimed(claim) = slot {
+            let ring = self.ring.as_ref().expect("a claim comes from a ring");
+            // SAFETY: the claim was made on this ring (`select_try_send`).
+            // A hole, which receivers skip; the slot frees when one does.
+            unsafe { ring.write(claim, None) };
+            // Messages behind the claim may be waited for.
+            self.notify_receivers();
+        } else if let SendSlot::Reserved = slot {
             let mut inner = self.lock();
             inner.reserved -= 1;
             // The freed slot may let a blocked sender proceed.
@@ -782,6 +1063,10 @@ impl<T> Chan<T> {
     pub(crate) fn register_send(&self, cx: &Arc<Context>, oper: usize) -> bool {
         let mut inner = self.lock();
         inner.senders.push(cx, oper, None);
+        if let Some(ring) = &self.ring {
+            self.register_ring(&inner);
+            return inner.disconnected || self.ring_ready(ring, true);
+        }
         let mut observers = Vec::new();
         if self.cap == 0 {
             inner.recv_observers.notify(&mut observers);
@@ -805,6 +1090,10 @@ impl<T> Chan<T> {
         let mut inner = self.lock();
         let packet = (self.cap == 0).then(|| Packet::empty(None));
         inner.receivers.push(cx, oper, packet.clone());
+        if let Some(ring) = &self.ring {
+            self.register_ring(&inner);
+            return (inner.disconnected || self.ring_ready(ring, false), None);
+        }
         let mut observers = Vec::new();
         if self.cap == 0 {
             inner.send_observers.notify(&mut observers);
@@ -832,6 +1121,9 @@ impl<T> Chan<T> {
     /// Whether a receive could proceed now (a hint: it may be gone by the
     /// time the caller acts on it).
     pub(crate) fn recv_ready(&self) -> bool {
+        if let Some(ring) = &self.ring {
+            return self.ring_ready(ring, false);
+        }
         let inner = self.lock();
         inner.disconnected
             || !inner.queue.is_empty()
@@ -840,6 +1132,9 @@ impl<T> Chan<T> {
 
     /// Whether a send could proceed now (a hint, as `recv_ready`).
     pub(crate) fn send_ready(&self) -> bool {
+        if let Some(ring) = &self.ring {
+            return self.ring_ready(ring, true);
+        }
         let inner = self.lock();
         inner.disconnected
             || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
@@ -850,6 +1145,15 @@ impl<T> Chan<T> {
     /// whether that operation is possible already.
     pub(crate) fn watch(&self, cx: &Arc<Context>, oper: usize, is_send: bool) -> bool {
         let mut inner = self.lock();
+        if let Some(ring) = &self.ring {
+            if is_send {
+                inner.send_observers.0.push((cx.clone(), oper));
+            } else {
+                inner.recv_observers.0.push((cx.clone(), oper));
+            }
+            self.register_ring(&inner);
+            return inner.disconnected || self.ring_ready(ring, is_send);
+        }
         if is_send {
             inner.send_observers.0.push((cx.clone(), oper));
             inner.disconnected

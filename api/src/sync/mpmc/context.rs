@@ -24,6 +24,11 @@ crate::thread_local! {
     static CONTEXT: Arc<Context> = Context::new();
 }
 
+/// How many times a waiting green thread yields to its worker's other
+/// green threads before it parks (see `wait_until`). None under loom, where
+/// yields would only multiply the interleavings to explore.
+const GREEN_YIELDS: usize = if cfg!(loom) { 0 } else { 8 };
+
 /// One blocked `send`, `recv` or `select`.
 ///
 /// # Invariant
@@ -161,9 +166,15 @@ impl Context {
     /// outcome does so before unparking us, and `park` returns at once if
     /// that unpark came before it.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> usize {
-        // A short spin helps only when the counterpart runs on another OS
-        // thread; in a green thread it would just delay our own worker.
-        if !thread::in_green_thread() {
+        if thread::in_green_thread() {
+            for _ in 0..GREEN_YIELDS {
+                let state = self.state();
+                if state != WAITING {
+                    return state;
+                }
+                thread::yield_now();
+            }
+        } else {
             for _ in 0..64 {
                 let state = self.state();
                 if state != WAITING {

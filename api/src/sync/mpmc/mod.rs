@@ -42,6 +42,7 @@
 mod chan;
 mod context;
 mod error;
+mod ring;
 mod select;
 mod select_macro;
 
