@@ -1,17 +1,34 @@
 //! The one channel core under `mpmc`, `mpsc` and `oneshot`.
 //!
 //! # Shape
-//! A channel is a `Chan<T>`: a queue of messages with a capacity (`0` for a
+//! A channel is a `Chan<T>`: its messages, a capacity (`0` for a
 //! rendezvous channel, `usize::MAX` for an unbounded one), two wait lists
 //! (blocked senders, blocked receivers), a `disconnected` flag, and the
-//! counts of live `Sender`s and `Receiver`s. Queue, lists and flag sit
-//! behind one `std::sync::Mutex` that is held only for a few instructions
-//! and **never across a park**: every operation locks, looks, changes
-//! state, unlocks, and only then unparks whoever it woke. A contended lock
-//! therefore waits for a few instructions of another OS thread, never for
-//! a parked green thread. (A lock-free ring as in crossbeam's `array`
-//! flavour is the planned next step; the wait-list protocol below would not
-//! change.)
+//! counts of live `Sender`s and `Receiver`s. The wait lists and the flag
+//! sit behind one `std::sync::Mutex` that is held only for a few
+//! instructions and **never across a park**: every operation locks, looks,
+//! changes state, unlocks, and only then unparks whoever it woke. A
+//! contended lock therefore waits for a few instructions of another OS
+//! thread, never for a parked green thread.
+//!
+//! Where the messages live depends on the capacity:
+//! * **bounded, 1 ≤ capacity ≤ `MAX_RING_CAPACITY`**: a lock-free ring
+//!   (`ring.rs`, Vyukov's bounded queue as in crossbeam's `array` flavour).
+//!   A send or receive is one CAS on the ring's own index; the mutex is
+//!   taken only when somebody waits (see "Buffered channels" below).
+//! * **unbounded, or a larger capacity**: a `VecDeque` under the mutex
+//!   (grown on demand, where the ring allocates every slot up front).
+//! * **rendezvous**: nothing is stored; packets move between the parties
+//!   under the mutex (see "Packets").
+//!
+//! Why not everything lock-free: with one mutex per channel, every
+//! operation of a busy bounded channel bounced the lock's cache line
+//! between the producer's and the consumer's cores and paid two atomic
+//! read-modify-writes (lock, unlock) plus the wait-list checks. The ring
+//! keeps the common case — a message or a slot is there — to one CAS on
+//! a line the other side only reads. The wait lists, the select machinery
+//! and the rendezvous hand-over are rare or inherently two-party, so they
+//! keep the simpler locked protocol below, which the ring plugs into.
 //!
 //! # Waiters and selection
 //! A thread that must block creates a `Context` (`context.rs`): its
@@ -48,7 +65,64 @@
 //!   context (`Context::store_packet`), wakes it and waits for the packet
 //!   to be filled. The select, having won that operation, must send.
 //!
+//! # Buffered channels
+//! On a ring channel nobody pushes or pops under the lock, so "register in
+//! the same critical section in which you saw the channel empty" (next
+//! section) is replaced by a Dekker-style handshake on two counts,
+//! `recv_waiting` and `send_waiting`: how many receive (send) entries and
+//! observers the wait lists hold, stored under the lock whenever the lists
+//! change (by `Locked`'s drop, and by `register_ring`).
+//!
+//! * A **waiter** (a blocked `recv`, a select's registration, an observer)
+//!   pushes its entry and publishes the count under the lock, then issues
+//!   a `SeqCst` fence, then looks at the ring again (`ring_ready`): if a
+//!   message (a free slot) appeared meanwhile it withdraws and retries
+//!   instead of parking.
+//! * A **sender**, after writing a slot (`Ring::write`, whose stamp update
+//!   is a `SeqCst` swap), loads `recv_waiting` with `SeqCst`; only if it is
+//!   non-zero does it lock and select a receiver (`notify_receivers`). A
+//!   receiver, after its `SeqCst` CAS on `head`, does the same with
+//!   `send_waiting` (`notify_senders`).
+//!
+//! No wakeup is lost: in the single total order of `SeqCst` operations
+//! and fences, either the waiter's fence comes before the sender's load —
+//! then the load sees the published count (a store sequenced before an
+//! `SeqCst` fence is visible to `SeqCst` loads after it), the sender locks,
+//! finds the entry and selects it — or the sender's read-modify-write and
+//! load come before the fence, and the waiter's re-check after the fence
+//! sees the written slot (a `SeqCst` modification before an `SeqCst` fence
+//! is visible to loads after it; C++20 [atomics.order]). Why a
+//! read-modify-write and not a plain store: x86 may hold a store in the
+//! store buffer past a later load, which is exactly the reordering Dekker
+//! forbids; a locked instruction cannot be passed. This saves a fence on
+//! each side of the hot path (≈ 8 ns per message measured). Loom models
+//! only `SeqCst` *fences*, so under `--cfg loom` the two notify paths
+//! issue the fence that the pair stands for (`loom_fence`), and the
+//! models check the protocol in that form.
+//!
+//! The receiver's re-check looks at the slot's stamp, not at `tail`: a
+//! select may hold a claimed slot for as long as its user likes (see "Claims
+//! and holes" in `ring.rs`), and a receiver must sleep meanwhile, to be
+//! woken by that write. A sender's re-check looks at `head`: a receiver
+//! that moved `head` frees the slot within a few instructions, so the
+//! sender's retry only spins over that.
+//!
+//! A select's send on a ring channel *claims* a slot when chosen and writes
+//! it when the user calls `send` (a hole if the selection is dropped or the
+//! channel disconnected meanwhile; receivers skip holes). Later messages
+//! wait behind an unwritten claim, as in crossbeam-channel. Disconnection
+//! marks the ring's `tail` under the lock before waking the waiters, so a
+//! woken sender's retry fails and a receiver drains what is left first.
+//! When the last receiver leaves, the queued messages are dropped then; a
+//! message whose send was still writing (or a claim written after that)
+//! is dropped with the channel instead.
+//!
+//! Waiting green threads yield to their worker a few times before parking
+//! (`Context::wait_until`): the counterpart is often runnable on the same
+//! worker, and a yield costs a fraction of a park and unpark.
+//!
 //! # Why no wakeup is lost
+//! (Channels without a ring; ring channels add the handshake above.)
 //! A waiter registers *in the same critical section* in which it saw the
 //! operation could not proceed (or, for a select, registers and then asks
 //! each channel under its lock whether the operation became ready
@@ -83,8 +157,10 @@
 //! a wakeup.
 //!
 //! # Memory ordering
-//! Queue contents, wait lists, `reserved` and `disconnected` are only
-//! touched under the mutex, which orders them. The context's `state` is
+//! Wait lists, the locked queue, `reserved` and `disconnected` are only
+//! touched under the mutex, which orders them; the ring orders its slots
+//! itself (see `ring.rs`) and meets the lists through the handshake in
+//! "Buffered channels". The context's `state` is
 //! decided by `AcqRel` CAS and read with `Acquire` (see `Context`). Packet
 //! hand-over: the filler writes the message and then sets `ready` with
 //! `Release`; the waiter reads `ready` with `Acquire` before taking the
@@ -95,10 +171,12 @@
 //! other handle's prior operations before it disconnects.
 //!
 //! # Cost
-//! Measured with `benches/channels.rs` (see `benches/README.md`): the
-//! lock and the reference counts of contexts and packets dominate; a
-//! lock-free ring for buffered channels and stack-allocated packets for
-//! rendezvous are the known next steps.
+//! Measured with `benches/channels.rs` (see `benches/README.md`). Ring
+//! channels: a send is two `SeqCst` read-modify-writes (the `tail` CAS,
+//! the stamp swap), a receive one (the `head` CAS), and neither locks
+//! while nobody waits. Rendezvous channels:
+//! the lock, and the reference counts of contexts and packets, dominate;
+//! stack-allocated packets are the known next step there.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -214,6 +292,17 @@ impl<T> Packet<T> {
         // filler's write happened before and nobody else reads.
         unsafe { self.take() }
     }
+}
+
+/// A `SeqCst` fence under loom only. Loom does not model `SeqCst` loads,
+/// stores and read-modify-writes (it treats them as `AcqRel`), only
+/// `SeqCst` fences; where the normal build relies on a `SeqCst`
+/// read-modify-write followed by a `SeqCst` load (see "Buffered channels"),
+/// the models get the fence that pair stands for spelt out.
+#[inline]
+fn loom_fence() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
 }
 
 /// Locks ignoring poisoning: no code panics while holding these locks
@@ -461,12 +550,13 @@ impl<T> Chan<T> {
     }
 
     /// After a push (or a hole written): the other half of the handshake.
-    /// The `SeqCst` fence orders the slot's stamp store before the load of
-    /// `recv_waiting`; only if someone waits do we lock and select one
-    /// receiver (and tell the observers).
+    /// `Ring::write` published the slot with a `SeqCst` read-modify-write,
+    /// and this `SeqCst` load comes after it (see "Buffered channels" for
+    /// why that pair needs no fence); only if someone waits do we lock and
+    /// select one receiver (and tell the observers).
     fn notify_receivers(&self) {
-        fence(Ordering::SeqCst);
-        if self.recv_waiting.load(Ordering::Relaxed) != 0 {
+        loom_fence();
+        if self.recv_waiting.load(Ordering::SeqCst) != 0 {
             let mut inner = self.lock();
             let mut woken = Woken::waiter(inner.receivers.select().map(|e| e.cx));
             inner.recv_observers.notify(&mut woken.observers);
@@ -475,10 +565,11 @@ impl<T> Chan<T> {
         }
     }
 
-    /// After a pop freed a slot: as `notify_receivers`, for senders.
+    /// After a pop freed a slot: as `notify_receivers`, for senders; the
+    /// `SeqCst` read-modify-write is the pop's CAS on `head`.
     fn notify_senders(&self) {
-        fence(Ordering::SeqCst);
-        if self.send_waiting.load(Ordering::Relaxed) != 0 {
+        loom_fence();
+        if self.send_waiting.load(Ordering::SeqCst) != 0 {
             let mut inner = self.lock();
             let mut woken = Woken::waiter(inner.senders.select().map(|e| e.cx));
             inner.send_observers.notify(&mut woken.observers);

@@ -246,7 +246,12 @@ impl<T> Ring<T> {
         // slot's one owner until the stamp store below hands it to a
         // receiver (the `Slot` invariant).
         unsafe { *slot.msg.get() = msg };
-        slot.stamp.store(claim.stamp, Ordering::Release);
+        // Release hands the slot over. `SeqCst` and a read-modify-write
+        // rather than a store: the caller's `SeqCst` load of the waiting
+        // count must not be ordered before it (x86 would let a plain store
+        // wait in the store buffer past that load); see "Buffered
+        // channels" in `chan.rs`.
+        slot.stamp.swap(claim.stamp, Ordering::SeqCst);
     }
 
     /// Takes the next message. `freed` is set when a slot was freed (a
