@@ -55,9 +55,11 @@
 //!   select: the selected operation first). If the retry fails, someone
 //!   else took the message or slot that woke it, so nothing was lost.
 //! * **Rendezvous** (capacity 0): nothing is stored in the channel; a
-//!   message moves between the two parties through a `Packet`. A blocked
-//!   sender's entry carries a full packet; a receiver that selects it takes
-//!   the message under the lock. A blocked receiver's entry carries an
+//!   message moves between the two parties. A blocked sender's entry
+//!   carries the message itself; a receiver that selects it takes the
+//!   message with the entry, under the lock (an entry carrying a message
+//!   is never dropped as stale: its owner removes it to take the message
+//!   back; see `Entry`). A blocked receiver's entry carries an
 //!   empty packet; a sender that selects it fills the packet and unparks
 //!   it. A *select* that registered a send has no message yet (crossbeam's
 //!   syntax supplies it after selection), so its entry has no packet: a
@@ -140,12 +142,11 @@
 //!
 //! # Packets
 //! A packet's message cell is a plain `UnsafeCell`, never locked: the
-//! context CAS decides who may touch it. A *full* packet (blocked sender)
-//! is taken by the receiver whose CAS selected the sender, or else — the
-//! wait having ended `ABORTED` or `DISCONNECTED`, which no receiver can
-//! undo — by the sender itself. An *empty* packet is filled by the one
-//! party that selected its waiter (or received it through its context)
-//! and is read by the waiter only after `ready` is set. See `Packet`.
+//! context CAS decides who may touch it. A packet starts empty, is filled
+//! by the one party that selected its waiter (or received it through its
+//! context) and is read by the waiter only after `ready` is set. See
+//! `Packet`. (A blocked sender needs no packet: its message waits in its
+//! wait-list entry, which only the lock holder touches.)
 //!
 //! # Contexts are reused
 //! Each thread keeps one context in green-thread-local storage
@@ -164,9 +165,8 @@
 //! decided by `AcqRel` CAS and read with `Acquire` (see `Context`). Packet
 //! hand-over: the filler writes the message and then sets `ready` with
 //! `Release`; the waiter reads `ready` with `Acquire` before taking the
-//! message. A full packet's message was written before the entry was
-//! published under the lock, and its taker holds that lock (or, for the
-//! sender taking it back, wrote it itself). The sender and receiver
+//! message. A message in a sender's entry is written and taken under the
+//! lock. The sender and receiver
 //! counts use `AcqRel` decrements so the last handle's drop sees every
 //! other handle's prior operations before it disconnects.
 //!
@@ -205,14 +205,10 @@ const MAX_RING_CAPACITY: usize = 1 << 16;
 /// # Invariant
 /// `msg` is accessed by one party at a time, handed over by the context
 /// CAS and by `ready` (see "Packets" at the top of this file):
-/// * a *full* packet (a blocked sender's) is taken exactly once: by the
-///   receiver whose CAS selected the sender, under the channel lock, or
-///   else by the sender itself after its wait ended `ABORTED` or
-///   `DISCONNECTED` (no receiver selected it, and none can any more);
-/// * an *empty* packet is filled exactly once, by the party that selected
-///   its waiter (or was handed the packet through its context), which
-///   then sets `ready` with `Release`; the waiter reads `msg` only after
-///   seeing `ready` with `Acquire`.
+/// a packet starts empty and is filled exactly once, by the party that
+/// selected its waiter (or was handed the packet through its context),
+/// which then sets `ready` with `Release`; the waiter reads `msg` only
+/// after seeing `ready` with `Acquire`.
 pub(crate) struct Packet<T> {
     msg: UnsafeCell<Option<T>>,
     ready: AtomicBool,
@@ -234,14 +230,6 @@ impl<T> Packet<T> {
             msg: UnsafeCell::new(None),
             ready: AtomicBool::new(false),
             waiter,
-        })
-    }
-
-    fn full(msg: T) -> Arc<Packet<T>> {
-        Arc::new(Packet {
-            msg: UnsafeCell::new(Some(msg)),
-            ready: AtomicBool::new(true),
-            waiter: None,
         })
     }
 
@@ -312,10 +300,18 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 /// A blocked operation on one channel.
+///
+/// # Invariant
+/// An entry carrying `msg` (a blocked rendezvous `send`) leaves its list
+/// only with the message still in it: popped by the selector whose CAS
+/// chose it (which takes the message), or removed by its owner after its
+/// wait ended otherwise (which takes the message back). Nobody else drops
+/// such an entry, so the message is never lost.
 struct Entry<T> {
     cx: Arc<Context>,
     oper: usize,
     packet: Option<Arc<Packet<T>>>,
+    msg: Option<T>,
 }
 
 /// Blocked senders or receivers, oldest first.
@@ -323,11 +319,18 @@ struct WaitList<T>(VecDeque<Entry<T>>);
 
 impl<T> WaitList<T> {
     /// Selects the oldest entry whose waiter is still waiting, dropping
-    /// stale entries on the way (see "Waiters and selection").
+    /// stale entries on the way (see "Waiters and selection") — except
+    /// those carrying a message, which their owners remove (see `Entry`).
     fn select(&mut self) -> Option<Entry<T>> {
-        while let Some(entry) = self.0.pop_front() {
+        let mut at = 0;
+        while let Some(entry) = self.0.get(at) {
             if entry.cx.try_select(entry.oper) {
-                return Some(entry);
+                return self.0.remove(at);
+            }
+            if entry.msg.is_some() {
+                at += 1;
+            } else {
+                self.0.remove(at);
             }
         }
         None
@@ -338,6 +341,18 @@ impl<T> WaitList<T> {
             cx: cx.clone(),
             oper,
             packet,
+            msg: None,
+        });
+    }
+
+    /// Registers a blocked rendezvous send of `msg`: a receiver that
+    /// selects the entry takes the message straight out of it.
+    fn push_message(&mut self, cx: &Arc<Context>, msg: T) {
+        self.0.push_back(Entry {
+            cx: cx.clone(),
+            oper: FIRST_OPERATION,
+            packet: None,
+            msg: Some(msg),
         });
     }
 
@@ -355,12 +370,14 @@ impl<T> WaitList<T> {
     }
 
     /// Selects every entry with `DISCONNECTED`; collects those it decided.
+    /// Entries carrying a message stay for their owners to remove.
     fn disconnect(&mut self, woken: &mut Vec<Arc<Context>>) {
-        for entry in self.0.drain(..) {
+        self.0.retain(|entry| {
             if entry.cx.try_select(DISCONNECTED) {
-                woken.push(entry.cx);
+                woken.push(entry.cx.clone());
             }
-        }
+            entry.msg.is_some()
+        });
     }
 }
 
@@ -813,13 +830,9 @@ impl<T> Chan<T> {
     fn take(&self, inner: &mut Inner<T>) -> Took<T> {
         if self.cap == 0 {
             if let Some(entry) = inner.senders.select() {
-                return match entry.packet {
-                    Some(packet) => {
-                        // SAFETY: our CAS chose this blocked sender, so we
-                        // are the one party to take its full packet.
-                        let msg = unsafe { packet.take() };
-                        Took::Msg(msg, Woken::waiter(Some(entry.cx)))
-                    }
+                return match entry.msg {
+                    // Our CAS chose this blocked sender: the message is ours.
+                    Some(msg) => Took::Msg(msg, Woken::waiter(Some(entry.cx))),
                     None => {
                         // A select that registered a send: leave it a packet
                         // to fill, under the lock (see `Context::packet`).
@@ -930,21 +943,22 @@ impl<T> Chan<T> {
             }
             cx.reset();
             if self.cap == 0 {
-                let packet = Packet::full(msg);
-                inner
-                    .senders
-                    .push(cx, FIRST_OPERATION, Some(packet.clone()));
+                inner.senders.push_message(cx, msg);
                 let mut observers = Vec::new();
                 inner.recv_observers.notify(&mut observers);
                 drop(inner);
                 observers.iter().for_each(|o| o.unpark());
                 let outcome = cx.wait_until(deadline);
                 if outcome == ABORTED || outcome == DISCONNECTED {
-                    self.lock().senders.remove(cx, FIRST_OPERATION);
-                    // SAFETY: no receiver selected us (we, or the
-                    // disconnection, decided the outcome), so the message
-                    // is still ours to take back.
-                    let msg = unsafe { packet.take() };
+                    // No receiver selected us (we, or the disconnection,
+                    // decided the outcome), so our entry is still listed
+                    // with the message in it (the `Entry` invariant).
+                    let msg = self
+                        .lock()
+                        .senders
+                        .remove(cx, FIRST_OPERATION)
+                        .and_then(|entry| entry.msg)
+                        .expect("send_blocking: an unselected rendezvous entry keeps its message");
                     return Err(if outcome == ABORTED {
                         SendTimeoutError::Timeout(msg)
                     } else {
@@ -1345,6 +1359,25 @@ mod loom_models {
     #[test]
     fn rendezvous_delivers_once() {
         deliver(0, 1);
+    }
+
+    #[test]
+    fn rendezvous_disconnect_hands_back_the_blocked_message() {
+        // A blocked sender's message waits in its entry; a disconnection
+        // must leave that entry for the sender to take the message back.
+        model(|| {
+            let chan = Arc::new(Chan::new(0));
+            let join = {
+                let chan = chan.clone();
+                spawn(move || {
+                    let result = chan.send(5u32, None);
+                    assert!(matches!(result, Err(SendTimeoutError::Disconnected(5))));
+                })
+            };
+            chan.remove_receiver();
+            join();
+            assert!(chan.lock().senders.0.is_empty());
+        });
     }
 
     #[test]
