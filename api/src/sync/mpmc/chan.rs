@@ -14,21 +14,27 @@
 //! Where the messages live depends on the capacity:
 //! * **bounded, 1 ≤ capacity ≤ `MAX_RING_CAPACITY`**: a lock-free ring
 //!   (`ring.rs`, Vyukov's bounded queue as in crossbeam's `array` flavour).
-//!   A send or receive is one CAS on the ring's own index; the mutex is
-//!   taken only when somebody waits (see "Buffered channels" below).
+//!   A send claims a slot with one CAS on `tail` and publishes it; a
+//!   receive is one CAS on `head`; the mutex is taken only when somebody
+//!   waits (see "Buffered channels" below).
 //! * **unbounded, or a larger capacity**: a `VecDeque` under the mutex
 //!   (grown on demand, where the ring allocates every slot up front).
-//! * **rendezvous**: nothing is stored; packets move between the parties
-//!   under the mutex (see "Packets").
+//! * **rendezvous**: nothing is stored; a message moves from a blocked
+//!   sender's wait-list entry, or into a blocked receiver's packet, under
+//!   the mutex (see "Packets").
 //!
 //! Why not everything lock-free: with one mutex per channel, every
 //! operation of a busy bounded channel bounced the lock's cache line
 //! between the producer's and the consumer's cores and paid two atomic
 //! read-modify-writes (lock, unlock) plus the wait-list checks. The ring
-//! keeps the common case — a message or a slot is there — to one CAS on
-//! a line the other side only reads. The wait lists, the select machinery
-//! and the rendezvous hand-over are rare or inherently two-party, so they
-//! keep the simpler locked protocol below, which the ring plugs into.
+//! keeps the common case — a message or a slot is there — to a CAS on the
+//! caller's own index and, for a send, the slot's stamp. The wait lists,
+//! the select machinery and the rendezvous hand-over are rare or
+//! inherently two-party, so they keep the simpler locked protocol below,
+//! which the ring plugs into. Not done: a lock-free rendezvous (crossbeam's
+//! `zero` flavour also takes a lock; a rendezvous needs both parties
+//! anyway) and a lock-free unbounded block list (crossbeam's `list`; the
+//! locked `VecDeque` serves unbounded channels for now).
 //!
 //! # Waiters and selection
 //! A thread that must block creates a `Context` (`context.rs`): its
