@@ -27,10 +27,13 @@ crate::thread_local! {
 /// How many times a waiting green thread yields to its worker's other
 /// green threads before it parks (see `wait_until`): its counterpart is
 /// often runnable on the same worker, and a yield (≈ 14 ns switch) is much
-/// cheaper than a park and unpark; 4 to 64 measured alike on
-/// `chan_pingpong`, all faster than parking at once. None under loom, where
-/// yields would only multiply the interleavings to explore.
-const GREEN_YIELDS: usize = if cfg!(loom) { 0 } else { 16 };
+/// cheaper than a park and unpark. Few, because a yielding waiter also
+/// takes turns from the threads it waits for: in `benches/channels.rs`,
+/// 0 / 2 / 16 yields gave pingpong_rendezvous/1w 438 / 371 / 364 ns and
+/// bounded1024_select_rx (four producers, one selecting consumer) 459 /
+/// 446 / 535 ns. None under loom, where yields would only multiply the
+/// interleavings to explore.
+const GREEN_YIELDS: usize = if cfg!(loom) { 0 } else { 2 };
 
 /// One blocked `send`, `recv` or `select`.
 ///
