@@ -33,7 +33,7 @@ pub(crate) mod thread {
     pub(crate) use ::loom::thread::{current, park, Thread};
     #[cfg(not(loom))]
     pub(crate) use spool_runtime::{
-        current, in_green_thread, park, park_timeout, ThreadHandle as Thread,
+        current, in_green_thread, park, park_timeout, yield_now, ThreadHandle as Thread,
     };
 
     /// Loom has no time: a timed park that returns at once (after letting
@@ -43,6 +43,10 @@ pub(crate) mod thread {
     pub(crate) fn park_timeout(_timeout: std::time::Duration) {
         loom::thread::yield_now();
     }
+
+    /// Loom's yield.
+    #[cfg(loom)]
+    pub(crate) use ::loom::thread::yield_now;
 
     /// Loom's threads count as green ones: no spinning before a park.
     #[cfg(loom)]

@@ -1,17 +1,40 @@
 //! The one channel core under `mpmc`, `mpsc` and `oneshot`.
 //!
 //! # Shape
-//! A channel is a `Chan<T>`: a queue of messages with a capacity (`0` for a
+//! A channel is a `Chan<T>`: its messages, a capacity (`0` for a
 //! rendezvous channel, `usize::MAX` for an unbounded one), two wait lists
 //! (blocked senders, blocked receivers), a `disconnected` flag, and the
-//! counts of live `Sender`s and `Receiver`s. Queue, lists and flag sit
-//! behind one `std::sync::Mutex` that is held only for a few instructions
-//! and **never across a park**: every operation locks, looks, changes
-//! state, unlocks, and only then unparks whoever it woke. A contended lock
-//! therefore waits for a few instructions of another OS thread, never for
-//! a parked green thread. (A lock-free ring as in crossbeam's `array`
-//! flavour is the planned next step; the wait-list protocol below would not
-//! change.)
+//! counts of live `Sender`s and `Receiver`s. The wait lists and the flag
+//! sit behind one `std::sync::Mutex` that is held only for a few
+//! instructions and **never across a park**: every operation locks, looks,
+//! changes state, unlocks, and only then unparks whoever it woke. A
+//! contended lock therefore waits for a few instructions of another OS
+//! thread, never for a parked green thread.
+//!
+//! Where the messages live depends on the capacity:
+//! * **bounded, 1 ≤ capacity ≤ `MAX_RING_CAPACITY`**: a lock-free ring
+//!   (`ring.rs`, Vyukov's bounded queue as in crossbeam's `array` flavour).
+//!   A send claims a slot with one CAS on `tail` and publishes it; a
+//!   receive is one CAS on `head`; the mutex is taken only when somebody
+//!   waits (see "Buffered channels" below).
+//! * **unbounded, or a larger capacity**: a `VecDeque` under the mutex
+//!   (grown on demand, where the ring allocates every slot up front).
+//! * **rendezvous**: nothing is stored; a message moves from a blocked
+//!   sender's wait-list entry, or into a blocked receiver's packet, under
+//!   the mutex (see "Packets").
+//!
+//! Why not everything lock-free: with one mutex per channel, every
+//! operation of a busy bounded channel bounced the lock's cache line
+//! between the producer's and the consumer's cores and paid two atomic
+//! read-modify-writes (lock, unlock) plus the wait-list checks. The ring
+//! keeps the common case — a message or a slot is there — to a CAS on the
+//! caller's own index and, for a send, the slot's stamp. The wait lists,
+//! the select machinery and the rendezvous hand-over are rare or
+//! inherently two-party, so they keep the simpler locked protocol below,
+//! which the ring plugs into. Not done: a lock-free rendezvous (crossbeam's
+//! `zero` flavour also takes a lock; a rendezvous needs both parties
+//! anyway) and a lock-free unbounded block list (crossbeam's `list`; the
+//! locked `VecDeque` serves unbounded channels for now).
 //!
 //! # Waiters and selection
 //! A thread that must block creates a `Context` (`context.rs`): its
@@ -38,9 +61,11 @@
 //!   select: the selected operation first). If the retry fails, someone
 //!   else took the message or slot that woke it, so nothing was lost.
 //! * **Rendezvous** (capacity 0): nothing is stored in the channel; a
-//!   message moves between the two parties through a `Packet`. A blocked
-//!   sender's entry carries a full packet; a receiver that selects it takes
-//!   the message under the lock. A blocked receiver's entry carries an
+//!   message moves between the two parties. A blocked sender's entry
+//!   carries the message itself; a receiver that selects it takes the
+//!   message with the entry, under the lock (an entry carrying a message
+//!   is never dropped as stale: its owner removes it to take the message
+//!   back; see `Entry`). A blocked receiver's entry carries an
 //!   empty packet; a sender that selects it fills the packet and unparks
 //!   it. A *select* that registered a send has no message yet (crossbeam's
 //!   syntax supplies it after selection), so its entry has no packet: a
@@ -48,7 +73,64 @@
 //!   context (`Context::store_packet`), wakes it and waits for the packet
 //!   to be filled. The select, having won that operation, must send.
 //!
+//! # Buffered channels
+//! On a ring channel nobody pushes or pops under the lock, so "register in
+//! the same critical section in which you saw the channel empty" (next
+//! section) is replaced by a Dekker-style handshake on two counts,
+//! `recv_waiting` and `send_waiting`: how many receive (send) entries and
+//! observers the wait lists hold, stored under the lock whenever the lists
+//! change (by `Locked`'s drop, and by `register_ring`).
+//!
+//! * A **waiter** (a blocked `recv`, a select's registration, an observer)
+//!   pushes its entry and publishes the count under the lock, then issues
+//!   a `SeqCst` fence, then looks at the ring again (`ring_ready`): if a
+//!   message (a free slot) appeared meanwhile it withdraws and retries
+//!   instead of parking.
+//! * A **sender**, after writing a slot (`Ring::write`, whose stamp update
+//!   is a `SeqCst` swap), loads `recv_waiting` with `SeqCst`; only if it is
+//!   non-zero does it lock and select a receiver (`notify_receivers`). A
+//!   receiver, after its `SeqCst` CAS on `head`, does the same with
+//!   `send_waiting` (`notify_senders`).
+//!
+//! No wakeup is lost: in the single total order of `SeqCst` operations
+//! and fences, either the waiter's fence comes before the sender's load —
+//! then the load sees the published count (a store sequenced before an
+//! `SeqCst` fence is visible to `SeqCst` loads after it), the sender locks,
+//! finds the entry and selects it — or the sender's read-modify-write and
+//! load come before the fence, and the waiter's re-check after the fence
+//! sees the written slot (a `SeqCst` modification before an `SeqCst` fence
+//! is visible to loads after it; C++20 [atomics.order]). Why a
+//! read-modify-write and not a plain store: x86 may hold a store in the
+//! store buffer past a later load, which is exactly the reordering Dekker
+//! forbids; a locked instruction cannot be passed. This saves a fence on
+//! each side of the hot path (≈ 8 ns per message measured). Loom models
+//! only `SeqCst` *fences*, so under `--cfg loom` the two notify paths
+//! issue the fence that the pair stands for (`loom_fence`), and the
+//! models check the protocol in that form.
+//!
+//! The receiver's re-check looks at the slot's stamp, not at `tail`: a
+//! select may hold a claimed slot for as long as its user likes (see "Claims
+//! and holes" in `ring.rs`), and a receiver must sleep meanwhile, to be
+//! woken by that write. A sender's re-check looks at `head`: a receiver
+//! that moved `head` frees the slot within a few instructions, so the
+//! sender's retry only spins over that.
+//!
+//! A select's send on a ring channel *claims* a slot when chosen and writes
+//! it when the user calls `send` (a hole if the selection is dropped or the
+//! channel disconnected meanwhile; receivers skip holes). Later messages
+//! wait behind an unwritten claim, as in crossbeam-channel. Disconnection
+//! marks the ring's `tail` under the lock before waking the waiters, so a
+//! woken sender's retry fails and a receiver drains what is left first.
+//! When the last receiver leaves, the queued messages are dropped then; a
+//! message whose send was still writing (or a claim written after that)
+//! is dropped with the channel instead.
+//!
+//! Waiting green threads yield to their worker a few times before parking
+//! (`Context::wait_until`): the counterpart is often runnable on the same
+//! worker, and a yield costs a fraction of a park and unpark.
+//!
 //! # Why no wakeup is lost
+//! (Channels without a ring; ring channels add the handshake above.)
 //! A waiter registers *in the same critical section* in which it saw the
 //! operation could not proceed (or, for a select, registers and then asks
 //! each channel under its lock whether the operation became ready
@@ -66,12 +148,11 @@
 //!
 //! # Packets
 //! A packet's message cell is a plain `UnsafeCell`, never locked: the
-//! context CAS decides who may touch it. A *full* packet (blocked sender)
-//! is taken by the receiver whose CAS selected the sender, or else — the
-//! wait having ended `ABORTED` or `DISCONNECTED`, which no receiver can
-//! undo — by the sender itself. An *empty* packet is filled by the one
-//! party that selected its waiter (or received it through its context)
-//! and is read by the waiter only after `ready` is set. See `Packet`.
+//! context CAS decides who may touch it. A packet starts empty, is filled
+//! by the one party that selected its waiter (or received it through its
+//! context) and is read by the waiter only after `ready` is set. See
+//! `Packet`. (A blocked sender needs no packet: its message waits in its
+//! wait-list entry, which only the lock holder touches.)
 //!
 //! # Contexts are reused
 //! Each thread keeps one context in green-thread-local storage
@@ -83,130 +164,63 @@
 //! a wakeup.
 //!
 //! # Memory ordering
-//! Queue contents, wait lists, `reserved` and `disconnected` are only
-//! touched under the mutex, which orders them. The context's `state` is
+//! Wait lists, the locked queue, `reserved` and `disconnected` are only
+//! touched under the mutex, which orders them; the ring orders its slots
+//! itself (see `ring.rs`) and meets the lists through the handshake in
+//! "Buffered channels". The context's `state` is
 //! decided by `AcqRel` CAS and read with `Acquire` (see `Context`). Packet
 //! hand-over: the filler writes the message and then sets `ready` with
 //! `Release`; the waiter reads `ready` with `Acquire` before taking the
-//! message. A full packet's message was written before the entry was
-//! published under the lock, and its taker holds that lock (or, for the
-//! sender taking it back, wrote it itself). The sender and receiver
+//! message. A message in a sender's entry is written and taken under the
+//! lock. The sender and receiver
 //! counts use `AcqRel` decrements so the last handle's drop sees every
 //! other handle's prior operations before it disconnects.
 //!
 //! # Cost
-//! Measured with `benches/channels.rs` (see `benches/README.md`): the
-//! lock and the reference counts of contexts and packets dominate; a
-//! lock-free ring for buffered channels and stack-allocated packets for
-//! rendezvous are the known next steps.
+//! Measured with `benches/channels.rs` (see `benches/README.md`). Ring
+//! channels: a send is two `SeqCst` read-modify-writes (the `tail` CAS,
+//! the stamp swap), a receive one (the `head` CAS), and neither locks
+//! while nobody waits. Rendezvous channels:
+//! the lock, and the reference counts of contexts and packets, dominate;
+//! stack-allocated packets are the known next step there.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::loom::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::ops::{Deref, DerefMut};
+
+use crate::loom::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::thread;
 use crate::loom::{Mutex, MutexGuard};
 
 use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION, WAITING};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use super::ring::{CachePadded, Claim, Pop, Refused, Ring};
 
 /// Capacity of an unbounded channel.
 pub(crate) const UNBOUNDED: usize = usize::MAX;
 
-/// A rendezvous message in transit between two parties.
-///
-/// # Invariant
-/// `msg` is accessed by one party at a time, handed over by the context
-/// CAS and by `ready` (see "Packets" at the top of this file):
-/// * a *full* packet (a blocked sender's) is taken exactly once: by the
-///   receiver whose CAS selected the sender, under the channel lock, or
-///   else by the sender itself after its wait ended `ABORTED` or
-///   `DISCONNECTED` (no receiver selected it, and none can any more);
-/// * an *empty* packet is filled exactly once, by the party that selected
-///   its waiter (or was handed the packet through its context), which
-///   then sets `ready` with `Release`; the waiter reads `msg` only after
-///   seeing `ready` with `Acquire`.
-pub(crate) struct Packet<T> {
-    msg: UnsafeCell<Option<T>>,
-    ready: AtomicBool,
-    /// Whom to unpark after filling, when the filler does not know it from
-    /// a wait-list entry (a receiver waiting on a select's send).
-    waiter: Option<Arc<Context>>,
-}
+/// The largest capacity stored in a `Ring` (allocated in full up front);
+/// larger bounded channels keep the locked queue, which grows on demand.
+const MAX_RING_CAPACITY: usize = 1 << 16;
 
-// SAFETY: the message moves between threads (hence `T: Send`) and `msg` is
-// never accessed by two threads at once (the type's invariant), so sharing
-// `&Packet<T>` across threads is sound.
-unsafe impl<T: Send> Sync for Packet<T> {}
-// SAFETY: as above; owning a `Packet<T>` only owns an `Option<T>`.
-unsafe impl<T: Send> Send for Packet<T> {}
+mod buffered;
+mod waiters;
 
-impl<T> Packet<T> {
-    fn empty(waiter: Option<Arc<Context>>) -> Arc<Packet<T>> {
-        Arc::new(Packet {
-            msg: UnsafeCell::new(None),
-            ready: AtomicBool::new(false),
-            waiter,
-        })
-    }
+pub(crate) use waiters::Packet;
+use waiters::{Observers, WaitList};
 
-    fn full(msg: T) -> Arc<Packet<T>> {
-        Arc::new(Packet {
-            msg: UnsafeCell::new(Some(msg)),
-            ready: AtomicBool::new(true),
-            waiter: None,
-        })
-    }
-
-    /// Puts the message in and marks the packet ready. The caller then
-    /// unparks the waiter.
-    ///
-    /// # Safety
-    /// The caller is the one party allowed to fill this packet (it won the
-    /// CAS selecting its waiter, or was handed it through its context), and
-    /// the packet is empty.
-    unsafe fn fill(&self, msg: T) {
-        // SAFETY: by the contract, nobody else touches `msg` until `ready`
-        // is seen set, which happens after this write.
-        unsafe { *self.msg.get() = Some(msg) };
-        self.ready.store(true, Ordering::Release);
-    }
-
-    /// Fills the packet and wakes its waiter (a select completing a send).
-    ///
-    /// # Safety
-    /// As for `fill`; `waiter` is the waiting party.
-    pub(crate) unsafe fn fill_and_wake(&self, msg: T, waiter: &Context) {
-        // SAFETY: forwarded contract.
-        unsafe { self.fill(msg) };
-        waiter.unpark();
-    }
-
-    /// Takes the message.
-    ///
-    /// # Safety
-    /// The caller is the one party allowed to take it (see the invariant)
-    /// and, for an empty packet, has seen `ready` set.
-    unsafe fn take(&self) -> T {
-        // SAFETY: by the contract no other access races with this one.
-        unsafe { (*self.msg.get()).take() }
-            .expect("spool channel: packet taken twice or never filled")
-    }
-
-    /// Blocks (as the packet's waiter) until filled, then takes the message.
-    ///
-    /// # Safety
-    /// The caller is the packet's waiter.
-    pub(crate) unsafe fn wait_take(&self) -> T {
-        while !self.ready.load(Ordering::Acquire) {
-            thread::park();
-        }
-        // SAFETY: we are the waiter and saw `ready` (Acquire), so the
-        // filler's write happened before and nobody else reads.
-        unsafe { self.take() }
-    }
+/// A `SeqCst` fence under loom only. Loom does not model `SeqCst` loads,
+/// stores and read-modify-writes (it treats them as `AcqRel`), only
+/// `SeqCst` fences; where the normal build relies on a `SeqCst`
+/// read-modify-write followed by a `SeqCst` load (see "Buffered channels"),
+/// the models get the fence that pair stands for spelt out.
+#[inline]
+fn loom_fence() {
+    #[cfg(loom)]
+    fence(Ordering::SeqCst);
 }
 
 /// Locks ignoring poisoning: no code panics while holding these locks
@@ -215,81 +229,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// A blocked operation on one channel.
-struct Entry<T> {
-    cx: Arc<Context>,
-    oper: usize,
-    packet: Option<Arc<Packet<T>>>,
-}
-
-/// Blocked senders or receivers, oldest first.
-struct WaitList<T>(VecDeque<Entry<T>>);
-
-impl<T> WaitList<T> {
-    /// Selects the oldest entry whose waiter is still waiting, dropping
-    /// stale entries on the way (see "Waiters and selection").
-    fn select(&mut self) -> Option<Entry<T>> {
-        while let Some(entry) = self.0.pop_front() {
-            if entry.cx.try_select(entry.oper) {
-                return Some(entry);
-            }
-        }
-        None
-    }
-
-    fn push(&mut self, cx: &Arc<Context>, oper: usize, packet: Option<Arc<Packet<T>>>) {
-        self.0.push_back(Entry {
-            cx: cx.clone(),
-            oper,
-            packet,
-        });
-    }
-
-    /// Removes the entry of `cx`'s operation `oper`, if still listed.
-    fn remove(&mut self, cx: &Context, oper: usize) -> Option<Entry<T>> {
-        let at = self.0.iter().position(|e| e.cx.is(cx) && e.oper == oper)?;
-        self.0.remove(at)
-    }
-
-    /// Whether a waiter other than `cx` could be selected now.
-    fn has_waiting_other(&self, cx: Option<&Context>) -> bool {
-        self.0
-            .iter()
-            .any(|e| !cx.is_some_and(|cx| e.cx.is(cx)) && e.cx.state() == WAITING)
-    }
-
-    /// Selects every entry with `DISCONNECTED`; collects those it decided.
-    fn disconnect(&mut self, woken: &mut Vec<Arc<Context>>) {
-        for entry in self.0.drain(..) {
-            if entry.cx.try_select(DISCONNECTED) {
-                woken.push(entry.cx);
-            }
-        }
-    }
-}
-
-/// `Select::ready` waiters: told (selected) whenever the operation they
-/// watch may have become possible, never obliged to perform it.
-struct Observers(Vec<(Arc<Context>, usize)>);
-
-impl Observers {
-    /// Selects every observer still waiting; collects them for `unpark`.
-    fn notify(&mut self, woken: &mut Vec<Arc<Context>>) {
-        for (cx, oper) in self.0.drain(..) {
-            if cx.try_select(oper) {
-                woken.push(cx);
-            }
-        }
-    }
-
-    fn remove(&mut self, cx: &Context, oper: usize) {
-        self.0.retain(|(c, o)| !(c.is(cx) && *o == oper));
-    }
-}
-
 struct Inner<T> {
+    /// The messages of a channel without a ring (unbounded, or a capacity
+    /// above `MAX_RING_CAPACITY`).
     queue: VecDeque<T>,
-    /// Slots promised to selects that chose a send and have not sent yet.
+    /// Queue slots promised to selects that chose a send and have not sent
+    /// yet (channels without a ring).
     reserved: usize,
     disconnected: bool,
     senders: WaitList<T>,
@@ -301,8 +246,10 @@ struct Inner<T> {
 
 /// What a select's send operation holds between selection and `send`.
 pub(crate) enum SendSlot<T> {
-    /// A slot of a buffered channel is reserved for the message.
+    /// A slot of a locked queue is reserved for the message.
     Reserved,
+    /// A ring slot is claimed for the message.
+    Claimed(Claim),
     /// A rendezvous receiver (the context) waits on this packet.
     Packet(Arc<Packet<T>>, Arc<Context>),
     /// The channel is disconnected: the send fails with the message.
@@ -357,9 +304,44 @@ enum Took<T> {
 /// The channel core; see the top of this file.
 pub(crate) struct Chan<T> {
     inner: Mutex<Inner<T>>,
+    /// The messages of a bounded channel with 1 ≤ capacity ≤
+    /// `MAX_RING_CAPACITY`; `None` for the others (see "Buffered channels").
+    ring: Option<Ring<T>>,
+    /// For ring channels: how many receive (send) entries and observers
+    /// the wait lists hold, published under the lock by `Locked`'s drop
+    /// and by `register_ring`; read without the lock after a push (pop).
+    /// See "Buffered channels" for the fences that make this safe.
+    recv_waiting: CachePadded<AtomicUsize>,
+    send_waiting: CachePadded<AtomicUsize>,
     cap: usize,
     senders: AtomicUsize,
     receivers: AtomicUsize,
+}
+
+/// The locked channel state. Dropping it (unlocking) publishes the wait
+/// lists' sizes for the lock-free paths of ring channels.
+struct Locked<'a, T> {
+    guard: MutexGuard<'a, Inner<T>>,
+    chan: &'a Chan<T>,
+}
+
+impl<T> Deref for Locked<'_, T> {
+    type Target = Inner<T>;
+    fn deref(&self) -> &Inner<T> {
+        &self.guard
+    }
+}
+
+impl<T> DerefMut for Locked<'_, T> {
+    fn deref_mut(&mut self) -> &mut Inner<T> {
+        &mut self.guard
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    fn drop(&mut self) {
+        self.chan.publish_waiting(&self.guard);
+    }
 }
 
 impl<T> Chan<T> {
@@ -376,14 +358,20 @@ impl<T> Chan<T> {
                 recv_observers: Observers(Vec::new()),
                 send_observers: Observers(Vec::new()),
             }),
+            ring: (cap != 0 && cap <= MAX_RING_CAPACITY).then(|| Ring::new(cap)),
+            recv_waiting: CachePadded(AtomicUsize::new(0)),
+            send_waiting: CachePadded(AtomicUsize::new(0)),
             cap,
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
         }
     }
 
-    fn lock(&self) -> MutexGuard<'_, Inner<T>> {
-        lock(&self.inner)
+    fn lock(&self) -> Locked<'_, T> {
+        Locked {
+            guard: lock(&self.inner),
+            chan: self,
+        }
     }
 
     /// The capacity (`UNBOUNDED` for an unbounded channel).
@@ -393,11 +381,17 @@ impl<T> Chan<T> {
 
     /// Messages in the queue.
     pub(crate) fn len(&self) -> usize {
-        self.lock().queue.len()
+        match &self.ring {
+            Some(ring) => ring.len(),
+            None => self.lock().queue.len(),
+        }
     }
 
     /// Whether a send would find the channel full (rendezvous: always).
     pub(crate) fn is_full(&self) -> bool {
+        if let Some(ring) = &self.ring {
+            return ring.len() >= self.cap;
+        }
         let inner = self.lock();
         self.cap == 0 || inner.queue.len() + inner.reserved >= self.cap
     }
@@ -426,6 +420,14 @@ impl<T> Chan<T> {
         if self.receivers.fetch_sub(1, Ordering::AcqRel) == 1 {
             let queued = self.disconnect();
             drop(queued);
+            if let Some(ring) = &self.ring {
+                // Nobody can receive these any more. A message still being
+                // written (or a select's claim) stays in its slot and is
+                // dropped with the channel.
+                while let Pop::Msg(msg) = ring.pop(&mut false) {
+                    drop(msg);
+                }
+            }
         }
     }
 
@@ -435,6 +437,11 @@ impl<T> Chan<T> {
         let mut woken = Vec::new();
         let mut inner = self.lock();
         inner.disconnected = true;
+        if let Some(ring) = &self.ring {
+            // Under the lock, before waking anyone: a woken sender's retry
+            // fails on the mark, a waiter registering later sees the flag.
+            ring.disconnect();
+        }
         inner.senders.disconnect(&mut woken);
         inner.receivers.disconnect(&mut woken);
         inner.recv_observers.notify(&mut woken);
@@ -482,13 +489,9 @@ impl<T> Chan<T> {
     fn take(&self, inner: &mut Inner<T>) -> Took<T> {
         if self.cap == 0 {
             if let Some(entry) = inner.senders.select() {
-                return match entry.packet {
-                    Some(packet) => {
-                        // SAFETY: our CAS chose this blocked sender, so we
-                        // are the one party to take its full packet.
-                        let msg = unsafe { packet.take() };
-                        Took::Msg(msg, Woken::waiter(Some(entry.cx)))
-                    }
+                return match entry.msg {
+                    // Our CAS chose this blocked sender: the message is ours.
+                    Some(msg) => Took::Msg(msg, Woken::waiter(Some(entry.cx))),
                     None => {
                         // A select that registered a send: leave it a packet
                         // to fill, under the lock (see `Context::packet`).
@@ -535,6 +538,9 @@ impl<T> Chan<T> {
 
     /// Sends without blocking.
     pub(crate) fn try_send(&self, msg: T) -> Result<(), TrySendError<T>> {
+        if let Some(ring) = &self.ring {
+            return self.ring_try_send(ring, msg);
+        }
         let put = self.put(&mut self.lock(), msg);
         match put {
             Put::Sent(woken) => {
@@ -550,6 +556,9 @@ impl<T> Chan<T> {
     /// counterpart is a select that registered a send, waits the short
     /// time the select needs to supply its message.
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
+        if let Some(ring) = &self.ring {
+            return self.ring_try_recv(ring);
+        }
         let took = self.take(&mut self.lock());
         Chan::finish_take(took)
     }
@@ -560,6 +569,9 @@ impl<T> Chan<T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        if let Some(ring) = &self.ring {
+            return self.ring_send(ring, msg, deadline);
+        }
         let mut inner = self.lock();
         match self.put(&mut inner, msg) {
             Put::Sent(woken) => {
@@ -579,7 +591,7 @@ impl<T> Chan<T> {
     /// The blocking part of `send`: `inner` is locked and `msg` did not fit.
     fn send_blocking<'c>(
         &'c self,
-        mut inner: MutexGuard<'c, Inner<T>>,
+        mut inner: Locked<'c, T>,
         mut msg: T,
         deadline: Option<Instant>,
         cx: &Arc<Context>,
@@ -590,21 +602,22 @@ impl<T> Chan<T> {
             }
             cx.reset();
             if self.cap == 0 {
-                let packet = Packet::full(msg);
-                inner
-                    .senders
-                    .push(cx, FIRST_OPERATION, Some(packet.clone()));
+                inner.senders.push_message(cx, msg);
                 let mut observers = Vec::new();
                 inner.recv_observers.notify(&mut observers);
                 drop(inner);
                 observers.iter().for_each(|o| o.unpark());
                 let outcome = cx.wait_until(deadline);
                 if outcome == ABORTED || outcome == DISCONNECTED {
-                    self.lock().senders.remove(cx, FIRST_OPERATION);
-                    // SAFETY: no receiver selected us (we, or the
-                    // disconnection, decided the outcome), so the message
-                    // is still ours to take back.
-                    let msg = unsafe { packet.take() };
+                    // No receiver selected us (we, or the disconnection,
+                    // decided the outcome), so our entry is still listed
+                    // with the message in it (the `Entry` invariant).
+                    let msg = self
+                        .lock()
+                        .senders
+                        .remove(cx, FIRST_OPERATION)
+                        .and_then(|entry| entry.msg)
+                        .expect("send_blocking: an unselected rendezvous entry keeps its message");
                     return Err(if outcome == ABORTED {
                         SendTimeoutError::Timeout(msg)
                     } else {
@@ -637,6 +650,9 @@ impl<T> Chan<T> {
 
     /// Receives, blocking until `deadline` (forever if `None`).
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        if let Some(ring) = &self.ring {
+            return self.ring_recv(ring, deadline);
+        }
         let mut inner = self.lock();
         match self.take(&mut inner) {
             Took::Empty => Context::with_current(move |cx| self.recv_blocking(inner, deadline, cx)),
@@ -651,7 +667,7 @@ impl<T> Chan<T> {
     /// The blocking part of `recv`: `inner` is locked and empty.
     fn recv_blocking<'c>(
         &'c self,
-        mut inner: MutexGuard<'c, Inner<T>>,
+        mut inner: Locked<'c, T>,
         deadline: Option<Instant>,
         cx: &Arc<Context>,
     ) -> Result<T, RecvTimeoutError> {
@@ -700,6 +716,13 @@ impl<T> Chan<T> {
     /// A select's non-blocking attempt at a send: reserves the right to
     /// send, or reports disconnection. `None` if it would block.
     pub(crate) fn select_try_send(&self) -> Option<SendSlot<T>> {
+        if let Some(ring) = &self.ring {
+            return match ring.claim() {
+                Ok(claim) => Some(SendSlot::Claimed(claim)),
+                Err(Refused::Disconnected) => Some(SendSlot::Disconnected),
+                Err(Refused::Full) => None,
+            };
+        }
         let mut inner = self.lock();
         if inner.disconnected {
             return Some(SendSlot::Disconnected);
@@ -731,6 +754,21 @@ impl<T> Chan<T> {
                 unsafe { packet.fill_and_wake(msg, &waiter) };
                 Ok(())
             }
+            SendSlot::Claimed(claim) => {
+                let ring = self.ring.as_ref().expect("a claim comes from a ring");
+                let result = if ring.is_disconnected() {
+                    // SAFETY: the claim was made on this ring
+                    // (`select_try_send`). A hole: the message comes back.
+                    unsafe { ring.write(claim, None) };
+                    Err(msg)
+                } else {
+                    // SAFETY: as above.
+                    unsafe { ring.write(claim, Some(msg)) };
+                    Ok(())
+                };
+                self.notify_receivers();
+                result
+            }
             SendSlot::Reserved => {
                 let mut inner = self.lock();
                 inner.reserved -= 1;
@@ -749,7 +787,14 @@ impl<T> Chan<T> {
 
     /// Gives back a slot that will not be used (a dropped selection).
     pub(crate) fn release_send(&self, slot: SendSlot<T>) {
-        if let SendSlot::Reserved = slot {
+        if let SendSlot::Claimed(claim) = slot {
+            let ring = self.ring.as_ref().expect("a claim comes from a ring");
+            // SAFETY: the claim was made on this ring (`select_try_send`).
+            // A hole, which receivers skip; the slot frees when one does.
+            unsafe { ring.write(claim, None) };
+            // Messages behind the claim may be waited for.
+            self.notify_receivers();
+        } else if let SendSlot::Reserved = slot {
             let mut inner = self.lock();
             inner.reserved -= 1;
             // The freed slot may let a blocked sender proceed.
@@ -782,6 +827,10 @@ impl<T> Chan<T> {
     pub(crate) fn register_send(&self, cx: &Arc<Context>, oper: usize) -> bool {
         let mut inner = self.lock();
         inner.senders.push(cx, oper, None);
+        if let Some(ring) = &self.ring {
+            self.register_ring(&inner);
+            return inner.disconnected || self.ring_ready(ring, true);
+        }
         let mut observers = Vec::new();
         if self.cap == 0 {
             inner.recv_observers.notify(&mut observers);
@@ -805,6 +854,10 @@ impl<T> Chan<T> {
         let mut inner = self.lock();
         let packet = (self.cap == 0).then(|| Packet::empty(None));
         inner.receivers.push(cx, oper, packet.clone());
+        if let Some(ring) = &self.ring {
+            self.register_ring(&inner);
+            return (inner.disconnected || self.ring_ready(ring, false), None);
+        }
         let mut observers = Vec::new();
         if self.cap == 0 {
             inner.send_observers.notify(&mut observers);
@@ -832,6 +885,9 @@ impl<T> Chan<T> {
     /// Whether a receive could proceed now (a hint: it may be gone by the
     /// time the caller acts on it).
     pub(crate) fn recv_ready(&self) -> bool {
+        if let Some(ring) = &self.ring {
+            return self.ring_ready(ring, false);
+        }
         let inner = self.lock();
         inner.disconnected
             || !inner.queue.is_empty()
@@ -840,6 +896,9 @@ impl<T> Chan<T> {
 
     /// Whether a send could proceed now (a hint, as `recv_ready`).
     pub(crate) fn send_ready(&self) -> bool {
+        if let Some(ring) = &self.ring {
+            return self.ring_ready(ring, true);
+        }
         let inner = self.lock();
         inner.disconnected
             || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
@@ -850,6 +909,15 @@ impl<T> Chan<T> {
     /// whether that operation is possible already.
     pub(crate) fn watch(&self, cx: &Arc<Context>, oper: usize, is_send: bool) -> bool {
         let mut inner = self.lock();
+        if let Some(ring) = &self.ring {
+            if is_send {
+                inner.send_observers.0.push((cx.clone(), oper));
+            } else {
+                inner.recv_observers.0.push((cx.clone(), oper));
+            }
+            self.register_ring(&inner);
+            return inner.disconnected || self.ring_ready(ring, is_send);
+        }
         if is_send {
             inner.send_observers.0.push((cx.clone(), oper));
             inner.disconnected
@@ -875,45 +943,4 @@ impl<T> Chan<T> {
 }
 
 #[cfg(all(test, loom))]
-mod loom_models {
-    //! Send/recv handshakes across two threads (STYLE.md §7): every value
-    //! arrives exactly once, in order, and nobody is left parked (loom
-    //! reports that as a deadlock).
-    use super::*;
-    use ::loom::thread;
-
-    /// The sender sends `1..=n`, the receiver receives `n` messages; then
-    /// the channel is empty.
-    fn deliver(cap: usize, n: u32) {
-        ::loom::model(move || {
-            let chan = Arc::new(Chan::new(cap));
-            let sender = {
-                let chan = chan.clone();
-                thread::spawn(move || {
-                    for i in 1..=n {
-                        chan.send(i, None).unwrap();
-                    }
-                })
-            };
-            for i in 1..=n {
-                assert_eq!(chan.recv(None).unwrap(), i);
-            }
-            sender.join().unwrap();
-            assert!(matches!(chan.try_recv(), Err(TryRecvError::Empty)));
-            let inner = chan.lock();
-            assert!(inner.senders.0.is_empty() && inner.receivers.0.is_empty());
-        });
-    }
-
-    #[test]
-    fn rendezvous_delivers_once() {
-        deliver(0, 1);
-    }
-
-    #[test]
-    fn bounded_one_delivers_in_order() {
-        // The second send finds the slot full and blocks until the
-        // receiver's pop selects it.
-        deliver(1, 2);
-    }
-}
+mod loom_models;

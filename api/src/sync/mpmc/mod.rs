@@ -35,13 +35,16 @@
 //!   malformed arms are less specific.
 //! * [`TryReadyError`] and [`ReadyTimeoutError`] also implement `Display`
 //!   and `Error`.
-//! * Buffered channels are a mutex-guarded queue (held for a few
-//!   instructions, never across a park), not crossbeam's lock-free ring
-//!   and block list; see `benches/README.md` for what that costs.
+//! * Bounded channels of capacity 1 to 65,536 keep their messages in a
+//!   lock-free ring as crossbeam's `array` flavour does; unbounded (and
+//!   larger) channels use a mutex-guarded queue (held for a few
+//!   instructions, never across a park), not crossbeam's block list; see
+//!   `benches/README.md` for what that costs.
 
 mod chan;
 mod context;
 mod error;
+mod ring;
 mod select;
 mod select_macro;
 
