@@ -65,6 +65,12 @@
 //! The design (one wait list under all of them, and why no wakeup is lost)
 //! is written at the top of `waitlist.rs`.
 //!
+//! # Beyond std
+//! * [`Semaphore`]: counted permits with an RAII [`SemaphorePermit`]
+//!   (`acquire`, `try_acquire`, `acquire_timeout`), served in FIFO order;
+//! * [`WaitGroup`]: Go's `sync.WaitGroup` (`add`, `done`, `wait`);
+//! * [`Event`]: Curio's event (`set`, `clear`, `wait`).
+//!
 //! # Channels
 //! * [`mpsc`] mirrors [`std::sync::mpsc`] exactly;
 //! * [`mpmc`] mirrors the public API of `crossbeam-channel`, `select!`
@@ -85,6 +91,7 @@
 
 mod barrier;
 mod condvar;
+mod event;
 mod lazy_lock;
 pub mod mpmc;
 pub mod mpsc;
@@ -94,10 +101,13 @@ mod once_lock;
 pub mod oneshot;
 mod poison;
 mod rwlock;
+mod semaphore;
+mod wait_group;
 mod waitlist;
 
 pub use barrier::{Barrier, BarrierWaitResult};
 pub use condvar::{Condvar, WaitTimeoutResult};
+pub use event::Event;
 pub use lazy_lock::LazyLock;
 pub use mutex::{Mutex, MutexGuard};
 #[allow(deprecated)]
@@ -106,5 +116,7 @@ pub use once::ONCE_INIT;
 pub use once::{Once, OnceState};
 pub use once_lock::OnceLock;
 pub use rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use semaphore::{Semaphore, SemaphorePermit};
 
 pub use std::sync::{atomic, Arc, LockResult, PoisonError, TryLockError, TryLockResult, Weak};
+pub use wait_group::WaitGroup;
