@@ -52,7 +52,7 @@ use std::io;
 use std::os::fd::RawFd;
 use std::ptr;
 use std::sync::atomic::AtomicPtr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -85,6 +85,10 @@ struct Waiters {
 pub(crate) struct Readiness {
     read: Waiters,
     write: Waiters,
+    /// Set once an event reported the read side closed or an error: a
+    /// pending end of stream or error makes the next read return at once,
+    /// however short the last read was (see `read_stream`).
+    read_closed: AtomicBool,
 }
 
 impl Readiness {
@@ -100,6 +104,11 @@ impl Readiness {
         // Errors and hang-ups wake both sides: their next attempt reports
         // the error or end of stream.
         let failed = event.is_error();
+        if failed || event.is_read_closed() {
+            // Before the generation moves (in `wake`), so a reader that
+            // sees the new generation sees this too.
+            self.read_closed.store(true, Ordering::Relaxed);
+        }
         if failed || event.is_readable() || event.is_read_closed() {
             self.read.wake();
         }
@@ -137,6 +146,9 @@ struct Registration {
 pub struct IoSource {
     fd: RawFd,
     readiness: Arc<Readiness>,
+    /// The read generation at which a green thread last saw the stream
+    /// drained (a short read), or `u64::MAX`; see `read_stream`.
+    read_drained: AtomicU64,
     /// Where the descriptor is registered, if anywhere. Changed only under
     /// its lock; `registered` mirrors it for the lock-free fast path.
     registration: Mutex<Option<Registration>>,
@@ -156,6 +168,7 @@ impl IoSource {
         IoSource {
             fd,
             readiness: Arc::new(Readiness::default()),
+            read_drained: AtomicU64::new(u64::MAX),
             registration: Mutex::new(None),
             registered: AtomicPtr::new(ptr::null_mut()),
         }
@@ -186,6 +199,53 @@ impl IoSource {
                 result => return result,
             }
             self.wait_after(direction, seen, deadline)?;
+        }
+    }
+
+    /// As [`io`](IoSource::io) for `Read`, for a read of up to `len` bytes
+    /// from a TCP socket, saving a system call per
+    /// wait.
+    ///
+    /// A stream read that returns fewer bytes than asked for (but some) has
+    /// emptied the socket's receive queue. Any data arriving after that
+    /// makes epoll report the descriptor again (edge-triggered readiness
+    /// fires on every arrival that finds the descriptor not already
+    /// queued, and a queued report is dispatched after the arrival), so the
+    /// read generation will move past the one read before the short read.
+    /// Until it does, the next read in a green thread can skip the attempt
+    /// that would only say `WouldBlock` and wait at once. (This is what
+    /// tokio does when it clears readiness after a short read.) A pending
+    /// end of stream or error is the exception — a short read can stop just
+    /// before a FIN whose report was dispatched earlier — so once epoll has
+    /// reported the read side closed or an error, reads always try. Plain OS
+    /// threads, which wait in `poll(2)` and never see the generation move,
+    /// always try first. Only for TCP: a short datagram says nothing about
+    /// the queue, and a Unix stream read can stop short at a boundary
+    /// between messages with different credentials.
+    pub fn read_stream(
+        &self,
+        len: usize,
+        deadline: Option<Instant>,
+        mut op: impl FnMut() -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if !crate::in_green_thread() {
+            return self.io(Direction::Read, deadline, op);
+        }
+        let waiters = &self.readiness.read;
+        loop {
+            let seen = waiters.generation.load(Ordering::Acquire);
+            let closed = self.readiness.read_closed.load(Ordering::Relaxed);
+            if closed || seen != self.read_drained.load(Ordering::Relaxed) {
+                match op() {
+                    Ok(n) if n > 0 && n < len => {
+                        self.read_drained.store(seen, Ordering::Relaxed);
+                        return Ok(n);
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    result => return result,
+                }
+            }
+            self.wait_after(Direction::Read, seen, deadline)?;
         }
     }
 

@@ -91,6 +91,24 @@ impl<S: AsRawFd> Io<S> {
         self.run(Direction::Read, &self.settings.read_timeout, op)
     }
 
+    /// As `read`, for a read of up to `len` bytes from a stream socket:
+    /// skips the attempt that would only say `WouldBlock` after a short
+    /// read (see `IoSource::read_stream`).
+    pub(crate) fn read_stream(
+        &self,
+        len: usize,
+        mut op: impl FnMut(&S) -> io::Result<usize>,
+    ) -> io::Result<usize> {
+        if self.settings.nonblocking.load(Ordering::Relaxed) || len == 0 {
+            return op(&self.socket);
+        }
+        let deadline = match self.settings.read_timeout.load(Ordering::Relaxed) {
+            0 => None,
+            nanos => Instant::now().checked_add(Duration::from_nanos(nanos)),
+        };
+        self.source.read_stream(len, deadline, || op(&self.socket))
+    }
+
     /// As `read`, for write-side operations (write, send), with the write
     /// timeout.
     pub(crate) fn write<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
