@@ -76,8 +76,10 @@ impl Reactor {
             // SAFETY: every other token is a pointer from `Arc::into_raw`
             // whose strong reference is held by the registration until it is
             // released into `remote`'s release list, which is emptied only
-            // at the start of a later `poll` of this reactor (see
-            // `io_source.rs`, "Lifetime of a token"). So the record is alive.
+            // at the start of a later `poll` of this reactor or once this
+            // worker's loop has ended (`has_exited`; see `io_source.rs`,
+            // "Lifetime of a token" and "Outliving a runtime"). So the
+            // record is alive.
             let readiness = unsafe { &*(token.0 as *const Readiness) };
             readiness.dispatch(event);
             dispatched += 1;
