@@ -102,10 +102,7 @@ impl<S: AsRawFd> Io<S> {
         if self.settings.nonblocking.load(Ordering::Relaxed) || len == 0 {
             return op(&self.socket);
         }
-        let deadline = match self.settings.read_timeout.load(Ordering::Relaxed) {
-            0 => None,
-            nanos => Instant::now().checked_add(Duration::from_nanos(nanos)),
-        };
+        let deadline = deadline_after(&self.settings.read_timeout);
         self.source.read_stream(len, deadline, || op(&self.socket))
     }
 
@@ -124,10 +121,7 @@ impl<S: AsRawFd> Io<S> {
         if self.settings.nonblocking.load(Ordering::Relaxed) {
             return op(&self.socket);
         }
-        let deadline = match timeout.load(Ordering::Relaxed) {
-            0 => None,
-            nanos => Instant::now().checked_add(Duration::from_nanos(nanos)),
-        };
+        let deadline = deadline_after(timeout);
         self.source.io(direction, deadline, || op(&self.socket))
     }
 
@@ -169,6 +163,15 @@ impl<S: AsRawFd> Io<S> {
         self.settings
             .nonblocking
             .store(nonblocking, Ordering::Relaxed);
+    }
+}
+
+/// When an operation started now with the timeout in `slot` must give up
+/// (`None`: no timeout, or one too far away to express).
+fn deadline_after(slot: &AtomicU64) -> Option<Instant> {
+    match slot.load(Ordering::Relaxed) {
+        0 => None,
+        nanos => Instant::now().checked_add(Duration::from_nanos(nanos)),
     }
 }
 
