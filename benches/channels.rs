@@ -61,6 +61,9 @@
 
 #[path = "common/sample.rs"]
 mod sample;
+#[path = "common/matrix.rs"]
+#[macro_use]
+mod matrix;
 use sample::Sample;
 use std::hint::black_box;
 use std::sync::Mutex as StdMutex;
@@ -77,212 +80,27 @@ const CAP_N: usize = 1024;
 /// A sample running longer than this is reported as hung.
 const HANG_LIMIT: Duration = Duration::from_secs(60);
 
-/// Aliases the scenario macro imports from (same API, two crates).
-use crossbeam_channel as crossbeam_chan;
-use spool::sync::mpmc as spool_chan;
-
-/// The channel scenarios for an API shaped like crossbeam-channel's, with
-/// `$spawn` starting the other parties. Each returns the elapsed time.
-macro_rules! mpmc_scenarios {
-    ($module:ident, $chan:ident, $($spawn:ident)::+) => {
-        mod $module {
-            use std::time::{Duration, Instant};
-
-            use super::$chan::{bounded, unbounded, Receiver, Select, Sender};
-            use super::THREADS;
-            use $($spawn)::+ as spawn;
-
-            fn new(cap: Option<usize>) -> (Sender<usize>, Receiver<usize>) {
-                match cap {
-                    None => unbounded(),
-                    Some(cap) => bounded(cap),
-                }
-            }
-
-            /// Sends then receives batches of `batch` messages.
-            pub fn seq(cap: Option<usize>, n: usize) -> Duration {
-                let (tx, rx) = new(cap);
-                let batch = cap.unwrap_or(n).max(1);
-                let start = Instant::now();
-                let mut sent = 0;
-                while sent < n {
-                    let k = batch.min(n - sent);
-                    for i in 0..k {
-                        tx.send(sent + i).unwrap();
-                    }
-                    for _ in 0..k {
-                        rx.recv().unwrap();
-                    }
-                    sent += k;
-                }
-                start.elapsed()
-            }
-
-            pub fn spsc(cap: Option<usize>, n: usize) -> Duration {
-                let (tx, rx) = new(cap);
-                let start = Instant::now();
-                let producer = spawn(move || {
-                    for i in 0..n {
-                        tx.send(i).unwrap();
-                    }
-                });
-                for _ in 0..n {
-                    rx.recv().unwrap();
-                }
-                producer.join().unwrap();
-                start.elapsed()
-            }
-
-            pub fn mpsc(cap: Option<usize>, n: usize) -> Duration {
-                let (tx, rx) = new(cap);
-                let start = Instant::now();
-                let producers: Vec<_> = (0..THREADS)
-                    .map(|_| {
-                        let tx = tx.clone();
-                        spawn(move || {
-                            for i in 0..n / THREADS {
-                                tx.send(i).unwrap();
-                            }
-                        })
-                    })
-                    .collect();
-                for _ in 0..n / THREADS * THREADS {
-                    rx.recv().unwrap();
-                }
-                for p in producers {
-                    p.join().unwrap();
-                }
-                start.elapsed()
-            }
-
-            pub fn mpmc(cap: Option<usize>, n: usize) -> Duration {
-                let (tx, rx) = new(cap);
-                let start = Instant::now();
-                let mut handles: Vec<_> = (0..THREADS)
-                    .map(|_| {
-                        let tx = tx.clone();
-                        spawn(move || {
-                            for i in 0..n / THREADS {
-                                tx.send(i).unwrap();
-                            }
-                        })
-                    })
-                    .collect();
-                handles.extend((0..THREADS).map(|_| {
-                    let rx = rx.clone();
-                    spawn(move || {
-                        for _ in 0..n / THREADS {
-                            rx.recv().unwrap();
-                        }
-                    })
-                }));
-                for h in handles {
-                    h.join().unwrap();
-                }
-                start.elapsed()
-            }
-
-            pub fn select_rx(cap: Option<usize>, n: usize) -> Duration {
-                let chans: Vec<_> = (0..THREADS).map(|_| new(cap)).collect();
-                let start = Instant::now();
-                let producers: Vec<_> = chans
-                    .iter()
-                    .map(|(tx, _)| {
-                        let tx = tx.clone();
-                        spawn(move || {
-                            for i in 0..n / THREADS {
-                                tx.send(i).unwrap();
-                            }
-                        })
-                    })
-                    .collect();
-                for _ in 0..n / THREADS * THREADS {
-                    let mut sel = Select::new();
-                    for (_, rx) in &chans {
-                        sel.recv(rx);
-                    }
-                    let case = sel.select();
-                    let index = case.index();
-                    case.recv(&chans[index].1).unwrap();
-                }
-                for p in producers {
-                    p.join().unwrap();
-                }
-                start.elapsed()
-            }
-
-            pub fn select_both(cap: Option<usize>, n: usize) -> Duration {
-                let chans: Vec<_> = (0..THREADS).map(|_| new(cap)).collect();
-                let start = Instant::now();
-                let mut handles: Vec<_> = (0..THREADS)
-                    .map(|_| {
-                        let txs: Vec<Sender<usize>> =
-                            chans.iter().map(|(tx, _)| tx.clone()).collect();
-                        spawn(move || {
-                            for i in 0..n / THREADS {
-                                let mut sel = Select::new();
-                                for tx in &txs {
-                                    sel.send(tx);
-                                }
-                                let case = sel.select();
-                                let index = case.index();
-                                case.send(&txs[index], i).unwrap();
-                            }
-                        })
-                    })
-                    .collect();
-                handles.extend((0..THREADS).map(|_| {
-                    let rxs: Vec<Receiver<usize>> =
-                        chans.iter().map(|(_, rx)| rx.clone()).collect();
-                    spawn(move || {
-                        for _ in 0..n / THREADS {
-                            let mut sel = Select::new();
-                            for rx in &rxs {
-                                sel.recv(rx);
-                            }
-                            let case = sel.select();
-                            let index = case.index();
-                            case.recv(&rxs[index]).unwrap();
-                        }
-                    })
-                }));
-                for h in handles {
-                    h.join().unwrap();
-                }
-                start.elapsed()
-            }
-
-            /// Round trips over two bounded(0) channels.
-            pub fn pingpong(n: usize) -> Duration {
-                let (s1, r1) = bounded::<usize>(0);
-                let (s2, r2) = bounded::<usize>(0);
-                let peer = spawn(move || {
-                    for v in r1.iter() {
-                        s2.send(v + 1).unwrap();
-                    }
-                });
-                for i in 0..1000 {
-                    // Warm-up, and the peer has started.
-                    s1.send(i).unwrap();
-                    r2.recv().unwrap();
-                }
-                let start = Instant::now();
-                let mut v = 0;
-                for _ in 0..n {
-                    s1.send(v).unwrap();
-                    v = r2.recv().unwrap();
-                }
-                let elapsed = start.elapsed();
-                drop(s1);
-                peer.join().unwrap();
-                elapsed
-            }
-        }
-    };
+/// The channel scenarios between green threads of the runtime passed to
+/// `run`, the scenario body in its `run` thread.
+mod spool_impl {
+    crossbeam_api_matrix! {
+        channel: spool::sync::mpmc,
+        spawn: spool::thread::spawn,
+        threads: super::THREADS,
+        pingpong_warmup: 1000,
+    }
 }
 
-mpmc_scenarios!(spool_impl, spool_chan, spool::thread::spawn);
-mpmc_scenarios!(crossbeam_impl, crossbeam_chan, std::thread::spawn);
+/// The channel scenarios between OS threads, the scenario body on the main
+/// thread.
+mod crossbeam_impl {
+    crossbeam_api_matrix! {
+        channel: crossbeam_channel,
+        spawn: std::thread::spawn,
+        threads: super::THREADS,
+        pingpong_warmup: 1000,
+    }
+}
 
 /// std::sync::mpsc's two sender types behind one interface.
 trait StdTx: Clone + Send + 'static {

@@ -106,7 +106,11 @@
 //! `n/a <reason>`), an `n/a` cell. Nothing prints a row for a scenario
 //! that is not implemented for spool.
 
-// First: its macro is used by the peers' modules.
+// First: their macros are used by the peers' modules (syncwork's by way of
+// matrix's).
+#[path = "../common/matrix.rs"]
+#[macro_use]
+mod matrix;
 #[macro_use]
 mod syncwork;
 

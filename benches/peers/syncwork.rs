@@ -1,9 +1,11 @@
 //! The sync scenarios' common ground: the channel matrix's shapes and
 //! capacities as the children receive them, how a child sizes its sample,
-//! and the matrix written once for the two systems whose channels have
+//! and the matrix for the two systems whose channels have
 //! crossbeam-channel's API (spool's `mpmc` between green threads and
-//! crossbeam-channel itself between OS threads). `go/main.go` parses the
-//! same names and sizes its samples by the same rule.
+//! crossbeam-channel itself between OS threads), which runs the scenario
+//! code `benches/channels.rs` runs (`benches/common/matrix.rs`).
+//! `go/main.go` parses the same names and sizes its samples by the same
+//! rule.
 //!
 //! The shapes, capacities and counts follow `benches/channels.rs` (itself
 //! crossbeam-channel's comparison benchmark), so the two suites' figures
@@ -136,26 +138,23 @@ pub fn sized(
 
 /// The channel matrix and the rendezvous ping-pong for a channel API shaped
 /// like crossbeam-channel's (`bounded`, `unbounded`, `Select`), with
-/// `$spawn` starting the other parties; the shapes of `benches/channels.rs`.
-/// Defines `matrix(shape, cap, n) -> Duration` and `pingpong(n) ->
-/// Duration` in the calling module.
+/// `$spawn` starting the other parties: the scenarios of
+/// `benches/common/matrix.rs` (those of `benches/channels.rs`), with
+/// `THREADS` threads per side and 100 untimed round trips before a
+/// ping-pong's timed ones. Defines `matrix(shape, cap, n) -> Duration` and
+/// `pingpong(n) -> Duration` in the calling module.
 macro_rules! crossbeam_api_scenarios {
     ($($chan:ident)::+, $($spawn:ident)::+) => {
-        use std::time::{Duration, Instant};
-
-        use $($chan)::+::{bounded, unbounded, Receiver, Select, Sender};
-        use $($spawn)::+ as spawn_party;
-        use crate::syncwork::{Shape, THREADS};
-
-        fn new_channel(cap: Option<usize>) -> (Sender<usize>, Receiver<usize>) {
-            match cap {
-                None => unbounded(),
-                Some(cap) => bounded(cap),
-            }
+        crossbeam_api_matrix! {
+            channel: $($chan)::+,
+            spawn: $($spawn)::+,
+            threads: crate::syncwork::THREADS,
+            pingpong_warmup: 100,
         }
 
         /// `n` messages through one cell of the matrix; the time taken.
-        pub fn matrix(shape: Shape, cap: Option<usize>, n: usize) -> Duration {
+        pub fn matrix(shape: crate::syncwork::Shape, cap: Option<usize>, n: usize) -> Duration {
+            use crate::syncwork::Shape;
             match shape {
                 Shape::Seq => seq(cap, n),
                 Shape::Spsc => spsc(cap, n),
@@ -164,194 +163,6 @@ macro_rules! crossbeam_api_scenarios {
                 Shape::SelectRx => select_rx(cap, n),
                 Shape::SelectBoth => select_both(cap, n),
             }
-        }
-
-        fn seq(cap: Option<usize>, n: usize) -> Duration {
-            let (tx, rx) = new_channel(cap);
-            let batch = cap.unwrap_or(n).max(1);
-            let start = Instant::now();
-            let mut sent = 0;
-            while sent < n {
-                let k = batch.min(n - sent);
-                for i in 0..k {
-                    tx.send(sent + i).unwrap();
-                }
-                for _ in 0..k {
-                    rx.recv().unwrap();
-                }
-                sent += k;
-            }
-            start.elapsed()
-        }
-
-        fn spsc(cap: Option<usize>, n: usize) -> Duration {
-            let (tx, rx) = new_channel(cap);
-            let start = Instant::now();
-            let producer = spawn_party(move || {
-                for i in 0..n {
-                    tx.send(i).unwrap();
-                }
-            });
-            for _ in 0..n {
-                rx.recv().unwrap();
-            }
-            producer.join().unwrap();
-            start.elapsed()
-        }
-
-        fn mpsc(cap: Option<usize>, n: usize) -> Duration {
-            let (tx, rx) = new_channel(cap);
-            let start = Instant::now();
-            let producers: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let tx = tx.clone();
-                    spawn_party(move || {
-                        for i in 0..n / THREADS {
-                            tx.send(i).unwrap();
-                        }
-                    })
-                })
-                .collect();
-            for _ in 0..n / THREADS * THREADS {
-                rx.recv().unwrap();
-            }
-            for p in producers {
-                p.join().unwrap();
-            }
-            start.elapsed()
-        }
-
-        fn mpmc(cap: Option<usize>, n: usize) -> Duration {
-            let (tx, rx) = new_channel(cap);
-            let start = Instant::now();
-            let producers: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let tx = tx.clone();
-                    spawn_party(move || {
-                        for i in 0..n / THREADS {
-                            tx.send(i).unwrap();
-                        }
-                    })
-                })
-                .collect();
-            let consumers: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let rx = rx.clone();
-                    spawn_party(move || {
-                        for _ in 0..n / THREADS {
-                            rx.recv().unwrap();
-                        }
-                    })
-                })
-                .collect();
-            for p in producers {
-                p.join().unwrap();
-            }
-            for c in consumers {
-                c.join().unwrap();
-            }
-            start.elapsed()
-        }
-
-        fn select_rx(cap: Option<usize>, n: usize) -> Duration {
-            // The originals stay alive here, so no channel disconnects
-            // while the consumer still selects over it.
-            let chans: Vec<_> = (0..THREADS).map(|_| new_channel(cap)).collect();
-            let start = Instant::now();
-            let producers: Vec<_> = chans
-                .iter()
-                .map(|(tx, _)| {
-                    let tx = tx.clone();
-                    spawn_party(move || {
-                        for i in 0..n / THREADS {
-                            tx.send(i).unwrap();
-                        }
-                    })
-                })
-                .collect();
-            for _ in 0..n / THREADS * THREADS {
-                let mut sel = Select::new();
-                for (_, rx) in &chans {
-                    sel.recv(rx);
-                }
-                let case = sel.select();
-                let index = case.index();
-                case.recv(&chans[index].1).unwrap();
-            }
-            for p in producers {
-                p.join().unwrap();
-            }
-            start.elapsed()
-        }
-
-        fn select_both(cap: Option<usize>, n: usize) -> Duration {
-            let chans: Vec<_> = (0..THREADS).map(|_| new_channel(cap)).collect();
-            let start = Instant::now();
-            let producers: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let txs: Vec<Sender<usize>> = chans.iter().map(|(tx, _)| tx.clone()).collect();
-                    spawn_party(move || {
-                        for i in 0..n / THREADS {
-                            let mut sel = Select::new();
-                            for tx in &txs {
-                                sel.send(tx);
-                            }
-                            let case = sel.select();
-                            let index = case.index();
-                            case.send(&txs[index], i).unwrap();
-                        }
-                    })
-                })
-                .collect();
-            let consumers: Vec<_> = (0..THREADS)
-                .map(|_| {
-                    let rxs: Vec<Receiver<usize>> = chans.iter().map(|(_, rx)| rx.clone()).collect();
-                    spawn_party(move || {
-                        for _ in 0..n / THREADS {
-                            let mut sel = Select::new();
-                            for rx in &rxs {
-                                sel.recv(rx);
-                            }
-                            let case = sel.select();
-                            let index = case.index();
-                            case.recv(&rxs[index]).unwrap();
-                        }
-                    })
-                })
-                .collect();
-            for p in producers {
-                p.join().unwrap();
-            }
-            for c in consumers {
-                c.join().unwrap();
-            }
-            start.elapsed()
-        }
-
-        /// `n` round trips over two bounded(0) channels, after 100 untimed
-        /// ones (the peer has started and both sides are warm).
-        pub fn pingpong(n: usize) -> Duration {
-            let (s1, r1) = bounded::<usize>(0);
-            let (s2, r2) = bounded::<usize>(0);
-            let peer = spawn_party(move || {
-                for v in r1.iter() {
-                    s2.send(v + 1).unwrap();
-                }
-            });
-            for i in 0..100 {
-                s1.send(i).unwrap();
-                r2.recv().unwrap();
-            }
-            let start = Instant::now();
-            let mut v = 0;
-            for _ in 0..n {
-                s1.send(v).unwrap();
-                v = r2.recv().unwrap();
-            }
-            let elapsed = start.elapsed();
-            drop(s1);
-            peer.join().unwrap();
-            elapsed
         }
     };
 }
