@@ -8,12 +8,12 @@
 //!
 //! In the normal build everything here is a plain re-export, so routing a
 //! file through the facade changes nothing. Under loom:
-//! * `thread::{current, park, Thread}` are loom's, whose `unpark` loom
-//!   tracks (an unpark before the park leaves a token, as the engine's
-//!   does; a thread parked with nobody left to unpark it is a reported
-//!   deadlock). Loom has no time: `park_timeout` only yields (a timed park
-//!   that returns early, which every caller tolerates), and the models
-//!   drive timeouts by calling the cancel paths directly.
+//! * `thread::{current, wait, Thread::wake}` are loom's park and unpark,
+//!   which loom tracks (a wake before the wait leaves a token, as the
+//!   engine's does; a thread waiting with nobody left to wake it is a
+//!   reported deadlock). Loom has no time: `wait_until` only yields (a
+//!   timed wait that returns early, which every caller tolerates), and the
+//!   models drive timeouts by calling the cancel paths directly.
 //! * `thread::in_green_thread` is `true`, so the channel's spin before
 //!   parking (which only adds interleavings, never outcomes) is skipped.
 //! * `hint::spin_loop` is loom's (a yield).
@@ -27,20 +27,44 @@ pub(crate) use ::loom::sync::{atomic, Arc, Mutex, MutexGuard};
 #[cfg(not(loom))]
 pub(crate) use std::sync::{atomic, Arc, Mutex, MutexGuard};
 
-/// Parking: the engine's normally, loom's under `--cfg loom`.
+/// Waiting: the engine's internal `wait`/`wake` normally (which never touch
+/// the user's park token), loom's park/unpark under `--cfg loom`.
 pub(crate) mod thread {
-    #[cfg(loom)]
-    pub(crate) use ::loom::thread::{current, park, Thread};
     #[cfg(not(loom))]
     pub(crate) use spool_runtime::{
-        current, in_green_thread, park, park_timeout, yield_now, ThreadHandle as Thread,
+        current, in_green_thread, wait, wait_until, yield_now, ThreadHandle as Thread,
     };
 
-    /// Loom has no time: a timed park that returns at once (after letting
+    /// Loom's thread handle, with the engine's name for its wake.
+    #[cfg(loom)]
+    #[derive(Clone, Debug)]
+    pub(crate) struct Thread(::loom::thread::Thread);
+
+    #[cfg(loom)]
+    impl Thread {
+        /// The engine's `ThreadHandle::wake`: loom's unpark.
+        pub(crate) fn wake(&self) {
+            self.0.unpark();
+        }
+    }
+
+    /// Loom's current thread.
+    #[cfg(loom)]
+    pub(crate) fn current() -> Thread {
+        Thread(::loom::thread::current())
+    }
+
+    /// The engine's `wait`: loom's park.
+    #[cfg(loom)]
+    pub(crate) fn wait() {
+        ::loom::thread::park();
+    }
+
+    /// Loom has no time: a timed wait that returns at once (after letting
     /// other threads run), which every caller already treats as "check
     /// again".
     #[cfg(loom)]
-    pub(crate) fn park_timeout(_timeout: std::time::Duration) {
+    pub(crate) fn wait_until(_deadline: std::time::Instant) {
         loom::thread::yield_now();
     }
 

@@ -45,16 +45,17 @@
 //! # The wait handshake
 //! The caller's green thread and the pool thread meet in a [`Completion`]
 //! on the caller's stack. The pool thread writes the result, then stores
-//! `ready = true` with `Release`, then unparks the caller through a handle
+//! `ready = true` with `Release`, then wakes the caller through a handle
 //! it owns (it never touches the completion again after the store, since
 //! the caller may return and free it at once). The caller loads `ready`
-//! with `Acquire` and parks while it is false. No wakeup is lost: an
-//! unpark that lands between the caller's load and its park leaves a token
-//! that makes the park return at once, and the loop loads `ready` again.
-//! A spurious wakeup (someone else unparking the green thread) just goes
-//! round the loop. Like any unpark, the pool's may leave a token behind
-//! when the caller saw `ready` before parking, so the caller's next park
-//! may return early; std's `park` allows that too.
+//! with `Acquire` and waits while it is false, in the engine's internal
+//! `wait`, which leaves the user's park token alone (an `unpark` sent to
+//! the caller meanwhile is kept for its next `park`). No wakeup is lost: a
+//! wake that lands between the caller's load and its wait leaves a token
+//! that makes the wait return at once, and the loop loads `ready` again.
+//! The pool's wake may leave a token behind when the caller saw `ready`
+//! before waiting; it only makes the caller's next internal wait check
+//! its condition once more.
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -259,7 +260,7 @@ impl<T> CompletionPtr<T> {
         // here on the completion may be freed at any moment.
         completion.ready.store(true, Ordering::Release);
         // The handle is ours, not the completion's: safe after the store.
-        caller.unpark();
+        caller.wake();
     }
 }
 
@@ -291,7 +292,7 @@ impl<T> Drop for WaitGuard<'_, T> {
 /// wait handshake" in the module docs for why no wakeup is lost.
 fn park_until_ready<T>(completion: &Completion<T>) {
     while !completion.is_ready() {
-        spool_runtime::park();
+        spool_runtime::wait();
     }
 }
 

@@ -17,9 +17,10 @@
 //! direction's lock and, under it, compares the generation with what it
 //! read before: changed means an event arrived after the attempt, so it
 //! retries at once; unchanged means no event has been dispatched since,
-//! so it adds itself to the waiters and parks. The reactor dispatching an
-//! event first increments the generation, then takes the same lock and
-//! unparks every waiter. Either the waiter's check comes after the
+//! so it adds itself to the waiters and waits (`crate::wait`, which leaves
+//! the user's park token alone). The reactor dispatching an event first
+//! increments the generation, then takes the same lock and wakes every
+//! waiter. Either the waiter's check comes after the
 //! increment (it retries) or its registration comes before the dispatcher
 //! takes the lock (it is woken). Edge-triggered registration is safe to do
 //! lazily after a `WouldBlock`: `EPOLL_CTL_ADD` reports a descriptor that
@@ -122,10 +123,10 @@ impl Waiters {
     fn wake(&self) {
         self.generation.fetch_add(1, Ordering::AcqRel);
         let mut parked = lock(&self.parked);
-        // Unparking under the lock keeps the vector's capacity; unpark
-        // never takes this lock, so it cannot deadlock.
+        // Waking under the lock keeps the vector's capacity; `wake` never
+        // takes this lock, so it cannot deadlock.
         for thread in parked.drain(..) {
-            thread.unpark();
+            thread.wake();
         }
     }
 }
@@ -271,19 +272,18 @@ impl IoSource {
         }
         loop {
             match deadline {
-                None => crate::park(),
+                None => crate::wait(),
                 Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
+                    if Instant::now() >= deadline {
                         let id = me.id();
                         lock(&waiters.parked).retain(|t| t.id() != id);
                         return Err(timed_out());
                     }
-                    crate::park_timeout(deadline - now);
+                    crate::wait_until(deadline);
                 }
             }
-            // A stray token (an `unpark` meant for something else) leaves
-            // the generation unchanged: park again.
+            // A stray wake (left by an earlier wait) leaves the generation
+            // unchanged: wait again.
             if waiters.generation.load(Ordering::Acquire) != seen {
                 return Ok(());
             }

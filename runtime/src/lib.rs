@@ -48,6 +48,7 @@ compile_error!("spool supports unix-like systems only (Linux is the primary targ
 mod io_source;
 mod locals;
 mod loom;
+mod os_waiter;
 mod panic;
 mod park;
 mod reactor;
@@ -72,6 +73,7 @@ pub use scheduler::{
 };
 pub use task::next_thread_id;
 
+use park::WaitKind;
 use task::{Suspend, Task};
 
 /// Default stack size of a green thread, in bytes (256 KiB).
@@ -96,7 +98,13 @@ enum Inner {
 struct OsThread {
     id: NonZeroU64,
     name: Option<Box<str>>,
+    /// std's handle: the user's park token (`park`/`unpark`).
     thread: std::thread::Thread,
+    /// spool's own wait (`wait`/`wake`), so spool's waits never touch the
+    /// user's token; see "Two tokens" in `park.rs`. `None` for a handle
+    /// made while the thread's thread-local storage was being destroyed
+    /// (see `current`): its waits and wakes fall back to std's token.
+    waiter: Option<os_waiter::OsWaiter>,
 }
 
 impl ThreadHandle {
@@ -129,14 +137,37 @@ impl ThreadHandle {
 
     /// Makes the thread's token available: a parked thread wakes; otherwise
     /// its next `park` returns at once. Tokens do not accumulate.
+    ///
+    /// A thread blocked in one of spool's own waits ([`wait`]: a lock, a
+    /// channel, a socket, `join`) is not woken: the token waits for its
+    /// next `park`, as with std, whose blocking calls never touch it.
     pub fn unpark(&self) {
         match &self.inner {
             Inner::Green(task) => {
-                if task.state.transition_to_notified() {
+                if task.state.transition_to_notified(WaitKind::Park) {
                     task.shared.schedule(Arc::clone(task));
                 }
             }
             Inner::Os(os) => os.thread.unpark(),
+        }
+    }
+
+    /// Ends the thread's current or next [`wait`] (spool's own wait, used
+    /// by its locks, channels, sockets and `join`); the user's park token is
+    /// untouched. Wakes do not accumulate, and a wake that arrives when the
+    /// thread is not waiting makes its next `wait` return at once, so a
+    /// waiter must check its condition in a loop.
+    pub fn wake(&self) {
+        match &self.inner {
+            Inner::Green(task) => {
+                if task.state.transition_to_notified(WaitKind::Internal) {
+                    task.shared.schedule(Arc::clone(task));
+                }
+            }
+            Inner::Os(os) => match &os.waiter {
+                Some(waiter) => waiter.wake(),
+                None => os.thread.unpark(),
+            },
         }
     }
 }
@@ -171,6 +202,11 @@ thread_local! {
 
 /// A handle to the calling thread: the running green thread, or else the
 /// calling OS thread.
+///
+/// Works while the OS thread's thread-local storage is being destroyed
+/// (a spool call from another thread-local value's destructor): the
+/// handle is then made afresh and its [`wait`]/[`ThreadHandle::wake`] use
+/// std's park token, since spool's own per-thread state is gone.
 pub fn current() -> ThreadHandle {
     if let Some(core) = worker::current() {
         let task = core.current.get();
@@ -186,19 +222,36 @@ pub fn current() -> ThreadHandle {
             return ThreadHandle::green(task);
         }
     }
-    let os = OS_THREAD.with(|cell| {
-        cell.get_or_init(|| {
-            let thread = std::thread::current();
-            Arc::new(OsThread {
-                id: next_thread_id(),
-                name: thread.name().map(Into::into),
-                thread,
-            })
-        })
-        .clone()
-    });
+    let os = OS_THREAD
+        .try_with(|cell| cell.get_or_init(|| new_os_thread(true)).clone())
+        .unwrap_or_else(|_| new_os_thread(false));
     ThreadHandle {
         inner: Inner::Os(os),
+    }
+}
+
+fn new_os_thread(with_waiter: bool) -> Arc<OsThread> {
+    let thread = std::thread::current();
+    Arc::new(OsThread {
+        id: next_thread_id(),
+        name: thread.name().map(Into::into),
+        thread,
+        waiter: with_waiter.then(os_waiter::OsWaiter::new),
+    })
+}
+
+/// Runs `f` with the calling OS thread's waiter, or with `None` while its
+/// thread-local storage is being destroyed.
+fn with_os_waiter<R>(f: impl FnOnce(Option<&os_waiter::OsWaiter>) -> R) -> R {
+    let mut f = Some(f);
+    let result = OS_THREAD.try_with(|cell| {
+        let os = cell.get_or_init(|| new_os_thread(true));
+        f.take().map(|f| f(os.waiter.as_ref()))
+    });
+    match (result, f) {
+        (Ok(Some(result)), _) => result,
+        (_, Some(f)) => f(None),
+        (_, None) => fatal("with_os_waiter: the closure ran but returned nothing"),
     }
 }
 
@@ -222,11 +275,14 @@ pub fn park() {
         std::thread::park();
         return;
     };
-    if task.state.try_consume_token() {
+    if task.state.consume_token(WaitKind::Park) {
         return;
     }
-    task.suspend(Suspend::Park);
-    task.state.consume_token();
+    task.suspend(Suspend::Wait {
+        kind: WaitKind::Park,
+        until: None,
+    });
+    task.state.consume_token(WaitKind::Park);
 }
 
 /// As [`park`], but returns after `timeout` at the latest.
@@ -235,19 +291,86 @@ pub fn park_timeout(timeout: Duration) {
         std::thread::park_timeout(timeout);
         return;
     };
-    if task.state.try_consume_token() || timeout.is_zero() {
+    if task.state.consume_token(WaitKind::Park) || timeout.is_zero() {
         return;
     }
-    let Some(deadline) = Instant::now().checked_add(timeout) else {
+    match Instant::now().checked_add(timeout) {
+        Some(deadline) => green_wait(task, WaitKind::Park, Some(deadline)),
         // Further away than an `Instant` can express: no timer needed.
-        park();
+        None => green_wait(task, WaitKind::Park, None),
+    }
+}
+
+/// Blocks in one of spool's own waits until [`ThreadHandle::wake`] is
+/// called for this thread, or spuriously. The building block of spool's
+/// locks, channels, sockets and `join`: unlike [`park`] it neither consumes
+/// nor is ended by the user's park token (see "Two tokens" in the engine's
+/// `park.rs`), so a `while !ready { park() }` loop keeps an `unpark` that
+/// arrives while the thread waits inside spool.
+///
+/// A wake that arrived before the call makes it return at once, so the
+/// usual shape is: register `current()` where the waker will find it,
+/// check the condition, `wait()`, check again.
+///
+/// ```
+/// use spool_runtime::{current, wait};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::sync::Arc;
+///
+/// let ready = Arc::new(AtomicBool::new(false));
+/// let me = current();
+/// let setter = {
+///     let ready = ready.clone();
+///     std::thread::spawn(move || {
+///         ready.store(true, Ordering::Release);
+///         me.wake();
+///     })
+/// };
+/// while !ready.load(Ordering::Acquire) {
+///     wait();
+/// }
+/// setter.join().unwrap();
+/// ```
+#[inline]
+pub fn wait() {
+    match scheduler::current_task() {
+        Some(task) => green_wait(task, WaitKind::Internal, None),
+        None => with_os_waiter(|waiter| match waiter {
+            Some(waiter) => waiter.wait(None),
+            None => std::thread::park(),
+        }),
+    }
+}
+
+/// As [`wait`], but returns at `deadline` at the latest.
+pub fn wait_until(deadline: Instant) {
+    match scheduler::current_task() {
+        Some(task) => {
+            if Instant::now() < deadline {
+                green_wait(task, WaitKind::Internal, Some(deadline));
+            }
+        }
+        None => with_os_waiter(|waiter| match waiter {
+            Some(waiter) => waiter.wait(Some(deadline)),
+            None => std::thread::park_timeout(deadline.saturating_duration_since(Instant::now())),
+        }),
+    }
+}
+
+/// One wait of `kind` by the running green thread: returns at once if the
+/// kind's token is there, else switches out until the token or the timer.
+#[inline]
+fn green_wait(task: &Task, kind: WaitKind, until: Option<Instant>) {
+    if task.state.consume_token(kind) {
         return;
-    };
-    task.suspend(Suspend::ParkUntil(deadline));
-    // Either our timer fired (state EMPTY) or a token woke us first
-    // (NOTIFIED), leaving the timer entry stale.
-    let woken_by_token = task.state.consume_token();
-    end_timed_wait(task, woken_by_token);
+    }
+    task.suspend(Suspend::Wait { kind, until });
+    // Either the timer fired (no token) or a token woke us first, leaving
+    // the timer entry stale.
+    let woken_by_token = task.state.consume_token(kind);
+    if until.is_some() {
+        end_timed_wait(task, woken_by_token);
+    }
 }
 
 /// Ends a timed wait: later firings of its timer are stale.
@@ -277,10 +400,11 @@ pub fn sleep(duration: Duration) {
         if elapsed >= duration {
             return;
         }
-        // Sleep in bounded steps so an absurd duration cannot overflow.
+        // Sleep in bounded steps so an absurd duration cannot overflow. A
+        // sleep is an internal wait that nobody wakes: an early return (a
+        // stale wake token) only goes round the loop.
         let step = (duration - elapsed).min(Duration::from_secs(86_400 * 365));
-        task.suspend(Suspend::Sleep(Instant::now() + step));
-        end_timed_wait(task, false);
+        green_wait(task, WaitKind::Internal, Some(Instant::now() + step));
     }
 }
 

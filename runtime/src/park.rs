@@ -1,46 +1,90 @@
 //! The park state of a green thread: the one atomic word behind `park`,
-//! `unpark`, `park_timeout` and `sleep`.
+//! `unpark`, `park_timeout`, `sleep` and spool's own waits.
+//!
+//! # Two tokens
+//! A green thread can be woken for two different reasons, and they must
+//! not be confused:
+//!
+//! * the **user's token** (`NOTIFIED`): what `Thread::unpark` leaves and
+//!   `thread::park` consumes, with std's semantics;
+//! * spool's **wake token** (`WOKEN`): what spool's own primitives — a
+//!   lock's wait list, a channel, a socket's readiness, `join`, a timer —
+//!   leave for a thread blocked in one of *their* waits (`crate::wait`).
+//!
+//! With std, `Mutex::lock`, `JoinHandle::join` or a socket read never touch
+//! the park token, so a loop written as `while !ready { park() }` keeps an
+//! `unpark` that arrived while the thread happened to be inside a lock. If
+//! spool's waits shared the user's token, such an `unpark` would be used up
+//! inside the lock and the next `park` would sleep forever. So each kind of
+//! switched-out state is woken only by its own token: an `unpark` while the
+//! thread waits inside spool leaves `NOTIFIED` for the next `park` and does
+//! not wake it; a spool wake while the thread is in `park` leaves `WOKEN`
+//! for the next internal wait (where, like a stale token, it causes at most
+//! one early return, which every internal wait loop tolerates).
 //!
 //! # States
 //!
-//! | value              | meaning                                                     |
-//! |--------------------|-------------------------------------------------------------|
-//! | `EMPTY`            | no token; the thread is running, queued, or about to park   |
-//! | `NOTIFIED`         | an `unpark` token is waiting to be consumed                 |
-//! | `PARKED`           | switched out in `park`; whoever leaves this state queues it |
-//! | `SLEEPING`         | switched out in `sleep`; only its timer queues it           |
-//! | `SLEEPING│NOTIFIED`| sleeping, and a token arrived that `park` will consume      |
+//! | bit        | meaning                                                       |
+//! |------------|---------------------------------------------------------------|
+//! | `NOTIFIED` | the user's token is present                                   |
+//! | `PARKED`   | switched out in `park`; woken by `NOTIFIED` or its timer      |
+//! | `WOKEN`    | spool's wake token is present                                 |
+//! | `WAITING`  | switched out in an internal wait or `sleep`; woken by `WOKEN` or its timer |
 //!
-//! Impossible combinations: `PARKED` never coexists with `SLEEPING`, and
-//! coexists with `NOTIFIED` only for the instant between an unpark's
-//! `fetch_or` and its store of `NOTIFIED`, while the thread is still
-//! switched out (an unpark *replaces* `PARKED` by `NOTIFIED`). Only the
-//! owning worker enters `PARKED` or `SLEEPING`, and only after the coroutine
-//! has switched out, so a thread is never queued while it still runs.
+//! The token bits are independent of everything else. Impossible
+//! combinations: `PARKED` with `WAITING` (a thread waits in one place);
+//! `PARKED` with `NOTIFIED` and `WAITING` with `WOKEN` (the worker does not
+//! switch a thread out while the token that would wake it is present, and
+//! whoever sets that token while the thread is switched out clears the
+//! switched-out bit in the same atomic step). Only the owning worker sets
+//! `PARKED` or `WAITING`, and only after the coroutine has switched out, so
+//! a thread is never queued while it still runs.
 //!
 //! The rule that makes double scheduling impossible: **the one party whose
-//! atomic operation takes the state out of `PARKED` (or clears `SLEEPING`)
-//! queues the thread**; every other party sees that it lost and does
-//! nothing. The protocol that uses these transitions, and why it loses no
-//! wakeup, is the essay "Parking" at the top of `scheduler.rs`.
+//! atomic operation clears `PARKED` or `WAITING` queues the thread**; every
+//! other party sees that it lost and does nothing. Every transition that
+//! leaves a token is a read-modify-write that succeeds exactly once, even
+//! when the token is already there (see `transition_to_notified`). The
+//! protocol that uses these transitions, and why it loses no wakeup, is the
+//! essay "Parking" at the top of `scheduler.rs`.
 //!
 //! # Model checking
 //! The atomics come through `crate::loom`, so under `--cfg loom` the models
 //! at the bottom of this file explore every interleaving (and every
-//! reordering the C11 memory model allows) of a parker against unparkers
-//! and timers (STYLE.md §7):
+//! reordering the C11 memory model allows) of a parker against unparkers,
+//! wakers and timers (STYLE.md §7):
 //! `RUSTFLAGS="--cfg loom" cargo test -p spool-runtime --release --lib loom`.
 
 use crate::loom::atomic::{AtomicU32, Ordering};
 
-/// No token, not parked.
-pub(crate) const EMPTY: u32 = 0;
-/// An unpark token is present.
+/// The user's token is present.
 pub(crate) const NOTIFIED: u32 = 1;
 /// Switched out in `park`/`park_timeout`.
 pub(crate) const PARKED: u32 = 2;
-/// Switched out in `sleep`; unpark only leaves a token.
-pub(crate) const SLEEPING: u32 = 4;
+/// spool's wake token is present.
+pub(crate) const WOKEN: u32 = 4;
+/// Switched out in an internal wait or `sleep`.
+pub(crate) const WAITING: u32 = 8;
+
+/// Which of the two waits a transition is about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitKind {
+    /// The user's `park`: token `NOTIFIED`, switched-out bit `PARKED`.
+    Park,
+    /// spool's internal wait (and `sleep`): token `WOKEN`, bit `WAITING`.
+    Internal,
+}
+
+impl WaitKind {
+    /// (token bit, switched-out bit) of this kind of wait.
+    #[inline]
+    const fn bits(self) -> (u32, u32) {
+        match self {
+            WaitKind::Park => (NOTIFIED, PARKED),
+            WaitKind::Internal => (WOKEN, WAITING),
+        }
+    }
+}
 
 /// One green thread's park state.
 pub(crate) struct ParkState {
@@ -50,114 +94,135 @@ pub(crate) struct ParkState {
 impl ParkState {
     pub(crate) fn new() -> ParkState {
         ParkState {
-            state: AtomicU32::new(EMPTY),
+            state: AtomicU32::new(0),
         }
     }
 
-    /// Worker side of `park`, run after the coroutine switched out:
-    /// `EMPTY → PARKED`. Returns `false` when a token arrived while the
-    /// thread was switching out; the worker then queues it again at once.
-    pub(crate) fn transition_to_parked(&self) -> bool {
-        // Release publishes everything the thread wrote before parking to
-        // the party that takes it out of PARKED (it uses Acquire).
-        match self
-            .state
-            .compare_exchange(EMPTY, PARKED, Ordering::AcqRel, Ordering::Acquire)
-        {
-            Ok(_) => true,
-            Err(state) => {
-                debug_assert_eq!(state, NOTIFIED, "transition_to_parked: bad state");
-                false
+    /// Worker side, run after the coroutine switched out to wait: sets the
+    /// switched-out bit of `kind` unless that kind's token arrived while the
+    /// thread was switching out. Returns `false` in that case; the worker
+    /// then queues the thread again at once.
+    #[inline]
+    pub(crate) fn transition_to_waiting(&self, kind: WaitKind) -> bool {
+        let (token, switched_out) = kind.bits();
+        let mut state = self.state.load(Ordering::Acquire);
+        loop {
+            if state & token != 0 {
+                return false;
+            }
+            debug_assert_eq!(
+                state & (PARKED | WAITING),
+                0,
+                "transition_to_waiting: already switched out"
+            );
+            // Release publishes everything the thread wrote before waiting
+            // to the party that clears the bit (it uses Acquire).
+            match self.state.compare_exchange_weak(
+                state,
+                state | switched_out,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
             }
         }
     }
 
-    /// Worker side of `sleep`: set `SLEEPING`, keeping any token.
-    pub(crate) fn transition_to_sleeping(&self) {
-        let prev = self.state.fetch_or(SLEEPING, Ordering::AcqRel);
-        debug_assert_eq!(
-            prev & (PARKED | SLEEPING),
-            0,
-            "transition_to_sleeping: bad state"
-        );
-    }
-
-    /// `unpark`: leave a token; returns `true` when the caller took the
-    /// thread out of `PARKED` and must therefore queue it.
+    /// Leaves the token of `kind` (`unpark` for `Park`, spool's wake for
+    /// `Internal`). Returns `true` when the caller also cleared the matching
+    /// switched-out bit (in the same atomic step) and must therefore queue
+    /// the thread.
     ///
-    /// This is always a read-modify-write, even when a token is already
-    /// there. A plain load that sees `NOTIFIED` and returns would not
-    /// *release* the unparker's earlier writes to the thread that consumes
-    /// the token: the consumer's Acquire would synchronize only with the
-    /// older unpark that left the token, and it could miss the write this
-    /// unpark announces, park, and sleep forever (on x86 the unparker's
-    /// store may still sit in its store buffer). The RMW joins the release
-    /// sequence that the consumer's Acquire reads from. The loom model
-    /// `a_token_already_present_still_publishes` checks exactly this.
-    pub(crate) fn transition_to_notified(&self) -> bool {
-        let prev = self.state.fetch_or(NOTIFIED, Ordering::AcqRel);
-        if prev == PARKED {
-            // We took it out of PARKED (the state is now PARKED|NOTIFIED,
-            // which every other party treats as "taken": a timer's
-            // CAS(PARKED → EMPTY) fails, other unparks see the token).
-            // Clear PARKED and queue the thread.
-            self.state.store(NOTIFIED, Ordering::Release);
-            return true;
+    /// This is always a successful read-modify-write, even when the token
+    /// is already there. A plain load that sees the token and returns would
+    /// not *release* the caller's earlier writes to the thread that
+    /// consumes the token: the consumer's Acquire would synchronize only
+    /// with the older operation that left the token, and it could miss the
+    /// write this one announces, wait, and sleep forever (on x86 the
+    /// caller's store may still sit in its store buffer). The RMW joins the
+    /// release sequence that the consumer's Acquire reads from. The loom
+    /// model `a_token_already_present_still_publishes` checks exactly this.
+    #[inline]
+    pub(crate) fn transition_to_notified(&self, kind: WaitKind) -> bool {
+        let (token, switched_out) = kind.bits();
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            // Waking the thread leaves the token too: the woken thread
+            // consumes it and so learns that its timer (if any) did not
+            // fire (see `end_timed_wait` in `lib.rs`).
+            let wakes = state & switched_out != 0;
+            let next = (state & !switched_out) | token;
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return wakes,
+                Err(actual) => state = actual,
+            }
         }
-        false
     }
 
-    /// Timer side of `park_timeout`: `PARKED → EMPTY` (a wakeup without a
-    /// token). Returns `true` when the caller must queue the thread.
-    pub(crate) fn transition_from_timed_park(&self) -> bool {
-        self.state
-            .compare_exchange(PARKED, EMPTY, Ordering::AcqRel, Ordering::Acquire)
-            .is_ok()
+    /// Timer side: clears the switched-out bit of `kind` (a wakeup without
+    /// a token). Returns `true` when the caller cleared it and must queue
+    /// the thread.
+    #[inline]
+    pub(crate) fn transition_from_timed_wait(&self, kind: WaitKind) -> bool {
+        let (_, switched_out) = kind.bits();
+        self.state.fetch_and(!switched_out, Ordering::AcqRel) & switched_out != 0
     }
 
-    /// Timer side of `sleep`: clear `SLEEPING`. Returns `true` when the
-    /// caller cleared it and must queue the thread.
-    pub(crate) fn transition_from_sleeping(&self) -> bool {
-        self.state.fetch_and(!SLEEPING, Ordering::AcqRel) & SLEEPING != 0
-    }
-
-    /// Green-thread side, after resuming from a wait: consume the token, if
-    /// any (Acquire pairs with the unparker's release). Returns whether
-    /// there was one.
-    pub(crate) fn consume_token(&self) -> bool {
-        self.state.swap(EMPTY, Ordering::Acquire) != EMPTY
-    }
-
-    /// Green-thread side, before parking: take a waiting token instead of
-    /// switching out. Returns `true` if there was one.
-    pub(crate) fn try_consume_token(&self) -> bool {
-        self.state
-            .compare_exchange(NOTIFIED, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
+    /// Green-thread side, before waiting or after resuming: consumes the
+    /// token of `kind`, if any (Acquire pairs with the release of whoever
+    /// left it). Returns whether there was one.
+    #[inline]
+    pub(crate) fn consume_token(&self, kind: WaitKind) -> bool {
+        let (token, _) = kind.bits();
+        // A plain load first: most waits find no token, and a failed
+        // `fetch_and` would still be a locked instruction.
+        if self.state.load(Ordering::Relaxed) & token == 0 {
+            return false;
+        }
+        self.state.fetch_and(!token, Ordering::Acquire) & token != 0
     }
 }
 
 #[cfg(all(test, loom))]
 mod loom_models {
-    //! Exhaustive models of the park protocol. The parker runs the user's
-    //! loop (`while !condition { park() }`) with the worker's half of
-    //! `park` inlined (after "switching out" it does what the worker does);
-    //! whoever wins the transition out of PARKED "queues" the parker by
-    //! setting `queued`.
+    //! Exhaustive models of the park protocol. The waiter runs a wait loop
+    //! (`while !condition { park() }`, or spool's internal wait) with the
+    //! worker's half inlined (after "switching out" it does what the worker
+    //! does); whoever wins the transition out of the switched-out state
+    //! "queues" the waiter by setting `queued`.
+    //!
+    //! Mutations these models were seen to catch: dropping the token check
+    //! from `transition_to_waiting` (a lost wakeup in
+    //! `unpark_is_never_lost`), replacing the CAS in `transition_to_notified`
+    //! by a load that returns when the token is already there
+    //! (`a_token_already_present_still_publishes`), and letting a token of
+    //! one kind clear the other kind's switched-out bit
+    //! (`an_unpark_during_an_internal_wait_is_kept`).
     use super::*;
     use loom::sync::atomic::{AtomicBool, AtomicUsize};
     use loom::sync::Arc;
     use loom::thread;
 
-    /// `park()` as the green thread and its worker run it. Panics if the
-    /// parker would stay parked after every other party has finished.
-    fn park(state: &ParkState, queued: &AtomicBool, others_done: &AtomicUsize, others: usize) {
-        if state.try_consume_token() {
+    /// One wait of `kind` as the green thread and its worker run it. Panics
+    /// if the waiter would stay switched out after every other party has
+    /// finished.
+    fn wait(
+        kind: WaitKind,
+        state: &ParkState,
+        queued: &AtomicBool,
+        others_done: &AtomicUsize,
+        others: usize,
+    ) {
+        if state.consume_token(kind) {
             return;
         }
-        // Switched out: the worker completes the park.
-        if state.transition_to_parked() {
-            // Parked: wait until the winner of the transition queues us.
+        // Switched out: the worker completes the wait.
+        if state.transition_to_waiting(kind) {
+            // Waiting: until the winner of the transition queues us.
             // (compare_exchange rather than swap: loom 0.7's `swap` was seen
             // reading a value older than one already stored.)
             while queued
@@ -167,95 +232,148 @@ mod loom_models {
                 let finished = others_done.load(Ordering::Acquire) == others;
                 assert!(
                     !finished || queued.load(Ordering::Acquire),
-                    "lost wakeup: parked with nobody left to wake us"
+                    "lost wakeup: switched out with nobody left to wake us"
                 );
                 thread::yield_now();
             }
         }
-        state.consume_token();
+        state.consume_token(kind);
     }
 
-    /// A parker waits (`while data == 0 { park() }`) for an unparker that
-    /// sets `data` and unparks it, optionally with a stale token present.
-    fn parker_sees_the_unparkers_write(stale_token: bool) {
+    /// A waiter waits (`while data == 0 { wait() }`) for a waker that sets
+    /// `data` and leaves the token of `kind`, optionally with a stale token
+    /// present.
+    fn waiter_sees_the_wakers_write(kind: WaitKind, stale_token: bool) {
         loom::model(move || {
             let state = Arc::new(ParkState::new());
             if stale_token {
-                assert!(!state.transition_to_notified());
+                assert!(!state.transition_to_notified(kind));
             }
             let data = Arc::new(AtomicUsize::new(0));
             let queued = Arc::new(AtomicBool::new(false));
             let done = Arc::new(AtomicUsize::new(0));
-            let unparker = {
+            let waker = {
                 let (state, data, queued, done) =
                     (state.clone(), data.clone(), queued.clone(), done.clone());
                 thread::spawn(move || {
                     data.store(1, Ordering::Relaxed);
-                    if state.transition_to_notified() {
+                    if state.transition_to_notified(kind) {
                         queued.store(true, Ordering::Release);
                     }
                     done.fetch_add(1, Ordering::Release);
                 })
             };
             while data.load(Ordering::Relaxed) == 0 {
-                park(&state, &queued, &done, 1);
+                wait(kind, &state, &queued, &done, 1);
             }
-            unparker.join().unwrap();
+            waker.join().unwrap();
         });
     }
 
     #[test]
     fn unpark_is_never_lost() {
-        parker_sees_the_unparkers_write(false);
+        waiter_sees_the_wakers_write(WaitKind::Park, false);
+    }
+
+    #[test]
+    fn an_internal_wake_is_never_lost() {
+        waiter_sees_the_wakers_write(WaitKind::Internal, false);
     }
 
     /// The lost wakeup found by the cross-worker ping-pong benchmark: with a
-    /// stale token present, the unparker's write must still be seen once
-    /// the parker has consumed a token.
+    /// stale token present, the waker's write must still be seen once the
+    /// waiter has consumed a token.
     #[test]
     fn a_token_already_present_still_publishes() {
-        parker_sees_the_unparkers_write(true);
+        waiter_sees_the_wakers_write(WaitKind::Park, true);
+        waiter_sees_the_wakers_write(WaitKind::Internal, true);
     }
 
     #[test]
-    fn timer_and_unpark_queue_a_parked_thread_exactly_once() {
+    fn timer_and_token_queue_a_waiting_thread_exactly_once() {
+        for kind in [WaitKind::Park, WaitKind::Internal] {
+            loom::model(move || {
+                let state = Arc::new(ParkState::new());
+                let queued_count = Arc::new(AtomicUsize::new(0));
+                assert!(state.transition_to_waiting(kind));
+                let waker = {
+                    let (state, queued_count) = (state.clone(), queued_count.clone());
+                    thread::spawn(move || {
+                        if state.transition_to_notified(kind) {
+                            queued_count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                };
+                if state.transition_from_timed_wait(kind) {
+                    queued_count.fetch_add(1, Ordering::Relaxed);
+                }
+                waker.join().unwrap();
+                assert_eq!(queued_count.load(Ordering::Relaxed), 1);
+            });
+        }
+    }
+
+    /// The user's token survives any wait inside spool: an `unpark` that
+    /// races with a thread entering or sitting in an internal wait neither
+    /// wakes that wait nor is consumed by it, and the next `park` returns
+    /// at once; the internal wait is ended by its own waker.
+    #[test]
+    fn an_unpark_during_an_internal_wait_is_kept() {
         loom::model(|| {
             let state = Arc::new(ParkState::new());
-            let queued_count = Arc::new(AtomicUsize::new(0));
-            assert!(state.transition_to_parked());
+            let queued = Arc::new(AtomicBool::new(false));
+            let done = Arc::new(AtomicUsize::new(0));
+            let ready = Arc::new(AtomicUsize::new(0));
             let unparker = {
-                let (state, queued_count) = (state.clone(), queued_count.clone());
+                let (state, done) = (state.clone(), done.clone());
                 thread::spawn(move || {
-                    if state.transition_to_notified() {
-                        queued_count.fetch_add(1, Ordering::Relaxed);
-                    }
+                    assert!(
+                        !state.transition_to_notified(WaitKind::Park),
+                        "an unpark queued a thread that waits inside spool"
+                    );
+                    done.fetch_add(1, Ordering::Release);
                 })
             };
-            if state.transition_from_timed_park() {
-                queued_count.fetch_add(1, Ordering::Relaxed);
+            let waker = {
+                let (state, queued, done, ready) =
+                    (state.clone(), queued.clone(), done.clone(), ready.clone());
+                thread::spawn(move || {
+                    ready.store(1, Ordering::Relaxed);
+                    if state.transition_to_notified(WaitKind::Internal) {
+                        queued.store(true, Ordering::Release);
+                    }
+                    done.fetch_add(1, Ordering::Release);
+                })
+            };
+            while ready.load(Ordering::Relaxed) == 0 {
+                wait(WaitKind::Internal, &state, &queued, &done, 2);
             }
             unparker.join().unwrap();
-            assert_eq!(queued_count.load(Ordering::Relaxed), 1);
+            waker.join().unwrap();
+            assert!(
+                state.consume_token(WaitKind::Park),
+                "the unpark's token must survive the internal wait"
+            );
         });
     }
 
+    /// Conversely, spool's wake does not end a `park`: it leaves its token
+    /// for the next internal wait.
     #[test]
-    fn unpark_during_sleep_leaves_a_token_and_does_not_wake() {
+    fn an_internal_wake_does_not_end_a_park() {
         loom::model(|| {
             let state = Arc::new(ParkState::new());
-            state.transition_to_sleeping();
-            let unparker = {
+            assert!(state.transition_to_waiting(WaitKind::Park));
+            let waker = {
                 let state = state.clone();
-                thread::spawn(move || state.transition_to_notified())
+                thread::spawn(move || state.transition_to_notified(WaitKind::Internal))
             };
-            let timer_woke = state.transition_from_sleeping();
-            let unpark_queued = unparker.join().unwrap();
-            assert!(timer_woke, "only the timer ends a sleep");
-            assert!(!unpark_queued, "an unpark must not queue a sleeping thread");
-            assert!(
-                state.consume_token(),
-                "the unpark's token must survive the sleep"
-            );
+            let timer_woke = state.transition_from_timed_wait(WaitKind::Park);
+            let wake_queued = waker.join().unwrap();
+            assert!(timer_woke, "only the timer or an unpark ends a park");
+            assert!(!wake_queued, "spool's wake must not queue a parked thread");
+            assert!(state.consume_token(WaitKind::Internal));
+            assert!(!state.consume_token(WaitKind::Park));
         });
     }
 }

@@ -31,42 +31,53 @@
 //! costs a coroutine switch and two deque operations, no atomics.
 //!
 //! # Parking: the one blocking primitive
-//! Everything that blocks does it by `park` + `unpark` (Go's
-//! `gopark`/`goready`). The protocol, with the states of `task.rs`:
+//! Everything that blocks does it by *wait* + *wake* (Go's
+//! `gopark`/`goready`), in one of two kinds that share the mechanism but
+//! never each other's tokens (see "Two tokens" in `park.rs`): the user's
+//! `park`/`unpark`, and spool's internal `wait`/`wake` that its locks,
+//! channels, sockets, `join` and `sleep` use, so a user's `unpark` is never
+//! consumed by a wait inside spool. The protocol, the same for both kinds,
+//! with the bits of `park.rs` (`NOTIFIED`/`PARKED` for `park`,
+//! `WOKEN`/`WAITING` for the internal wait):
 //!
 //! 1. The green thread, having registered itself wherever its waker will
 //!    look (a channel's wait list, a join packet, a timer), first tries to
-//!    consume a token (`NOTIFIED → EMPTY`); if it got one it returns at
-//!    once: this is "unpark before park".
-//! 2. Otherwise it switches out with `Suspend::Park`. It is now *announcing*
-//!    a park but is not yet parked: its state is still `EMPTY`.
-//! 3. Its worker, back on its own stack, does `CAS(EMPTY → PARKED)`. If
-//!    that succeeds the green thread is parked, and the worker forgets it.
-//!    If it fails, the state is `NOTIFIED`: an unpark arrived during the
-//!    switch; the worker queues the thread again instead of parking it.
-//! 4. `unpark` sets the token, always with a read-modify-write (even when a
-//!    token is already there: see `ParkState::transition_to_notified` for the
-//!    lost wakeup a plain load would allow). If it took the state out of
-//!    `PARKED` it — and only it — queues the thread: onto its worker's `pinned` queue when
-//!    called on that worker, otherwise into the worker's inbox followed by a
-//!    poke of the worker's waker if the worker sleeps.
-//! 5. The resumed green thread consumes the token (`swap(EMPTY)`).
+//!    consume its kind's token; if it got one it returns at once: this is
+//!    "wake before wait".
+//! 2. Otherwise it switches out with `Suspend::Wait`. It is now
+//!    *announcing* a wait but is not yet switched out in the state word.
+//! 3. Its worker, back on its own stack, sets the kind's switched-out bit
+//!    with a compare-exchange that fails if the kind's token is present. If
+//!    that succeeds the green thread is waiting, and the worker forgets
+//!    it. If the token is there, a wake arrived during the switch; the
+//!    worker queues the thread again instead.
+//! 4. A waker leaves its kind's token, always with a successful
+//!    read-modify-write (even when the token is already there: see
+//!    `ParkState::transition_to_notified` for the lost wakeup a plain load
+//!    would allow). If the same step cleared the switched-out bit, it — and
+//!    only it — queues the thread: onto its worker's `pinned` queue when
+//!    called on that worker, otherwise into the worker's inbox followed by
+//!    a poke of the worker's waker if the worker sleeps. A token of the
+//!    other kind is only left, never wakes.
+//! 5. The resumed green thread consumes its kind's token.
 //!
-//! **Why no wakeup is lost.** An unpark happens either before the worker's
-//! CAS in step 3 or after it (they are atomic operations on one word). If
-//! before, it left `NOTIFIED`, so the CAS fails and the thread is requeued.
-//! If after, it finds `PARKED` and queues the thread. **Why no thread runs
-//! twice.** Only the transition out of `PARKED` queues it, it happens once
-//! per park, and `PARKED` is entered only after the coroutine has fully
-//! switched out, so a thread is never queued while its stack is in use.
-//! Timers (`park_timeout`) and, later, cancellation are further parties
-//! racing for the same transition: the timer does `CAS(PARKED → EMPTY)` and
-//! queues on success; a cancel request will set its flag and do the same,
-//! and every blocking point checks the flag when it resumes.
+//! **Why no wakeup is lost.** A wake happens either before the worker's
+//! compare-exchange in step 3 or after it (they are atomic operations on
+//! one word). If before, it left the token, so the compare-exchange fails
+//! and the thread is requeued. If after, it finds the switched-out bit and
+//! queues the thread. **Why no thread runs twice.** Only clearing the
+//! switched-out bit queues it, that happens once per wait, and the bit is
+//! set only after the coroutine has fully switched out, so a thread is
+//! never queued while its stack is in use. Timers (`park_timeout`, timed
+//! waits, `sleep`) race for the same bit: the timer clears it with a
+//! `fetch_and` and queues on success; a stale entry of an earlier wait is
+//! recognised by its generation and ignored. A cancel request will set its
+//! flag and wake the internal wait the same way, and every blocking point
+//! checks the flag when it resumes.
 //!
-//! `sleep` uses a separate `SLEEPING` bit so an `unpark` during a sleep is
-//! kept as a token for the next `park` instead of cutting the sleep short,
-//! as with std.
+//! `sleep` is an internal wait that only its timer ends (it loops until
+//! its deadline), so an `unpark` during a sleep is kept as a token for the
+//! next `park` instead of cutting the sleep short, as with std.
 //!
 //! # Worker sleeping: why no worker sleeps through work
 //! A worker out of work publishes `sleeping = true` and `num_sleeping += 1`

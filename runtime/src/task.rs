@@ -11,7 +11,7 @@ use std::time::Instant;
 use corosensei::{Coroutine, Yielder};
 
 use crate::locals::LocalStorage;
-use crate::park::ParkState;
+use crate::park::{ParkState, WaitKind};
 use crate::scheduler::Shared;
 use crate::stack::GuardedStack;
 use crate::sys::RunningStack;
@@ -31,12 +31,13 @@ pub(crate) const PLACED: usize = 1 << (usize::BITS - 2);
 pub(crate) enum Suspend {
     /// `yield_now`: queue me again behind the other runnable threads.
     Yield,
-    /// `park`: enter `PARKED` unless a token arrived meanwhile.
-    Park,
-    /// `park_timeout`: as `Park`, with a timer that wakes without a token.
-    ParkUntil(Instant),
-    /// `sleep`: enter `SLEEPING`; only the timer (or later a cancel) wakes.
-    Sleep(Instant),
+    /// A wait of `kind` (`park`, or spool's internal wait and `sleep`):
+    /// switch out unless that kind's token arrived meanwhile, with a timer
+    /// that ends the wait without a token at `until`.
+    Wait {
+        kind: WaitKind,
+        until: Option<Instant>,
+    },
 }
 
 /// The coroutine type every green thread runs in.

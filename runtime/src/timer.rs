@@ -1,4 +1,5 @@
-//! Per-worker timers for `sleep` and `park_timeout`.
+//! Per-worker timers for `sleep`, `park_timeout` and spool's timed waits.
+//! An entry ends a wait of one kind (`park::WaitKind`) without a token.
 //!
 //! # Why a binary heap and not a timing wheel
 //! A hierarchical wheel (Varghese & Lauck, "Hashed and Hierarchical Timing
@@ -23,6 +24,7 @@ use std::collections::BinaryHeap;
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::park::WaitKind;
 use crate::task::Task;
 
 /// What a timer wakes: something with a wait generation.
@@ -38,21 +40,12 @@ impl Timed for Arc<Task> {
     }
 }
 
-/// What a timer entry does when it fires.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum TimerKind {
-    /// End a `park_timeout` (wake without a token).
-    Park,
-    /// End a `sleep`.
-    Sleep,
-}
-
 struct Entry<T> {
     deadline: Instant,
     /// Insertion order: equal deadlines fire first-in first-out.
     seq: u64,
     generation: u64,
-    kind: TimerKind,
+    kind: WaitKind,
     task: T,
 }
 
@@ -97,7 +90,7 @@ impl<T> Default for Timers<T> {
 
 impl<T: Timed> Timers<T> {
     /// Arms a timer for `task`'s current wait generation.
-    pub(crate) fn insert(&mut self, deadline: Instant, kind: TimerKind, task: T) {
+    pub(crate) fn insert(&mut self, deadline: Instant, kind: WaitKind, task: T) {
         self.seq += 1;
         let generation = task.generation();
         self.heap.push(Entry {
@@ -132,7 +125,7 @@ impl<T: Timed> Timers<T> {
 
     /// Pops every entry due at `now`, calling `wake` for each live one with
     /// the task and what kind of wait it ends.
-    pub(crate) fn fire_expired(&mut self, now: Instant, mut wake: impl FnMut(T, TimerKind)) {
+    pub(crate) fn fire_expired(&mut self, now: Instant, mut wake: impl FnMut(T, WaitKind)) {
         while self.heap.peek().is_some_and(|e| e.deadline <= now) {
             let Some(entry) = self.heap.pop() else { break };
             if entry.generation == entry.task.generation() {
@@ -173,15 +166,19 @@ mod tests {
     fn fires_in_deadline_order_and_fifo_on_ties() {
         let mut t = Timers::default();
         let now = Instant::now();
-        t.insert(now + Duration::from_millis(3), TimerKind::Sleep, waiter(3));
-        t.insert(now + Duration::from_millis(1), TimerKind::Park, waiter(1));
-        t.insert(now + Duration::from_millis(1), TimerKind::Park, waiter(2));
+        t.insert(
+            now + Duration::from_millis(3),
+            WaitKind::Internal,
+            waiter(3),
+        );
+        t.insert(now + Duration::from_millis(1), WaitKind::Park, waiter(1));
+        t.insert(now + Duration::from_millis(1), WaitKind::Park, waiter(2));
         assert_eq!(t.next_deadline(), Some(now + Duration::from_millis(1)));
         let mut fired = Vec::new();
         t.fire_expired(now + Duration::from_millis(2), |w, k| fired.push((w.1, k)));
-        assert_eq!(fired, vec![(1, TimerKind::Park), (2, TimerKind::Park)]);
+        assert_eq!(fired, vec![(1, WaitKind::Park), (2, WaitKind::Park)]);
         t.fire_expired(now + Duration::from_millis(3), |w, k| fired.push((w.1, k)));
-        assert_eq!(fired.last(), Some(&(3, TimerKind::Sleep)));
+        assert_eq!(fired.last(), Some(&(3, WaitKind::Internal)));
         assert!(t.is_empty());
     }
 
@@ -190,7 +187,7 @@ mod tests {
         let mut t = Timers::default();
         let now = Instant::now();
         let w = waiter(7);
-        t.insert(now, TimerKind::Park, w.clone());
+        t.insert(now, WaitKind::Park, w.clone());
         w.0.set(1); // the waiter resumed early: its entry is stale
         t.note_cancelled();
         let mut fired = 0;
@@ -204,10 +201,10 @@ mod tests {
         let mut t = Timers::default();
         let far = Instant::now() + Duration::from_secs(3600);
         let live = waiter(0);
-        t.insert(far, TimerKind::Park, live.clone());
+        t.insert(far, WaitKind::Park, live.clone());
         for i in 0..4 * COMPACT_MIN {
             let w = waiter(i as u32);
-            t.insert(far, TimerKind::Park, w.clone());
+            t.insert(far, WaitKind::Park, w.clone());
             w.0.set(1);
             t.note_cancelled();
         }

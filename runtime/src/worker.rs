@@ -19,7 +19,7 @@ use crate::scheduler::Shared;
 use crate::stack::{GuardedStack, StackCache};
 use crate::sys;
 use crate::task::{Suspend, Task, PLACED, UNPINNED};
-use crate::timer::{TimerKind, Timers};
+use crate::timer::Timers;
 
 /// Turns between maintenance passes (see "Fairness" in `scheduler.rs`).
 const MAINTENANCE_INTERVAL: u32 = 61;
@@ -295,11 +295,7 @@ impl WorkerCore {
         }
         let now = Instant::now();
         self.timers.borrow_mut().fire_expired(now, |task, kind| {
-            let won = match kind {
-                TimerKind::Park => task.state.transition_from_timed_park(),
-                TimerKind::Sleep => task.state.transition_from_sleeping(),
-            };
-            if won {
+            if task.state.transition_from_timed_wait(kind) {
                 self.push_pinned(task);
             }
         });
@@ -436,24 +432,15 @@ impl WorkerCore {
         self.current.set(ptr::null());
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.push_pinned(task),
-            CoroutineResult::Yield(Suspend::Park) => {
-                if !task.state.transition_to_parked() {
+            CoroutineResult::Yield(Suspend::Wait { kind, until }) => {
+                if let Some(deadline) = until {
+                    self.timers
+                        .borrow_mut()
+                        .insert(deadline, kind, task.clone());
+                }
+                if !task.state.transition_to_waiting(kind) {
                     self.push_pinned(task);
                 }
-            }
-            CoroutineResult::Yield(Suspend::ParkUntil(deadline)) => {
-                self.timers
-                    .borrow_mut()
-                    .insert(deadline, TimerKind::Park, task.clone());
-                if !task.state.transition_to_parked() {
-                    self.push_pinned(task);
-                }
-            }
-            CoroutineResult::Yield(Suspend::Sleep(deadline)) => {
-                self.timers
-                    .borrow_mut()
-                    .insert(deadline, TimerKind::Sleep, task.clone());
-                task.state.transition_to_sleeping();
             }
             CoroutineResult::Return(()) => {
                 self.set_live(self.live.get().saturating_sub(1));

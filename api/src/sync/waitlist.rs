@@ -7,7 +7,7 @@
 //! [`WAITING`] and is set exactly once, by whoever removes the waiter from
 //! the list, to a non-zero *wake reason* (`NOTIFIED`/`GRANTED`/`RETRY`,
 //! whose meaning belongs to the primitive). The list lock is only ever held
-//! for a few instructions and never across a park, so a green thread that
+//! for a few instructions and never across a wait, so a green thread that
 //! holds it cannot be switched out while another green thread of its worker
 //! spins on it: the lock cannot deadlock a worker.
 //!
@@ -18,11 +18,15 @@
 //!    wait, pushes itself. Checking and pushing in one critical section is
 //!    what makes the wakeup impossible to miss (below).
 //! 2. **Wait.** Outside the lock, it loops `while state == WAITING {
-//!    park() }`. `park` may return early (a stray token from an earlier
-//!    unpark, or a `park_timeout` timeout), hence the loop.
+//!    wait() }`, with the engine's internal `wait`, which neither consumes
+//!    nor is ended by the user's park token (so a `Thread::unpark` that
+//!    arrives while the thread blocks in a lock is kept for its next
+//!    `park`, as with std). `wait` may return early (a stray wake left by
+//!    an earlier wait, or a timeout), hence the loop.
 //! 3. **Wake.** A waker pops the waiter under the list lock, stores the
 //!    wake reason into `state` *while still holding the lock*, releases the
-//!    lock and then unparks the waiter's thread.
+//!    lock and then wakes the waiter's thread (`ThreadHandle::wake`; the
+//!    wrapper is `Woken::unpark`).
 //! 4. **Cancel (timed waits only).** A waiter whose deadline passed takes
 //!    the list lock and looks at its `state`: still `WAITING` means it is
 //!    still in the list, so it removes itself and reports a timeout;
@@ -35,23 +39,24 @@
 //!
 //! # Why no wakeup is lost
 //! * Between a waiter and its waker: the waker sets `state` *before*
-//!   `unpark`. If the waiter checks `state` after that store it returns; if
-//!   it checked before, it then parks, and the `unpark` that follows the
-//!   store either wakes the parked thread or leaves a token that makes the
-//!   `park` return at once (the engine's "unpark before park"; see
+//!   the wake. If the waiter checks `state` after that store it returns; if
+//!   it checked before, it then waits, and the wake that follows the
+//!   store either wakes the waiting thread or leaves a token that makes the
+//!   `wait` return at once (the engine's "wake before wait"; see
 //!   "Parking" at the top of `runtime/src/scheduler.rs`). Storing after
-//!   `unpark` would be wrong: the waiter could wake, see `WAITING`, park
-//!   again and never be unparked.
+//!   the wake would be wrong: the waiter could wake, see `WAITING`, wait
+//!   again and never be woken.
 //! * Between a waiter and the primitive's state: the waiter re-checks that
 //!   state under the list lock (step 1) and every releaser that must wake
 //!   someone takes the list lock after changing the state, so either the
 //!   waiter sees the change (and does not wait) or the releaser finds the
 //!   waiter in the list. Each primitive spells out its variant of this.
 //!
-//! A waker may unpark a thread that has already returned (it saw `state`
-//! change before the `unpark` arrived). That leaves one stray token, which
-//! at most makes that thread's next `park` return early; every wait loop in
-//! spool tolerates that, as std's `park` documents it may happen.
+//! A waker may wake a thread that has already returned (it saw `state`
+//! change before the wake arrived). That leaves one stray wake token, which
+//! at most makes that thread's next internal `wait` return early; every
+//! wait loop in spool tolerates that. The user's park token is never
+//! involved.
 //!
 //! # Memory orderings
 //! * `state` is stored with `Release` by the waker and loaded with
@@ -64,7 +69,7 @@
 //!   because it may then go on to use what the waker published.
 //!
 //! Waiters are `Arc`-allocated (one allocation per slow-path wait, which
-//! then parks anyway), so no `unsafe` is needed: an intrusive list would
+//! then switches out anyway), so no `unsafe` is needed: an intrusive list would
 //! save the allocation at the price of pinning and raw pointers.
 //!
 //! The atomics, the list lock and parking come through `crate::loom`, so
@@ -83,7 +88,7 @@ pub(crate) const WAITING: u32 = 0;
 
 /// One thread waiting in a [`WaitList`].
 pub(crate) struct Waiter {
-    /// The thread to unpark.
+    /// The thread to wake.
     thread: Thread,
     /// [`WAITING`] while in the list; then the wake reason, set once by the
     /// waker that popped it (under the list lock).
@@ -118,18 +123,18 @@ impl Waiter {
         self.state.store(WAITING, Ordering::Relaxed);
     }
 
-    /// Parks until a waker sets the state; returns the wake reason.
+    /// Waits until a waker sets the state; returns the wake reason.
     pub(crate) fn wait(&self) -> u32 {
         loop {
             let state = self.state();
             if state != WAITING {
                 return state;
             }
-            thread::park();
+            thread::wait();
         }
     }
 
-    /// Parks until a waker sets the state or `deadline` passes; returns the
+    /// Waits until a waker sets the state or `deadline` passes; returns the
     /// wake reason, or [`WAITING`] on timeout (the waiter is then *still in
     /// the list*: call [`WaitList::cancel`]). `None` waits forever.
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> u32 {
@@ -141,16 +146,15 @@ impl Waiter {
             if state != WAITING {
                 return state;
             }
-            let now = Instant::now();
-            if now >= deadline {
+            if Instant::now() >= deadline {
                 return WAITING;
             }
-            thread::park_timeout(deadline - now);
+            thread::wait_until(deadline);
         }
     }
 }
 
-/// A FIFO of waiters behind a lock never held across a park.
+/// A FIFO of waiters behind a lock never held across a wait.
 pub(crate) struct WaitList {
     queue: Mutex<VecDeque<Arc<Waiter>>>,
 }
@@ -245,9 +249,10 @@ impl Woken {
         Woken { waiter }
     }
 
-    /// Unparks the thread; call after releasing the list lock.
+    /// Wakes the thread (spool's internal wake, not the user's token); call
+    /// after releasing the list lock.
     pub(crate) fn unpark(self) {
-        self.waiter.thread.unpark();
+        self.waiter.thread.wake();
     }
 }
 
@@ -267,8 +272,8 @@ mod tests {
         assert_eq!(list.cancel(&first), WAITING);
         // `second` is now the head, and waking it reaches it, not `first`.
         let woken = list.lock().wake_front(7).expect("second is queued");
-        woken.unpark(); // leaves a token on this thread: consume it
-        crate::thread::park();
+        woken.unpark(); // leaves a wake token on this thread: consume it
+        spool_runtime::wait();
         assert_eq!(second.state(), 7);
         assert_eq!(first.state(), WAITING);
         assert!(list.lock().is_empty());
@@ -284,7 +289,7 @@ mod tests {
         // the wakeup, not a timeout.
         assert_eq!(list.cancel(&waiter), 3);
         woken.unpark();
-        crate::thread::park();
+        spool_runtime::wait();
         assert!(list.lock().is_empty());
     }
 

@@ -63,7 +63,7 @@ impl<'scope, T> Packet<'scope, T> {
             // it with its CAS; our AcqRel swap acquired it, and the joiner
             // does not touch it again.
             if let Some(joiner) = unsafe { (*self.joiner.get()).as_ref() } {
-                joiner.unpark();
+                joiner.wake();
             }
         }
     }
@@ -88,19 +88,11 @@ impl<'scope, T> Packet<'scope, T> {
                 .compare_exchange(RUNNING, WAITING, Ordering::AcqRel, Ordering::Acquire)
                 .is_ok()
             {
-                // Exactly one unpark from `complete` is on its way. Park
-                // until DONE; a token some third party gave us is handed
-                // back afterwards so a later `park` still sees it.
-                let mut foreign_token = false;
-                loop {
-                    spool_runtime::park();
-                    if self.state.load(Ordering::Acquire) == DONE {
-                        break;
-                    }
-                    foreign_token = true;
-                }
-                if foreign_token {
-                    spool_runtime::current().unpark();
+                // Exactly one wake from `complete` is on its way. Wait
+                // until DONE (spool's own wait: the user's park token is
+                // left alone); a stale wake only costs another check.
+                while self.state.load(Ordering::Acquire) != DONE {
+                    spool_runtime::wait();
                 }
             }
         }
@@ -203,14 +195,14 @@ impl ScopeData {
         // Release: the child's last touches of borrowed data happen before
         // the scope sees zero (Acquire in `wait_all`).
         if self.num_running_threads.fetch_sub(1, Ordering::Release) == 1 {
-            self.main_thread.unpark();
+            self.main_thread.wake();
         }
     }
 
     /// Blocks until every child has finished.
     pub(crate) fn wait_all(&self) {
         while self.num_running_threads.load(Ordering::Acquire) != 0 {
-            spool_runtime::park();
+            spool_runtime::wait();
         }
     }
 

@@ -148,10 +148,10 @@ impl Context {
         std::ptr::eq(self, other)
     }
 
-    /// Wakes the waiting thread. `unpark` publishes the caller's prior
+    /// Wakes the waiting thread. `wake` publishes the caller's prior
     /// writes to the woken thread (the engine's guarantee).
     pub(crate) fn unpark(&self) {
-        self.thread.unpark();
+        self.thread.wake();
     }
 
     /// Leaves `packet` (an `Arc::into_raw` of a `Packet<T>`) for the owner.
@@ -198,16 +198,15 @@ impl Context {
                 return state;
             }
             match deadline {
-                None => thread::park(),
+                None => thread::wait(),
                 Some(deadline) => {
-                    let now = Instant::now();
-                    if now >= deadline {
+                    if Instant::now() >= deadline {
                         if self.try_select(ABORTED) {
                             return ABORTED;
                         }
                         return self.state();
                     }
-                    thread::park_timeout(deadline - now);
+                    thread::wait_until(deadline);
                 }
             }
         }

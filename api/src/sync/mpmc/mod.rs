@@ -254,7 +254,7 @@ fn sleep_until(deadline: Option<Instant>) {
             }
         }
         None => loop {
-            spool_runtime::park();
+            spool_runtime::wait();
         },
     }
 }

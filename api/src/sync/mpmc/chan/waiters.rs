@@ -79,7 +79,7 @@ impl<T> Packet<T> {
     /// The caller is the packet's waiter.
     pub(crate) unsafe fn wait_take(&self) -> T {
         while !self.ready.load(Ordering::Acquire) {
-            thread::park();
+            thread::wait();
         }
         // SAFETY: we are the waiter and saw `ready` (Acquire), so the
         // filler's write happened before and nobody else reads.
