@@ -314,9 +314,10 @@ mod loom_models {
     }
 
     /// The user's token survives any wait inside spool: an `unpark` that
-    /// races with a thread entering or sitting in an internal wait neither
-    /// wakes that wait nor is consumed by it, and the next `park` returns
-    /// at once; the internal wait is ended by its own waker.
+    /// races with a thread entering, switching out of or sitting in an
+    /// internal wait neither wakes that wait nor is consumed by it, and the
+    /// next `park` returns at once; the internal wait is ended by its own
+    /// waker, which comes after the unpark.
     #[test]
     fn an_unpark_during_an_internal_wait_is_kept() {
         loom::model(|| {
@@ -324,20 +325,14 @@ mod loom_models {
             let queued = Arc::new(AtomicBool::new(false));
             let done = Arc::new(AtomicUsize::new(0));
             let ready = Arc::new(AtomicUsize::new(0));
-            let unparker = {
-                let (state, done) = (state.clone(), done.clone());
+            let other = {
+                let (state, queued, done, ready) =
+                    (state.clone(), queued.clone(), done.clone(), ready.clone());
                 thread::spawn(move || {
                     assert!(
                         !state.transition_to_notified(WaitKind::Park),
                         "an unpark queued a thread that waits inside spool"
                     );
-                    done.fetch_add(1, Ordering::Release);
-                })
-            };
-            let waker = {
-                let (state, queued, done, ready) =
-                    (state.clone(), queued.clone(), done.clone(), ready.clone());
-                thread::spawn(move || {
                     ready.store(1, Ordering::Relaxed);
                     if state.transition_to_notified(WaitKind::Internal) {
                         queued.store(true, Ordering::Release);
@@ -346,10 +341,9 @@ mod loom_models {
                 })
             };
             while ready.load(Ordering::Relaxed) == 0 {
-                wait(WaitKind::Internal, &state, &queued, &done, 2);
+                wait(WaitKind::Internal, &state, &queued, &done, 1);
             }
-            unparker.join().unwrap();
-            waker.join().unwrap();
+            other.join().unwrap();
             assert!(
                 state.consume_token(WaitKind::Park),
                 "the unpark's token must survive the internal wait"
