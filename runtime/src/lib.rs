@@ -8,10 +8,14 @@
 //!   [`global`] is the implicitly started one.
 //! * [`spawn_here`] / [`Runtime::spawn`] — start a green thread.
 //! * [`park`], [`park_timeout`], [`sleep`], [`yield_now`] and
-//!   [`ThreadHandle::unpark`] — the one blocking primitive and its friends.
-//!   Each works in a green thread (it switches out) and on a plain OS thread
-//!   (it blocks the OS thread), which is what lets the same `spool` types
-//!   work on both.
+//!   [`ThreadHandle::unpark`] — the user's blocking primitive and its
+//!   friends, with std's semantics.
+//! * [`wait`], [`wait_until`] and [`ThreadHandle::wake`] — the same
+//!   mechanism with a token of its own, for `spool`'s locks, channels,
+//!   sockets and `join`, so they never consume or fake the user's park
+//!   token. Each of these works in a green thread (it switches out) and on
+//!   a plain OS thread (it blocks the OS thread), which is what lets the
+//!   same `spool` types work on both.
 //! * [`with_local_storage`] — the table behind `spool::thread_local!`.
 //! * [`IoSource`] — a non-blocking descriptor whose operations park the
 //!   green thread until the worker's reactor reports readiness (the base of

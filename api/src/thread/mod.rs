@@ -334,6 +334,11 @@ pub fn current() -> Thread {
 /// As with std, it may also return spuriously: call it in a loop that
 /// checks a condition.
 ///
+/// As with std, spool's other blocking calls (locks, channels, sockets,
+/// [`JoinHandle::join`], [`sleep`], `unblock`) never consume the token nor
+/// are ended by it: an [`unpark`](Thread::unpark) that arrives while the
+/// thread is blocked in one of them is kept for its next `park`.
+///
 /// ```
 /// use spool::thread;
 /// use std::sync::atomic::{AtomicBool, Ordering};
