@@ -1,19 +1,25 @@
-//! Sockets that outlive the runtime that first watched them.
+//! Descriptors across runtimes: sockets that outlive the runtime that first
+//! watched them, and what a runtime or socket reports when no descriptor is
+//! left.
 //!
 //! A socket is registered with the worker of the first green thread that
-//! waits on it. These tests drop that runtime while a green thread of
+//! waits on it. The first tests drop that runtime while a green thread of
 //! another runtime is parked on the socket, and check that the parked
 //! thread still wakes when the socket becomes ready (a test that builds a
 //! runtime per case, a listener made under one runtime and served by
 //! another).
+//!
+//! `child_*` tests do nothing unless the parent test re-executes this
+//! binary to run exactly them (see `common::run_child`).
 
 mod common;
 
-use std::io::{ErrorKind, Read, Write};
+use std::error::Error as _;
+use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};
 
-use common::Watchdog;
+use common::{is_child, run_child, Watchdog};
 use spool::net::{TcpListener, TcpStream};
 use spool::Runtime;
 
@@ -195,4 +201,86 @@ fn a_reader_racing_the_first_runtimes_shutdown_is_woken() {
         (&client).write_all(b"wake!").unwrap();
         expect_woken(reader, &format!("round {round}"));
     }
+}
+
+// ---------------------------------------------------------------------------
+// Descriptor exhaustion
+// ---------------------------------------------------------------------------
+
+/// The OS error code of `e`, looking through spool's description of it
+/// (the idiom spool's documentation gives).
+fn os_error_code(e: &io::Error) -> Option<i32> {
+    e.raw_os_error().or_else(|| {
+        e.get_ref()?
+            .source()?
+            .downcast_ref::<io::Error>()?
+            .raw_os_error()
+    })
+}
+
+/// Checks that `e` names the open-file limit and its fix and keeps the OS
+/// error as std reports it: same kind, `EMFILE` reachable.
+fn assert_describes_emfile(e: &io::Error, what: &str) {
+    let std_error = io::Error::from_raw_os_error(libc::EMFILE);
+    assert_eq!(e.kind(), std_error.kind(), "{what}: {e}");
+    assert_eq!(
+        os_error_code(e),
+        Some(libc::EMFILE),
+        "{what}: the OS error is lost: {e:?}"
+    );
+    let text = e.to_string();
+    assert!(
+        text.contains("RLIMIT_NOFILE") && text.contains(&std_error.to_string()),
+        "{what}: the message should name the limit and the OS error: {text}"
+    );
+}
+
+#[test]
+fn exhausted_descriptors_are_reported_with_the_os_error() {
+    let out = run_child("child_exhausted_descriptors", &[]);
+    assert!(
+        out.status.success() && out.stdout.contains("test result: ok. 1 passed"),
+        "child failed ({}):\n--- stdout\n{}\n--- stderr\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[test]
+fn child_exhausted_descriptors() {
+    if !is_child("child_exhausted_descriptors") {
+        return;
+    }
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the rlimit we pass.
+    assert_eq!(
+        unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) },
+        0
+    );
+    limit.rlim_cur = 64;
+    // SAFETY: setrlimit reads the rlimit we pass.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+    // Use up every descriptor below the limit.
+    let mut held = Vec::new();
+    loop {
+        match std::fs::File::open("/dev/null") {
+            Ok(file) => held.push(file),
+            Err(e) if e.raw_os_error() == Some(libc::EMFILE) => break,
+            Err(e) => panic!("opening /dev/null: {e}"),
+        }
+    }
+    let e = Runtime::builder().workers(1).build().unwrap_err();
+    assert_describes_emfile(&e, "Runtime::build");
+    // The global runtime reports the same error each time it is asked.
+    for _ in 0..2 {
+        let e = Runtime::builder().workers(1).build_global().unwrap_err();
+        assert_describes_emfile(&e, "Runtime::build_global");
+    }
+    let e = TcpListener::bind(loopback()).unwrap_err();
+    assert_describes_emfile(&e, "TcpListener::bind");
+    drop(held);
 }

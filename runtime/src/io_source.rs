@@ -408,21 +408,20 @@ fn timed_out() -> io::Error {
     io::Error::from_raw_os_error(libc::EAGAIN)
 }
 
+/// Adds the limit and the fix, where known, to an error from registering a
+/// descriptor with epoll; the OS error stays its source (see
+/// `crate::Described`).
 fn describe_register_error(e: io::Error) -> io::Error {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) => io::Error::new(
-            e.kind(),
-            format!(
-                "spool: cannot watch a socket: {e}; the per-user epoll watch limit \
-                 (/proc/sys/fs/epoll/max_user_watches) is reached: raise it with sysctl"
-            ),
-        ),
-        Some(libc::ENOMEM) => io::Error::new(
-            e.kind(),
-            format!("spool: cannot watch a socket: {e}; the kernel is out of memory"),
-        ),
-        _ => io::Error::new(e.kind(), format!("spool: cannot watch a socket: {e}")),
-    }
+    let message = match e.raw_os_error() {
+        Some(libc::ENOSPC) => "spool: cannot watch a socket: the per-user epoll watch limit \
+             (/proc/sys/fs/epoll/max_user_watches) is reached: raise it with sysctl"
+            .to_string(),
+        Some(libc::ENOMEM) => {
+            "spool: cannot watch a socket: the kernel is out of memory".to_string()
+        }
+        _ => "spool: cannot watch a socket".to_string(),
+    };
+    crate::Described::wrap(e, message)
 }
 
 /// Blocks the calling OS thread until `fd` is ready for `direction`, an

@@ -441,10 +441,7 @@ impl Runtime {
                 .name(format!("spool-worker-{index}"))
                 .spawn(move || WorkerCore::new(index, shared, reactor, fresh).run())
                 .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("spool: cannot start worker thread {index}: {e}"),
-                    )
+                    crate::Described::wrap(e, format!("spool: cannot start worker thread {index}"))
                 })?;
             lock(&runtime.threads).push(thread);
         }
@@ -514,7 +511,7 @@ impl Drop for Runtime {
 }
 
 /// The global runtime, started on first use.
-static GLOBAL: OnceLock<Result<Runtime, (io::ErrorKind, String)>> = OnceLock::new();
+static GLOBAL: OnceLock<Result<Runtime, io::Error>> = OnceLock::new();
 
 /// The global runtime, started with `config` if it is not running yet.
 /// Returns `AlreadyExists` if it was already started.
@@ -522,7 +519,7 @@ pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
     let mut fresh = false;
     let result = GLOBAL.get_or_init(|| {
         fresh = true;
-        Runtime::new(config).map_err(|e| (e.kind(), e.to_string()))
+        Runtime::new(config)
     });
     match (result, fresh) {
         (Ok(rt), true) => Ok(rt),
@@ -530,18 +527,16 @@ pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
             io::ErrorKind::AlreadyExists,
             "spool: the global runtime is already running; configure it before the first spawn",
         )),
-        (Err((kind, msg)), _) => Err(io::Error::new(*kind, msg.clone())),
+        (Err(e), _) => Err(crate::duplicate_error(e)),
     }
 }
 
 /// The global runtime, started with the default configuration (honouring
 /// `SPOOL_WORKERS`) on first use.
 pub fn global() -> io::Result<&'static Runtime> {
-    match GLOBAL.get_or_init(|| {
-        Runtime::new(RuntimeConfig::default()).map_err(|e| (e.kind(), e.to_string()))
-    }) {
+    match GLOBAL.get_or_init(|| Runtime::new(RuntimeConfig::default())) {
         Ok(rt) => Ok(rt),
-        Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+        Err(e) => Err(crate::duplicate_error(e)),
     }
 }
 
