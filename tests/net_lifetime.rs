@@ -14,7 +14,6 @@
 
 mod common;
 
-use std::error::Error as _;
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::time::{Duration, Instant};

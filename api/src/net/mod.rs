@@ -19,7 +19,6 @@
 //! that matches on the code looks there too:
 //!
 //! ```
-//! use std::error::Error as _;
 //! use std::io;
 //!
 //! /// The OS error code of `e`, also when spool added a description.

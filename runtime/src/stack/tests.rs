@@ -605,10 +605,8 @@ fn guard_costs() {
             tv_nsec: 0,
         };
         // SAFETY: clock_gettime writes into the timespec we pass.
-        assert_eq!(
-            unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) },
-            0
-        );
+        let result = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        assert_eq!(result, 0);
         Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
     }
     fn status_kib(field: &str) -> u64 {
