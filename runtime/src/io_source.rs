@@ -51,7 +51,7 @@
 //! served under another), and a green thread of one runtime can wait on a
 //! socket registered with a worker of another. The rules:
 //!
-//! 1. A socket is registered with at most one worker at a time. A green
+//! 1. A socket is registered with at most one running worker. A green
 //!    thread that has to wait registers it with its own worker only if it
 //!    is registered nowhere or with a worker that has exited; otherwise it
 //!    waits on the existing registration, and that worker's events wake it
