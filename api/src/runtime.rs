@@ -62,8 +62,12 @@ impl Builder {
     }
 
     /// Starts the runtime. Fails with `InvalidInput` on a bad worker count
-    /// or stack size (or a bad `SPOOL_WORKERS`), and with the OS error when
-    /// worker threads or their epoll instances cannot be created.
+    /// or stack size (or a bad `SPOOL_WORKERS`). When worker threads or
+    /// their epoll instances cannot be created, fails with the OS error's
+    /// kind and a message naming what could not be created (and, when no
+    /// descriptor is left, the limit to raise); the OS error itself is the
+    /// error's `source()`, as described under
+    /// [`spool::net`'s errors](crate::net#errors).
     pub fn build(self) -> io::Result<Runtime> {
         Ok(Runtime {
             inner: spool_runtime::Runtime::new(self.config)?,

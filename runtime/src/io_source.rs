@@ -7,7 +7,7 @@
 //! with a worker's `epoll` lazily, the first time a green thread has to
 //! wait on it, and with the worker that green thread is pinned to (so the
 //! usual case — one green thread per connection — gets its events on its
-//! own worker, ARCHITECTURE.md decision 3). Registration is edge-triggered
+//! own worker; see `reactor.rs`). Registration is edge-triggered
 //! for both directions at once; the epoll token is the address of the
 //! `Readiness`.
 //!
@@ -29,21 +29,56 @@
 //!
 //! # Lifetime of a token
 //! The epoll token is a raw pointer, so the `Readiness` must outlive every
-//! event that can carry it. The registration owns one strong reference.
-//! Dropping the `IoSource` removes the descriptor from epoll and hands that
-//! reference to the worker's *release list* rather than dropping it: events
-//! already fetched by an `epoll_wait` in progress may still name it. The
-//! worker empties its release list only between a finished dispatch and
-//! its next `epoll_wait`, which can no longer return the removed
-//! descriptor.
+//! event that can carry it. The worker's registration table
+//! (`reactor::Registrations`) owns one strong reference from registration
+//! on. Dropping the `IoSource` removes the descriptor from epoll and moves
+//! that reference to the worker's *release list* rather than dropping it:
+//! events already fetched by an `epoll_wait` in progress may still name it.
+//! The worker empties its release list only between a finished dispatch
+//! and its next `epoll_wait`, which can no longer return the removed
+//! descriptor, and once more as it exits.
+//!
+//! One lock (the table's) orders a deregistration against the worker's
+//! exit, so a record is freed exactly once whichever comes first: a
+//! deregistration before the exit leaves the record on the release list,
+//! which the exit empties; one after it finds the worker exited and has
+//! nothing to hand over, because the exit dropped every record it held.
+//! (Deciding with a flag and handing over under a second lock, as an
+//! earlier version did, leaked the record when the exit fell in between.)
 //!
 //! # Outliving a runtime
 //! A socket can outlive the runtime it was first registered with (a test
-//! that builds a runtime per case, a listener made in `main`). When that
-//! runtime's worker has exited, its epoll instance is closed and will
-//! never report anything again, so the next green thread to wait moves the
-//! registration to its own worker. The old record's reference is dropped
-//! there and then: no `epoll_wait` of the exited worker can run any more.
+//! that builds a runtime per case, a listener made under one runtime and
+//! served under another), and a green thread of one runtime can wait on a
+//! socket registered with a worker of another. The rules:
+//!
+//! 1. A socket is registered with at most one running worker. A green
+//!    thread that has to wait registers it with its own worker only if it
+//!    is registered nowhere or with a worker that has exited; otherwise it
+//!    waits on the existing registration, and that worker's events wake it
+//!    (an unpark reaches a green thread of any runtime).
+//! 2. A worker exits after its last `epoll_wait`. Under its table's lock it
+//!    marks itself exited and takes every record; then it advances both
+//!    generations of each and wakes their waiters, and drops its
+//!    references. From then on its epoll instance reports nothing.
+//! 3. A woken waiter retries its operation; if that still says
+//!    `WouldBlock`, it finds the registration's worker exited and moves the
+//!    registration to its own worker (`EPOLL_CTL_ADD` reports data that is
+//!    already there). The old registration is just a name by then: its
+//!    record reference went with the exit.
+//!
+//! **Why no waiter is stranded on an exited worker.** The exit marks the
+//! worker exited before it advances any generation, and a waiter reads the
+//! generation before its attempt, then the exited mark (in `register`),
+//! then the generation again under the waiters' lock. If its first read
+//! already sees the advanced generation, the release–acquire pair on the
+//! generation makes it see the mark too, so it registers elsewhere. If not,
+//! the usual argument of "Why no readiness event is lost" applies to the
+//! exit's wakeup as to any event: either the waiter sees the generation
+//! move under the lock and retries, or it is on the list when the exit
+//! takes the lock to wake it. The model `loom_models` at the end of this
+//! file checks this handshake, and that marking the exit after the wakeup
+//! would strand a waiter.
 //!
 //! # On plain OS threads
 //! There is no reactor to park on, so a thread that is not a green thread
@@ -57,10 +92,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use mio::unix::SourceFd;
-use mio::{Interest, Token};
-
-use crate::scheduler::{lock, Remote, Shared};
+use crate::reactor::Registrations;
+use crate::scheduler::{lock, Shared};
 use crate::ThreadHandle;
 
 /// Which readiness an operation waits for.
@@ -100,6 +133,14 @@ impl Readiness {
         }
     }
 
+    /// Wakes the waiters of both directions as if an event had arrived:
+    /// each retries its operation. Called when the worker the descriptor
+    /// was registered with exits (see "Outliving a runtime").
+    pub(crate) fn wake_all(&self) {
+        self.read.wake();
+        self.write.wake();
+    }
+
     /// Called by the worker that owns the registration for each event.
     pub(crate) fn dispatch(&self, event: &mio::event::Event) {
         // Errors and hang-ups wake both sides: their next attempt reports
@@ -131,11 +172,18 @@ impl Waiters {
     }
 }
 
-/// Where a descriptor is registered: the runtime and the worker.
+/// Where a descriptor is registered: the runtime, the worker and the slot
+/// in that worker's registration table.
 struct Registration {
     shared: &'static Shared,
     worker: usize,
-    token: Token,
+    slot: usize,
+}
+
+impl Registration {
+    fn sources(&self) -> &'static Registrations {
+        &self.shared.workers[self.worker].sources
+    }
 }
 
 /// A non-blocking file descriptor that green threads can wait on.
@@ -153,8 +201,9 @@ pub struct IoSource {
     /// Where the descriptor is registered, if anywhere. Changed only under
     /// its lock; `registered` mirrors it for the lock-free fast path.
     registration: Mutex<Option<Registration>>,
-    /// The worker of `registration` (null: none), read without the lock.
-    registered: AtomicPtr<Remote>,
+    /// The registration table of `registration`'s worker (null: none),
+    /// read without the lock.
+    registered: AtomicPtr<Registrations>,
 }
 
 impl IoSource {
@@ -291,7 +340,8 @@ impl IoSource {
     }
 
     /// Registers the descriptor with worker `worker` of `shared`, unless it
-    /// is registered already with a worker that is still running.
+    /// is registered already with a worker that is still running (see
+    /// "Outliving a runtime").
     fn register(&self, shared: &'static Shared, worker: usize) -> io::Result<()> {
         let current = self.registered.load(Ordering::Acquire);
         // SAFETY: a non-null `registered` points into a runtime's `Shared`,
@@ -301,44 +351,25 @@ impl IoSource {
         }
         let mut registration = lock(&self.registration);
         if let Some(old) = registration.as_ref() {
-            let remote = &old.shared.workers[old.worker];
-            if !remote.has_exited() {
+            if !old.sources().has_exited() {
                 return Ok(()); // another thread registered meanwhile
             }
-            // The old worker's epoll instance is closed and its loop has
-            // ended (`has_exited`), so no event can name the old token any
-            // more: take its reference back.
-            remote.io_sources.fetch_sub(1, Ordering::Relaxed);
-            // SAFETY: the token holds the pointer from `Arc::into_raw` whose
-            // strong reference the registration owned; the registration is
-            // being discarded, so it is taken back exactly once.
-            drop(unsafe { Arc::from_raw(old.token.0 as *const Readiness) });
+            // The old worker's exit dropped its reference to the record and
+            // woke its waiters: only the name is left to forget.
             *registration = None;
             self.registered.store(ptr::null_mut(), Ordering::Release);
         }
-        let token = Token(Arc::into_raw(Arc::clone(&self.readiness)) as usize);
-        let remote = &shared.workers[worker];
-        let result = remote.with_registry(|registry| {
-            registry.register(
-                &mut SourceFd(&self.fd),
-                token,
-                Interest::READABLE | Interest::WRITABLE,
-            )
-        });
-        if let Err(e) = result {
-            // SAFETY: the pointer came from `Arc::into_raw` just above and
-            // was never handed to epoll (registration failed).
-            drop(unsafe { Arc::from_raw(token.0 as *const Readiness) });
-            return Err(describe_register_error(e));
-        }
-        remote.io_sources.fetch_add(1, Ordering::Relaxed);
+        let sources = &shared.workers[worker].sources;
+        let slot = sources
+            .register(self.fd, &self.readiness)
+            .map_err(describe_register_error)?;
         *registration = Some(Registration {
             shared,
             worker,
-            token,
+            slot,
         });
         self.registered
-            .store(ptr::from_ref(remote).cast_mut(), Ordering::Release);
+            .store(ptr::from_ref(sources).cast_mut(), Ordering::Release);
         Ok(())
     }
 }
@@ -349,28 +380,13 @@ impl Drop for IoSource {
             .registration
             .get_mut()
             .unwrap_or_else(|e| e.into_inner());
-        let Some(registration) = registration.take() else {
-            return;
-        };
-        let remote = &registration.shared.workers[registration.worker];
-        // An exited worker polls no more, so no event can name the token.
-        if remote.has_exited() {
-            remote.io_sources.fetch_sub(1, Ordering::Relaxed);
-            // SAFETY: see `register`; the registration is discarded here,
-            // so its reference is taken back exactly once.
-            drop(unsafe { Arc::from_raw(registration.token.0 as *const Readiness) });
-            return;
+        if let Some(registration) = registration.take() {
+            // The descriptor is still open (the contract of `new`), so this
+            // removes exactly our registration.
+            registration
+                .sources()
+                .deregister(self.fd, registration.slot);
         }
-        // The descriptor is still open (the contract of `new`), so this
-        // removes exactly our registration. A worker that has exited has
-        // closed its registry; its epoll instance is gone with it.
-        let _ = remote.with_registry(|registry| registry.deregister(&mut SourceFd(&self.fd)));
-        remote.io_sources.fetch_sub(1, Ordering::Relaxed);
-        // SAFETY: `token` holds the pointer from `Arc::into_raw` in
-        // `register`, whose strong reference the registration owned; it is
-        // taken back exactly once, here.
-        let readiness = unsafe { Arc::from_raw(registration.token.0 as *const Readiness) };
-        remote.release(readiness);
     }
 }
 
@@ -392,21 +408,20 @@ fn timed_out() -> io::Error {
     io::Error::from_raw_os_error(libc::EAGAIN)
 }
 
+/// Adds the limit and the fix, where known, to an error from registering a
+/// descriptor with epoll; the OS error stays its source (see
+/// `crate::Described`).
 fn describe_register_error(e: io::Error) -> io::Error {
-    match e.raw_os_error() {
-        Some(libc::ENOSPC) => io::Error::new(
-            e.kind(),
-            format!(
-                "spool: cannot watch a socket: {e}; the per-user epoll watch limit \
-                 (/proc/sys/fs/epoll/max_user_watches) is reached: raise it with sysctl"
-            ),
-        ),
-        Some(libc::ENOMEM) => io::Error::new(
-            e.kind(),
-            format!("spool: cannot watch a socket: {e}; the kernel is out of memory"),
-        ),
-        _ => io::Error::new(e.kind(), format!("spool: cannot watch a socket: {e}")),
-    }
+    let message = match e.raw_os_error() {
+        Some(libc::ENOSPC) => "spool: cannot watch a socket: the per-user epoll watch limit \
+             (/proc/sys/fs/epoll/max_user_watches) is reached: raise it with sysctl"
+            .to_string(),
+        Some(libc::ENOMEM) => {
+            "spool: cannot watch a socket: the kernel is out of memory".to_string()
+        }
+        _ => "spool: cannot watch a socket".to_string(),
+    };
+    crate::Described::wrap(e, message)
 }
 
 /// Blocks the calling OS thread until `fd` is ready for `direction`, an
@@ -447,5 +462,209 @@ fn poll_fd(fd: RawFd, direction: Direction, deadline: Option<Instant>) -> io::Re
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Runtime, RuntimeConfig, SpawnOptions};
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    use std::sync::{mpsc, Barrier, Weak};
+    use std::time::Duration;
+
+    /// A connected pair of non-blocking Unix stream sockets.
+    fn socket_pair() -> (OwnedFd, OwnedFd) {
+        let mut fds = [0; 2];
+        let flags = libc::SOCK_STREAM | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC;
+        // SAFETY: `fds` has room for the two descriptors socketpair writes.
+        let rc = unsafe { libc::socketpair(libc::AF_UNIX, flags, 0, fds.as_mut_ptr()) };
+        assert_eq!(rc, 0, "socketpair: {}", io::Error::last_os_error());
+        // SAFETY: socketpair succeeded, so both are fresh descriptors that
+        // nothing else owns.
+        unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) }
+    }
+
+    fn read_fd(fd: RawFd) -> io::Result<usize> {
+        let mut buf = [0u8; 16];
+        // SAFETY: `buf` is valid for writes of its length.
+        let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Registers `source` with the worker of a one-worker `runtime`: a
+    /// green thread waits for it with a deadline that has already passed.
+    fn register_on(runtime: &Runtime, source: &Arc<IoSource>) {
+        let (done, finished) = mpsc::channel();
+        let waiter = Arc::clone(source);
+        runtime
+            .spawn(SpawnOptions::default(), move || {
+                let fd = waiter.fd();
+                let result = waiter.io(Direction::Read, Some(Instant::now()), || read_fd(fd));
+                drop(waiter);
+                done.send(result.map_err(|e| e.kind())).unwrap();
+            })
+            .unwrap();
+        let result = finished.recv_timeout(Duration::from_secs(10)).unwrap();
+        assert_eq!(result, Err(io::ErrorKind::WouldBlock));
+        assert!(lock(&source.registration).is_some(), "not registered");
+    }
+
+    /// The window: `IoSource::drop` decides that its worker still runs, the
+    /// worker exits and frees what was released to it, then the drop hands
+    /// over its record, which nobody frees any more. Each round drops the
+    /// source on one OS thread while another drops the runtime, the drop
+    /// delayed by a different amount each round to sweep the worker's exit.
+    #[test]
+    fn a_source_dropped_while_its_worker_exits_frees_its_readiness_record() {
+        let mut leaked = 0;
+        const ROUNDS: u32 = 4000;
+        for round in 0..ROUNDS {
+            let runtime = Runtime::new(RuntimeConfig {
+                workers: Some(1),
+                stack_size: None,
+            })
+            .unwrap();
+            let (fd, _peer) = socket_pair();
+            // SAFETY: `fd` stays open until after the source is dropped.
+            let source = Arc::new(unsafe { IoSource::new(fd.as_raw_fd()) });
+            register_on(&runtime, &source);
+            let record: Weak<Readiness> = Arc::downgrade(&source.readiness);
+            let start = Arc::new(Barrier::new(2));
+            let dropper = {
+                let start = Arc::clone(&start);
+                std::thread::spawn(move || {
+                    start.wait();
+                    let delay = Duration::from_nanos(u64::from(round % 100) * 500);
+                    let spin = Instant::now();
+                    while spin.elapsed() < delay {
+                        std::hint::spin_loop();
+                    }
+                    drop(Arc::into_inner(source).expect("the only reference"));
+                    drop(fd);
+                })
+            };
+            start.wait();
+            drop(runtime);
+            dropper.join().unwrap();
+            if record.strong_count() != 0 {
+                leaked += 1;
+            }
+        }
+        assert_eq!(leaked, 0, "{leaked} of {ROUNDS} readiness records leaked");
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The handshake of "Outliving a runtime": a worker's exit against a
+    //! thread that is about to wait on a descriptor registered with it.
+    //! The model mirrors the orderings of the code: `exit` is
+    //! `Registrations::close` followed by `Readiness::wake_all`; `wait` is
+    //! `IoSource::io` with `register` and `wait_after` inlined, for an
+    //! operation that keeps saying `WouldBlock`.
+    //!
+    //! Run with
+    //! `RUSTFLAGS="--cfg loom" cargo test -p spool-runtime --release --lib loom`.
+    use loom::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    #[derive(Default)]
+    struct Descriptor {
+        /// The registration's worker has exited (`Registrations::exited`).
+        exited: AtomicBool,
+        /// The read direction's generation.
+        generation: AtomicU64,
+        /// Whether the waiter is on the read direction's list.
+        listed: Mutex<bool>,
+        /// The waiter was unparked.
+        woken: AtomicBool,
+        /// The exit has finished waking.
+        exit_done: AtomicBool,
+    }
+
+    /// How the waiter's wait ended.
+    #[derive(Debug, PartialEq)]
+    enum Outcome {
+        /// It found the worker exited and registered with its own.
+        Moved,
+        /// The exit's wakeup reached it.
+        Woken,
+    }
+
+    fn exit(d: &Descriptor, mark_first: bool) {
+        if mark_first {
+            d.exited.store(true, Ordering::Release);
+        }
+        // `Waiters::wake`.
+        d.generation.fetch_add(1, Ordering::AcqRel);
+        if !mark_first {
+            d.exited.store(true, Ordering::Release);
+        }
+        let mut listed = d.listed.lock().unwrap();
+        if std::mem::take(&mut *listed) {
+            d.woken.store(true, Ordering::Release);
+        }
+        drop(listed);
+        d.exit_done.store(true, Ordering::Release);
+    }
+
+    fn wait(d: &Descriptor) -> Outcome {
+        loop {
+            let seen = d.generation.load(Ordering::Acquire);
+            // The operation says `WouldBlock`; `register` looks at the
+            // registration's worker.
+            if d.exited.load(Ordering::Acquire) {
+                return Outcome::Moved;
+            }
+            {
+                let mut listed = d.listed.lock().unwrap();
+                if d.generation.load(Ordering::Acquire) != seen {
+                    continue; // an event came: retry the operation
+                }
+                *listed = true;
+            }
+            // Parked until unparked.
+            loop {
+                if d.exit_done.load(Ordering::Acquire) {
+                    assert!(
+                        d.woken.load(Ordering::Acquire),
+                        "stranded: parked on an exited worker that did not wake it"
+                    );
+                }
+                if d.woken.load(Ordering::Acquire) {
+                    return Outcome::Woken;
+                }
+                thread::yield_now();
+            }
+        }
+    }
+
+    fn exit_against_a_waiter(mark_first: bool) {
+        loom::model(move || {
+            let d = Arc::new(Descriptor::default());
+            let worker = {
+                let d = Arc::clone(&d);
+                thread::spawn(move || exit(&d, mark_first))
+            };
+            let outcome = wait(&d);
+            worker.join().unwrap();
+            assert!(matches!(outcome, Outcome::Moved | Outcome::Woken));
+        });
+    }
+
+    #[test]
+    fn a_worker_exit_strands_no_waiter() {
+        exit_against_a_waiter(true);
+    }
+
+    /// The deliberate mutation: marking the worker exited after advancing
+    /// the generation lets a waiter read the new generation, miss the
+    /// mark, and park after the exit has woken everyone.
+    #[test]
+    #[should_panic(expected = "stranded")]
+    fn marking_the_exit_after_the_wakeup_strands_a_waiter() {
+        exit_against_a_waiter(false);
     }
 }

@@ -468,20 +468,77 @@ pub(crate) fn write_stderr(message: &str) {
     let _ = std::io::stderr().write_all(message.as_bytes());
 }
 
-/// Adds the limit and the fix to an error from creating a file descriptor.
+/// Adds what spool was creating, and for descriptor exhaustion the limit
+/// that was hit and the fix, to an error from creating a file descriptor.
+///
+/// The result keeps `error`'s kind, and `error` itself is its
+/// [`source`](std::error::Error::source) (see [`Described`]).
 pub(crate) fn describe_fd_error(error: io::Error, what: &str) -> io::Error {
-    if error.raw_os_error() == Some(libc::EMFILE) || error.raw_os_error() == Some(libc::ENFILE) {
-        io::Error::new(
-            error.kind(),
-            format!(
-                "spool: cannot create {what}: {error}; the open-file limit (RLIMIT_NOFILE, see `ulimit -n`) \
-                 is reached: raise it or close descriptors"
-            ),
-        )
-    } else {
-        io::Error::new(
-            error.kind(),
-            format!("spool: cannot create {what}: {error}"),
-        )
+    let message = match error.raw_os_error() {
+        Some(libc::EMFILE) => format!(
+            "spool: cannot create {what}: the process's open-file limit \
+             (RLIMIT_NOFILE, `ulimit -n`) is reached: raise it or close descriptors"
+        ),
+        Some(libc::ENFILE) => format!(
+            "spool: cannot create {what}: the system-wide open-file limit \
+             (/proc/sys/fs/file-max) is reached: raise it with sysctl fs.file-max \
+             or close descriptors"
+        ),
+        _ => format!("spool: cannot create {what}"),
+    };
+    Described::wrap(error, message)
+}
+
+/// An OS error with what spool was doing when it happened and, where spool
+/// knows them, the limit that was hit and the fix.
+///
+/// An `io::Error` cannot carry both a message and an OS error code: one
+/// made by `io::Error::new` answers `raw_os_error()` with `None`. So the
+/// wrapped error keeps the code's kind, shows the OS error's text after the
+/// message, and returns the original `io::Error` from `source()`, where
+/// `raw_os_error()` works:
+///
+/// ```text
+/// let code = e.raw_os_error().or_else(|| {
+///     e.get_ref()?.source()?.downcast_ref::<io::Error>()?.raw_os_error()
+/// });
+/// ```
+#[derive(Debug)]
+pub(crate) struct Described {
+    message: String,
+    source: io::Error,
+}
+
+impl Described {
+    /// `source` with `message` in front, as an `io::Error` of the same kind.
+    pub(crate) fn wrap(source: io::Error, message: String) -> io::Error {
+        io::Error::new(source.kind(), Described { message, source })
+    }
+}
+
+impl fmt::Display for Described {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} ({})", self.message, self.source)
+    }
+}
+
+impl std::error::Error for Described {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// An error equal to `error` in kind, text and OS error code (`io::Error`
+/// is not `Clone`), for an error kept to be reported more than once.
+pub(crate) fn duplicate_error(error: &io::Error) -> io::Error {
+    if let Some(code) = error.raw_os_error() {
+        return io::Error::from_raw_os_error(code);
+    }
+    match error.get_ref().and_then(|e| e.downcast_ref::<Described>()) {
+        Some(described) => Described::wrap(
+            duplicate_error(&described.source),
+            described.message.clone(),
+        ),
+        None => io::Error::new(error.kind(), error.to_string()),
     }
 }

@@ -162,10 +162,9 @@ use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle as OsJoinHandle;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
-use mio::{Registry, Waker};
+use mio::Waker;
 
-use crate::io_source::Readiness;
-use crate::reactor::Reactor;
+use crate::reactor::{Reactor, Registrations};
 use crate::stack::{self, GuardedStack};
 use crate::sys::{self, RunningStack};
 use crate::task::{next_thread_id, GreenCoroutine, Task, PLACED};
@@ -187,20 +186,9 @@ pub(crate) struct Remote {
     /// eventfd on its way out). Locked only to wake a sleeping worker.
     waker: Mutex<Option<Waker>>,
     pub(crate) stealer: Stealer<Arc<Task>>,
-    /// A handle on the worker's epoll instance, for registering sockets
-    /// from any thread; `None` once the worker has exited.
-    registry: Mutex<Option<Registry>>,
-    /// How many descriptors are registered with this worker; while there
-    /// are none, a busy worker skips polling its reactor.
-    pub(crate) io_sources: AtomicUsize,
-    /// Readiness records of deregistered descriptors, dropped by the worker
-    /// before its next `epoll_wait` (see `io_source.rs`, "Lifetime of a
-    /// token").
-    released: Mutex<Vec<Arc<Readiness>>>,
-    /// Set when `released` may be non-empty.
-    has_released: AtomicBool,
-    /// Set once the worker's loop has ended: it polls its reactor no more.
-    exited: AtomicBool,
+    /// The sockets registered with the worker's reactor, for registering
+    /// and deregistering from any thread.
+    pub(crate) sources: Registrations,
     /// Started, unfinished green threads pinned to the worker; written only
     /// by the worker (see "Placement").
     pub(crate) live: AtomicUsize,
@@ -213,35 +201,7 @@ impl Remote {
     /// Whether the worker has exited (see `io_source.rs`, "Outliving a
     /// runtime").
     pub(crate) fn has_exited(&self) -> bool {
-        self.exited.load(Ordering::Acquire)
-    }
-
-    /// Runs `f` with the worker's registry, or fails if the worker exited.
-    pub(crate) fn with_registry<R>(
-        &self,
-        f: impl FnOnce(&Registry) -> io::Result<R>,
-    ) -> io::Result<R> {
-        match lock(&self.registry).as_ref() {
-            Some(registry) => f(registry),
-            None => Err(io::Error::other(
-                "spool: the runtime this socket was registered with has shut down",
-            )),
-        }
-    }
-
-    /// Hands a deregistered source's readiness record to the worker.
-    pub(crate) fn release(&self, readiness: Arc<Readiness>) {
-        lock(&self.released).push(readiness);
-        self.has_released.store(true, Ordering::Release);
-    }
-
-    /// Drops released readiness records; called by the worker between a
-    /// finished dispatch and its next `epoll_wait`.
-    pub(crate) fn drop_released(&self) {
-        if self.has_released.swap(false, Ordering::Acquire) {
-            let released = std::mem::take(&mut *lock(&self.released));
-            drop(released);
-        }
+        self.sources.has_exited()
     }
 }
 
@@ -348,15 +308,12 @@ impl Shared {
         }
     }
 
-    /// Closes worker `index`'s waker and registry (the worker is exiting).
+    /// Closes worker `index`'s waker and registrations (the worker is
+    /// exiting and polls no more).
     pub(crate) fn close_waker(&self, index: usize) {
         let remote = self.remote(index);
         lock(&remote.waker).take();
-        lock(&remote.registry).take();
-        // Nothing will dispatch or release any more: free what is queued.
-        remote.exited.store(true, Ordering::Release);
-        remote.has_released.store(true, Ordering::Relaxed);
-        remote.drop_released();
+        remote.sources.close();
     }
 
     fn notify_all(&self) {
@@ -462,7 +419,7 @@ impl Runtime {
         let mut remotes = Vec::with_capacity(workers);
         let mut parts = Vec::with_capacity(workers);
         for _ in 0..workers {
-            let (reactor, waker, registry) = Reactor::new()?;
+            let (reactor, waker, sources) = Reactor::new()?;
             let fresh = Deque::new_fifo();
             remotes.push(Remote {
                 inbox: Mutex::new(Vec::new()),
@@ -470,11 +427,7 @@ impl Runtime {
                 sleeping: AtomicBool::new(false),
                 waker: Mutex::new(Some(waker)),
                 stealer: fresh.stealer(),
-                registry: Mutex::new(Some(registry)),
-                io_sources: AtomicUsize::new(0),
-                released: Mutex::new(Vec::new()),
-                has_released: AtomicBool::new(false),
-                exited: AtomicBool::new(false),
+                sources,
                 live: AtomicUsize::new(0),
                 placed: AtomicUsize::new(0),
             });
@@ -499,10 +452,7 @@ impl Runtime {
                 .name(format!("spool-worker-{index}"))
                 .spawn(move || WorkerCore::new(index, shared, reactor, fresh).run())
                 .map_err(|e| {
-                    io::Error::new(
-                        e.kind(),
-                        format!("spool: cannot start worker thread {index}: {e}"),
-                    )
+                    crate::Described::wrap(e, format!("spool: cannot start worker thread {index}"))
                 })?;
             lock(&runtime.threads).push(thread);
         }
@@ -572,7 +522,7 @@ impl Drop for Runtime {
 }
 
 /// The global runtime, started on first use.
-static GLOBAL: OnceLock<Result<Runtime, (io::ErrorKind, String)>> = OnceLock::new();
+static GLOBAL: OnceLock<Result<Runtime, io::Error>> = OnceLock::new();
 
 /// The global runtime, started with `config` if it is not running yet.
 /// Returns `AlreadyExists` if it was already started.
@@ -580,7 +530,7 @@ pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
     let mut fresh = false;
     let result = GLOBAL.get_or_init(|| {
         fresh = true;
-        Runtime::new(config).map_err(|e| (e.kind(), e.to_string()))
+        Runtime::new(config)
     });
     match (result, fresh) {
         (Ok(rt), true) => Ok(rt),
@@ -588,18 +538,16 @@ pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
             io::ErrorKind::AlreadyExists,
             "spool: the global runtime is already running; configure it before the first spawn",
         )),
-        (Err((kind, msg)), _) => Err(io::Error::new(*kind, msg.clone())),
+        (Err(e), _) => Err(crate::duplicate_error(e)),
     }
 }
 
 /// The global runtime, started with the default configuration (honouring
 /// `SPOOL_WORKERS`) on first use.
 pub fn global() -> io::Result<&'static Runtime> {
-    match GLOBAL.get_or_init(|| {
-        Runtime::new(RuntimeConfig::default()).map_err(|e| (e.kind(), e.to_string()))
-    }) {
+    match GLOBAL.get_or_init(|| Runtime::new(RuntimeConfig::default())) {
         Ok(rt) => Ok(rt),
-        Err((kind, msg)) => Err(io::Error::new(*kind, msg.clone())),
+        Err(e) => Err(crate::duplicate_error(e)),
     }
 }
 

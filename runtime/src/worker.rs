@@ -305,7 +305,7 @@ impl WorkerCore {
     /// sockets registered.
     fn poll_io(&self) {
         let remote = &self.shared.workers[self.index];
-        if remote.io_sources.load(Ordering::Relaxed) > 0 {
+        if remote.sources.any() {
             self.reactor.borrow_mut().poll(remote, Some(Duration::ZERO));
         }
     }

@@ -7,6 +7,46 @@
 //! until its worker's reactor reports the socket ready, so one green thread
 //! per connection scales to tens of thousands of connections. On a plain
 //! OS thread the same types block that thread, as std's do.
+//!
+//! # Errors
+//! Errors are std's, with one addition: when a socket cannot be created or
+//! accepted because no descriptor is left (`EMFILE`, `ENFILE`), the message
+//! also names the limit that was hit and how to raise it. An
+//! [`io::Error`](std::io::Error) cannot carry both a message and an OS
+//! error code, so for these errors `raw_os_error()` is `None` where std's
+//! is `Some(24)` (or 23). The kind is std's, the text ends with std's, and
+//! the OS error is the error's [`source`](std::error::Error::source). Code
+//! that matches on the code looks there too:
+//!
+//! ```
+//! use std::io;
+//!
+//! /// The OS error code of `e`, also when spool added a description.
+//! fn os_error_code(e: &io::Error) -> Option<i32> {
+//!     e.raw_os_error()
+//!         .or_else(|| e.get_ref()?.source()?.downcast_ref::<io::Error>()?.raw_os_error())
+//! }
+//!
+//! // Lower the open-file limit and use up every descriptor below it.
+//! let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+//! // SAFETY: getrlimit writes into the rlimit we pass.
+//! unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) };
+//! limit.rlim_cur = 64;
+//! // SAFETY: setrlimit reads the rlimit we pass.
+//! unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) };
+//! let mut held = Vec::new();
+//! while let Ok(file) = std::fs::File::open("/dev/null") {
+//!     held.push(file);
+//! }
+//!
+//! let e = spool::net::TcpListener::bind("127.0.0.1:0").unwrap_err();
+//! assert_eq!(e.raw_os_error(), None);
+//! assert_eq!(os_error_code(&e), Some(libc::EMFILE));
+//! assert!(e.to_string().contains("ulimit -n"), "{e}");
+//! ```
+//!
+//! [`Runtime::builder`](crate::Runtime::builder)'s `build` describes an
+//! exhausted limit the same way.
 
 mod addr;
 pub(crate) mod io;

@@ -161,6 +161,7 @@ fn normalize_rounds_and_rejects() {
 #[test]
 fn slab_slots_do_not_overlap_and_have_guards_below() {
     let page = sys::page_size();
+    let guard = guard_size();
     let size = normalize_stack_size(64 * KIB).unwrap();
     let pool = leak_pool(sys::guard_kind(), 0);
     // 40 stacks span the 16-slot first slab and the 32-slot second one.
@@ -171,13 +172,18 @@ fn slab_slots_do_not_overlap_and_have_guards_below() {
         assert_eq!(base % corosensei::stack::STACK_ALIGNMENT, 0);
         assert_eq!(limit % corosensei::stack::STACK_ALIGNMENT, 0);
         assert_eq!(limit % page, 0);
-        assert!(base - limit <= size + page);
-        assert!(base - limit > size + page - COLORS * COLOR_STEP);
+        assert!(base - limit <= size + guard);
+        assert!(base - limit > size + guard - COLORS * COLOR_STEP);
         assert_eq!(stack.size(), size);
-        assert_eq!(stack.guard_range(), (limit, limit + page));
-        assert!(!sys::is_readable(limit), "guard of {stack:?} is readable");
-        assert!(!sys::is_readable(limit + page - 1));
-        assert!(sys::is_readable(limit + page));
+        assert_eq!(stack.guard_range(), (limit, limit + guard));
+        for offset in (0..guard).step_by(page) {
+            assert!(
+                !sys::is_readable(limit + offset),
+                "guard of {stack:?} is readable at +{offset:#x}"
+            );
+        }
+        assert!(!sys::is_readable(limit + guard - 1));
+        assert!(sys::is_readable(limit + guard));
         ranges.push((limit, base));
     }
     ranges.sort_unstable();
@@ -193,7 +199,6 @@ fn slab_slots_do_not_overlap_and_have_guards_below() {
 
 #[test]
 fn writing_into_a_guard_page_faults() {
-    let page = sys::page_size();
     for kind in guard_kinds() {
         let pool = leak_pool(kind, 0);
         let stack = pool.allocate(normalize_stack_size(0).unwrap()).unwrap();
@@ -212,7 +217,67 @@ fn writing_into_a_guard_page_faults() {
             unsafe { (guard_start as *mut u8).write_volatile(1) };
         });
         assert_eq!(killed_by(status), Some(libc::SIGSEGV), "{kind:?}");
-        assert_eq!(guard_end - guard_start, page);
+        assert_eq!(guard_end - guard_start, guard_size());
+    }
+}
+
+#[test]
+fn the_guard_is_at_least_64_kib_of_whole_pages() {
+    let page = sys::page_size();
+    assert!(guard_size() >= 64 * KIB);
+    assert_eq!(guard_size() % page, 0);
+    assert!(guard_size() < 64 * KIB + page);
+}
+
+/// A frame that skips past the end of its stack without touching the
+/// pages in between (C code built without stack probes allocating a large
+/// local array) lands in the guard, not in the stack of the slot below,
+/// and is reported as an overflow. 32 KiB is eight 4 KiB pages past the
+/// end: with a one-page guard this write silently landed in the top of
+/// the neighbouring green thread's stack.
+#[test]
+fn a_frame_skipping_32_kib_past_the_stack_end_is_reported_as_an_overflow() {
+    const SKIP: usize = 32 * KIB;
+    for kind in guard_kinds() {
+        sys::install_overflow_handler();
+        let pool = leak_pool(kind, 0);
+        let size = normalize_stack_size(64 * KIB).unwrap();
+        // The second slot of the slab, so that another stack lies directly
+        // below its guard.
+        let below = pool.allocate(size).unwrap();
+        let stack = pool.allocate(size).unwrap();
+        assert_eq!(stack.limit().get(), usable(&below).1, "slots not adjacent");
+        let (guard_start, guard_end) = stack.guard_range();
+        let info = RunningStack {
+            guard_start,
+            guard_end,
+            stack_size: stack.size(),
+            name: Some("skipper".into()),
+        };
+        let (status, stderr) = in_child(move || {
+            sys::ensure_altstack();
+            let mut coroutine =
+                corosensei::Coroutine::with_stack(stack, move |_: &Yielder<(), ()>, ()| {
+                    // SAFETY: the write under test: in the guard (it must
+                    // fault) or, with a one-page guard, in `below`, a stack
+                    // this child owns and runs nothing on.
+                    unsafe { ((guard_end - SKIP) as *mut u64).write_volatile(1) };
+                });
+            sys::set_running(&info);
+            coroutine.resume(());
+            sys::set_running(ptr::null());
+        });
+        assert_eq!(
+            killed_by(status),
+            Some(libc::SIGABRT),
+            "{kind:?}: a write {SKIP} bytes below the stack was not caught \
+             (status {status:#x}): {stderr}"
+        );
+        assert!(
+            stderr.contains("thread 'skipper' has overflowed its stack (64 KiB)"),
+            "{kind:?}: {stderr}"
+        );
+        drop(below);
     }
 }
 
@@ -524,4 +589,62 @@ fn timings() {
         "cache put with spills to a full pool (coalesced releases): {:?} each",
         start.elapsed() / count
     );
+}
+
+/// What the guard costs (see "Guard size" in `mod.rs`): CPU time per stack
+/// to carve and to release fresh stacks, memory maps, address space and
+/// page tables, for each guard kind. Run with
+/// `cargo test --release -p spool-runtime --lib stack::tests::guard_costs -- --ignored --nocapture`.
+#[test]
+#[ignore]
+fn guard_costs() {
+    use std::time::Duration;
+    fn cpu_time() -> Duration {
+        let mut now = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: clock_gettime writes into the timespec we pass.
+        let result = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut now) };
+        assert_eq!(result, 0);
+        Duration::new(now.tv_sec as u64, now.tv_nsec as u32)
+    }
+    fn status_kib(field: &str) -> u64 {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let line = status.lines().find(|l| l.starts_with(field)).unwrap();
+        let value = line[field.len() + 1..].trim().trim_end_matches("kB");
+        value.trim().parse().unwrap()
+    }
+    let count = 20_000u32;
+    for kind in guard_kinds() {
+        let pool = leak_pool(kind, 0);
+        let (maps, size, tables) = (maps_count(), status_kib("VmSize"), status_kib("VmPTE"));
+        let start = cpu_time();
+        let stacks: Vec<GuardedStack> = (0..count)
+            .map(|_| pool.allocate(DEFAULT_STACK_SIZE).unwrap())
+            .collect();
+        let carve = cpu_time() - start;
+        for stack in &stacks {
+            // SAFETY: the top bytes of a stack we own, mapped read-write.
+            unsafe { ((usable(stack).1 - 64) as *mut u8).write_volatile(1) };
+        }
+        let maps = maps_count() - maps;
+        let size = (status_kib("VmSize") - size) / u64::from(count);
+        let tables = (status_kib("VmPTE") - tables) as f64 / f64::from(count);
+        let mut starts: Vec<NonZeroUsize> = stacks
+            .into_iter()
+            .map(|stack| ManuallyDrop::new(stack).start)
+            .collect();
+        let start = cpu_time();
+        pool.give(DEFAULT_STACK_SIZE, &mut starts);
+        let release = cpu_time() - start;
+        eprintln!(
+            "{} KiB {kind:?} guards, {count} stacks: carve {:?} and coalesced release {:?} \
+             of CPU per stack; memory maps +{maps}; address space {size} KiB and page \
+             tables {tables:.3} KiB per stack",
+            guard_size() / 1024,
+            carve / count,
+            release / count,
+        );
+    }
 }

@@ -29,8 +29,9 @@
 //! - `set_running(*const RunningStack)`: one thread-local store, made by the
 //!   scheduler around every resume (null when no green thread runs).
 //! - `install_overflow_handler()`: installs, once per process, the `SIGSEGV`
-//!   (and `SIGBUS`) handler that reports a fault in the running green
-//!   thread's guard page and aborts; every other fault goes to the handler
+//!   (and `SIGBUS`) handler that reports a fault anywhere in the running
+//!   green thread's guard range (several pages: see "Guard size" in
+//!   `stack/mod.rs`) and aborts; every other fault goes to the handler
 //!   that was installed before ours (std's, which reports overflows of OS
 //!   thread stacks).
 //! - `ensure_altstack()`: gives the calling OS thread a signal stack if it has
@@ -59,7 +60,8 @@
 //! `vm.max_map_count` of 65530. `GuardKind::Mprotect` uses
 //! `mprotect(PROT_NONE)`, which works everywhere but splits the mapping: each
 //! guard inside a slab costs two maps, so about 32,000 live stacks exhaust
-//! the default limit.
+//! the default limit. Either way a guard of several pages costs one call and
+//! no more maps than a guard of one page.
 //!
 //! The kind is probed once per process. The environment variable
 //! `SPOOL_STACK_GUARD` overrides the probe:
