@@ -56,7 +56,7 @@
 //!    thread that has to wait registers it with its own worker only if it
 //!    is registered nowhere or with a worker that has exited; otherwise it
 //!    waits on the existing registration, and that worker's events wake it
-//!    (an unpark reaches a green thread of any runtime).
+//!    (a wake reaches a green thread of any runtime).
 //! 2. A worker exits after its last `epoll_wait`. Under its table's lock it
 //!    marks itself exited and takes every record; then it advances both
 //!    generations of each and wakes their waiters, and drops its

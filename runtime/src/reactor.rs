@@ -7,7 +7,7 @@
 //! its nearest timer as the timeout; a wakeup from another thread arrives
 //! through the worker's `mio::Waker` (an eventfd registered under
 //! `WAKER_TOKEN`). Every other token is the address of a socket's
-//! readiness record (`io_source.rs`), whose waiters the event unparks. A
+//! readiness record (`io_source.rs`), whose waiters the event wakes. A
 //! busy worker polls without blocking at its maintenance passes, while it
 //! has sockets registered.
 //!
@@ -66,7 +66,7 @@ impl Reactor {
     }
 
     /// Waits for events for at most `timeout` (`None`: until woken; zero:
-    /// just looks) and unparks the threads waiting on ready sockets. mio
+    /// just looks) and wakes the threads waiting on ready sockets. mio
     /// rounds a sub-millisecond timeout *up*, so timers never fire early.
     /// Returns how many socket events were dispatched.
     pub(crate) fn poll(&mut self, remote: &Remote, timeout: Option<Duration>) -> usize {
