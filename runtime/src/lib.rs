@@ -167,6 +167,25 @@ impl fmt::Debug for ThreadHandle {
 
 thread_local! {
     static OS_THREAD: OnceLock<Arc<OsThread>> = const { OnceLock::new() };
+    /// The OS thread's spool id. Kept apart from `OS_THREAD` because it
+    /// needs no destructor, so it stays readable while the thread's other
+    /// thread-locals are destroyed at exit (see `current`).
+    static OS_THREAD_ID: std::cell::Cell<Option<NonZeroU64>> = const { std::cell::Cell::new(None) };
+}
+
+/// What spool knows of the calling OS thread, freshly made.
+fn new_os_thread() -> Arc<OsThread> {
+    let thread = std::thread::current();
+    let id = OS_THREAD_ID.with(|id| {
+        let assigned = id.get().unwrap_or_else(next_thread_id);
+        id.set(Some(assigned));
+        assigned
+    });
+    Arc::new(OsThread {
+        id,
+        name: thread.name().map(Into::into),
+        thread,
+    })
 }
 
 /// A handle to the calling thread: the running green thread, or else the
@@ -186,17 +205,12 @@ pub fn current() -> ThreadHandle {
             return ThreadHandle::green(task);
         }
     }
-    let os = OS_THREAD.with(|cell| {
-        cell.get_or_init(|| {
-            let thread = std::thread::current();
-            Arc::new(OsThread {
-                id: next_thread_id(),
-                name: thread.name().map(Into::into),
-                thread,
-            })
-        })
-        .clone()
-    });
+    // During thread exit `OS_THREAD` may be destroyed already while other
+    // thread-locals' destructors still call spool (a channel receive in a
+    // destructor): then an uncached handle with the same id.
+    let os = OS_THREAD
+        .try_with(|cell| cell.get_or_init(new_os_thread).clone())
+        .unwrap_or_else(|_| new_os_thread());
     ThreadHandle {
         inner: Inner::Os(os),
     }
