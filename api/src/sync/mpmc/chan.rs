@@ -589,8 +589,9 @@ impl<T> Chan<T> {
     }
 
     /// Receives without blocking. On a rendezvous channel whose only
-    /// counterpart is a select that registered a send, waits the short
-    /// time the select needs to supply its message.
+    /// counterpart is a select that registered a send, waits until the
+    /// select supplies its message (or gives the hand-off back, when this
+    /// reports `Empty`; see "Abandoned selections").
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         if let Some(ring) = &self.ring {
             return self.ring_try_recv(ring);
