@@ -5,9 +5,13 @@
 //!   each green thread gets its own value — also when the initialiser
 //!   blocks, which would be unsound with std's macro under green threads
 //!   (see "Thread-local storage" in `spool::thread`).
-//! * spool's blocking calls work inside a `std::thread_local!` destructor
-//!   of a plain OS thread that exits, whichever of spool's own
-//!   thread-locals are already gone by then (as crossbeam-channel's do).
+//! * spool's blocking calls (a receive with a timeout, a `select!`, a
+//!   receive that waits for another thread) work inside a thread-local
+//!   destructor of an exiting thread — a `std::thread_local!` of a plain OS
+//!   thread, whichever of spool's own thread-locals are already gone by
+//!   then (as crossbeam-channel's do), or a `spool::thread_local!` — run in
+//!   a child process, since failing there aborts ("thread local panicked
+//!   on drop").
 
 #[macro_use]
 mod common;
@@ -332,50 +336,75 @@ const EXPECTED: &[(&str, &str)] = &[
     ("current", "true"),
 ];
 
-/// Spawns a plain OS thread that registers the `AT_EXIT` destructor
-/// `first` (before or after using spool, which decides whether spool's
-/// own thread-locals are destroyed before or after it) and exits.
-fn exit_with_blocking_destructor(register_first: bool) -> Vec<(&'static str, String)> {
+spool::thread_local! {
+    static SPOOL_AT_EXIT: RefCell<AtExit> = const { RefCell::new(AtExit(None)) };
+}
+
+/// Whose destructor makes the blocking calls, and when.
+#[derive(Clone, Copy, Debug)]
+enum Exit {
+    /// A `std::thread_local!` of an OS thread, registered before spool's
+    /// own thread-locals (so destroyed after them: destructors run in
+    /// reverse order of registration).
+    StdKeyBeforeSpool,
+    /// The same, registered after spool's (destroyed before them).
+    StdKeyAfterSpool,
+    /// A `spool::thread_local!` of an OS thread.
+    SpoolKeyOfOsThread,
+    /// A `spool::thread_local!` of a green thread.
+    SpoolKeyOfGreenThread,
+}
+
+/// Runs a thread whose exit runs `blocking_calls_at_exit` from the
+/// destructor `exit` names; returns what the calls produced.
+fn exit_with_blocking_destructor(exit: Exit) -> Vec<(&'static str, String)> {
     let outcomes: Outcomes = Arc::default();
     let at_exit = {
         let outcomes = outcomes.clone();
         move || blocking_calls_at_exit(&outcomes)
     };
-    std::thread::spawn(move || {
+    let body = move || {
         let mut at_exit: Option<Box<dyn FnOnce()>> = Some(Box::new(at_exit));
-        let mut register = move || AT_EXIT.with(|a| a.borrow_mut().0 = at_exit.take());
-        if register_first {
-            // Destructors run in reverse order of registration, so spool's
-            // thread-locals, created below, are destroyed before ours runs.
+        let mut register = move || match exit {
+            Exit::StdKeyBeforeSpool | Exit::StdKeyAfterSpool => {
+                AT_EXIT.with(|a| a.borrow_mut().0 = at_exit.take())
+            }
+            Exit::SpoolKeyOfOsThread | Exit::SpoolKeyOfGreenThread => {
+                SPOOL_AT_EXIT.with(|a| a.borrow_mut().0 = at_exit.take())
+            }
+        };
+        if !matches!(exit, Exit::StdKeyAfterSpool) {
             register();
         }
-        // Create spool's per-thread state on this OS thread: its handle,
-        // a select's random state and a channel context.
+        // Create spool's per-thread state on this thread: its handle, a
+        // select's random state and a channel context.
         let (_s, r) = unbounded::<u32>();
         assert_eq!(r.recv_timeout(ms(1)), Err(RecvTimeoutError::Timeout));
         select! {
             recv(r) -> _ => unreachable!(),
             default(ms(1)) => {}
         }
-        if !register_first {
+        if matches!(exit, Exit::StdKeyAfterSpool) {
             register();
         }
-    })
-    .join()
-    .expect("the OS thread exits cleanly");
+    };
+    if matches!(exit, Exit::SpoolKeyOfGreenThread) {
+        spool::thread::spawn(body).join()
+    } else {
+        std::thread::spawn(body).join()
+    }
+    .expect("the thread exits cleanly");
     let outcomes = outcomes.lock().unwrap().clone();
     outcomes
 }
 
 #[test]
-fn blocking_calls_work_in_a_std_thread_local_destructor() {
-    let _watchdog = Watchdog::new(
-        "blocking_calls_work_in_a_std_thread_local_destructor",
-        LIMIT,
-    );
+fn blocking_calls_work_in_thread_local_destructors() {
+    let _watchdog = Watchdog::new("blocking_calls_work_in_thread_local_destructors", LIMIT);
     let out = run_child("child_blocking_calls_in_tls_destructor", &[]);
+    // A filter that matched nothing would also exit successfully.
     assert!(
-        out.status.success(),
+        out.status.success() && out.stdout.contains("test result: ok. 1 passed"),
         "the child failed ({:?}; an abort here is 'thread local panicked on drop'):\n{}",
         out.status,
         out.stderr
@@ -387,12 +416,14 @@ fn child_blocking_calls_in_tls_destructor() {
     if !is_child("child_blocking_calls_in_tls_destructor") {
         return;
     }
-    for register_first in [true, false] {
-        let outcomes = exit_with_blocking_destructor(register_first);
+    for exit in [
+        Exit::StdKeyBeforeSpool,
+        Exit::StdKeyAfterSpool,
+        Exit::SpoolKeyOfOsThread,
+        Exit::SpoolKeyOfGreenThread,
+    ] {
+        let outcomes = exit_with_blocking_destructor(exit);
         let outcomes: Vec<(&str, &str)> = outcomes.iter().map(|(k, v)| (*k, v.as_str())).collect();
-        assert_eq!(
-            outcomes, EXPECTED,
-            "destructor registered first: {register_first}"
-        );
+        assert_eq!(outcomes, EXPECTED, "{exit:?}");
     }
 }
