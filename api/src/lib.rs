@@ -165,9 +165,26 @@
 //! a pool of OS threads while the green thread parks.
 //!
 //! ## Per-green-thread values
-//! `std::thread_local!` values belong to the worker OS thread and would be
-//! shared by every green thread on it. Use [`spool::thread_local!`](crate::thread_local)
-//! instead; see [`thread::LocalKey`].
+//! `std::thread_local!` values belong to the worker OS thread and are
+//! shared by every green thread on it — and one whose lazy initialiser
+//! blocks on spool is unsound (a second green thread runs the initialiser
+//! too and std drops the value the first is borrowing; see
+//! [Thread-local storage](thread#thread-local-storage) for exactly what
+//! is and is not sound). [`spool::thread_local!`](crate::thread_local)
+//! takes the same syntax and gives each green thread its own value, so
+//! port by swapping the macro name:
+//!
+//! ```
+//! use std::cell::Cell;
+//! spool::thread_local! { // was std::thread_local!
+//!     static DEPTH: Cell<u32> = const { Cell::new(0) };
+//! }
+//! DEPTH.set(1);
+//! assert_eq!(spool::thread::spawn(|| DEPTH.get()).join().unwrap(), 0);
+//! ```
+//!
+//! Likewise std's `OnceLock`, `LazyLock` and `Once` with an initialiser
+//! that blocks on spool can deadlock a worker; use `spool::sync`'s.
 //!
 //! ## Choosing the runtime
 //! The first spawn starts a global runtime with one worker per core

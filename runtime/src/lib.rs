@@ -202,7 +202,12 @@ impl fmt::Debug for ThreadHandle {
 
 thread_local! {
     static OS_THREAD: OnceLock<Arc<OsThread>> = const { OnceLock::new() };
+    /// The OS thread's spool id. Kept apart from `OS_THREAD` because it
+    /// needs no destructor, so it stays readable while the thread's other
+    /// thread-locals are destroyed at exit (see `current`).
+    static OS_THREAD_ID: std::cell::Cell<Option<NonZeroU64>> = const { std::cell::Cell::new(None) };
 }
+
 
 /// A handle to the calling thread: the running green thread, or else the
 /// calling OS thread.
@@ -226,6 +231,10 @@ pub fn current() -> ThreadHandle {
             return ThreadHandle::green(task);
         }
     }
+    // During thread exit `OS_THREAD` may be destroyed already while other
+    // thread-locals' destructors still call spool (a channel receive in a
+    // destructor): then an uncached handle with the same id, whose waits
+    // use std's park token (spool's own waiter lived in `OS_THREAD`).
     let os = OS_THREAD
         .try_with(|cell| cell.get_or_init(|| new_os_thread(true)).clone())
         .unwrap_or_else(|_| new_os_thread(false));
@@ -234,10 +243,17 @@ pub fn current() -> ThreadHandle {
     }
 }
 
+/// What spool knows of the calling OS thread, freshly made; with spool's
+/// own waiter unless the thread's thread-locals are being destroyed.
 fn new_os_thread(with_waiter: bool) -> Arc<OsThread> {
     let thread = std::thread::current();
+    let id = OS_THREAD_ID.with(|id| {
+        let assigned = id.get().unwrap_or_else(next_thread_id);
+        id.set(Some(assigned));
+        assigned
+    });
     Arc::new(OsThread {
-        id: next_thread_id(),
+        id,
         name: thread.name().map(Into::into),
         thread,
         waiter: with_waiter.then(os_waiter::OsWaiter::new),

@@ -30,6 +30,22 @@
 //! This is also what lets `pinned` be a plain `VecDeque`: the yield path
 //! costs a coroutine switch and two deque operations, no atomics.
 //!
+//! **What pinning does not give.** Pinning keeps each `std::thread_local!`
+//! value on one OS thread; it does not make it per green thread. The green
+//! threads of a worker share its std thread-locals, which is sound as long
+//! as no std *lazy initialiser* blocks on spool: if one parks, another green
+//! thread of the worker finds the key still uninitialised and runs the
+//! initialiser too, and std then stores the second value over the first and
+//! drops the first — which the first green thread may already be borrowing
+//! inside `with`, a use-after-free. The engine can neither prevent that
+//! (std's storage has no hook through which a runtime could give each green
+//! thread its own copy; swapping the thread pointer on every switch would
+//! swap libc's own per-thread state with it) nor detect it (a parking green
+//! thread cannot tell that a std initialiser is among its callers). So the
+//! rule is documented for users (`spool::thread`, "Thread-local storage"),
+//! and `spool::thread_local!` keeps its values in the task itself
+//! (`Task::locals`, see `locals.rs`), where each green thread has its own.
+//!
 //! # Parking: the one blocking primitive
 //! Everything that blocks does it by *wait* + *wake* (Go's
 //! `gopark`/`goready`), in one of two kinds that share the mechanism but

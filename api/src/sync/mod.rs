@@ -46,6 +46,16 @@
 //! assert_eq!(LOG.lock().unwrap().len(), 4);
 //! ```
 //!
+//! Port std's one-time initialisers too: a `std::sync::OnceLock`,
+//! `LazyLock` or `Once` whose initialiser blocks on spool (sleeps, locks,
+//! receives, reads a socket) blocks the *OS thread* of every thread that
+//! waits for it, and when that is a green thread of the initialiser's own
+//! worker, the parked initialiser never runs again: a silent deadlock of
+//! the worker. [`OnceLock`], [`LazyLock`] and [`Once`] here park instead.
+//! The same goes for thread-locals: swap `std::thread_local!` for
+//! [`spool::thread_local!`](crate::thread_local) (same syntax; see
+//! [Thread-local storage](crate::thread#thread-local-storage)).
+//!
 //! Types that never wait are std's own, re-exported: [`Arc`], [`Weak`],
 //! [`atomic`], and the error types [`LockResult`], [`PoisonError`],
 //! [`TryLockError`] and [`TryLockResult`] (so code matching on them, or

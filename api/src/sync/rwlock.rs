@@ -7,7 +7,10 @@
 //! number of readers in the bits above (`READER` per reader).
 //!
 //! **Fast paths.** A reader adds `READER` if neither `WRITER` nor `QUEUED`
-//! is set; a writer does `CAS(0 → WRITER)`. Both `Acquire`.
+//! is set and fewer than `MAX_READERS` read already; a writer does
+//! `CAS(0 → WRITER)`. Both `Acquire`. A `read` that finds `MAX_READERS`
+//! readers panics as std's does, rather than queueing: only leaked guards
+//! get there, and they would never leave.
 //! **Fairness.** Nobody takes the lock on a fast path while anyone waits
 //! (`QUEUED` blocks both), and waiters are served strictly in FIFO order by
 //! *grants*: so a stream of readers cannot starve a writer, nor the other
@@ -53,6 +56,12 @@ const QUEUED: usize = 2;
 const READER: usize = 4;
 /// The owner bits: any reader or a writer.
 const OWNED: usize = !QUEUED;
+/// The most readers the lock admits at once: std's futex `RwLock` cap, on
+/// every platform. A reader beyond it is refused (`try_read`) or panics
+/// (`read`), as with std, so the count can never carry out of `state`
+/// (whose count bits hold `usize::MAX >> 2` readers, 2^30 − 1 on 32-bit
+/// targets). Only a program that leaks read guards gets near it.
+const MAX_READERS: usize = (1 << 30) - 2;
 
 /// `Waiter::kind` of a reader and of a writer.
 const KIND_READ: u32 = 0;
@@ -179,16 +188,21 @@ impl<T: ?Sized> RwLock<T> {
     /// let n = spool::thread::spawn(move || *lock2.read().unwrap()).join().unwrap();
     /// assert_eq!(n, 1);
     /// ```
+    ///
+    /// # Panics
+    /// If `MAX_READERS` (2^30 − 2, as std) read guards are alive, which
+    /// takes leaked ones: "too many active read locks on RwLock".
     #[inline]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         if !self.try_acquire_read() {
-            self.lock_contended(KIND_READ);
+            self.read_contended();
         }
         self.poison.result(RwLockReadGuard::new(self))
     }
 
     /// Acquires read access if that needs no waiting; otherwise
-    /// `Err(TryLockError::WouldBlock)`.
+    /// `Err(TryLockError::WouldBlock)` (also when the lock has as many
+    /// readers as it admits).
     ///
     /// ```
     /// use spool::sync::{RwLock, TryLockError};
@@ -303,7 +317,8 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     fn try_acquire_read(&self) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
-        while state & (WRITER | QUEUED) == 0 {
+        // With neither flag set, `state` is the reader count times `READER`.
+        while state & (WRITER | QUEUED) == 0 && state < MAX_READERS * READER {
             // `Acquire`: pairs with the last writer's `Release` unlock.
             match self.state.compare_exchange_weak(
                 state,
@@ -324,6 +339,18 @@ impl<T: ?Sized> RwLock<T> {
         self.state
             .compare_exchange(0, WRITER, Ordering::Acquire, Ordering::Relaxed)
             .is_ok()
+    }
+
+    /// A `read` whose fast path failed: panics at the reader cap (see
+    /// "Fast paths"), else waits in the queue.
+    #[cold]
+    fn read_contended(&self) {
+        let readers = (self.state.load(Ordering::Relaxed) & !(WRITER | QUEUED)) / READER;
+        assert!(
+            readers < MAX_READERS,
+            "too many active read locks on RwLock"
+        );
+        self.lock_contended(KIND_READ);
     }
 
     /// Enqueues and waits until granted (see "Slow paths").
@@ -533,5 +560,58 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
 impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         (**self).fmt(f)
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Whether `f` panicked with `message`.
+    fn panics_with(message: &str, f: impl FnOnce()) -> bool {
+        let payload = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)) {
+            Ok(()) => return false,
+            Err(payload) => payload,
+        };
+        let text = payload
+            .downcast_ref::<&str>()
+            .copied()
+            .or_else(|| payload.downcast_ref::<String>().map(String::as_str));
+        text == Some(message)
+    }
+
+    #[test]
+    fn the_reader_count_never_carries_out_of_the_state_word() {
+        // Every count bit set: one more reader would wrap the word to
+        // "unowned" (release builds), letting a writer in beside them.
+        let top = usize::MAX & !(WRITER | QUEUED);
+        let lock = RwLock::new(0);
+        lock.state.store(top, Ordering::Relaxed);
+        assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
+        assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
+        assert_eq!(lock.state.load(Ordering::Relaxed), top);
+    }
+
+    #[test]
+    fn readers_beyond_max_readers_are_refused_like_std() {
+        // Start a few readers below the cap (reaching it by forgetting
+        // 2^30 guards would take seconds), then forget guards up to it.
+        let lock = RwLock::new(0);
+        lock.state
+            .store((MAX_READERS - 3) * READER, Ordering::Relaxed);
+        for _ in 0..3 {
+            std::mem::forget(lock.read().unwrap());
+        }
+        assert_eq!(lock.state.load(Ordering::Relaxed), MAX_READERS * READER);
+        assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
+        assert!(panics_with("too many active read locks on RwLock", || {
+            drop(lock.read());
+        }));
+        // Nothing changed: no reader was added, nobody was queued.
+        assert_eq!(lock.state.load(Ordering::Relaxed), MAX_READERS * READER);
+        // One reader leaving makes room for one more.
+        lock.read_unlock();
+        std::mem::forget(lock.try_read().unwrap());
+        assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
     }
 }

@@ -1,11 +1,15 @@
 //! Per-green-thread storage: `spool::thread_local!` and [`LocalKey`].
 //!
 //! `std::thread_local!` stores one value per *OS* thread, which green
-//! threads on the same worker would share. A key declared with
-//! [`spool::thread_local!`](crate::thread_local) gives each green thread
-//! its own value, stored in the green thread itself, and each plain OS
-//! thread its own value too. Values are created lazily on first access and
-//! dropped when their thread exits (before `join` returns).
+//! threads on the same worker would share (and, with an initialiser that
+//! blocks, is unsound: see "Thread-local storage" in [`spool::thread`]). A
+//! key declared with [`spool::thread_local!`](crate::thread_local) gives
+//! each green thread its own value, stored in the green thread itself, and
+//! each plain OS thread its own value too. Values are created lazily on
+//! first access and dropped when their thread exits (before `join`
+//! returns).
+//!
+//! [`spool::thread`]: crate::thread#thread-local-storage
 
 use std::any::Any;
 use std::cell::{Cell, RefCell};
@@ -15,8 +19,21 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Declares per-thread values: one per green thread and one per OS thread.
 ///
-/// Same syntax as `std::thread_local!`, including `const { … }`
-/// initializers, attributes and visibility.
+/// A drop-in replacement for [`std::thread_local!`]: the same syntax — any
+/// number of declarations in one invocation, each with its attributes
+/// (doc comments, `#[allow(..)]`, `#[cfg(..)]`) and visibility, with a
+/// lazy initialiser or a `const { … }` one (which, as with std, must be a
+/// constant expression) — so a port swaps `std::thread_local!` for
+/// `spool::thread_local!` textually. Each key is a [`LocalKey`] with std's
+/// methods (`with`, `try_with`, and `set`/`get`/`take`/`replace`/
+/// `with_borrow`/`with_borrow_mut` for `Cell` and `RefCell` values).
+///
+/// Unlike std's, a lazy initialiser may block on spool (sleep, take a
+/// lock, receive from a channel): every green thread runs its own
+/// initialiser for its own value, so nothing is shared between the green
+/// threads of a worker and no value is replaced while it is borrowed. See
+/// "Thread-local storage" in [`spool::thread`](crate::thread#thread-local-storage)
+/// for what `std::thread_local!` does under green threads.
 ///
 /// ```
 /// use std::cell::Cell;
@@ -33,13 +50,39 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// assert_eq!(in_child, 1); // the child had its own value
 /// assert_eq!(COUNTER.get(), 5);
 /// ```
+///
+/// Several declarations, attributes, visibility, and an initialiser that
+/// blocks:
+///
+/// ```
+/// use std::cell::RefCell;
+/// use std::time::Duration;
+///
+/// spool::thread_local! {
+///     /// Per-thread scratch space.
+///     pub static SCRATCH: RefCell<Vec<u8>> = RefCell::new(Vec::with_capacity(64));
+///     #[allow(dead_code)]
+///     pub(crate) static DEPTH: u32 = const { 0 };
+///     static SLOW: String = {
+///         spool::thread::sleep(Duration::from_millis(1)); // parks only this thread
+///         format!("made by {:?}", spool::thread::current().id())
+///     }
+/// }
+/// SCRATCH.with_borrow_mut(|s| s.push(1));
+/// let theirs = spool::thread::spawn(|| SLOW.with(String::clone)).join().unwrap();
+/// assert_ne!(theirs, SLOW.with(String::clone));
+/// ```
 #[macro_export]
 macro_rules! thread_local {
     () => {};
-    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const { $init:expr } $(; $($rest:tt)*)?) => {
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = const $init:block $(; $($rest:tt)*)?) => {
         $(#[$attr])* $vis static $name: $crate::thread::LocalKey<$t> = $crate::thread::LocalKey::new({
+            // As with std, a `const` initialiser must be a constant
+            // expression; each thread's value is a fresh copy of it.
+            #[allow(clippy::declare_interior_mutable_const)]
+            const __SPOOL_INIT: $t = $init;
             fn __spool_init() -> $t {
-                $init
+                __SPOOL_INIT
             }
             __spool_init
         });

@@ -34,7 +34,64 @@
 //! every green thread on that worker until it returns. Use spool's
 //! counterparts. Values in `std::thread_local!` are per *worker*, shared by
 //! the green threads on it; use [`spool::thread_local!`](crate::thread_local)
-//! for per-green-thread values.
+//! for per-green-thread values (next section).
+//!
+//! # Thread-local storage
+//! `std::thread_local!` keeps one value per *OS* thread, so the green
+//! threads of one worker share its values. A started green thread never
+//! moves to another worker, so no other OS thread ever touches the values
+//! it sees; but among the green threads of the worker:
+//!
+//! * **As with std** (one value, sound): values initialised without
+//!   blocking on spool and not borrowed across a blocking call. A `const`
+//!   initialiser, or a lazy one that calls no blocking spool function
+//!   (`sleep`, `join`, `park`, a lock or `Condvar` that waits, a channel
+//!   send or receive, a socket operation, [`unblock`](crate::unblock)), is
+//!   run once per worker, and a `with` closure that does not block is never
+//!   interleaved with another green thread's.
+//! * **Shared, but sound**: a `&T` (a `RefCell` borrow, an iterator) held
+//!   across a blocking call. Another green thread of the worker may run in
+//!   between and sees, and may change, the same value; a `RefCell` borrowed
+//!   across the call makes its `borrow_mut` panic.
+//! * **Unsound**: a lazy initialiser that blocks on spool. While it is
+//!   parked, another green thread of the worker finds the value still
+//!   uninitialised and runs the initialiser too; when both finish, std
+//!   stores the second value over the first and drops the first, which the
+//!   first green thread may already be borrowing inside `with` — a
+//!   use-after-free, from safe code.
+//!
+//! spool cannot prevent the last case: std's storage is private to std
+//! (reached through the compiler's thread-local support, with no hook for
+//! a runtime to give each green thread its own copy), and spool cannot
+//! detect it either — a green thread that parks has no way to know that
+//! one of its callers is a std initialiser (nothing marks those frames,
+//! and the same blocking call is fine everywhere else).
+//!
+//! [`spool::thread_local!`](crate::thread_local) has none of these limits:
+//! each green thread (and each OS thread) gets its own value, stored in
+//! the green thread itself, and its initialiser may block. It takes std's
+//! syntax unchanged, so a port swaps the macro name:
+//!
+//! ```
+//! use std::cell::RefCell;
+//! // Before: std::thread_local! { ... }
+//! spool::thread_local! {
+//!     static BUFFER: RefCell<String> = RefCell::new(String::new());
+//! }
+//! BUFFER.with_borrow_mut(|b| b.push_str("mine"));
+//! let theirs = spool::thread::spawn(|| BUFFER.with_borrow(|b| b.len())).join().unwrap();
+//! assert_eq!(theirs, 0);
+//! ```
+//!
+//! The same trap exists in std's one-time initialisers: a
+//! `std::sync::OnceLock::get_or_init`, `LazyLock` or `Once::call_once`
+//! whose initialiser blocks on spool makes every other thread that reaches
+//! it meanwhile block its *OS thread* until it is done. A green thread of
+//! the initialiser's own worker reaching it blocks that worker, so the
+//! parked initialiser can never resume: the worker deadlocks, silently.
+//! [`spool::sync::OnceLock`](crate::sync::OnceLock),
+//! [`LazyLock`](crate::sync::LazyLock) and [`Once`](crate::sync::Once)
+//! park the waiting green threads instead.
 
 mod local;
 mod packet;

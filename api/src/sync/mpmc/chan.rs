@@ -71,7 +71,9 @@
 //!   syntax supplies it after selection), so its entry has no packet: a
 //!   receiver that selects it creates a packet, leaves it in the select's
 //!   context (`Context::store_packet`), wakes it and waits for the packet
-//!   to be filled. The select, having won that operation, must send.
+//!   to be filled. The select, having won that operation, sends — or
+//!   gives the hand-off back if its selection is dropped unsent (see
+//!   "Abandoned selections").
 //!
 //! # Buffered channels
 //! On a ring channel nobody pushes or pops under the lock, so "register in
@@ -153,6 +155,20 @@
 //! context) and is read by the waiter only after `ready` is set. See
 //! `Packet`. (A blocked sender needs no packet: its message waits in its
 //! wait-list entry, which only the lock holder touches.)
+//!
+//! # Abandoned selections
+//! A select that chose a rendezvous send holds a hand-off: a receiver was
+//! selected (its CAS is spent) and waits on a packet that only this select
+//! may settle. If the `SelectedOperation` is dropped without `send` — by
+//! the user, or while its thread unwinds from a panic — the select's
+//! `SendOp` settles the packet *empty* (`Chan::release_send`,
+//! `Packet::abandon_and_wake`) and wakes the receiver, which then retries
+//! its receive from the start: a blocking `recv` registers again,
+//! `try_recv` reports `Empty` unless another sender is there, a select's
+//! receive starts a new round. Nothing was transferred, so nothing is lost
+//! or duplicated; to the receiver it is a spurious wakeup. Buffered
+//! channels give back what the select held the same way: a claimed ring
+//! slot becomes a hole, a reserved queue slot is returned.
 //!
 //! # Contexts are reused
 //! Each thread keeps one context in green-thread-local storage
@@ -289,6 +305,14 @@ enum Put<T> {
     Sent(Woken),
     Full(T),
     Disconnected(T),
+}
+
+/// Outcome of a receive attempt completed once unlocked (`receive_now`).
+enum Received<'c, T> {
+    Msg(T),
+    /// Nothing to receive; the lock is still held.
+    Empty(Locked<'c, T>),
+    Disconnected,
 }
 
 /// Outcome of a receive attempt made under the lock.
@@ -519,20 +543,32 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Completes a `take` once unlocked.
-    fn finish_take(took: Took<T>) -> Result<T, TryRecvError> {
-        match took {
-            Took::Msg(msg, woken) => {
-                woken.unpark();
-                Ok(msg)
+    /// Receives without blocking, starting from the locked `inner`: a
+    /// `take`, completed once unlocked. A select that was chosen as the
+    /// counterpart and then abandoned its send (see "Abandoned selections")
+    /// leaves its packet empty; the receive then simply tries again.
+    /// Returns the lock with `Empty`, so that a blocking caller registers
+    /// in the same critical section in which it saw the channel empty.
+    fn receive_now<'c>(&'c self, mut inner: Locked<'c, T>) -> Received<'c, T> {
+        loop {
+            match self.take(&mut inner) {
+                Took::Msg(msg, woken) => {
+                    drop(inner);
+                    woken.unpark();
+                    return Received::Msg(msg);
+                }
+                Took::FromSelect(packet, sender) => {
+                    drop(inner);
+                    sender.unpark();
+                    // SAFETY: `take` created the packet with us as its waiter.
+                    if let Some(msg) = unsafe { packet.wait_take() } {
+                        return Received::Msg(msg);
+                    }
+                    inner = self.lock();
+                }
+                Took::Empty => return Received::Empty(inner),
+                Took::Disconnected => return Received::Disconnected,
             }
-            Took::FromSelect(packet, sender) => {
-                sender.unpark();
-                // SAFETY: we created the packet as its waiter.
-                Ok(unsafe { packet.wait_take() })
-            }
-            Took::Empty => Err(TryRecvError::Empty),
-            Took::Disconnected => Err(TryRecvError::Disconnected),
         }
     }
 
@@ -553,14 +589,18 @@ impl<T> Chan<T> {
     }
 
     /// Receives without blocking. On a rendezvous channel whose only
-    /// counterpart is a select that registered a send, waits the short
-    /// time the select needs to supply its message.
+    /// counterpart is a select that registered a send, waits until the
+    /// select supplies its message (or gives the hand-off back, when this
+    /// reports `Empty`; see "Abandoned selections").
     pub(crate) fn try_recv(&self) -> Result<T, TryRecvError> {
         if let Some(ring) = &self.ring {
             return self.ring_try_recv(ring);
         }
-        let took = self.take(&mut self.lock());
-        Chan::finish_take(took)
+        match self.receive_now(self.lock()) {
+            Received::Msg(msg) => Ok(msg),
+            Received::Empty(_) => Err(TryRecvError::Empty),
+            Received::Disconnected => Err(TryRecvError::Disconnected),
+        }
     }
 
     /// Sends, blocking until `deadline` (forever if `None`).
@@ -653,14 +693,12 @@ impl<T> Chan<T> {
         if let Some(ring) = &self.ring {
             return self.ring_recv(ring, deadline);
         }
-        let mut inner = self.lock();
-        match self.take(&mut inner) {
-            Took::Empty => Context::with_current(move |cx| self.recv_blocking(inner, deadline, cx)),
-            Took::Disconnected => Err(RecvTimeoutError::Disconnected),
-            took => {
-                drop(inner);
-                Chan::finish_take(took).map_err(|_| RecvTimeoutError::Disconnected)
+        match self.receive_now(self.lock()) {
+            Received::Msg(msg) => Ok(msg),
+            Received::Empty(inner) => {
+                Context::with_current(move |cx| self.recv_blocking(inner, deadline, cx))
             }
+            Received::Disconnected => Err(RecvTimeoutError::Disconnected),
         }
     }
 
@@ -692,22 +730,22 @@ impl<T> Chan<T> {
                 DISCONNECTED => {}
                 // Selected: a rendezvous sender fills our packet; on a
                 // buffered channel a message was pushed and we retry.
+                // An abandoned packet (empty): the select that chose us
+                // dropped its selection; retry as for a buffered channel.
                 _ => {
                     if let Some(packet) = packet {
                         // SAFETY: we created the packet as its waiter.
-                        return Ok(unsafe { packet.wait_take() });
+                        if let Some(msg) = unsafe { packet.wait_take() } {
+                            return Ok(msg);
+                        }
                     }
                 }
             }
-            inner = self.lock();
-            match self.take(&mut inner) {
-                Took::Empty => {}
-                Took::Disconnected => return Err(RecvTimeoutError::Disconnected),
-                took => {
-                    drop(inner);
-                    return Chan::finish_take(took).map_err(|_| RecvTimeoutError::Disconnected);
-                }
-            }
+            inner = match self.receive_now(self.lock()) {
+                Received::Msg(msg) => return Ok(msg),
+                Received::Empty(inner) => inner,
+                Received::Disconnected => return Err(RecvTimeoutError::Disconnected),
+            };
         }
     }
 
@@ -787,7 +825,11 @@ impl<T> Chan<T> {
 
     /// Gives back a slot that will not be used (a dropped selection).
     pub(crate) fn release_send(&self, slot: SendSlot<T>) {
-        if let SendSlot::Claimed(claim) = slot {
+        if let SendSlot::Packet(packet, waiter) = slot {
+            // SAFETY: as in `complete_send`: the slot holds the packet we
+            // were given as the one party to settle it, still empty.
+            unsafe { packet.abandon_and_wake(&waiter) };
+        } else if let SendSlot::Claimed(claim) = slot {
             let ring = self.ring.as_ref().expect("a claim comes from a ring");
             // SAFETY: the claim was made on this ring (`select_try_send`).
             // A hole, which receivers skip; the slot frees when one does.

@@ -66,6 +66,10 @@ trait Operation<'a> {
     fn is_send(&self) -> bool;
     /// The same operation, not yet attempted.
     fn fresh(&self) -> Box<dyn Operation<'a> + 'a>;
+    /// Gives back whatever a selected operation holds for its counterpart
+    /// (a send's claimed slot or rendezvous hand-off) when it will not be
+    /// completed. Idempotent.
+    fn release(&mut self) {}
 }
 
 struct RecvOp<'a, T> {
@@ -112,9 +116,16 @@ impl<'a, T> Operation<'a> for RecvOp<'a, T> {
             // Rendezvous: the sender that selected us fills the packet.
             Some(packet) => {
                 // SAFETY: `register` created this packet with us (this
-                // select's thread) as its waiter.
-                self.result = Some(Ok(unsafe { packet.wait_take() }));
-                true
+                // select's thread) as its waiter, and takes it once.
+                match unsafe { packet.wait_take() } {
+                    Some(msg) => {
+                        self.result = Some(Ok(msg));
+                        true
+                    }
+                    // The sender was a select that dropped its selection
+                    // (see "Abandoned selections" in `chan.rs`): next round.
+                    None => false,
+                }
             }
             None => self.try_complete(),
         }
@@ -228,13 +239,17 @@ impl<'a, T> Operation<'a> for SendOp<'a, T> {
             slot: None,
         })
     }
+
+    fn release(&mut self) {
+        if let Some(slot) = self.slot.take() {
+            self.sender.chan().release_send(slot);
+        }
+    }
 }
 
 impl<T> Drop for SendOp<'_, T> {
     fn drop(&mut self) {
-        if let Some(slot) = self.slot.take() {
-            self.sender.chan().release_send(slot);
-        }
+        self.release();
     }
 }
 
@@ -718,9 +733,38 @@ impl fmt::Debug for Select<'_> {
 /// [`send`](SelectedOperation::send) or [`recv`](SelectedOperation::recv),
 /// passing the same sender or receiver that was added.
 ///
+/// # Dropping it uncompleted
+/// A selected operation holds something for its counterpart until it is
+/// completed: a chosen send on a rendezvous channel (`bounded(0)`) has
+/// paired with a receiver that now waits for the message, a chosen send on
+/// a bounded channel holds a free slot. Dropping the selected operation
+/// without completing it — explicitly, or because its thread panics before
+/// `send` — gives that back first: the receiver goes on waiting for another
+/// sender (a blocking `recv`) or reports an empty channel (`try_recv`), and
+/// the slot is freed. A chosen receive has already taken its message, which
+/// is then dropped.
+///
 /// # Panics
-/// Dropping it without completing the operation panics (a rendezvous
-/// counterpart may be waiting for it), as in crossbeam-channel.
+/// After giving back what it held, dropping it uncompleted panics with
+/// "dropped \`SelectedOperation\` without completing the operation", as
+/// crossbeam-channel does, since it is almost always a bug — except while
+/// the thread is already panicking, when it stays silent (a second panic
+/// there would abort the process).
+///
+/// ```
+/// use spool::sync::mpmc::{bounded, Select};
+/// let (s, r) = bounded::<i32>(0);
+/// let receiver = spool::thread::spawn(move || r.recv());
+/// let mut sel = Select::new();
+/// sel.send(&s);
+/// let oper = sel.select(); // paired with the waiting receiver
+/// let dropped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(oper)));
+/// assert!(dropped.is_err()); // panics, after releasing the receiver
+/// s.send(2).unwrap(); // which takes the next message instead
+/// assert_eq!(receiver.join().unwrap(), Ok(2));
+/// ```
+///
+/// Completing it:
 ///
 /// ```
 /// use spool::sync::mpmc::{unbounded, Select};
@@ -824,7 +868,18 @@ impl<'a> SelectedOperation<'a> {
 
 impl Drop for SelectedOperation<'_> {
     fn drop(&mut self) {
-        if !self.completed && !crate::thread::panicking() {
+        if self.completed {
+            return;
+        }
+        // Release first, so a waiting counterpart proceeds whatever happens
+        // next (see "Abandoned selections" in `chan.rs`).
+        self.operation.release();
+        // std's answer, not `crate::thread::panicking`: std's panic count is
+        // per OS thread, so it may also say `true` because another green
+        // thread of this worker is suspended mid-unwind (then we only skip
+        // a diagnostic), but it is never `false` while this thread unwinds,
+        // where a second panic would abort the process.
+        if !std::thread::panicking() {
             panic!("dropped `SelectedOperation` without completing the operation");
         }
     }

@@ -134,3 +134,61 @@ fn a_select_claim_written_later_wakes_the_receiver() {
         });
     }
 }
+
+/// What `Select::run` does for a select with one send operation on `chan`,
+/// up to the selection: the slot its `SelectedOperation` would hold.
+fn select_send(chan: &Chan<u32>) -> SendSlot<u32> {
+    let cx = Context::current();
+    loop {
+        if let Some(slot) = chan.select_try_send() {
+            return slot;
+        }
+        cx.reset();
+        let state = if chan.register_send(&cx, FIRST_OPERATION) {
+            if cx.try_select(ABORTED) {
+                ABORTED
+            } else {
+                cx.state()
+            }
+        } else {
+            cx.wait_until(None)
+        };
+        chan.unregister_send(&cx, FIRST_OPERATION);
+        if state >= FIRST_OPERATION {
+            let packet = cx.take_packet();
+            if !packet.is_null() {
+                // SAFETY: a receiver of this channel left the packet for
+                // our selected send operation; we take it once.
+                return unsafe { chan.packet_slot(packet) };
+            }
+        }
+    }
+}
+
+#[test]
+fn an_abandoned_rendezvous_selection_releases_the_receiver() {
+    // A select pairs its send with the receiver — by choosing a blocked
+    // receiver, or by being chosen from the wait list by a `try_recv` or
+    // `recv` — and then drops its selection ("Abandoned selections"), and
+    // sends normally. The receiver's `try_recv` reports `Empty` (or
+    // already catches the later message), its `recv` gets the later
+    // message, and nobody is left parked.
+    model(|| {
+        let chan = Arc::new(Chan::new(0));
+        let join = {
+            let chan = chan.clone();
+            spawn(move || {
+                let slot = select_send(&chan);
+                chan.release_send(slot);
+                chan.send(9, None).unwrap();
+            })
+        };
+        match chan.try_recv() {
+            Ok(msg) => assert_eq!(msg, 9),
+            Err(TryRecvError::Empty) => assert_eq!(chan.recv(None).unwrap(), 9),
+            Err(TryRecvError::Disconnected) => panic!("nobody disconnected"),
+        }
+        join();
+        assert_idle(&chan);
+    });
+}

@@ -10,10 +10,12 @@ use super::*;
 /// # Invariant
 /// `msg` is accessed by one party at a time, handed over by the context
 /// CAS and by `ready` (see "Packets" at the top of this file):
-/// a packet starts empty and is filled exactly once, by the party that
-/// selected its waiter (or was handed the packet through its context),
-/// which then sets `ready` with `Release`; the waiter reads `msg` only
-/// after seeing `ready` with `Acquire`.
+/// a packet starts empty and is settled exactly once, by the party that
+/// selected its waiter (or was handed the packet through its context):
+/// filled with the message, or — a select that chose this hand-off and
+/// then dropped its selection — left empty (`abandon`). Either way that
+/// party then sets `ready` with `Release`; the waiter reads `msg` only
+/// after seeing `ready` with `Acquire`, and finds `None` if abandoned.
 pub(crate) struct Packet<T> {
     msg: UnsafeCell<Option<T>>,
     ready: AtomicBool,
@@ -62,28 +64,34 @@ impl<T> Packet<T> {
         waiter.unpark();
     }
 
-    /// Takes the message.
+    /// Settles the packet without a message and wakes its waiter: a select
+    /// that chose this hand-off dropped its selection (or panicked) before
+    /// sending. The waiter's `wait_take` returns `None` and it tries its
+    /// receive again, as if it had never been paired.
     ///
     /// # Safety
-    /// The caller is the one party allowed to take it (see the invariant)
-    /// and, for an empty packet, has seen `ready` set.
-    pub(super) unsafe fn take(&self) -> T {
-        // SAFETY: by the contract no other access races with this one.
-        unsafe { (*self.msg.get()).take() }
-            .expect("spool channel: packet taken twice or never filled")
+    /// As for `fill` (the caller is the one party allowed to settle this
+    /// packet, which is empty); `waiter` is the waiting party.
+    pub(crate) unsafe fn abandon_and_wake(&self, waiter: &Context) {
+        // Publishes nothing but the decision: `msg` stays `None`.
+        self.ready.store(true, Ordering::Release);
+        waiter.unpark();
     }
 
-    /// Blocks (as the packet's waiter) until filled, then takes the message.
+    /// Blocks (as the packet's waiter) until the packet is settled, then
+    /// takes the message: `None` if the sender abandoned the hand-off
+    /// (`abandon_and_wake`).
     ///
     /// # Safety
-    /// The caller is the packet's waiter.
-    pub(crate) unsafe fn wait_take(&self) -> T {
+    /// The caller is the packet's waiter, and calls this once.
+    pub(crate) unsafe fn wait_take(&self) -> Option<T> {
         while !self.ready.load(Ordering::Acquire) {
             thread::wait();
         }
         // SAFETY: we are the waiter and saw `ready` (Acquire), so the
-        // filler's write happened before and nobody else reads.
-        unsafe { self.take() }
+        // settling party's write (if any) happened before, and nobody else
+        // touches `msg` any more.
+        unsafe { (*self.msg.get()).take() }
     }
 }
 
