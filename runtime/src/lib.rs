@@ -208,7 +208,6 @@ thread_local! {
     static OS_THREAD_ID: std::cell::Cell<Option<NonZeroU64>> = const { std::cell::Cell::new(None) };
 }
 
-
 /// A handle to the calling thread: the running green thread, or else the
 /// calling OS thread.
 ///
