@@ -19,8 +19,11 @@ use crate::thread::{self, JoinHandle};
 /// Green threads spawned from inside a runtime's green threads (with
 /// [`thread::spawn`]) run on that same runtime. Dropping a `Runtime` stops
 /// its workers; green threads that have not finished by then never run
-/// again (their memory is leaked, their destructors do not run), and
-/// joining one that never started returns an error.
+/// again: one that never started has its closure dropped, one left blocked
+/// is leaked (its memory stays allocated, its destructors do not run), and
+/// joining either returns an error saying the runtime shut down. A scope
+/// whose thread is left blocked returns too, reporting the thread as
+/// panicked unless it was joined.
 ///
 /// ```
 /// let rt = spool::Runtime::builder().workers(2).build().unwrap();
