@@ -112,7 +112,10 @@ impl Runtime {
     {
         // SAFETY: we join the thread before returning, and `self` (so its
         // workers) outlives the call; if the thread never finishes we never
-        // return, so its borrows stay valid.
+        // return, so its borrows stay valid. (Nor can the runtime be dropped
+        // during the call and abandon the thread: `self` is borrowed. Were
+        // it abandoned, its borrows would not be used again: see
+        // `spool_runtime::Runtime::spawn_unchecked`.)
         let inner = unsafe { thread::Builder::new().spawn_unchecked(f, None, Some(&self.inner)) };
         match inner {
             Ok(inner) => match inner.join() {

@@ -50,6 +50,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
 
 use crate::scheduler;
+use crate::task::Task;
 
 static INSTALL: Once = Once::new();
 /// std prints the "run with RUST_BACKTRACE=1" note on the first panic only.
@@ -107,11 +108,20 @@ pub(crate) fn drop_payload(payload: Box<dyn Any + Send>) {
     }
 }
 
-/// Aborts with `what` (via `fatal`) if dropped while unwinding: put one in
-/// front of code that must not unwind into a worker, and `disarm` it after.
-pub(crate) struct AbortOnUnwind(pub(crate) &'static str);
+/// Aborts with `what` (via `fatal`), naming a green thread, if dropped
+/// while unwinding: put one in front of code that must not unwind into a
+/// worker, and `disarm` it after.
+pub(crate) struct AbortOnUnwind<'a> {
+    what: &'static str,
+    /// The green thread the guarded code runs or settles.
+    thread: &'a Task,
+}
 
-impl AbortOnUnwind {
+impl<'a> AbortOnUnwind<'a> {
+    pub(crate) fn naming(what: &'static str, thread: &'a Task) -> Self {
+        AbortOnUnwind { what, thread }
+    }
+
     /// The guarded code returned normally.
     #[inline]
     pub(crate) fn disarm(self) {
@@ -119,10 +129,15 @@ impl AbortOnUnwind {
     }
 }
 
-impl Drop for AbortOnUnwind {
+impl Drop for AbortOnUnwind<'_> {
     fn drop(&mut self) {
         // Only reached while unwinding: `disarm` forgets the guard.
-        crate::fatal(self.0);
+        crate::fatal(&format!(
+            "{} (green thread '{}', id {})",
+            self.what,
+            self.thread.name().unwrap_or("<unnamed>"),
+            self.thread.id
+        ))
     }
 }
 

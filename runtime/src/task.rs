@@ -170,6 +170,7 @@ pub(crate) struct AbandonHook {
 /// assert!(rx.recv().unwrap());
 /// assert!(!ABANDONED.load(Ordering::Relaxed)); // the global runtime never shuts down
 /// ```
+#[inline]
 pub unsafe fn set_abandon_hook(data: *mut (), notify: unsafe fn(*mut ())) -> bool {
     match crate::scheduler::current_task() {
         Some(task) => {
@@ -186,6 +187,7 @@ pub unsafe fn set_abandon_hook(data: *mut (), notify: unsafe fn(*mut ())) -> boo
 /// ```
 /// spool_runtime::clear_abandon_hook(); // harmless anywhere
 /// ```
+#[inline]
 pub fn clear_abandon_hook() {
     if let Some(task) = crate::scheduler::current_task() {
         task.abandon_hook.set(None);
@@ -329,7 +331,10 @@ impl Task {
         let Some(hook) = self.abandon_hook.take() else {
             return;
         };
-        let guard = AbortOnUnwind("Task::abandon: an abandon hook unwound into the worker");
+        let guard = AbortOnUnwind::naming(
+            "Task::abandon: an abandon hook unwound into the worker",
+            self,
+        );
         // SAFETY: the green thread registered the hook and did not clear it,
         // so by `set_abandon_hook`'s contract the call is sound on this, its
         // worker's, OS thread while it is suspended, which it now is for

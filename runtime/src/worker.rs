@@ -467,8 +467,9 @@ impl WorkerCore {
             Some(coroutine) => {
                 // Last line of defence: green threads contain their panics
                 // (see "Containment" in `panic.rs`).
-                let guard = AbortOnUnwind(
+                let guard = AbortOnUnwind::naming(
                     "WorkerCore::run_task: a panic escaped a green thread into its worker",
+                    &task,
                 );
                 let result = coroutine.resume(());
                 guard.disarm();

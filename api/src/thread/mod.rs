@@ -195,8 +195,10 @@ impl Builder {
         T: Send + 'scope,
     {
         // SAFETY: `scope` does not return before every thread spawned in
-        // it has finished and dropped its packet (see `scoped.rs`), so the
-        // 'scope borrows outlive the thread.
+        // it has finished (or been abandoned by its runtime's shutdown,
+        // after which it never uses its borrows again) and dropped its
+        // packet (see `scoped.rs`), so the 'scope borrows outlive every use
+        // the thread makes of them.
         unsafe { self.spawn_unchecked(f, Some(scope.data.clone()), None) }
             .map(ScopedJoinHandle::new)
     }
