@@ -621,8 +621,8 @@ impl Drop for Runtime {
             return;
         }
         for thread in threads {
-            // Workers catch every panic of green threads; a worker that
-            // panicked anyway has already printed why.
+            // A worker never unwinds (see "Containment" in `panic.rs`): it
+            // returns, or the process has aborted.
             let _ = thread.join();
         }
     }
