@@ -19,8 +19,11 @@ use crate::thread::{self, JoinHandle};
 /// Green threads spawned from inside a runtime's green threads (with
 /// [`thread::spawn`]) run on that same runtime. Dropping a `Runtime` stops
 /// its workers; green threads that have not finished by then never run
-/// again (their memory is leaked, their destructors do not run), and
-/// joining one that never started returns an error.
+/// again: one that never started has its closure dropped, one left blocked
+/// is leaked (its memory stays allocated, its destructors do not run), and
+/// joining either returns an error saying the runtime shut down. A scope
+/// whose thread is left blocked returns too, reporting the thread as
+/// panicked unless it was joined.
 ///
 /// ```
 /// let rt = spool::Runtime::builder().workers(2).build().unwrap();
@@ -113,7 +116,10 @@ impl Runtime {
     {
         // SAFETY: we join the thread before returning, and `self` (so its
         // workers) outlives the call; if the thread never finishes we never
-        // return, so its borrows stay valid.
+        // return, so its borrows stay valid. (Nor can the runtime be dropped
+        // during the call and abandon the thread: `self` is borrowed. Were
+        // it abandoned, its borrows would not be used again: see
+        // `spool_runtime::Runtime::spawn_unchecked`.)
         let inner = unsafe { thread::Builder::new().spawn_unchecked(f, None, Some(&self.inner)) };
         match inner {
             Ok(inner) => match inner.join() {

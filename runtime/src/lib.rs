@@ -17,6 +17,8 @@
 //!   a plain OS thread (it blocks the OS thread), which is what lets the
 //!   same `spool` types work on both.
 //! * [`with_local_storage`] — the table behind `spool::thread_local!`.
+//! * [`set_abandon_hook`] — what to do for a green thread its runtime's
+//!   shutdown leaves blocked (how `join` learns it will never finish).
 //! * [`IoSource`] — a non-blocking descriptor whose operations park the
 //!   green thread until the worker's reactor reports readiness (the base of
 //!   `spool::net`).
@@ -75,7 +77,7 @@ pub use locals::{destroy_current_locals, new_local_slot, with_local_storage, Loc
 pub use scheduler::{
     global, init_global, spawn_here, Runtime, RuntimeConfig, SpawnOptions, MAX_WORKERS,
 };
-pub use task::next_thread_id;
+pub use task::{clear_abandon_hook, next_thread_id, set_abandon_hook};
 
 use park::WaitKind;
 use task::{Suspend, Task};

@@ -163,12 +163,75 @@
 //! power-of-two-choices placement, this does not make loads equal, it keeps
 //! them from drifting apart.
 //!
-//! # Lifetime
+//! # Lifetime: what shutdown does to green threads
 //! A runtime's `Shared` is leaked on purpose: handles held by green threads
 //! and wakers are plain `&'static` references, and a wakeup that arrives
 //! after shutdown lands in an inbox nobody reads. The cost is a few KiB per
-//! runtime ever built. Green threads still parked at shutdown are leaked,
-//! not unwound (see `Task`'s `Drop`).
+//! runtime ever built.
+//!
+//! Dropping a `Runtime` sets `shutdown`. Each worker stops at its next turn
+//! (a green thread running then, such as the one dropping the runtime, runs
+//! on until it switches out) and, on its own OS thread, settles every green
+//! thread it can reach (`WorkerCore::shut_down`):
+//!
+//! * a green thread that **never ran** is *discarded*: its closure is
+//!   dropped (`Task::discard_if_unstarted`), which is how `spool::thread`
+//!   learns that its `join` must fail. A panic from the closure's
+//!   destructors is reported and contained (`UnrunClosure`, see
+//!   "Containment" in `panic.rs`), and shutdown goes on;
+//! * a green thread that **started** and is suspended (parked, sleeping,
+//!   blocked on I/O, or runnable in a queue) is *abandoned*: it never runs
+//!   again and is not unwound, since unwinding would run its destructors at
+//!   a point it did not choose, in code that may wait for threads that are
+//!   gone. Like a goroutine blocked forever it is leaked: its stack and
+//!   locals stay allocated (see `Task`'s `Drop`).
+//!
+//! To find the started ones, each worker keeps a **registry** of its
+//! started, unfinished green threads (`WorkerCore::threads`): a plain
+//! vector of `Arc<Task>`, owner-only like `pinned`, where a thread is added
+//! when it first runs and, knowing its index (`Task::registry_index`), is
+//! removed with a `swap_remove` when it finishes. It is the one list of a
+//! worker's threads, so it is also where a dump of every green thread, or a
+//! shutdown that cancels them, starts; its length is the worker's live
+//! count (see "Placement"). Its cost is one uncontended reference-count
+//! increment when a thread first runs and one decrement when it finishes.
+//!
+//! At shutdown the worker walks its registry and runs each thread's
+//! **abandon hook** (`set_abandon_hook`), if it set one: a (data,
+//! function) pair the thread stored in its own task, pointing into its own
+//! stack, with no allocation and no atomics. `spool::thread` sets one while
+//! a thread's closure runs; it completes the thread's join packet with an
+//! error saying that the runtime shut down, and wakes the joiner. The hook
+//! touches the thread's stack from the worker, which cannot race: the
+//! thread is suspended for good, and the worker is the OS thread it ran on.
+//!
+//! **Borrowed data and abandoned threads.** A scoped thread (and the green
+//! thread of `spool::Runtime::run`) may borrow from its spawner, who waits
+//! for its join packet. If it is abandoned, the hook completes the packet,
+//! so its scope returns instead of hanging (it reports the thread as
+//! panicked unless it was joined) and the borrowed data may be freed while
+//! the abandoned stack still holds references to it. Nothing can use those
+//! references any more, which is what makes this sound:
+//!
+//! 1. the abandoned coroutine is never resumed, unwound or dropped: the
+//!    worker stopped running green threads before it runs the hook and
+//!    exits after, and `Task`'s `Drop` forgets a started coroutine, whose
+//!    stack is therefore never unmapped or reused (corosensei asks a
+//!    forgotten coroutine's borrows to stay valid forever only because it
+//!    cannot know that the coroutine will never be resumed);
+//! 2. the engine keeps no pointer into data a green thread borrows: its
+//!    waits (park states, timers, readiness records, wait-list entries)
+//!    point at the task or into its stack, and readiness-based I/O never
+//!    has the kernel or the reactor write into a user's buffer;
+//! 3. the hook itself reads only its slot on the stack and the packet it
+//!    points to, which is on the heap and reference-counted;
+//! 4. everything the thread did to the borrowed data happened before it
+//!    last switched out, on this OS thread, so before the hook; the packet's
+//!    Release completion hands all of it to the scope, which acquires it.
+//!
+//! The borrow thus ends unobserved, as for a value passed to
+//! `mem::forget`. (A green thread that never switches out keeps its worker
+//! from stopping at all; its join waits, as it should, for it to return.)
 
 use std::io;
 use std::num::NonZeroUsize;
@@ -366,9 +429,10 @@ pub struct SpawnOptions {
 
 /// A running set of worker threads executing green threads.
 ///
-/// Dropping a `Runtime` stops its workers: green threads still queued or
-/// parked are leaked, not run. The global runtime (`global()`) is never
-/// dropped.
+/// Dropping a `Runtime` stops its workers: green threads that never ran
+/// are dropped unrun, and started ones still suspended are abandoned:
+/// leaked, never run again, after their abandon hooks ran (see "Lifetime"
+/// in this file). The global runtime (`global()`) is never dropped.
 pub struct Runtime {
     shared: &'static Shared,
     threads: Mutex<Vec<OsJoinHandle<()>>>,
@@ -497,9 +561,13 @@ impl Runtime {
     /// Spawns a green thread whose closure may borrow from the caller.
     ///
     /// # Safety
-    /// Everything `f` borrows must stay valid until `f` has returned (or
-    /// been dropped unrun), and forever if the green thread never finishes
-    /// (a leaked green thread keeps its closure's borrows alive).
+    /// Everything `f` borrows must stay valid while `f` may still run or be
+    /// dropped: until `f` has returned or been dropped unrun, or, if the
+    /// runtime shuts down while the green thread is suspended, until its
+    /// worker has stopped running green threads, which it has done by the
+    /// time the thread's abandon hook runs (see "Lifetime" in the engine's
+    /// `scheduler.rs`: an abandoned thread never runs, unwinds or frees its
+    /// stack again).
     pub unsafe fn spawn_unchecked<'a, F>(
         &self,
         options: SpawnOptions,
@@ -530,8 +598,8 @@ impl Drop for Runtime {
             return;
         }
         for thread in threads {
-            // Workers catch every panic of green threads; a worker that
-            // panicked anyway has already printed why.
+            // A worker never unwinds (see "Containment" in `panic.rs`): it
+            // returns, or the process has aborted.
             let _ = thread.join();
         }
     }
@@ -635,20 +703,9 @@ where
         stack_size: stack.size(),
         name: options.name.map(String::into_boxed_str),
     };
-    let body = move |yielder: &corosensei::Yielder<(), crate::task::Suspend>, ()| {
-        worker::enter_green_thread(yielder);
-        // The API layer catches its closure's panics; this catch only keeps
-        // a stray one from unwinding into the worker.
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).is_err() {
-            crate::write_stderr("spool: a green thread's panic escaped its wrapper; ignored\n");
-        }
-        // SAFETY: the thread's closure has returned (or unwound), so no
-        // reference into its thread-local values is left.
-        unsafe { crate::locals::destroy_current_locals() };
-    };
-    // SAFETY: the caller guarantees the closure's borrows outlive the
-    // coroutine's completion (or last forever if it never completes).
-    let coroutine: GreenCoroutine = unsafe { GreenCoroutine::with_stack_unchecked(stack, body) };
+    // SAFETY: the caller guarantees that the closure's borrows outlive
+    // every use the coroutine can make of them (see `spawn_unchecked`).
+    let coroutine: GreenCoroutine = unsafe { crate::task::green_coroutine(stack, f) };
     let fresh = Task::new(next_thread_id(), shared, coroutine, running);
     let task = match core.and_then(WorkerCore::take_recycled_task) {
         Some(mut recycled) => match Arc::get_mut(&mut recycled) {

@@ -1,16 +1,20 @@
 //! A green thread: its identity, its coroutine and its park state.
 //!
 //! The park state machine lives in `park.rs`; the protocol that uses it is
-//! the essay "Parking" at the top of `scheduler.rs`.
+//! the essay "Parking" at the top of `scheduler.rs`. What becomes of a
+//! green thread when its runtime shuts down (discarded if it never ran,
+//! abandoned if it did) is the essay "Lifetime" there.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::num::NonZeroU64;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
 
 use crate::locals::LocalStorage;
+use crate::panic::{AbortOnUnwind, UnrunClosure};
 use crate::park::{ParkState, WaitKind};
 use crate::scheduler::Shared;
 use crate::stack::GuardedStack;
@@ -42,6 +46,154 @@ pub(crate) enum Suspend {
 
 /// The coroutine type every green thread runs in.
 pub(crate) type GreenCoroutine = Coroutine<(), Suspend, (), GuardedStack>;
+
+/// The largest closure a green thread's coroutine holds as it is.
+/// corosensei copies a coroutine's closure onto the new stack for the
+/// first switch and panics ("type is too big to transfer") above 1 KiB
+/// (`allocate_obj_on_stack` in its `arch/mod.rs`). The coroutine's closure
+/// holds the thread's closure and nothing else, so a thread closure over
+/// this size is boxed first: a spawn takes a closure of any size, as std's
+/// does, and the green thread then moves it out of the box only to call
+/// it.
+const MAX_INLINE_CLOSURE: usize = 1024;
+
+/// Builds the coroutine that runs `f` as a green thread.
+///
+/// The coroutine never unwinds into its worker (see "Containment" in
+/// `panic.rs`): `f` runs under `catch_unwind`; if it never runs, the
+/// `UnrunClosure` holding it contains a panic from its destructors.
+///
+/// # Safety
+/// As `Runtime::spawn_unchecked`: what `f` borrows must stay valid while
+/// `f` may still run or be dropped.
+pub(crate) unsafe fn green_coroutine<'a, F>(stack: GuardedStack, f: F) -> GreenCoroutine
+where
+    F: FnOnce() + Send + 'a,
+{
+    if std::mem::size_of::<F>() <= MAX_INLINE_CLOSURE {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { coroutine_running(stack, f) }
+    } else {
+        // SAFETY: forwarded; the box borrows what `f` borrows.
+        unsafe { coroutine_running(stack, Box::new(f)) }
+    }
+}
+
+/// `green_coroutine` for a closure known to fit corosensei's limit.
+///
+/// # Safety
+/// As `green_coroutine`.
+unsafe fn coroutine_running<'a, F>(stack: GuardedStack, f: F) -> GreenCoroutine
+where
+    F: FnOnce() + Send + 'a,
+{
+    let closure = UnrunClosure::new(f);
+    let body = move |yielder: &Yielder<(), Suspend>, ()| {
+        crate::worker::enter_green_thread(yielder);
+        // The `spool` crate catches its closure's panics itself, to keep the
+        // payload for `join`; this catch serves the engine's own
+        // `Runtime::spawn`. The panic hook has reported the panic already.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(closure.into_inner())) {
+            crate::panic::drop_payload(payload);
+        }
+        // SAFETY: the thread's closure has returned (or unwound), so no
+        // reference into its thread-local values is left.
+        let destroyed = catch_unwind(|| unsafe { crate::locals::destroy_current_locals() });
+        if let Err(payload) = destroyed {
+            std::mem::forget(payload);
+            crate::fatal(
+                "a thread-local value of a green thread panicked on drop; aborting, \
+                 as std does (\"thread local panicked on drop\")",
+            );
+        }
+    };
+    debug_assert!(std::mem::size_of_val(&body) <= MAX_INLINE_CLOSURE);
+    // SAFETY: forwarded from this function's contract.
+    unsafe { GreenCoroutine::with_stack_unchecked(stack, body) }
+}
+
+/// What a green thread asked its worker to run should the runtime shut
+/// down while the thread is suspended: `notify(data)` (see
+/// `set_abandon_hook`).
+#[derive(Clone, Copy)]
+pub(crate) struct AbandonHook {
+    data: *mut (),
+    notify: unsafe fn(*mut ()),
+}
+
+/// Registers `notify(data)` to run if the calling green thread's runtime
+/// shuts down while the thread is suspended (parked, sleeping, blocked or
+/// runnable), that is, when it will never run again. Returns `false`, and
+/// registers nothing, outside a green thread. A later call replaces the
+/// hook; [`clear_abandon_hook`] removes it.
+///
+/// This is what lets `spool::thread::JoinHandle::join` return an error
+/// instead of waiting forever for a thread its runtime left blocked: the
+/// hook completes the join with an error. It costs two plain stores into
+/// the running thread; no allocation, no atomics.
+///
+/// The hook runs at most once, on the thread's worker OS thread, after the
+/// worker has stopped running green threads and while the thread is
+/// suspended for good: its stack is never resumed, unwound or freed, so the
+/// hook may use what `data` points to there.
+///
+/// # Safety
+/// Until the same green thread calls [`clear_abandon_hook`] (or sets
+/// another hook), calling `notify(data)` on this thread's worker OS thread,
+/// at any point where the thread is suspended, must be sound. `notify` must
+/// not unwind: if it does, the process aborts.
+///
+/// ```
+/// use spool_runtime::{clear_abandon_hook, set_abandon_hook, spawn_here, SpawnOptions};
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// static ABANDONED: AtomicBool = AtomicBool::new(false);
+///
+/// /// Ignores its data, so it is sound to call anywhere, any time.
+/// unsafe fn note_abandoned(_: *mut ()) {
+///     ABANDONED.store(true, Ordering::Relaxed);
+/// }
+///
+/// // SAFETY: `note_abandoned` is sound to call anywhere.
+/// assert!(!unsafe { set_abandon_hook(std::ptr::null_mut(), note_abandoned) });
+/// let (tx, rx) = std::sync::mpsc::channel();
+/// // SAFETY: the closure borrows nothing.
+/// unsafe {
+///     spawn_here(SpawnOptions::default(), move || {
+///         // SAFETY: as above.
+///         let registered = unsafe { set_abandon_hook(std::ptr::null_mut(), note_abandoned) };
+///         spool_runtime::yield_now(); // a shutdown now would call the hook
+///         clear_abandon_hook();
+///         tx.send(registered).unwrap();
+///     })
+/// }
+/// .unwrap();
+/// assert!(rx.recv().unwrap());
+/// assert!(!ABANDONED.load(Ordering::Relaxed)); // the global runtime never shuts down
+/// ```
+#[inline]
+pub unsafe fn set_abandon_hook(data: *mut (), notify: unsafe fn(*mut ())) -> bool {
+    match crate::scheduler::current_task() {
+        Some(task) => {
+            task.abandon_hook.set(Some(AbandonHook { data, notify }));
+            true
+        }
+        None => false,
+    }
+}
+
+/// Removes the calling green thread's abandon hook, if any (see
+/// [`set_abandon_hook`]). Outside a green thread it does nothing.
+///
+/// ```
+/// spool_runtime::clear_abandon_hook(); // harmless anywhere
+/// ```
+#[inline]
+pub fn clear_abandon_hook() {
+    if let Some(task) = crate::scheduler::current_task() {
+        task.abandon_hook.set(None);
+    }
+}
 
 /// The next unclaimed thread id. Green threads and plain OS threads draw
 /// from one counter so their ids never collide.
@@ -102,6 +254,12 @@ pub(crate) struct Task {
     /// panic hook, or by `panicking()` when the answer was unambiguous);
     /// cleared when it is seen not panicking. See `crate::panicking`.
     pub(crate) unwinding: Cell<bool>,
+    /// Where this green thread sits in its worker's registry of started,
+    /// unfinished threads (`WorkerCore::threads`) while it is there.
+    pub(crate) registry_index: Cell<usize>,
+    /// What to run if the runtime shuts down while this thread is
+    /// suspended (see `set_abandon_hook`).
+    abandon_hook: Cell<Option<AbandonHook>>,
 }
 
 // SAFETY: `state` and `worker` are atomics. Every other field is owner-only
@@ -139,6 +297,8 @@ impl Task {
             locals: RefCell::new(LocalStorage::new()),
             running,
             unwinding: Cell::new(false),
+            registry_index: Cell::new(usize::MAX),
+            abandon_hook: Cell::new(None),
         }
     }
 
@@ -160,6 +320,28 @@ impl Task {
         if coroutine.as_ref().is_some_and(|c| !c.started()) {
             drop(coroutine.take());
         }
+    }
+
+    /// At shutdown, for a started green thread that will never run again:
+    /// runs the abandon hook it registered, if any (see "Lifetime" in
+    /// `scheduler.rs`).
+    ///
+    /// The caller must be the task's worker, after it stopped running green
+    /// threads (so the task is suspended for good).
+    pub(crate) fn abandon(&self) {
+        let Some(hook) = self.abandon_hook.take() else {
+            return;
+        };
+        let guard = AbortOnUnwind::naming(
+            "Task::abandon: an abandon hook unwound into the worker",
+            self,
+        );
+        // SAFETY: the green thread registered the hook and did not clear it,
+        // so by `set_abandon_hook`'s contract the call is sound on this, its
+        // worker's, OS thread while it is suspended, which it now is for
+        // good (the caller's contract).
+        unsafe { (hook.notify)(hook.data) };
+        guard.disarm();
     }
 
     /// Switch out of the running green thread to its worker.
@@ -207,16 +389,18 @@ impl Drop for Task {
             return;
         };
         if coroutine.started() && !coroutine.done() {
-            // A green thread suspended forever (nobody can wake it any
-            // more, or its runtime shut down). Unwinding it here could run
-            // its destructors on the wrong OS thread, so it is leaked, like
-            // a goroutine blocked forever: its stack and locals stay
-            // allocated and its destructors never run.
+            // A green thread abandoned at shutdown (its worker's registry
+            // holds every started one until then). Unwinding it here could
+            // run its destructors on the wrong OS thread, so it is leaked,
+            // like a goroutine blocked forever: its stack and locals stay
+            // allocated and its destructors never run (see "Lifetime" in
+            // `scheduler.rs`, which relies on this).
             std::mem::forget(coroutine);
             std::mem::forget(std::mem::take(self.locals.get_mut()));
         } else {
             // Never started: dropping drops the spawned closure, which is
-            // `Send`, so any thread may do it.
+            // `Send`, so any thread may do it; `UnrunClosure` contains a
+            // panic from its destructors.
             drop(coroutine);
         }
     }

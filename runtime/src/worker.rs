@@ -7,13 +7,14 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::ptr;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use corosensei::{CoroutineResult, Yielder};
 use crossbeam_deque::{Steal, Worker as Deque};
 
+use crate::panic::AbortOnUnwind;
 use crate::reactor::Reactor;
 use crate::scheduler::Shared;
 use crate::stack::{GuardedStack, StackCache};
@@ -92,9 +93,10 @@ pub(crate) struct WorkerCore {
     /// Green threads of this worker switched out while unwinding; see
     /// `crate::panicking`.
     pub(crate) suspended_unwinders: Cell<usize>,
-    /// Started, unfinished green threads pinned here (published in
-    /// `Remote::live`).
-    live: Cell<usize>,
+    /// The registry: every started, unfinished green thread pinned here,
+    /// each at its `Task::registry_index` (see "Lifetime" in
+    /// `scheduler.rs`). Its length is published in `Remote::live`.
+    threads: RefCell<Vec<Arc<Task>>>,
     /// The next other worker a spawn compares loads with.
     placement_cursor: Cell<usize>,
 }
@@ -120,7 +122,7 @@ impl WorkerCore {
             recycled: RefCell::new(Vec::new()),
             suspended_unwinders: Cell::new(0),
             ids: Cell::new((0, 0)),
-            live: Cell::new(0),
+            threads: RefCell::new(Vec::new()),
             placement_cursor: Cell::new(index),
         }
     }
@@ -155,8 +157,15 @@ impl WorkerCore {
         {
             return;
         }
-        // SAFETY: the task is unreachable by anyone else (see above), so
-        // reading its owner-only coroutine cell cannot race.
+        // Acquire, as `Arc`'s own drop does before freeing: the other
+        // holders released their references with Release decrements, so
+        // everything they did with the task happens before what we do with
+        // it now (read it here; overwrite it when a spawn reuses it). The
+        // plain loads above alone would not order those accesses.
+        fence(Ordering::Acquire);
+        // SAFETY: the task is unreachable by anyone else (see above), and
+        // the fence orders their last accesses before ours, so reading its
+        // owner-only coroutine cell cannot race.
         if unsafe { (*task.coroutine.get()).is_some() } {
             // Never ran (dropped at shutdown) or still suspended: not ours to
             // reuse; `Task`'s `Drop` decides.
@@ -189,7 +198,7 @@ impl WorkerCore {
         }
         let other = other % n;
         self.placement_cursor.set(other);
-        let here = self.live.get() + self.fresh.len();
+        let here = self.threads.borrow().len() + self.fresh.len();
         let remote = &self.shared.workers[other];
         let there = remote
             .live
@@ -199,11 +208,37 @@ impl WorkerCore {
         (here > there.saturating_add(PLACEMENT_SLACK) && !remote.has_exited()).then_some(other)
     }
 
-    fn set_live(&self, live: usize) {
-        self.live.set(live);
+    fn publish_live(&self, live: usize) {
         self.shared.workers[self.index]
             .live
             .store(live, Ordering::Relaxed);
+    }
+
+    /// Adds a green thread that first runs here to the registry.
+    fn register(&self, task: &Arc<Task>) {
+        let mut threads = self.threads.borrow_mut();
+        task.registry_index.set(threads.len());
+        threads.push(Arc::clone(task));
+        self.publish_live(threads.len());
+    }
+
+    /// Removes a finished green thread from the registry.
+    fn unregister(&self, task: &Task) {
+        let mut threads = self.threads.borrow_mut();
+        let index = task.registry_index.get();
+        if !threads.get(index).is_some_and(|t| ptr::eq(&**t, task)) {
+            crate::fatal(
+                "WorkerCore::unregister: a finished thread is not where the registry put it",
+            );
+        }
+        let entry = threads.swap_remove(index);
+        if let Some(moved) = threads.get(index) {
+            moved.registry_index.set(index);
+        }
+        self.publish_live(threads.len());
+        drop(threads);
+        // Not the last reference: the caller holds one.
+        drop(entry);
     }
 
     /// Queues a never-run green thread where idle workers may steal it.
@@ -416,7 +451,7 @@ impl WorkerCore {
                     .fetch_sub(1, Ordering::Relaxed);
             }
             task.worker.store(self.index, Ordering::Relaxed);
-            self.set_live(self.live.get() + 1);
+            self.register(&task);
         }
         self.current.set(Arc::as_ptr(&task));
         sys::set_running(&task.running);
@@ -425,7 +460,17 @@ impl WorkerCore {
         // coroutine; the reference ends before the task can be queued again.
         let coroutine = unsafe { &mut *task.coroutine.get() };
         let result = match coroutine {
-            Some(coroutine) => coroutine.resume(()),
+            Some(coroutine) => {
+                // Last line of defence: green threads contain their panics
+                // (see "Containment" in `panic.rs`).
+                let guard = AbortOnUnwind::naming(
+                    "WorkerCore::run_task: a panic escaped a green thread into its worker",
+                    &task,
+                );
+                let result = coroutine.resume(());
+                guard.disarm();
+                result
+            }
             None => crate::fatal("WorkerCore::run_task: queued task has no coroutine"),
         };
         sys::set_running(ptr::null());
@@ -443,7 +488,7 @@ impl WorkerCore {
                 }
             }
             CoroutineResult::Return(()) => {
-                self.set_live(self.live.get().saturating_sub(1));
+                self.unregister(&task);
                 // SAFETY: as above; the coroutine has finished, so nothing
                 // runs on its stack any more.
                 let finished = unsafe { (*task.coroutine.get()).take() };
@@ -455,8 +500,10 @@ impl WorkerCore {
         }
     }
 
-    /// Empties every queue this worker can reach when the runtime shuts
-    /// down (see `Task::discard_if_unstarted`), then closes its waker.
+    /// Settles every green thread this worker can reach when the runtime
+    /// shuts down, then closes its waker (see "Lifetime" in
+    /// `scheduler.rs`): discards the never-run ones in its queues, then
+    /// abandons the started ones in its registry.
     fn shut_down(&self) {
         self.timers.borrow_mut().clear();
         self.drain_inbox();
@@ -466,6 +513,12 @@ impl WorkerCore {
             task.discard_if_unstarted();
         }
         self.shared.drain_injector();
+        // No green thread runs here any more: every started one is
+        // suspended for good.
+        let threads = std::mem::take(&mut *self.threads.borrow_mut());
+        self.publish_live(0);
+        threads.iter().for_each(|task| task.abandon());
+        drop(threads);
         self.shared.close_waker(self.index);
     }
 }

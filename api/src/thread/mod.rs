@@ -111,6 +111,10 @@ pub use std::thread::{available_parallelism, Result};
 
 use packet::{Completion, Packet, ScopeData};
 
+/// Thread closures bigger than this many bytes are boxed at once (see
+/// `Builder::spawn_unchecked`).
+const BOX_CLOSURES_OVER: usize = 1024;
+
 /// A unique identifier for a running thread, green or OS.
 ///
 /// ```
@@ -248,8 +252,10 @@ impl Builder {
         T: Send + 'scope,
     {
         // SAFETY: `scope` does not return before every thread spawned in
-        // it has finished and dropped its packet (see `scoped.rs`), so the
-        // 'scope borrows outlive the thread.
+        // it has finished (or been abandoned by its runtime's shutdown,
+        // after which it never uses its borrows again) and dropped its
+        // packet (see `scoped.rs`), so the 'scope borrows outlive every use
+        // the thread makes of them.
         unsafe { self.spawn_unchecked(f, Some(scope.data.clone()), None) }
             .map(ScopedJoinHandle::new)
     }
@@ -267,9 +273,41 @@ impl Builder {
         F: FnOnce() -> T + Send + 'a,
         T: Send + 'a,
     {
+        // A big closure is boxed before it is moved any further: the green
+        // thread then moves it out of the box only to call it. Unboxed, each
+        // move on the way (into the completion, out of it, into
+        // `catch_unwind`) is a copy on the new thread's stack in an
+        // unoptimised build, and a few copies of a 64 KiB closure overflow a
+        // 256 KiB stack. (The engine boxes anything over corosensei's 1 KiB
+        // limit anyway; this only boxes earlier.)
+        if std::mem::size_of::<F>() > BOX_CLOSURES_OVER {
+            // SAFETY: forwarded; the box borrows what `f` borrows.
+            unsafe { self.spawn_completion(Box::new(f), scope, runtime) }
+        } else {
+            // SAFETY: forwarded from this function's contract.
+            unsafe { self.spawn_completion(f, scope, runtime) }
+        }
+    }
+
+    /// `spawn_unchecked` once the closure's size is settled.
+    ///
+    /// # Safety
+    /// As `spawn_unchecked`.
+    unsafe fn spawn_completion<'a, F, T>(
+        self,
+        f: F,
+        scope: Option<Arc<ScopeData>>,
+        runtime: Option<&spool_runtime::Runtime>,
+    ) -> io::Result<JoinInner<'a, T>>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
         let mut packet: Arc<Packet<'a, T>> = Packet::new(scope);
-        let completion = Completion::new(packet.clone());
-        let main = move || completion.run(f);
+        // The completion owns `f`, so the closure is dropped before the
+        // packet is completed, whichever way the thread ends.
+        let completion = Completion::new(packet.clone(), f);
+        let main = move || completion.run();
         let options = self.options();
         // SAFETY: forwarded from this function's contract.
         let spawned = unsafe {
@@ -324,6 +362,9 @@ impl<T> JoinHandle<T> {
 
     /// Waits for the thread to finish. Returns its result, or `Err` with
     /// the panic payload if it panicked (as [`std::panic::catch_unwind`]).
+    /// If the thread's runtime is dropped before the thread finishes (it
+    /// never started, or it was left blocked), `Err` carries a `&str` that
+    /// says the runtime shut down: such a thread never finishes.
     ///
     /// ```
     /// let h = spool::thread::spawn(|| panic!("oops"));

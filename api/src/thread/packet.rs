@@ -11,7 +11,7 @@ use spool_runtime::ThreadHandle;
 
 /// The thread is running; nobody waits yet.
 const RUNNING: u8 = 0;
-/// A joiner stored its handle in `joiner` and waits to be unparked.
+/// A joiner stored its handle in `joiner` and waits to be woken.
 const WAITING: u8 = 1;
 /// `result` is written; the thread will never touch the packet again.
 const DONE: u8 = 2;
@@ -109,9 +109,11 @@ impl<T> Drop for Packet<'_, T> {
         let unhandled_panic = matches!(self.result.get_mut(), Some(Err(_)));
         // Drop the result (it may borrow from the scope) before telling the
         // scope this thread is gone; a panicking destructor must not unwind
-        // into whichever thread drops the packet.
-        if catch_unwind(AssertUnwindSafe(|| *self.result.get_mut() = None)).is_err() {
-            spool_runtime_abort("the result of a thread panicked while being dropped");
+        // into whichever thread drops the packet. The second payload is
+        // never dropped: the process aborts first, as std's does.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| *self.result.get_mut() = None)) {
+            std::mem::forget(payload);
+            spool_runtime_abort("thread result panicked on drop");
         }
         if let Some(scope) = &self.scope {
             scope.decrement_num_running_threads(unhandled_panic);
@@ -125,41 +127,105 @@ fn spool_runtime_abort(what: &str) -> ! {
     std::process::abort()
 }
 
-/// The spawned side of a packet: completes it exactly once, with an error
-/// if the thread's closure is dropped without running (its runtime shut
-/// down first), so `join` never hangs.
-pub(crate) struct Completion<'scope, T> {
+/// `join`'s error for a thread whose runtime shut down before it ran.
+const NEVER_RAN: &str = "spool: the runtime shut down before this green thread ran";
+
+/// `join`'s error for a thread its runtime's shutdown left blocked.
+const ABANDONED: &str =
+    "spool: the runtime shut down while this green thread was blocked; it will never finish";
+
+/// The spawned side of a packet: owns the thread's closure until it runs,
+/// and completes the packet exactly once — with the closure's result, or
+/// with an error if the closure is dropped unrun (its runtime shut down
+/// first) or the thread is abandoned blocked (see "Lifetime" in the
+/// engine's `scheduler.rs`) — so `join` never hangs.
+///
+/// # Invariant
+/// The closure is dropped (or has run) *before* the packet is completed
+/// and released: completing is what lets `join` and `scope` return, after
+/// which whatever the closure borrows may be freed.
+pub(crate) struct Completion<'scope, F, T> {
+    /// The thread's closure, until it runs.
+    f: Option<F>,
     packet: Option<Arc<Packet<'scope, T>>>,
 }
 
-impl<'scope, T> Completion<'scope, T> {
-    pub(crate) fn new(packet: Arc<Packet<'scope, T>>) -> Self {
+impl<'scope, F, T> Completion<'scope, F, T>
+where
+    F: FnOnce() -> T,
+{
+    pub(crate) fn new(packet: Arc<Packet<'scope, T>>, f: F) -> Self {
         Completion {
+            f: Some(f),
             packet: Some(packet),
         }
     }
 
     /// Runs the thread's closure and publishes its result.
-    pub(crate) fn run(mut self, f: impl FnOnce() -> T) {
+    pub(crate) fn run(mut self) {
+        let Some(f) = self.f.take() else {
+            return;
+        };
+        // Should the runtime shut down while the closure is blocked, its
+        // worker completes the packet through this hook.
+        let slot: *mut Option<Arc<Packet<'scope, T>>> = &mut self.packet;
+        // SAFETY: `abandon::<T>` takes the packet out of `slot` and completes
+        // it. `slot` points to `self`, on this green thread's stack, which
+        // this function does not touch until `clear_abandon_hook` below; an
+        // abandoned thread is never resumed, so its stack stays allocated
+        // and untouched for good. `abandon` does not unwind: `complete`
+        // does not panic, and the packet's drop aborts rather than unwind.
+        unsafe { spool_runtime::set_abandon_hook(slot.cast(), abandon::<T>) };
         let result = catch_unwind(AssertUnwindSafe(f));
         // Thread-local values die before `join` returns, as with std.
         // SAFETY: the thread's closure has returned (or unwound), so no
         // reference into its thread-local values is left.
-        if catch_unwind(|| unsafe { spool_runtime::destroy_current_locals() }).is_err() {
+        if let Err(payload) = catch_unwind(|| unsafe { spool_runtime::destroy_current_locals() }) {
+            std::mem::forget(payload);
             spool_runtime_abort("thread local panicked on drop");
         }
+        spool_runtime::clear_abandon_hook();
         if let Some(packet) = self.packet.take() {
             packet.complete(result);
         }
     }
 }
 
-impl<T> Drop for Completion<'_, T> {
+/// The abandon hook of a running thread (see `Completion::run`): completes
+/// its packet with an error saying the runtime shut down, which wakes the
+/// joiner or, for a scoped thread, lets the scope return.
+///
+/// # Safety
+/// `slot` is the `packet` field of a `Completion` whose thread is suspended
+/// for good.
+unsafe fn abandon<T>(slot: *mut ()) {
+    let slot = slot.cast::<Option<Arc<Packet<'_, T>>>>();
+    // SAFETY: the caller's contract: the slot is valid, and nothing else
+    // touches it now that its thread never runs again.
+    if let Some(packet) = unsafe { (*slot).take() } {
+        packet.complete(Err(Box::new(ABANDONED)));
+    }
+}
+
+impl<F, T> Drop for Completion<'_, F, T> {
     fn drop(&mut self) {
+        // Only an unrun closure is still here: drop it first, and only then
+        // complete (see `# Invariant`).
+        if let Some(f) = self.f.take() {
+            if let Err(payload) = catch_unwind(AssertUnwindSafe(move || drop(f))) {
+                use std::io::Write;
+                let _ = std::io::stderr().write_all(
+                    b"spool: the closure of a green thread that never ran panicked while being \
+                      dropped unrun; the panic is contained\n",
+                );
+                if let Err(second) = catch_unwind(AssertUnwindSafe(move || drop(payload))) {
+                    std::mem::forget(second);
+                    spool_runtime_abort("a panic payload panicked while being dropped");
+                }
+            }
+        }
         if let Some(packet) = self.packet.take() {
-            packet.complete(Err(Box::new(
-                "spool: the runtime shut down before this green thread ran",
-            )));
+            packet.complete(Err(Box::new(NEVER_RAN)));
         }
     }
 }

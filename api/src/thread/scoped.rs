@@ -4,7 +4,16 @@
 //! when its body or a child panics — until every thread spawned in it has
 //! finished and dropped its result, so no borrow outlives its owner, and
 //! forgetting a [`ScopedJoinHandle`] cannot break that (the count lives in
-//! the thread's packet, not in the handle).
+//! the thread's packet, not in the handle). A thread that never ran has its
+//! closure dropped *before* its packet is released (see `Completion`).
+//!
+//! One case is spool's own: a thread whose runtime is dropped while the
+//! thread is blocked is *abandoned* — it never runs again, is never
+//! unwound, and its stack is never freed — and its packet is completed
+//! with an error, so the scope returns (reporting the thread as panicked
+//! unless it was joined) instead of hanging forever. The borrows the
+//! abandoned thread still holds are never used again; the engine's essay
+//! "Lifetime" (`spool_runtime`'s `scheduler.rs`) gives the argument.
 
 use std::fmt;
 use std::marker::PhantomData;
