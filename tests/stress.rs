@@ -20,24 +20,30 @@
 //!   thread that missed its wakeup, so it hangs, and the watchdog aborts
 //!   the run naming the test instead of hanging `cargo test`.
 //!
-//! In release builds (`cargo test --release`, as CI runs) the file hands
-//! over about three million messages and wakeups; debug builds (and the
-//! sanitizer lane) do a twenty-fifth of that so `cargo test` stays quick.
+//! In release builds (`cargo test --release`, as CI runs) the tests hand
+//! over about 4.7 million messages and wakeups in ~5 s on 2 cores; debug
+//! builds (and the sanitizer lane) do a twenty-fifth of that so
+//! `cargo test` stays quick.
+//!
+//! The channel tests are in `stress/channels.rs`, the `Mutex` + `Condvar`
+//! queue and park/unpark in `stress/waits.rs`; this file holds the tally,
+//! the placement of threads on workers and the lockstep harness.
 
+#[path = "stress/channels.rs"]
+mod channels;
 mod common;
+#[path = "stress/waits.rs"]
+mod waits;
 
-use std::collections::{HashMap, VecDeque};
-use std::sync::{Arc, OnceLock};
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
-use common::Watchdog;
-use spool::sync::mpmc::{self, never, select, RecvTimeoutError, SendTimeoutError, TrySendError};
-use spool::sync::{mpsc, Condvar, Mutex};
+use spool::sync::mpmc;
 use spool::thread;
 use spool::Runtime;
 
-/// Release builds do 25 times the work of debug builds (about 3 million
-/// operations in ~6 s on 2 cores; debug: ~120,000).
+/// Release builds do 25 times the work of debug builds.
 const SCALE: usize = if cfg!(debug_assertions) { 1 } else { 25 };
 /// Messages per `spool::sync::mpmc` flavour (four flavours).
 const MPMC_MESSAGES: usize = 15_000 * SCALE;
@@ -45,17 +51,17 @@ const MPMC_MESSAGES: usize = 15_000 * SCALE;
 const MPSC_MESSAGES: usize = 7_500 * SCALE;
 /// Items through the `Mutex` + `Condvar` queue.
 const QUEUE_ITEMS: usize = 10_000 * SCALE;
-/// Park/unpark round trips per pair (three pairs, two wakeups each).
+/// Park/unpark round trips per pair (five pairs, two wakeups each).
 const PARK_ROUNDS: usize = 3_500 * SCALE;
 /// Round trips (a message and its echo) per lockstep pair; each of the
-/// nine channel and queue tests runs three pairs.
+/// nine channel and queue tests runs five pairs.
 const LOCKSTEP_ROUNDS: usize = 600 * SCALE;
 /// Every message and wakeup handed over, across the file.
 const OPERATIONS: usize = 4 * MPMC_MESSAGES
     + 4 * MPSC_MESSAGES
     + QUEUE_ITEMS
-    + 9 * 3 * 2 * LOCKSTEP_ROUNDS
-    + 3 * 2 * PARK_ROUNDS;
+    + 9 * PAIRS.len() * 2 * LOCKSTEP_ROUNDS
+    + PAIRS.len() * 2 * PARK_ROUNDS;
 const _: () = assert!(cfg!(debug_assertions) || OPERATIONS >= 1_000_000);
 
 /// Per-test watchdog limit: a lost wakeup fails here instead of hanging.
@@ -230,6 +236,125 @@ fn join_all<T>(handles: Vec<Handle<T>>) -> Vec<T> {
     handles.into_iter().map(Handle::join).collect()
 }
 
+// ---- placement ---------------------------------------------------------
+
+/// Where a thread of a pair runs: a green thread on worker 0 or 1 of the
+/// test's runtime, or a plain OS thread.
+#[derive(Clone, Copy)]
+enum Place {
+    Worker(usize),
+    Os,
+}
+
+/// The pairs each test runs: across the two workers both ways (a wakeup
+/// races the other worker switching the thread out), on one worker, and
+/// between a green thread and a plain OS thread both ways.
+const PAIRS: [(Place, Place); 5] = [
+    (Place::Worker(0), Place::Worker(1)),
+    (Place::Worker(1), Place::Worker(0)),
+    (Place::Worker(0), Place::Worker(0)),
+    (Place::Worker(1), Place::Os),
+    (Place::Os, Place::Worker(1)),
+];
+
+/// What a standby green thread is told to run (`None`: nothing).
+type Part = Option<Box<dyn FnOnce() + Send>>;
+
+/// Green threads already started on each worker of a runtime, waiting for
+/// a part to play. Spawning cannot choose a worker, but a green thread
+/// never changes workers once started, so the test starts green threads
+/// until each worker has enough and sorts them by the OS thread they run
+/// on.
+struct Workers {
+    on: [Vec<Standby>; 2],
+}
+
+/// A standby green thread: where to send its part, and its handle.
+type Standby = (mpmc::Sender<Part>, thread::JoinHandle<()>);
+
+impl Workers {
+    /// Standby green threads per worker: enough for `PAIRS`.
+    const EACH: usize = 4;
+
+    fn start(rt: &Runtime) -> Workers {
+        // Spawned from a green thread, new threads go to the worker with
+        // fewer live ones (see "Placement" in the scheduler), so the
+        // standbys, which stay live, spread over both workers.
+        rt.run(|| {
+            let (report_tx, report_rx) = mpmc::unbounded();
+            let mut ids = Vec::new();
+            let mut on: [Vec<Standby>; 2] = [Vec::new(), Vec::new()];
+            let mut spare: Vec<Standby> = Vec::new();
+            for _ in 0..100 {
+                if on.iter().all(|v| v.len() >= Workers::EACH) {
+                    // Threads beyond what is needed end at once.
+                    for (part_tx, handle) in spare {
+                        part_tx.send(None).unwrap();
+                        handle.join().unwrap();
+                    }
+                    return Workers { on };
+                }
+                let (part_tx, part_rx) = mpmc::bounded::<Part>(1);
+                let report = report_tx.clone();
+                let handle = thread::spawn(move || {
+                    // A green thread runs on its worker's OS thread.
+                    report.send(std::thread::current().id()).unwrap();
+                    if let Some(part) = part_rx.recv().unwrap() {
+                        part();
+                    }
+                });
+                let worker = report_rx.recv().unwrap();
+                let index = match ids.iter().position(|&id| id == worker) {
+                    Some(index) => index,
+                    None => {
+                        ids.push(worker);
+                        ids.len() - 1
+                    }
+                };
+                assert!(
+                    index < 2,
+                    "a two-worker runtime ran green threads on three OS threads"
+                );
+                if on[index].len() < Workers::EACH {
+                    on[index].push((part_tx, handle));
+                } else {
+                    spare.push((part_tx, handle));
+                }
+            }
+            panic!(
+                "100 green threads started on only {} of the two workers",
+                ids.len()
+            );
+        })
+    }
+
+    /// Runs `part` at `place`.
+    fn run(&mut self, place: Place, part: impl FnOnce() + Send + 'static) -> Handle<()> {
+        match place {
+            Place::Worker(worker) => {
+                let (part_tx, handle) = self.on[worker]
+                    .pop()
+                    .expect("no standby green thread left on that worker");
+                part_tx.send(Some(Box::new(part))).unwrap();
+                Handle::Green(handle)
+            }
+            Place::Os => Handle::Os(std::thread::spawn(part)),
+        }
+    }
+
+    /// Ends the standby green threads that were not given a part.
+    fn release(self) -> Vec<Handle<()>> {
+        let [a, b] = self.on;
+        a.into_iter()
+            .chain(b)
+            .map(|(part_tx, handle)| {
+                part_tx.send(None).unwrap();
+                Handle::Green(handle)
+            })
+            .collect()
+    }
+}
+
 // ---- lockstep pairs ---------------------------------------------------
 
 /// The sending end of a channel under test, offering a message by a means
@@ -257,8 +382,8 @@ trait Take: Send + 'static {
     fn take(&self, rng: &mut Rng) -> Taken;
 }
 
-/// Starts three lockstep pairs on fresh channels from `make`: green to
-/// green, green to OS thread and OS thread to green. The producer offers
+/// Starts a lockstep pair at each of the `PAIRS` places, on fresh
+/// channels from `make`. The producer offers
 /// message after message until one is sent, then waits for the consumer
 /// to echo it back on a second channel before the next; it checks that
 /// the echo is the message sent (a withdrawn send that was delivered, a
@@ -269,11 +394,9 @@ fn start_lockstep(
     what: &'static str,
     make: impl Fn() -> (Box<dyn Offer>, Box<dyn Take>),
 ) -> Vec<Handle<()>> {
+    let mut workers = Workers::start(rt);
     let mut handles = Vec::new();
-    for (pair, (green_producer, green_consumer)) in [(true, true), (true, false), (false, true)]
-        .into_iter()
-        .enumerate()
-    {
+    for (pair, (producer_place, consumer_place)) in PAIRS.into_iter().enumerate() {
         let (request_tx, request_rx) = make();
         let (echo_tx, echo_rx) = make();
         let producer = move || {
@@ -329,20 +452,10 @@ fn start_lockstep(
             }
             echo_tx.close();
         };
-        for (green, body) in [
-            (
-                green_producer,
-                Box::new(producer) as Box<dyn FnOnce() + Send>,
-            ),
-            (green_consumer, Box::new(consumer)),
-        ] {
-            handles.push(if green {
-                Handle::Green(rt.spawn(body))
-            } else {
-                Handle::Os(std::thread::spawn(body))
-            });
-        }
+        handles.push(workers.run(producer_place, producer));
+        handles.push(workers.run(consumer_place, consumer));
     }
+    handles.extend(workers.release());
     handles
 }
 
@@ -351,728 +464,4 @@ fn start_lockstep(
 fn nothing() -> Taken {
     thread::yield_now();
     Taken::Nothing
-}
-
-impl Offer for mpmc::Sender<u64> {
-    fn offer(&self, m: u64, rng: &mut Rng) -> bool {
-        const HUNG_UP: &str = "the receiver hung up";
-        let idle = never::<u64>();
-        match rng.below(6) {
-            0 => {
-                self.send(m).expect(HUNG_UP);
-                true
-            }
-            1 => match self.send_timeout(m, rng.timeout()) {
-                Ok(()) => true,
-                Err(SendTimeoutError::Timeout(back)) => {
-                    assert_eq!(back, m, "send_timeout returned another message");
-                    false
-                }
-                Err(SendTimeoutError::Disconnected(_)) => panic!("{HUNG_UP}"),
-            },
-            2 => match self.try_send(m) {
-                Ok(()) => true,
-                Err(TrySendError::Full(back)) => {
-                    assert_eq!(back, m, "try_send returned another message");
-                    false
-                }
-                Err(TrySendError::Disconnected(_)) => panic!("{HUNG_UP}"),
-            },
-            3 => select! {
-                send(self, m) -> res => res.map(|()| true).expect(HUNG_UP),
-                recv(idle) -> _ => unreachable!("never() delivered"),
-            },
-            4 => select! {
-                send(self, m) -> res => res.map(|()| true).expect(HUNG_UP),
-                recv(idle) -> _ => unreachable!("never() delivered"),
-                default(rng.timeout()) => false,
-            },
-            _ => select! {
-                send(self, m) -> res => res.map(|()| true).expect(HUNG_UP),
-                default => false,
-            },
-        }
-    }
-}
-
-impl Take for mpmc::Receiver<u64> {
-    fn take(&self, rng: &mut Rng) -> Taken {
-        let idle = never::<u64>();
-        let blocking = |res: Result<u64, mpmc::RecvError>| match res {
-            Ok(m) => Taken::Message(m),
-            Err(_) => Taken::Closed,
-        };
-        match rng.below(6) {
-            0 => blocking(self.recv()),
-            1 => match self.recv_timeout(rng.timeout()) {
-                Ok(m) => Taken::Message(m),
-                Err(RecvTimeoutError::Timeout) => Taken::Nothing,
-                Err(RecvTimeoutError::Disconnected) => Taken::Closed,
-            },
-            2 => match self.try_recv() {
-                Ok(m) => Taken::Message(m),
-                Err(e) if e.is_empty() => nothing(),
-                Err(_) => Taken::Closed,
-            },
-            3 => select! {
-                recv(self) -> res => blocking(res),
-                recv(idle) -> _ => unreachable!("never() delivered"),
-            },
-            4 => select! {
-                recv(self) -> res => blocking(res),
-                recv(idle) -> _ => unreachable!("never() delivered"),
-                default(rng.timeout()) => Taken::Nothing,
-            },
-            _ => select! {
-                recv(self) -> res => blocking(res),
-                default => nothing(),
-            },
-        }
-    }
-}
-
-impl Offer for mpsc::Sender<u64> {
-    fn offer(&self, m: u64, _: &mut Rng) -> bool {
-        self.send(m).expect("the receiver hung up");
-        true
-    }
-}
-
-impl Offer for mpsc::SyncSender<u64> {
-    fn offer(&self, m: u64, rng: &mut Rng) -> bool {
-        if rng.below(2) == 0 {
-            self.send(m).expect("the receiver hung up");
-            return true;
-        }
-        match self.try_send(m) {
-            Ok(()) => true,
-            Err(mpsc::TrySendError::Full(back)) => {
-                assert_eq!(back, m, "try_send returned another message");
-                false
-            }
-            Err(mpsc::TrySendError::Disconnected(_)) => panic!("the receiver hung up"),
-        }
-    }
-}
-
-impl Take for mpsc::Receiver<u64> {
-    fn take(&self, rng: &mut Rng) -> Taken {
-        match rng.below(3) {
-            0 => self.recv().map_or(Taken::Closed, Taken::Message),
-            1 => match self.recv_timeout(rng.timeout()) {
-                Ok(m) => Taken::Message(m),
-                Err(mpsc::RecvTimeoutError::Timeout) => Taken::Nothing,
-                Err(mpsc::RecvTimeoutError::Disconnected) => Taken::Closed,
-            },
-            _ => match self.try_recv() {
-                Ok(m) => Taken::Message(m),
-                Err(mpsc::TryRecvError::Empty) => nothing(),
-                Err(mpsc::TryRecvError::Disconnected) => Taken::Closed,
-            },
-        }
-    }
-}
-
-// ---- spool::sync::mpmc ------------------------------------------------
-
-/// Two channels of one flavour. Producers offer each message by a random
-/// means: `send`, `send_timeout`, `try_send`, or `select!` over both
-/// channels (blocking, with `default(timeout)`, with `default`).
-/// Consumers take by `recv`, `recv_timeout`, `try_recv` or the same three
-/// `select!`s. Only operations that include channel 0 block without a
-/// timeout, so a blocked producer always has a consumer that will meet it.
-fn mpmc_stress(test: &'static str, what: &'static str, capacity: Option<usize>) {
-    let _watchdog = Watchdog::new(test, LIMIT);
-    let rt = two_workers();
-    let make = move || match capacity {
-        Some(cap) => mpmc::bounded::<u64>(cap),
-        None => mpmc::unbounded::<u64>(),
-    };
-    let lockstep = start_lockstep(&rt, what, move || {
-        let (s, r) = make();
-        (Box::new(s), Box::new(r))
-    });
-    let (s0, r0) = make();
-    let (s1, r1) = make();
-    let producers = GREEN_PRODUCERS + OS_PRODUCERS;
-    let per_producer = MPMC_MESSAGES / producers;
-
-    let consumers = start(&rt, GREEN_CONSUMERS, OS_CONSUMERS, {
-        let (r0, r1) = (r0.clone(), r1.clone());
-        move |index| mpmc_consume(index, r0.clone(), r1.clone())
-    });
-    drop((r0, r1));
-    let senders = start(&rt, GREEN_PRODUCERS, OS_PRODUCERS, {
-        let (s0, s1) = (s0.clone(), s1.clone());
-        move |index| mpmc_produce(index, per_producer, s0.clone(), s1.clone())
-    });
-    drop((s0, s1));
-    let sent = join_all(senders)
-        .into_iter()
-        .fold(Sent::default(), Sent::merge);
-    let received = join_all(consumers);
-    assert_exactly_once(what, sent, received);
-    join_all(lockstep);
-}
-
-fn mpmc_produce(
-    producer: usize,
-    count: usize,
-    s0: mpmc::Sender<u64>,
-    s1: mpmc::Sender<u64>,
-) -> Sent {
-    let mut rng = Rng::new(1 + producer as u64);
-    let mut sent = Sent::default();
-    for seq in 0..count {
-        let channel = rng.below(2) as usize;
-        let m = message(producer, channel, seq);
-        let s = if channel == 0 { &s0 } else { &s1 };
-        match rng.below(8) {
-            0 | 1 => {
-                s0.send(message(producer, 0, seq)).unwrap();
-                sent.delivered.push(message(producer, 0, seq));
-            }
-            2 => match s.send_timeout(m, rng.timeout()) {
-                Ok(()) => sent.delivered.push(m),
-                Err(SendTimeoutError::Timeout(back)) => {
-                    assert_eq!(back, m, "send_timeout returned another message");
-                    sent.withdrawn.push(m);
-                }
-                Err(SendTimeoutError::Disconnected(_)) => panic!("receivers gone"),
-            },
-            3 => match s.try_send(m) {
-                Ok(()) => sent.delivered.push(m),
-                Err(TrySendError::Full(back)) => {
-                    assert_eq!(back, m, "try_send returned another message");
-                    sent.withdrawn.push(m);
-                }
-                Err(TrySendError::Disconnected(_)) => panic!("receivers gone"),
-            },
-            op => {
-                let (m0, m1) = (message(producer, 0, seq), message(producer, 1, seq));
-                let chosen = match op {
-                    4 | 5 => select! {
-                        send(s0, m0) -> res => res.map(|()| Some(m0)),
-                        send(s1, m1) -> res => res.map(|()| Some(m1)),
-                    },
-                    6 => select! {
-                        send(s0, m0) -> res => res.map(|()| Some(m0)),
-                        send(s1, m1) -> res => res.map(|()| Some(m1)),
-                        default(rng.timeout()) => Ok(None),
-                    },
-                    _ => select! {
-                        send(s0, m0) -> res => res.map(|()| Some(m0)),
-                        send(s1, m1) -> res => res.map(|()| Some(m1)),
-                        default => Ok(None),
-                    },
-                };
-                match chosen.expect("receivers gone") {
-                    Some(m) => {
-                        sent.delivered.push(m);
-                        sent.withdrawn.push(m0 ^ m1 ^ m);
-                    }
-                    None => sent.withdrawn.extend([m0, m1]),
-                }
-            }
-        }
-    }
-    sent
-}
-
-fn mpmc_consume(consumer: usize, r0: mpmc::Receiver<u64>, r1: mpmc::Receiver<u64>) -> Received {
-    let mut rng = Rng::new(1000 + consumer as u64);
-    let mut received = Received::default();
-    // A disconnected channel is replaced by `never()` in the selects.
-    let mut live = [r0, r1];
-    let mut open = [true, true];
-    while open[0] || open[1] {
-        let channel = if open[0] && open[1] {
-            rng.below(2) as usize
-        } else {
-            usize::from(open[1])
-        };
-        let r = &live[channel];
-        // (channel, what arrived): `None` means disconnected.
-        let (from, got) = match rng.below(8) {
-            0 | 1 => {
-                // Blocks only on channel 0 while it is open (see
-                // `mpmc_stress`); once it is closed every sender is gone.
-                let channel = usize::from(!open[0]);
-                (channel, live[channel].recv().ok())
-            }
-            2 => match r.recv_timeout(rng.timeout()) {
-                Ok(m) => (channel, Some(m)),
-                Err(RecvTimeoutError::Timeout) => continue,
-                Err(RecvTimeoutError::Disconnected) => (channel, None),
-            },
-            3 => match r.try_recv() {
-                Ok(m) => (channel, Some(m)),
-                Err(e) if e.is_empty() => {
-                    thread::yield_now();
-                    continue;
-                }
-                Err(_) => (channel, None),
-            },
-            op => {
-                let (a, b) = (&live[0], &live[1]);
-                let chosen = match op {
-                    4 | 5 => select! {
-                        recv(a) -> res => Some((0, res.ok())),
-                        recv(b) -> res => Some((1, res.ok())),
-                    },
-                    6 => select! {
-                        recv(a) -> res => Some((0, res.ok())),
-                        recv(b) -> res => Some((1, res.ok())),
-                        default(rng.timeout()) => None,
-                    },
-                    _ => select! {
-                        recv(a) -> res => Some((0, res.ok())),
-                        recv(b) -> res => Some((1, res.ok())),
-                        default => None,
-                    },
-                };
-                match chosen {
-                    Some(pair) => pair,
-                    None => {
-                        thread::yield_now();
-                        continue;
-                    }
-                }
-            }
-        };
-        match got {
-            Some(m) => {
-                assert_eq!(
-                    (m >> 32) & 0xFF,
-                    from as u64,
-                    "{} came out of channel {from}",
-                    describe(m)
-                );
-                received.record(m);
-            }
-            None => {
-                open[from] = false;
-                live[from] = never();
-            }
-        }
-    }
-    received
-}
-
-#[test]
-fn mpmc_bounded_0_delivers_exactly_once() {
-    mpmc_stress(
-        "mpmc_bounded_0_delivers_exactly_once",
-        "mpmc::bounded(0)",
-        Some(0),
-    );
-}
-
-#[test]
-fn mpmc_bounded_1_delivers_exactly_once() {
-    mpmc_stress(
-        "mpmc_bounded_1_delivers_exactly_once",
-        "mpmc::bounded(1)",
-        Some(1),
-    );
-}
-
-#[test]
-fn mpmc_bounded_16_delivers_exactly_once() {
-    mpmc_stress(
-        "mpmc_bounded_16_delivers_exactly_once",
-        "mpmc::bounded(16)",
-        Some(16),
-    );
-}
-
-#[test]
-fn mpmc_unbounded_delivers_exactly_once() {
-    mpmc_stress(
-        "mpmc_unbounded_delivers_exactly_once",
-        "mpmc::unbounded",
-        None,
-    );
-}
-
-// ---- spool::sync::mpsc ------------------------------------------------
-
-/// The sending side of either `mpsc` flavour.
-#[derive(Clone)]
-enum MpscSender {
-    Unbounded(mpsc::Sender<u64>),
-    Bounded(mpsc::SyncSender<u64>),
-}
-
-/// `mpsc` has no send timeout and no select: producers mix `send` with
-/// `try_send` (bounded flavours), and the one consumer mixes `recv`,
-/// `recv_timeout` and `try_recv`. Each flavour runs twice, once with a
-/// green consumer and once with an OS-thread consumer.
-fn mpsc_stress(test: &'static str, what: &'static str, bound: Option<usize>) {
-    let _watchdog = Watchdog::new(test, LIMIT);
-    let rt = two_workers();
-    let lockstep = start_lockstep(&rt, what, move || match bound {
-        Some(bound) => {
-            let (tx, rx) = mpsc::sync_channel::<u64>(bound);
-            (Box::new(tx), Box::new(rx))
-        }
-        None => {
-            let (tx, rx) = mpsc::channel::<u64>();
-            (Box::new(tx), Box::new(rx))
-        }
-    });
-    let producers = GREEN_PRODUCERS + OS_PRODUCERS;
-    let per_producer = MPSC_MESSAGES / 2 / producers;
-    for green_consumer in [true, false] {
-        let (tx, rx) = match bound {
-            Some(bound) => {
-                let (tx, rx) = mpsc::sync_channel(bound);
-                (MpscSender::Bounded(tx), rx)
-            }
-            None => {
-                let (tx, rx) = mpsc::channel();
-                (MpscSender::Unbounded(tx), rx)
-            }
-        };
-        let consume = move || mpsc_consume(rx);
-        let consumer = if green_consumer {
-            Handle::Green(rt.spawn(consume))
-        } else {
-            Handle::Os(std::thread::spawn(consume))
-        };
-        let senders = start(&rt, GREEN_PRODUCERS, OS_PRODUCERS, {
-            let tx = tx.clone();
-            move |index| mpsc_produce(index, per_producer, tx.clone())
-        });
-        drop(tx);
-        let sent = join_all(senders)
-            .into_iter()
-            .fold(Sent::default(), Sent::merge);
-        let where_ = if green_consumer { "green" } else { "OS" };
-        assert_exactly_once(
-            &format!("{what} to a {where_} consumer"),
-            sent,
-            vec![consumer.join()],
-        );
-    }
-    join_all(lockstep);
-}
-
-fn mpsc_produce(producer: usize, count: usize, tx: MpscSender) -> Sent {
-    let mut rng = Rng::new(1 + producer as u64);
-    let mut sent = Sent::default();
-    for seq in 0..count {
-        let m = message(producer, 0, seq);
-        match &tx {
-            MpscSender::Unbounded(tx) => {
-                tx.send(m).unwrap();
-                sent.delivered.push(m);
-            }
-            MpscSender::Bounded(tx) if rng.below(2) == 0 => {
-                tx.send(m).unwrap();
-                sent.delivered.push(m);
-            }
-            MpscSender::Bounded(tx) => match tx.try_send(m) {
-                Ok(()) => sent.delivered.push(m),
-                Err(mpsc::TrySendError::Full(back)) => {
-                    assert_eq!(back, m, "try_send returned another message");
-                    sent.withdrawn.push(m);
-                }
-                Err(mpsc::TrySendError::Disconnected(_)) => panic!("receiver gone"),
-            },
-        }
-    }
-    sent
-}
-
-fn mpsc_consume(rx: mpsc::Receiver<u64>) -> Received {
-    let mut rng = Rng::new(1000);
-    let mut received = Received::default();
-    loop {
-        let got = match rng.below(4) {
-            0 | 1 => rx.recv().ok(),
-            2 => match rx.recv_timeout(rng.timeout()) {
-                Ok(m) => Some(m),
-                Err(mpsc::RecvTimeoutError::Timeout) => continue,
-                Err(mpsc::RecvTimeoutError::Disconnected) => None,
-            },
-            _ => match rx.try_recv() {
-                Ok(m) => Some(m),
-                Err(mpsc::TryRecvError::Empty) => {
-                    thread::yield_now();
-                    continue;
-                }
-                Err(mpsc::TryRecvError::Disconnected) => None,
-            },
-        };
-        match got {
-            Some(m) => received.record(m),
-            None => return received,
-        }
-    }
-}
-
-#[test]
-fn mpsc_channel_delivers_exactly_once() {
-    mpsc_stress("mpsc_channel_delivers_exactly_once", "mpsc::channel", None);
-}
-
-#[test]
-fn mpsc_sync_channel_0_delivers_exactly_once() {
-    mpsc_stress(
-        "mpsc_sync_channel_0_delivers_exactly_once",
-        "mpsc::sync_channel(0)",
-        Some(0),
-    );
-}
-
-#[test]
-fn mpsc_sync_channel_1_delivers_exactly_once() {
-    mpsc_stress(
-        "mpsc_sync_channel_1_delivers_exactly_once",
-        "mpsc::sync_channel(1)",
-        Some(1),
-    );
-}
-
-#[test]
-fn mpsc_sync_channel_16_delivers_exactly_once() {
-    mpsc_stress(
-        "mpsc_sync_channel_16_delivers_exactly_once",
-        "mpsc::sync_channel(16)",
-        Some(16),
-    );
-}
-
-// ---- Mutex + Condvar --------------------------------------------------
-
-/// A bounded queue built the textbook way from spool's `Mutex` and two
-/// `Condvar`s, woken with `notify_one` only, so one lost notification
-/// leaves a waiter asleep while there is work.
-struct Queue {
-    state: Mutex<QueueState>,
-    not_empty: Condvar,
-    not_full: Condvar,
-}
-
-struct QueueState {
-    items: VecDeque<u64>,
-    closed: bool,
-}
-
-const QUEUE_CAPACITY: usize = 4;
-
-impl Queue {
-    /// Pushes `m` unless the queue stays full for `timeout` (`None`: wait
-    /// as long as it takes). Returns whether `m` was pushed.
-    fn push(&self, m: u64, timeout: Option<Duration>) -> bool {
-        let full = |s: &mut QueueState| s.items.len() >= QUEUE_CAPACITY;
-        let mut state = self.state.lock().unwrap();
-        state = match timeout {
-            None => self.not_full.wait_while(state, full).unwrap(),
-            Some(timeout) => {
-                self.not_full
-                    .wait_timeout_while(state, timeout, full)
-                    .unwrap()
-                    .0
-            }
-        };
-        if full(&mut state) {
-            return false;
-        }
-        state.items.push_back(m);
-        drop(state);
-        self.not_empty.notify_one();
-        true
-    }
-
-    /// Pops an item, waiting at most `timeout` (`None`: until one comes or
-    /// the queue is closed). `Err(())` means closed and empty.
-    fn pop(&self, timeout: Option<Duration>) -> Result<Option<u64>, ()> {
-        let empty = |s: &mut QueueState| s.items.is_empty() && !s.closed;
-        let mut state = self.state.lock().unwrap();
-        state = match timeout {
-            None => self.not_empty.wait_while(state, empty).unwrap(),
-            Some(timeout) => {
-                self.not_empty
-                    .wait_timeout_while(state, timeout, empty)
-                    .unwrap()
-                    .0
-            }
-        };
-        match state.items.pop_front() {
-            Some(m) => {
-                drop(state);
-                self.not_full.notify_one();
-                Ok(Some(m))
-            }
-            None if state.closed => Err(()),
-            None => Ok(None),
-        }
-    }
-
-    fn close(&self) {
-        self.state.lock().unwrap().closed = true;
-        self.not_empty.notify_all();
-    }
-
-    fn new() -> Arc<Queue> {
-        Arc::new(Queue {
-            state: Mutex::new(QueueState {
-                items: VecDeque::new(),
-                closed: false,
-            }),
-            not_empty: Condvar::new(),
-            not_full: Condvar::new(),
-        })
-    }
-}
-
-/// Waits without a timeout one time in three.
-fn maybe_timeout(rng: &mut Rng) -> Option<Duration> {
-    match rng.below(3) {
-        0 => None,
-        _ => Some(rng.timeout()),
-    }
-}
-
-impl Offer for Arc<Queue> {
-    fn offer(&self, m: u64, rng: &mut Rng) -> bool {
-        self.push(m, maybe_timeout(rng))
-    }
-
-    fn close(self: Box<Self>) {
-        Queue::close(&self);
-    }
-}
-
-impl Take for Arc<Queue> {
-    fn take(&self, rng: &mut Rng) -> Taken {
-        match self.pop(maybe_timeout(rng)) {
-            Ok(Some(m)) => Taken::Message(m),
-            Ok(None) => nothing(),
-            Err(()) => Taken::Closed,
-        }
-    }
-}
-
-#[test]
-fn mutex_condvar_queue_delivers_exactly_once() {
-    let _watchdog = Watchdog::new("mutex_condvar_queue_delivers_exactly_once", LIMIT);
-    let rt = two_workers();
-    let lockstep = start_lockstep(&rt, "Mutex + Condvar queue", || {
-        let queue = Queue::new();
-        (Box::new(queue.clone()), Box::new(queue))
-    });
-    let queue = Queue::new();
-    let producers = GREEN_PRODUCERS + OS_PRODUCERS;
-    let per_producer = QUEUE_ITEMS / producers;
-    let consumers = start(&rt, GREEN_CONSUMERS, OS_CONSUMERS, {
-        let queue = queue.clone();
-        move |index| {
-            let mut rng = Rng::new(1000 + index as u64);
-            let mut received = Received::default();
-            loop {
-                match queue.pop(maybe_timeout(&mut rng)) {
-                    Ok(Some(m)) => received.record(m),
-                    Ok(None) => {}
-                    Err(()) => return received,
-                }
-            }
-        }
-    });
-    let senders = start(&rt, GREEN_PRODUCERS, OS_PRODUCERS, {
-        let queue = queue.clone();
-        move |producer| {
-            let mut rng = Rng::new(1 + producer as u64);
-            let mut sent = Sent::default();
-            for seq in 0..per_producer {
-                let m = message(producer, 0, seq);
-                if queue.push(m, maybe_timeout(&mut rng)) {
-                    sent.delivered.push(m);
-                } else {
-                    sent.withdrawn.push(m);
-                }
-            }
-            sent
-        }
-    });
-    let sent = join_all(senders)
-        .into_iter()
-        .fold(Sent::default(), Sent::merge);
-    queue.close();
-    assert_exactly_once("Mutex + Condvar queue", sent, join_all(consumers));
-    join_all(lockstep);
-}
-
-// ---- park / unpark ----------------------------------------------------
-
-/// Two threads take turns through a counter: each waits for its turn with
-/// `park` or a short `park_timeout` (chosen at random), takes it, passes
-/// the turn on and unparks the other. A `park_timeout` that expires just
-/// as the `unpark` arrives must leave the token for the next `park`; a
-/// token lost there leaves a thread in `park` with the turn its own, and
-/// the watchdog fires.
-struct Turns {
-    turn: std::sync::atomic::AtomicUsize,
-    threads: [OnceLock<thread::Thread>; 2],
-}
-
-fn take_turns(turns: &Turns, side: usize, rounds: usize) -> usize {
-    use std::sync::atomic::Ordering;
-    turns.threads[side].set(thread::current()).unwrap();
-    let peer = loop {
-        match turns.threads[1 - side].get() {
-            Some(peer) => break peer.clone(),
-            None => thread::yield_now(),
-        }
-    };
-    let mut rng = Rng::new(1 + side as u64);
-    let mut parks = 0;
-    for round in 0..rounds {
-        let mine = 2 * round + side;
-        loop {
-            let turn = turns.turn.load(Ordering::Acquire);
-            if turn == mine {
-                break;
-            }
-            assert!(turn < mine, "turn {turn} passed {mine} unseen");
-            if rng.below(2) == 0 {
-                thread::park();
-            } else {
-                thread::park_timeout(rng.timeout());
-            }
-            parks += 1;
-        }
-        turns.turn.store(mine + 1, Ordering::Release);
-        peer.unpark();
-    }
-    parks
-}
-
-#[test]
-fn park_unpark_pairs_see_every_wakeup() {
-    let _watchdog = Watchdog::new("park_unpark_pairs_see_every_wakeup", LIMIT);
-    let rt = two_workers();
-    // Two green pairs (on one worker or across both) and a green thread
-    // paired with an OS thread.
-    let mut sides = Vec::new();
-    for os_side in [false, false, true] {
-        let turns = Arc::new(Turns {
-            turn: 0.into(),
-            threads: [OnceLock::new(), OnceLock::new()],
-        });
-        let first = turns.clone();
-        sides.push(Handle::Green(
-            rt.spawn(move || take_turns(&first, 0, PARK_ROUNDS)),
-        ));
-        let second = turns.clone();
-        let run = move || take_turns(&second, 1, PARK_ROUNDS);
-        sides.push(if os_side {
-            Handle::Os(std::thread::spawn(run))
-        } else {
-            Handle::Green(rt.spawn(run))
-        });
-    }
-    join_all(sides);
 }
