@@ -4,7 +4,7 @@
 //! Each test binary uses a different subset, hence the `dead_code` allow.
 #![allow(dead_code)]
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
@@ -23,7 +23,11 @@ impl Watchdog {
             .name(format!("watchdog {test}"))
             .spawn(move || {
                 if let Err(mpsc::RecvTimeoutError::Timeout) = wait.recv_timeout(limit) {
-                    eprintln!(
+                    // Straight to fd 2: `eprintln!` here would go to the
+                    // test harness's capture (spawned threads inherit it),
+                    // which the abort throws away unprinted.
+                    let _ = writeln!(
+                        std::io::stderr(),
                         "\nwatchdog: test `{test}` did not finish within {limit:?}; aborting"
                     );
                     std::process::abort();
