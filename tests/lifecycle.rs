@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{is_child, run_child, ChildOutput, Watchdog};
+use common::{is_child, payload_text, run_child, ChildOutput, Watchdog};
 use spool::thread;
 use spool::Runtime;
 
@@ -46,16 +46,6 @@ fn wait_os(what: &str, condition: impl Fn() -> bool) {
 }
 
 /// The text of a panic payload, if it is a string.
-fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string payload>".to_string()
-    }
-}
-
 fn describe(out: &ChildOutput) -> String {
     format!(
         "status {}\n--- stdout\n{}\n--- stderr\n{}",

@@ -15,7 +15,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc};
 use std::time::{Duration, Instant};
 
-use common::{is_child, run_child, spool_worker_count, Watchdog};
+use common::{is_child, payload_text, run_child, spool_worker_count, Watchdog};
 use spool::thread;
 use spool::Runtime;
 
@@ -51,16 +51,6 @@ fn assert_child_passes(test: &str, env: &[(&str, &str)]) -> common::ChildOutput 
 }
 
 /// The text of a panic payload, if it is a string.
-fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        (*s).to_string()
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s.clone()
-    } else {
-        "<non-string payload>".to_string()
-    }
-}
-
 #[derive(Debug, PartialEq)]
 struct Marker(u32);
 
@@ -334,7 +324,11 @@ fn joining_a_thread_whose_runtime_was_dropped_before_it_ran_is_an_error() {
 
     let (result_tx, result) = mpsc::channel();
     std::thread::spawn(move || {
-        let _ = result_tx.send(never.join().map_err(|payload| payload_text(&*payload)));
+        let _ = result_tx.send(
+            never
+                .join()
+                .map_err(|payload| payload_text(&*payload).to_string()),
+        );
     });
     let joined = result
         .recv_timeout(Duration::from_secs(30))
@@ -458,11 +452,11 @@ fn child_bad_spool_workers() {
     for _ in 0..2 {
         let payload = catch_unwind(|| spool::run(|| 1))
             .expect_err("spool::run worked with a bad SPOOL_WORKERS");
-        check(&payload_text(&*payload));
+        check(payload_text(&*payload));
     }
     let payload = catch_unwind(|| thread::spawn(|| 1))
         .expect_err("thread::spawn worked with a bad SPOOL_WORKERS");
-    check(&payload_text(&*payload));
+    check(payload_text(&*payload));
     // Builder::spawn and Runtime::new return it.
     let err = thread::Builder::new()
         .spawn(|| 1)
@@ -694,7 +688,7 @@ fn child_running_out_of_address_space() {
         for h in parked {
             h.join().unwrap();
         }
-        (error, payload_text(&*panic))
+        (error, payload_text(&*panic).to_string())
     });
     let message = error.to_string();
     assert_eq!(error.kind(), std::io::ErrorKind::OutOfMemory, "{message}");

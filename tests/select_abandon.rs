@@ -17,13 +17,12 @@
 #[macro_use]
 mod common;
 
-use std::any::Any;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use common::{is_child, run_child, Watchdog};
+use common::{is_child, payload_text, run_child, Watchdog};
 use spool::sync::mpmc::{bounded, Receiver, Select, Sender, TryRecvError};
 
 /// Per-test watchdog limit: a released hand-off takes microseconds, a
@@ -43,16 +42,6 @@ enum Abandon {
     Drop,
     /// A panic while the selected operation is alive.
     Panic,
-}
-
-fn payload_text(payload: &(dyn Any + Send)) -> &str {
-    if let Some(s) = payload.downcast_ref::<&str>() {
-        s
-    } else if let Some(s) = payload.downcast_ref::<String>() {
-        s
-    } else {
-        "<non-string payload>"
-    }
 }
 
 /// Selects a send on `s` (blocking until a receiver is there) and abandons

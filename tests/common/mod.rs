@@ -241,3 +241,14 @@ macro_rules! rt_test {
         }
     };
 }
+
+/// The text of a panic payload (a `&str` or `String`), or a placeholder.
+pub fn payload_text(payload: &(dyn std::any::Any + Send)) -> &str {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        s
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s
+    } else {
+        "<non-string payload>"
+    }
+}
