@@ -212,12 +212,14 @@
 #![deny(unsafe_op_in_unsafe_fn)]
 #![warn(clippy::undocumented_unsafe_blocks)]
 
+pub mod cancel;
 mod loom;
 pub mod net;
 pub mod os;
 pub mod runtime;
 pub mod sync;
 pub mod thread;
+pub mod time;
 mod unblock;
 
 pub use runtime::{run, Runtime};

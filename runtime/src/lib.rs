@@ -51,6 +51,7 @@
 #[cfg(not(unix))]
 compile_error!("spool supports unix-like systems only (Linux is the primary target)");
 
+pub mod cancel;
 mod io_source;
 mod locals;
 mod loom;
@@ -84,6 +85,28 @@ use task::{Suspend, Task};
 
 /// Default stack size of a green thread, in bytes (256 KiB).
 pub const DEFAULT_STACK_SIZE: usize = stack::DEFAULT_STACK_SIZE;
+
+/// A unique identifier for a running thread, green or OS.
+///
+/// ```
+/// let here = spool::thread::current().id();
+/// let there = spool::thread::spawn(|| spool::thread::current().id()).join().unwrap();
+/// assert_ne!(here, there);
+/// ```
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
+pub struct ThreadId(NonZeroU64);
+
+impl ThreadId {
+    /// The id as a number, unique for the life of the process.
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+/// The calling thread's id.
+pub fn current_thread_id() -> ThreadId {
+    ThreadId(current_id())
+}
 
 /// A handle to a green thread or a plain OS thread: its id, its name, and
 /// the right to unpark it.
@@ -126,6 +149,11 @@ impl ThreadHandle {
             Inner::Green(task) => task.id,
             Inner::Os(os) => os.id,
         }
+    }
+
+    /// The thread's id as a [`ThreadId`].
+    pub fn thread_id(&self) -> ThreadId {
+        ThreadId(self.id())
     }
 
     /// The thread's name, if it has one.
@@ -174,6 +202,39 @@ impl ThreadHandle {
                 Some(waiter) => waiter.wake(),
                 None => os.thread.unpark(),
             },
+        }
+    }
+}
+
+impl ThreadHandle {
+    /// Tells the thread that its cancellation status may have changed: sets
+    /// its interrupt bit and ends its current wait if that wait is a
+    /// cancellation point (see "Interrupts" in `park.rs`). Leaves no token.
+    pub(crate) fn interrupt(&self) {
+        match &self.inner {
+            Inner::Green(task) => {
+                if task.state.interrupt() {
+                    task.shared.schedule(Arc::clone(task));
+                }
+            }
+            Inner::Os(os) => {
+                if let Some(waiter) = &os.waiter {
+                    if waiter.interrupt() {
+                        os.thread.unpark();
+                    }
+                }
+            }
+        }
+    }
+
+    /// Cancels the thread's root scope (what `spool::thread::JoinHandle::cancel`
+    /// does): every cancellation point of the thread unwinds from now on,
+    /// except inside a shield. Idempotent and never blocks; a thread that
+    /// has finished is not affected. Does nothing for a plain OS thread,
+    /// which has no root scope (enter a `CancelScope` there instead).
+    pub fn cancel(&self, reason: cancel::CancelReason) {
+        if let Inner::Green(task) = &self.inner {
+            cancel::cancel_thread(task, self, reason);
         }
     }
 }
@@ -290,36 +351,150 @@ pub fn current_id() -> NonZeroU64 {
 }
 
 /// Blocks until the calling thread's token is available, then consumes it.
+///
+/// A cancellation point: unwinds with [`cancel::Cancelled`] if the thread
+/// is cancelled (or returns early, if it is already unwinding).
 #[inline]
 pub fn park() {
-    let Some(task) = scheduler::current_task() else {
-        std::thread::park();
-        return;
-    };
-    if task.state.consume_token(WaitKind::Park) {
-        return;
-    }
-    task.suspend(Suspend::Wait {
-        kind: WaitKind::Park,
-        until: None,
-    });
-    task.state.consume_token(WaitKind::Park);
+    park_until(None);
 }
 
 /// As [`park`], but returns after `timeout` at the latest.
 pub fn park_timeout(timeout: Duration) {
+    if timeout.is_zero() {
+        // Consumes a present token, as std does, without waiting.
+        park_until(Some(Instant::now()));
+        return;
+    }
+    // Further away than an `Instant` can express: no deadline.
+    park_until(Instant::now().checked_add(timeout));
+}
+
+/// The user's park: until the token, `deadline`, or a cancellation.
+#[inline]
+fn park_until(deadline: Option<Instant>) {
     let Some(task) = scheduler::current_task() else {
-        std::thread::park_timeout(timeout);
-        return;
+        return os_park_until(deadline);
     };
-    if task.state.consume_token(WaitKind::Park) || timeout.is_zero() {
+    // Kept shallow: `park` is where most green threads sit, and in an
+    // unoptimised build every frame under it is stack memory each parked
+    // thread keeps resident. A thread with cancel scopes takes the
+    // out-of-line path.
+    if task.state.interrupt_pending() || task.cancel.deadline.get().is_some() {
+        return green_park_cancellable(task, deadline);
+    }
+    if task.state.consume_token(WaitKind::Park) || deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
-    match Instant::now().checked_add(timeout) {
-        Some(deadline) => green_wait(task, WaitKind::Park, Some(deadline)),
-        // Further away than an `Instant` can express: no timer needed.
-        None => green_wait(task, WaitKind::Park, None),
+    green_wait(task, WaitKind::Park, deadline, true);
+    if task.state.interrupt_pending() {
+        cancel_after_park();
     }
+}
+
+/// `park_until` for a green thread with a cancellation pending or a
+/// deadline to honour.
+#[inline(never)]
+fn green_park_cancellable(task: &Task, deadline: Option<Instant>) {
+    match cancel::check() {
+        cancel::Check::Continue => {}
+        cancel::Check::Raise(cancelled) => cancel::raise(cancelled),
+        // Already unwinding: return early (a spurious wakeup).
+        cancel::Check::Unwinding => return,
+    }
+    if task.state.consume_token(WaitKind::Park) || deadline.is_some_and(|d| Instant::now() >= d) {
+        return;
+    }
+    green_wait(task, WaitKind::Park, cancel_bound(deadline), true);
+    cancel_after_park();
+}
+
+/// After a park that may have been ended by a cancellation: raise it.
+#[inline(never)]
+fn cancel_after_park() {
+    if let cancel::Check::Raise(cancelled) = cancel::check() {
+        cancel::raise(cancelled)
+    }
+}
+
+/// The user's park on a plain OS thread, a cancellation point.
+#[inline(never)]
+fn os_park_until(deadline: Option<Instant>) {
+    match cancel::check() {
+        cancel::Check::Continue => {}
+        cancel::Check::Raise(cancelled) => cancel::raise(cancelled),
+        cancel::Check::Unwinding => return,
+    }
+    if deadline.is_some_and(|d| Instant::now() >= d) {
+        return;
+    }
+    os_park(deadline);
+    cancel_after_park();
+}
+
+/// The user's park on a plain OS thread: std's token, ended early by an
+/// interrupt (see `os_waiter.rs`) and bounded by the effective deadline.
+fn os_park(deadline: Option<Instant>) {
+    let deadline = cancel_bound(deadline);
+    with_os_waiter(|waiter| {
+        let parking = waiter.is_none_or(|w| w.begin_park(true));
+        if parking {
+            match deadline {
+                None => std::thread::park(),
+                Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
+            }
+        }
+        if let Some(waiter) = waiter {
+            waiter.end_park();
+        }
+    });
+}
+
+/// `until`, bounded by the calling thread's cached effective deadline (an
+/// interruptible wait must wake at it to notice the scope expire).
+#[inline]
+fn cancel_bound(until: Option<Instant>) -> Option<Instant> {
+    match cancel::cached_deadline() {
+        None => until,
+        Some(deadline) => Some(until.map_or(deadline, |u| u.min(deadline))),
+    }
+}
+
+/// One wait that is a cancellation point, for spool's blocking calls: asks
+/// [`cancel::check`] first and returns its answer at once unless it is
+/// `Continue`; otherwise waits as [`wait_until`] (or [`wait`] with `None`)
+/// does — but also ends when the thread's cancellation status may have
+/// changed, and at its effective deadline — and then answers `check` again.
+///
+/// The caller loops: on `Continue` it rechecks its own condition; on
+/// `Raise` it withdraws from what it waited on, returns its value if the
+/// operation completed meanwhile (rule R2), and else calls
+/// [`cancel::raise`]; on `Unwinding` (rule R1) it fails fast with its
+/// error, returns early, or waits with the masked [`wait`].
+pub fn cancellable_wait(until: Option<Instant>) -> cancel::Check {
+    match cancel::check() {
+        cancel::Check::Continue => {}
+        other => return other,
+    }
+    if until.is_some_and(|u| Instant::now() >= u) {
+        return cancel::Check::Continue;
+    }
+    match scheduler::current_task() {
+        Some(task) => green_wait(task, WaitKind::Internal, cancel_bound(until), true),
+        None => {
+            let bound = cancel_bound(until);
+            with_os_waiter(|waiter| match waiter {
+                Some(waiter) => waiter.wait(bound, true),
+                None => match bound {
+                    None => std::thread::park(),
+                    Some(d) => {
+                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()))
+                    }
+                },
+            })
+        }
+    }
+    cancel::check()
 }
 
 /// Blocks in one of spool's own waits until [`ThreadHandle::wake`] is
@@ -328,6 +503,9 @@ pub fn park_timeout(timeout: Duration) {
 /// nor is ended by the user's park token (see "Two tokens" in the engine's
 /// `park.rs`), so a `while !ready { park() }` loop keeps an `unpark` that
 /// arrives while the thread waits inside spool.
+///
+/// Not a cancellation point: a cancel does not end it (spool's blocking
+/// calls that are cancellation points use [`cancellable_wait`]).
 ///
 /// A wake that arrived before the call makes it return at once, so the
 /// usual shape is: register `current()` where the waker will find it,
@@ -355,9 +533,9 @@ pub fn park_timeout(timeout: Duration) {
 #[inline]
 pub fn wait() {
     match scheduler::current_task() {
-        Some(task) => green_wait(task, WaitKind::Internal, None),
+        Some(task) => green_wait(task, WaitKind::Internal, None, false),
         None => with_os_waiter(|waiter| match waiter {
-            Some(waiter) => waiter.wait(None),
+            Some(waiter) => waiter.wait(None, false),
             None => std::thread::park(),
         }),
     }
@@ -368,29 +546,35 @@ pub fn wait_until(deadline: Instant) {
     match scheduler::current_task() {
         Some(task) => {
             if Instant::now() < deadline {
-                green_wait(task, WaitKind::Internal, Some(deadline));
+                green_wait(task, WaitKind::Internal, Some(deadline), false);
             }
         }
         None => with_os_waiter(|waiter| match waiter {
-            Some(waiter) => waiter.wait(Some(deadline)),
+            Some(waiter) => waiter.wait(Some(deadline), false),
             None => std::thread::park_timeout(deadline.saturating_duration_since(Instant::now())),
         }),
     }
 }
 
 /// One wait of `kind` by the running green thread: returns at once if the
-/// kind's token is there, else switches out until the token or the timer.
+/// kind's token is there, else switches out until the token, the timer or
+/// (if `interruptible`) an interrupt.
 #[inline]
-fn green_wait(task: &Task, kind: WaitKind, until: Option<Instant>) {
+fn green_wait(task: &Task, kind: WaitKind, until: Option<Instant>, interruptible: bool) {
     if task.state.consume_token(kind) {
         return;
     }
-    task.suspend(Suspend::Wait { kind, until });
-    // Either the timer fired (no token) or a token woke us first, leaving
-    // the timer entry stale.
+    task.suspend(Suspend::Wait {
+        kind,
+        until,
+        interruptible,
+    });
+    // The timer fired (no token), or a token or an interrupt woke us first,
+    // leaving the timer entry stale.
     let woken_by_token = task.state.consume_token(kind);
     if until.is_some() {
-        end_timed_wait(task, woken_by_token);
+        let timer_pending = woken_by_token || (interruptible && task.state.interrupt_pending());
+        end_timed_wait(task, timer_pending);
     }
 }
 
@@ -406,11 +590,11 @@ fn end_timed_wait(task: &Task, timer_pending: bool) {
 
 /// Puts the calling thread to sleep for at least `duration`. An `unpark`
 /// during the sleep does not end it; it leaves a token for the next `park`.
+///
+/// A cancellation point: a cancel (or the deadline of an enclosing scope)
+/// ends the sleep by unwinding with [`cancel::Cancelled`]; a thread that is
+/// already unwinding returns early instead.
 pub fn sleep(duration: Duration) {
-    let Some(task) = scheduler::current_task() else {
-        std::thread::sleep(duration);
-        return;
-    };
     if duration.is_zero() {
         yield_now();
         return;
@@ -425,7 +609,11 @@ pub fn sleep(duration: Duration) {
         // sleep is an internal wait that nobody wakes: an early return (a
         // stale wake token) only goes round the loop.
         let step = (duration - elapsed).min(Duration::from_secs(86_400 * 365));
-        green_wait(task, WaitKind::Internal, Some(Instant::now() + step));
+        match cancellable_wait(Some(Instant::now() + step)) {
+            cancel::Check::Continue => {}
+            cancel::Check::Raise(cancelled) => cancel::raise(cancelled),
+            cancel::Check::Unwinding => return,
+        }
     }
 }
 
@@ -462,9 +650,12 @@ pub fn panicking() -> bool {
 }
 
 /// Lets other runnable green threads of this worker run (or, on an OS
-/// thread, yields the OS thread).
+/// thread, yields the OS thread). A cancellation point.
 #[inline]
 pub fn yield_now() {
+    if let cancel::Check::Raise(cancelled) = cancel::check() {
+        cancel::raise(cancelled)
+    }
     match scheduler::current_task() {
         Some(task) => task.suspend(Suspend::Yield),
         None => std::thread::yield_now(),

@@ -1,32 +1,45 @@
 //! spool's own wait for plain OS threads: the counterpart of a green
-//! thread's `WOKEN`/`WAITING` bits (see "Two tokens" in `park.rs`).
+//! thread's `WOKEN`/`WAITING`/`INTERRUPT`/`MASKED` bits (see "Two tokens"
+//! and "Interrupts" in `park.rs`).
 //!
 //! A plain OS thread blocked in a spool lock, channel or `join` must not
 //! use std's park token, which belongs to the user. Each OS thread known to
-//! spool (`OsThread` in `lib.rs`) carries one `OsWaiter`: a three-state
-//! word with a mutex and condition variable behind it for the slow path.
+//! spool (`OsThread` in `lib.rs`) carries one `OsWaiter`: a word of bits
+//! with a mutex and condition variable behind it for the slow path.
 //!
-//! | state     | meaning                                                    |
-//! |-----------|------------------------------------------------------------|
-//! | `EMPTY`   | no wake token; the thread is not blocked in `wait`          |
-//! | `WOKEN`   | a wake token is present                                     |
-//! | `WAITING` | the thread is (about to be) blocked on the condition variable |
+//! | bit         | meaning                                                    |
+//! |-------------|------------------------------------------------------------|
+//! | `WOKEN`     | a wake token is present                                     |
+//! | `WAITING`   | the thread is (about to be) blocked on the condition variable |
+//! | `INTERRUPT` | a cancellation may be pending (see `cancel.rs`)             |
+//! | `MASKED`    | the current wait is not a cancellation point                |
+//! | `PARKING`   | the thread is in the user's `park` (std's park token)        |
 //!
-//! `wake` always swaps in `WOKEN` (a read-modify-write, so it releases the
-//! waker's writes to the waiter's Acquire even when a token was already
-//! there; the same reason as `ParkState::transition_to_notified`). If it
-//! replaced `WAITING` it takes the mutex before notifying: the waiter moves
-//! `EMPTY → WAITING` under that mutex and re-checks the state after every
-//! return from the condition variable, so the notification cannot fall
-//! between its check and its sleep.
+//! `wake` and `interrupt` are read-modify-writes (so they release the
+//! caller's writes to the waiter's Acquire even when the bit was already
+//! there; the same reason as `ParkState::transition_to_notified`). If the
+//! waiter was `WAITING` (and, for `interrupt`, not `MASKED`) they take the
+//! mutex before notifying: the waiter sets `WAITING` under that mutex and
+//! re-checks the word after every return from the condition variable, so
+//! the notification cannot fall between its check and its sleep.
+//!
+//! The user's `park` on an OS thread stays std's (`std::thread::park`), so
+//! code mixing std's and spool's handles keeps working. An interrupt must
+//! still end it: the parker sets `PARKING` and the interrupter sets
+//! `INTERRUPT`, each with one read-modify-write of this word, so whichever
+//! comes second sees the other: the parker does not park, or the
+//! interrupter unparks it (which may leave std's token behind: one
+//! spurious return of a later `park`, which std's contract allows).
 
 use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex};
 use std::time::Instant;
 
-const EMPTY: u8 = 0;
 const WOKEN: u8 = 1;
 const WAITING: u8 = 2;
+const INTERRUPT: u8 = 4;
+const MASKED: u8 = 8;
+const PARKING: u8 = 16;
 
 /// One OS thread's wait/wake pair.
 pub(crate) struct OsWaiter {
@@ -38,43 +51,67 @@ pub(crate) struct OsWaiter {
 impl OsWaiter {
     pub(crate) fn new() -> OsWaiter {
         OsWaiter {
-            state: AtomicU8::new(EMPTY),
+            state: AtomicU8::new(0),
             lock: Mutex::new(()),
             condvar: Condvar::new(),
         }
     }
 
+    /// Tries to end the wait without blocking: consumes a wake token (and
+    /// returns `true`), or returns `true` for an `interruptible` wait while
+    /// `INTERRUPT` is set.
+    fn ready(&self, interruptible: bool) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & WOKEN != 0 {
+                // Acquire: pairs with the waker's RMW, so its writes are
+                // visible.
+                match self.state.compare_exchange_weak(
+                    state,
+                    state & !(WOKEN | WAITING | MASKED),
+                    Ordering::Acquire,
+                    Ordering::Relaxed,
+                ) {
+                    Ok(_) => return true,
+                    Err(actual) => state = actual,
+                }
+            } else if interruptible && state & INTERRUPT != 0 {
+                self.state.fetch_and(!(WAITING | MASKED), Ordering::Acquire);
+                return true;
+            } else {
+                return false;
+            }
+        }
+    }
+
     /// Blocks the calling OS thread (which must own this waiter) until a
-    /// wake token is present, then consumes it; or until `deadline`.
-    pub(crate) fn wait(&self, deadline: Option<Instant>) {
-        // Acquire: pairs with the waker's swap, so its writes are visible.
-        if self
-            .state
-            .compare_exchange(WOKEN, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-            .is_ok()
-        {
+    /// wake token is present, then consumes it; or until `deadline`; or, if
+    /// `interruptible`, until `INTERRUPT` is set (which it leaves set).
+    pub(crate) fn wait(&self, deadline: Option<Instant>, interruptible: bool) {
+        if self.ready(interruptible) {
             return;
         }
         let mut guard = crate::scheduler::lock(&self.lock);
-        if self
-            .state
-            .compare_exchange(EMPTY, WAITING, Ordering::Relaxed, Ordering::Relaxed)
-            .is_err()
-        {
-            // A wake arrived since the first check.
-            self.state.swap(EMPTY, Ordering::Acquire);
-            return;
-        }
+        let mark = if interruptible {
+            WAITING
+        } else {
+            WAITING | MASKED
+        };
+        self.state.fetch_or(mark, Ordering::Relaxed);
         loop {
+            if self.ready(interruptible) {
+                return;
+            }
             guard = match deadline {
                 None => self.condvar.wait(guard).unwrap_or_else(|e| e.into_inner()),
                 Some(deadline) => {
                     let now = Instant::now();
                     if now >= deadline {
-                        // Timed out: leave EMPTY, consuming a wake that may
-                        // have raced with the timeout (the caller re-checks
-                        // its condition either way).
-                        self.state.swap(EMPTY, Ordering::Acquire);
+                        // Timed out: consume a wake that may have raced with
+                        // the timeout (the caller re-checks its condition
+                        // either way).
+                        self.state
+                            .fetch_and(!(WOKEN | WAITING | MASKED), Ordering::Acquire);
                         return;
                     }
                     self.condvar
@@ -83,25 +120,64 @@ impl OsWaiter {
                         .0
                 }
             };
-            if self
-                .state
-                .compare_exchange(WOKEN, EMPTY, Ordering::Acquire, Ordering::Relaxed)
-                .is_ok()
-            {
-                return;
-            }
-            // Spurious condition-variable wakeup: still WAITING.
         }
     }
 
     /// Leaves a wake token; wakes the owner if it is blocked in `wait`.
     pub(crate) fn wake(&self) {
-        if self.state.swap(WOKEN, Ordering::AcqRel) == WAITING {
-            // Taking the lock orders this notification after the waiter's
-            // move to WAITING and its entry into the condition variable.
-            drop(crate::scheduler::lock(&self.lock));
-            self.condvar.notify_one();
+        if self.state.fetch_or(WOKEN, Ordering::AcqRel) & WAITING != 0 {
+            self.notify();
         }
+    }
+
+    /// Sets `INTERRUPT`; wakes the owner if it is blocked in a wait that is
+    /// a cancellation point. Returns whether the owner is in the user's
+    /// `park` (then the caller unparks it through std's handle).
+    pub(crate) fn interrupt(&self) -> bool {
+        let before = self.state.fetch_or(INTERRUPT, Ordering::AcqRel);
+        if before & WAITING != 0 && before & MASKED == 0 {
+            self.notify();
+        }
+        before & PARKING != 0
+    }
+
+    /// Takes the mutex, then notifies: the lock orders the notification
+    /// after the waiter's move to `WAITING` and its entry into the
+    /// condition variable.
+    fn notify(&self) {
+        drop(crate::scheduler::lock(&self.lock));
+        self.condvar.notify_one();
+    }
+
+    /// Whether `INTERRUPT` is set (a plain load; see `take_interrupt`).
+    pub(crate) fn interrupt_pending(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & INTERRUPT != 0
+    }
+
+    /// Clears `INTERRUPT`, synchronizing with the interrupter's release.
+    pub(crate) fn take_interrupt(&self) -> bool {
+        self.state.fetch_and(!INTERRUPT, Ordering::AcqRel) & INTERRUPT != 0
+    }
+
+    /// Sets `INTERRUPT` on itself (the owner found itself cancelled).
+    pub(crate) fn set_interrupt(&self) {
+        self.state.fetch_or(INTERRUPT, Ordering::Relaxed);
+    }
+
+    /// The owner enters the user's `park`: returns `false` (and does not
+    /// mark itself) if `INTERRUPT` is already set and `interruptible`.
+    pub(crate) fn begin_park(&self, interruptible: bool) -> bool {
+        let before = self.state.fetch_or(PARKING, Ordering::AcqRel);
+        if interruptible && before & INTERRUPT != 0 {
+            self.state.fetch_and(!PARKING, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The owner leaves the user's `park`.
+    pub(crate) fn end_park(&self) {
+        self.state.fetch_and(!PARKING, Ordering::Relaxed);
     }
 }
 
@@ -116,9 +192,9 @@ mod tests {
         let waiter = OsWaiter::new();
         waiter.wake();
         waiter.wake();
-        waiter.wait(None); // returns at once: one token
+        waiter.wait(None, false); // returns at once: one token
         let start = Instant::now();
-        waiter.wait(Some(Instant::now() + Duration::from_millis(20)));
+        waiter.wait(Some(Instant::now() + Duration::from_millis(20)), false);
         assert!(
             start.elapsed() >= Duration::from_millis(20),
             "tokens added up"
@@ -133,7 +209,7 @@ mod tests {
                 let waiter = waiter.clone();
                 std::thread::spawn(move || waiter.wake())
             };
-            waiter.wait(None);
+            waiter.wait(None, false);
             other.join().unwrap();
         }
     }

@@ -30,6 +30,8 @@
 //! | `PARKED`   | switched out in `park`; woken by `NOTIFIED` or its timer      |
 //! | `WOKEN`    | spool's wake token is present                                 |
 //! | `WAITING`  | switched out in an internal wait or `sleep`; woken by `WOKEN` or its timer |
+//! | `INTERRUPT`| a cancellation may be pending: recheck the cancel scopes (`cancel.rs`) |
+//! | `MASKED`   | the current wait is not a cancellation point: `INTERRUPT` does not end it |
 //!
 //! The token bits are independent of everything else. Impossible
 //! combinations: `PARKED` with `WAITING` (a thread waits in one place);
@@ -39,6 +41,22 @@
 //! switched-out bit in the same atomic step). Only the owning worker sets
 //! `PARKED` or `WAITING`, and only after the coroutine has switched out, so
 //! a thread is never queued while it still runs.
+//!
+//! # Interrupts
+//! Cancellation (`cancel.rs`) needs a third way to end a wait: a cancel must
+//! end a thread's `park`, `sleep` or channel wait without leaving either
+//! token (a token would fake an `unpark` or a wake). `interrupt` sets
+//! `INTERRUPT` and, when the thread is switched out in a wait that is a
+//! cancellation point, clears the switched-out bit in the same step (so it
+//! queues the thread, by the rule below). `transition_to_waiting` refuses an
+//! interruptible wait while `INTERRUPT` is set, so an interrupt that lands
+//! while the thread is switching out is not lost either. `INTERRUPT` stays
+//! set until the thread itself rechecks its scopes (`take_interrupt`); it
+//! means "look", not "you are cancelled". A wait that must not end early —
+//! `join` and lock waits while the thread unwinds (rule R1 in `cancel.rs`),
+//! or spool's own waits that are no cancellation points — is entered
+//! *masked*: `MASKED` goes up with the switched-out bit and `interrupt`
+//! leaves such a wait alone.
 //!
 //! The rule that makes double scheduling impossible: **the one party whose
 //! atomic operation clears `PARKED` or `WAITING` queues the thread**; every
@@ -65,6 +83,10 @@ pub(crate) const PARKED: u32 = 2;
 pub(crate) const WOKEN: u32 = 4;
 /// Switched out in an internal wait or `sleep`.
 pub(crate) const WAITING: u32 = 8;
+/// A cancellation may be pending: the thread must recheck its scopes.
+pub(crate) const INTERRUPT: u32 = 16;
+/// The current wait ignores `INTERRUPT` (set only with a switched-out bit).
+pub(crate) const MASKED: u32 = 32;
 
 /// Which of the two waits a transition is about.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,18 +122,30 @@ impl ParkState {
 
     /// Worker side, run after the coroutine switched out to wait: sets the
     /// switched-out bit of `kind` unless that kind's token arrived while the
-    /// thread was switching out. Returns `false` in that case; the worker
-    /// then queues the thread again at once.
+    /// thread was switching out, or the wait is `interruptible` and
+    /// `INTERRUPT` is set. Returns `false` in those cases; the worker then
+    /// queues the thread again at once. A wait that is not `interruptible`
+    /// is marked `MASKED`, which `interrupt` leaves alone.
     #[inline]
-    pub(crate) fn transition_to_waiting(&self, kind: WaitKind) -> bool {
+    pub(crate) fn transition_to_waiting(&self, kind: WaitKind, interruptible: bool) -> bool {
         let (token, switched_out) = kind.bits();
+        let refuse = if interruptible {
+            token | INTERRUPT
+        } else {
+            token
+        };
+        let mark = if interruptible {
+            switched_out
+        } else {
+            switched_out | MASKED
+        };
         let mut state = self.state.load(Ordering::Acquire);
         loop {
-            if state & token != 0 {
+            if state & refuse != 0 {
                 return false;
             }
             debug_assert_eq!(
-                state & (PARKED | WAITING),
+                state & (PARKED | WAITING | MASKED),
                 0,
                 "transition_to_waiting: already switched out"
             );
@@ -119,7 +153,7 @@ impl ParkState {
             // to the party that clears the bit (it uses Acquire).
             match self.state.compare_exchange_weak(
                 state,
-                state | switched_out,
+                state | mark,
                 Ordering::AcqRel,
                 Ordering::Acquire,
             ) {
@@ -152,7 +186,11 @@ impl ParkState {
             // consumes it and so learns that its timer (if any) did not
             // fire (see `end_timed_wait` in `lib.rs`).
             let wakes = state & switched_out != 0;
-            let next = (state & !switched_out) | token;
+            let next = if wakes {
+                (state & !(switched_out | MASKED)) | token
+            } else {
+                state | token
+            };
             match self
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
@@ -169,7 +207,77 @@ impl ParkState {
     #[inline]
     pub(crate) fn transition_from_timed_wait(&self, kind: WaitKind) -> bool {
         let (_, switched_out) = kind.bits();
-        self.state.fetch_and(!switched_out, Ordering::AcqRel) & switched_out != 0
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            if state & switched_out == 0 {
+                // Woken already (the entry is stale), or waiting in the
+                // other kind of wait, whose `MASKED` must stay.
+                return false;
+            }
+            match self.state.compare_exchange_weak(
+                state,
+                state & !(switched_out | MASKED),
+                Ordering::AcqRel,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return true,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Canceller side: sets `INTERRUPT`; if the thread is switched out in a
+    /// wait that is a cancellation point (not `MASKED`), also clears the
+    /// switched-out bit. Returns `true` when the caller cleared it and must
+    /// queue the thread. Leaves no token: the woken wait returns as if
+    /// spuriously and its caller rechecks its cancel scopes.
+    ///
+    /// A read-modify-write even when `INTERRUPT` is already set, for the
+    /// reason given at `transition_to_notified`: the thread's
+    /// `take_interrupt` must synchronize with *this* canceller's writes (the
+    /// scope it marked cancelled).
+    #[inline]
+    pub(crate) fn interrupt(&self) -> bool {
+        let mut state = self.state.load(Ordering::Relaxed);
+        loop {
+            let wakes = state & (PARKED | WAITING) != 0 && state & MASKED == 0;
+            let next = if wakes {
+                (state & !(PARKED | WAITING)) | INTERRUPT
+            } else {
+                state | INTERRUPT
+            };
+            match self
+                .state
+                .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
+            {
+                Ok(_) => return wakes,
+                Err(actual) => state = actual,
+            }
+        }
+    }
+
+    /// Green-thread side: whether `INTERRUPT` is set. A plain load: the
+    /// cheap first look of every cancellation point (a set bit is then
+    /// taken with `take_interrupt`, which synchronizes).
+    #[inline]
+    pub(crate) fn interrupt_pending(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & INTERRUPT != 0
+    }
+
+    /// Green-thread side: clears `INTERRUPT` before the thread rechecks its
+    /// scopes. Acquire pairs with the canceller's release in `interrupt`, so
+    /// a scope marked cancelled before that interrupt is seen; a cancel that
+    /// comes after this clear sets the bit again. Returns whether it was set.
+    #[inline]
+    pub(crate) fn take_interrupt(&self) -> bool {
+        self.state.fetch_and(!INTERRUPT, Ordering::AcqRel) & INTERRUPT != 0
+    }
+
+    /// Green-thread side: sets `INTERRUPT` on itself (the recheck found the
+    /// thread cancelled, and the next cancellation point must see it too).
+    #[inline]
+    pub(crate) fn set_interrupt(&self) {
+        self.state.fetch_or(INTERRUPT, Ordering::Relaxed);
     }
 
     /// Green-thread side, before waiting or after resuming: consumes the
@@ -221,7 +329,7 @@ mod loom_models {
             return;
         }
         // Switched out: the worker completes the wait.
-        if state.transition_to_waiting(kind) {
+        if state.transition_to_waiting(kind, true) {
             // Waiting: until the winner of the transition queues us.
             // (compare_exchange rather than swap: loom 0.7's `swap` was seen
             // reading a value older than one already stored.)
@@ -295,7 +403,7 @@ mod loom_models {
             loom::model(move || {
                 let state = Arc::new(ParkState::new());
                 let queued_count = Arc::new(AtomicUsize::new(0));
-                assert!(state.transition_to_waiting(kind));
+                assert!(state.transition_to_waiting(kind, true));
                 let waker = {
                     let (state, queued_count) = (state.clone(), queued_count.clone());
                     thread::spawn(move || {
@@ -357,7 +465,7 @@ mod loom_models {
     fn an_internal_wake_does_not_end_a_park() {
         loom::model(|| {
             let state = Arc::new(ParkState::new());
-            assert!(state.transition_to_waiting(WaitKind::Park));
+            assert!(state.transition_to_waiting(WaitKind::Park, true));
             let waker = {
                 let state = state.clone();
                 thread::spawn(move || state.transition_to_notified(WaitKind::Internal))

@@ -36,11 +36,13 @@ pub(crate) enum Suspend {
     /// `yield_now`: queue me again behind the other runnable threads.
     Yield,
     /// A wait of `kind` (`park`, or spool's internal wait and `sleep`):
-    /// switch out unless that kind's token arrived meanwhile, with a timer
+    /// switch out unless that kind's token arrived meanwhile (or, for an
+    /// `interruptible` wait, a cancellation may be pending), with a timer
     /// that ends the wait without a token at `until`.
     Wait {
         kind: WaitKind,
         until: Option<Instant>,
+        interruptible: bool,
     },
 }
 
@@ -260,9 +262,15 @@ pub(crate) struct Task {
     /// What to run if the runtime shuts down while this thread is
     /// suspended (see `set_abandon_hook`).
     abandon_hook: Cell<Option<AbandonHook>>,
+    /// The thread's cancel scopes (owner-only; see `cancel.rs`).
+    pub(crate) cancel: crate::cancel::CancelState,
+    /// The thread's root scope, which `JoinHandle::cancel` cancels; made on
+    /// first use by either side (a `OnceLock`, so shared).
+    pub(crate) cancel_root: crate::cancel::RootSlot,
 }
 
-// SAFETY: `state` and `worker` are atomics. Every other field is owner-only
+// SAFETY: `state` and `worker` are atomics and `cancel_root` a `OnceLock`
+// of a `Sync` value. Every other field is owner-only
 // (see `# Invariant` on `Task`): it is touched only on the OS thread the green
 // thread is pinned to, so sharing `&Task` across threads never lets two
 // threads touch those cells at once. The coroutine's closure was `Send` when
@@ -299,6 +307,8 @@ impl Task {
             unwinding: Cell::new(false),
             registry_index: Cell::new(usize::MAX),
             abandon_hook: Cell::new(None),
+            cancel: Default::default(),
+            cancel_root: Default::default(),
         }
     }
 

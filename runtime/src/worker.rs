@@ -477,13 +477,17 @@ impl WorkerCore {
         self.current.set(ptr::null());
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.push_pinned(task),
-            CoroutineResult::Yield(Suspend::Wait { kind, until }) => {
+            CoroutineResult::Yield(Suspend::Wait {
+                kind,
+                until,
+                interruptible,
+            }) => {
                 if let Some(deadline) = until {
                     self.timers
                         .borrow_mut()
                         .insert(deadline, kind, task.clone());
                 }
-                if !task.state.transition_to_waiting(kind) {
+                if !task.state.transition_to_waiting(kind, interruptible) {
                     self.push_pinned(task);
                 }
             }

@@ -99,7 +99,6 @@ mod scoped;
 
 use std::fmt;
 use std::io;
-use std::num::NonZeroU64;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -115,22 +114,7 @@ use packet::{Completion, Packet, ScopeData};
 /// `Builder::spawn_unchecked`).
 const BOX_CLOSURES_OVER: usize = 1024;
 
-/// A unique identifier for a running thread, green or OS.
-///
-/// ```
-/// let here = spool::thread::current().id();
-/// let there = spool::thread::spawn(|| spool::thread::current().id()).join().unwrap();
-/// assert_ne!(here, there);
-/// ```
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Debug)]
-pub struct ThreadId(NonZeroU64);
-
-impl ThreadId {
-    /// The id as a number, unique for the life of the process.
-    pub fn as_u64(&self) -> NonZeroU64 {
-        self.0
-    }
-}
+pub use spool_runtime::ThreadId;
 
 /// A handle to a thread: its id, its name, and [`Thread::unpark`].
 ///
@@ -152,7 +136,7 @@ impl Thread {
 
     /// The thread's unique identifier.
     pub fn id(&self) -> ThreadId {
-        ThreadId(self.handle.id())
+        self.handle.thread_id()
     }
 
     /// The thread's name, if it was given one (`"main"` for the main
@@ -344,6 +328,10 @@ impl<T> JoinInner<'_, T> {
     pub(crate) fn join(self) -> Result<T> {
         self.packet.join()
     }
+
+    pub(crate) fn cancel(&self, reason: crate::cancel::CancelReason) {
+        self.thread.handle.cancel(reason);
+    }
 }
 
 /// An owned permission to join a green thread (wait for it to finish and
@@ -384,6 +372,45 @@ impl<T> JoinHandle<T> {
     /// not block).
     pub fn is_finished(&self) -> bool {
         self.0.packet.is_finished()
+    }
+
+    /// Cancels the thread: its outermost cancel scope is cancelled, so its
+    /// next cancellation point (any blocking call of spool's, or
+    /// [`checkpoint`](crate::cancel::checkpoint)) unwinds, running its
+    /// destructors, and [`join`](JoinHandle::join) returns `Err` with a
+    /// payload that [`Cancelled::from_payload`](crate::cancel::Cancelled::from_payload)
+    /// recognizes. A thread that has not started yet never runs its
+    /// closure. Idempotent, never blocks; a finished thread is not affected.
+    /// Only the holder of the handle can cancel the thread.
+    ///
+    /// ```
+    /// use spool::cancel::Cancelled;
+    ///
+    /// let (tx, rx) = spool::sync::mpsc::channel::<u32>();
+    /// let t = spool::thread::spawn(move || rx.recv()); // nobody sends
+    /// t.cancel();
+    /// let payload = t.join().unwrap_err();
+    /// assert!(Cancelled::from_payload(&payload).is_some());
+    /// drop(tx);
+    /// ```
+    pub fn cancel(&self) {
+        self.0.cancel(crate::cancel::CancelReason::Requested(None));
+    }
+
+    /// As [`cancel`](JoinHandle::cancel), with the reason the
+    /// [`Cancelled`](crate::cancel::Cancelled) payload carries.
+    ///
+    /// ```
+    /// use spool::cancel::{CancelReason, Cancelled};
+    ///
+    /// let t = spool::thread::spawn(|| spool::thread::sleep(std::time::Duration::from_secs(60)));
+    /// t.cancel_with(CancelReason::requested("no longer needed"));
+    /// let payload = t.join().unwrap_err();
+    /// let why = Cancelled::from_payload(&payload).unwrap().reason();
+    /// assert_eq!(why, &CancelReason::requested("no longer needed"));
+    /// ```
+    pub fn cancel_with(&self, reason: crate::cancel::CancelReason) {
+        self.0.cancel(reason);
     }
 }
 

@@ -7,6 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
+use spool_runtime::cancel::{Cancelled, Check, Inherited};
 use spool_runtime::ThreadHandle;
 
 /// The thread is running; nobody waits yet.
@@ -91,8 +92,21 @@ impl<'scope, T> Packet<'scope, T> {
                 // Exactly one wake from `complete` is on its way. Wait
                 // until DONE (spool's own wait: the user's park token is
                 // left alone); a stale wake only costs another check.
+                // A cancellation point: a cancelled joiner gives up (the
+                // handle is consumed, so the thread is detached and a late
+                // wake of ours is harmless), unless the thread finished
+                // meanwhile (rule R2). While unwinding, it waits as usual
+                // (rule R1).
                 while self.state.load(Ordering::Acquire) != DONE {
-                    spool_runtime::wait();
+                    match spool_runtime::cancellable_wait(None) {
+                        Check::Continue => {}
+                        Check::Raise(cancelled) => {
+                            if self.state.load(Ordering::Acquire) != DONE {
+                                spool_runtime::cancel::raise(cancelled);
+                            }
+                        }
+                        Check::Unwinding => spool_runtime::wait(),
+                    }
                 }
             }
         }
@@ -106,7 +120,15 @@ impl<'scope, T> Packet<'scope, T> {
 
 impl<T> Drop for Packet<'_, T> {
     fn drop(&mut self) {
-        let unhandled_panic = matches!(self.result.get_mut(), Some(Err(_)));
+        // A thread ended by cancellation did not panic: a scope whose
+        // children were cancelled with it does not report a panic.
+        let (unhandled_panic, cancelled) = match self.result.get_mut() {
+            Some(Err(payload)) => {
+                let cancelled = Cancelled::from_payload(payload).is_some();
+                (!cancelled, cancelled)
+            }
+            _ => (false, false),
+        };
         // Drop the result (it may borrow from the scope) before telling the
         // scope this thread is gone; a panicking destructor must not unwind
         // into whichever thread drops the packet. The second payload is
@@ -116,7 +138,7 @@ impl<T> Drop for Packet<'_, T> {
             spool_runtime_abort("thread result panicked on drop");
         }
         if let Some(scope) = &self.scope {
-            scope.decrement_num_running_threads(unhandled_panic);
+            scope.decrement_num_running_threads(unhandled_panic, cancelled);
         }
     }
 }
@@ -176,7 +198,23 @@ where
         // and untouched for good. `abandon` does not unwind: `complete`
         // does not panic, and the packet's drop aborts rather than unwind.
         unsafe { spool_runtime::set_abandon_hook(slot.cast(), abandon::<T>) };
-        let result = catch_unwind(AssertUnwindSafe(f));
+        // A thread cancelled before it started never runs its closure: `f`
+        // is dropped unrun and `join` gets the `Cancelled` payload. A scoped
+        // child runs inside the cancel scopes of its `scope` call. (Only a
+        // scoped child pays for that wrapper: in unoptimised builds every
+        // closure layer copies `f`'s captures onto the thread's stack.)
+        let inherited = self
+            .packet
+            .as_ref()
+            .and_then(|packet| packet.scope.as_ref())
+            .map(|scope| scope.inherited.clone());
+        let result = if let Some(inherited) = inherited {
+            run_inherited(inherited, f)
+        } else if let Some(cancelled) = cancelled_before_start() {
+            drop_unrun(f, cancelled)
+        } else {
+            catch_unwind(AssertUnwindSafe(f))
+        };
         // Thread-local values die before `join` returns, as with std.
         // SAFETY: the thread's closure has returned (or unwound), so no
         // reference into its thread-local values is left.
@@ -189,6 +227,37 @@ where
             packet.complete(result);
         }
     }
+}
+
+/// The cancellation of a thread cancelled before it started. Out of line
+/// and not generic, so that in unoptimised builds the frame under every
+/// green thread stays small (each parked thread keeps it resident).
+#[inline(never)]
+fn cancelled_before_start() -> Option<Box<Cancelled>> {
+    match spool_runtime::cancel::check() {
+        Check::Raise(cancelled) => Some(Box::new(cancelled)),
+        _ => None,
+    }
+}
+
+/// Drops the closure of a thread cancelled before it started; its result
+/// is the cancellation (or a panic from the closure's destructors).
+#[inline(never)]
+fn drop_unrun<F, T>(f: F, cancelled: Box<Cancelled>) -> crate::thread::Result<T> {
+    catch_unwind(AssertUnwindSafe(move || drop(f)))?;
+    Err(cancelled)
+}
+
+/// Runs a scoped child's closure inside the cancel scopes of its `scope`
+/// call (unless it is cancelled before it starts).
+#[inline(never)]
+fn run_inherited<F: FnOnce() -> T, T>(inherited: Inherited, f: F) -> crate::thread::Result<T> {
+    catch_unwind(AssertUnwindSafe(move || {
+        inherited.run(move || {
+            spool_runtime::cancel::checkpoint();
+            f()
+        })
+    }))
 }
 
 /// The abandon hook of a running thread (see `Completion::run`): completes
@@ -232,16 +301,21 @@ impl<F, T> Drop for Completion<'_, F, T> {
 
 /// What a `scope` knows of its children.
 pub(crate) struct ScopeData {
+    /// The cancel scopes of the `scope` call, which its children inherit.
+    inherited: Inherited,
     num_running_threads: AtomicUsize,
     a_thread_panicked: AtomicBool,
+    a_thread_was_cancelled: AtomicBool,
     main_thread: ThreadHandle,
 }
 
 impl ScopeData {
     pub(crate) fn new() -> ScopeData {
         ScopeData {
+            inherited: spool_runtime::cancel::inherit(),
             num_running_threads: AtomicUsize::new(0),
             a_thread_panicked: AtomicBool::new(false),
+            a_thread_was_cancelled: AtomicBool::new(false),
             main_thread: spool_runtime::current(),
         }
     }
@@ -254,9 +328,12 @@ impl ScopeData {
         }
     }
 
-    fn decrement_num_running_threads(&self, panicked: bool) {
+    fn decrement_num_running_threads(&self, panicked: bool, cancelled: bool) {
         if panicked {
             self.a_thread_panicked.store(true, Ordering::Relaxed);
+        }
+        if cancelled {
+            self.a_thread_was_cancelled.store(true, Ordering::Relaxed);
         }
         // Release: the child's last touches of borrowed data happen before
         // the scope sees zero (Acquire in `wait_all`).
@@ -265,7 +342,10 @@ impl ScopeData {
         }
     }
 
-    /// Blocks until every child has finished.
+    /// Blocks until every child has finished. Not a cancellation point: the
+    /// children borrow from the caller's stack, so it cannot unwind before
+    /// they end; a cancellation reaches them instead (they inherit the
+    /// caller's scopes).
     pub(crate) fn wait_all(&self) {
         while self.num_running_threads.load(Ordering::Acquire) != 0 {
             spool_runtime::wait();
@@ -274,5 +354,10 @@ impl ScopeData {
 
     pub(crate) fn a_thread_panicked(&self) -> bool {
         self.a_thread_panicked.load(Ordering::Relaxed)
+    }
+
+    /// Whether a child that nobody joined ended by cancellation.
+    pub(crate) fn a_thread_was_cancelled(&self) -> bool {
+        self.a_thread_was_cancelled.load(Ordering::Relaxed)
     }
 }

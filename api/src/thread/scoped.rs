@@ -67,6 +67,12 @@ where
     };
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.data.wait_all();
+    // Children cancelled with the caller (they inherit its cancel scopes)
+    // did not finish their work: the caller's cancellation is raised here,
+    // at the scope's exit, rather than returning as if they had.
+    if result.is_ok() && scope.data.a_thread_was_cancelled() {
+        crate::cancel::checkpoint();
+    }
     match result {
         Err(payload) => resume_unwind(payload),
         Ok(_) if scope.data.a_thread_panicked() => panic!("a scoped thread panicked"),
@@ -112,6 +118,36 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     /// ```
     pub fn join(self) -> Result<T> {
         self.0.join()
+    }
+
+    /// Cancels the thread, as [`JoinHandle::cancel`](super::JoinHandle::cancel)
+    /// does: its next cancellation point unwinds and `join` returns the
+    /// [`Cancelled`](crate::cancel::Cancelled) payload.
+    ///
+    /// ```
+    /// spool::thread::scope(|s| {
+    ///     let t = s.spawn(|| spool::thread::sleep(std::time::Duration::from_secs(60)));
+    ///     t.cancel();
+    ///     assert!(t.join().is_err());
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        self.0.cancel(crate::cancel::CancelReason::Requested(None));
+    }
+
+    /// As [`cancel`](ScopedJoinHandle::cancel), with a reason.
+    ///
+    /// ```
+    /// use spool::cancel::CancelReason;
+    ///
+    /// spool::thread::scope(|s| {
+    ///     let t = s.spawn(|| spool::thread::park());
+    ///     t.cancel_with(CancelReason::requested("done waiting"));
+    ///     assert!(t.join().is_err());
+    /// });
+    /// ```
+    pub fn cancel_with(&self, reason: crate::cancel::CancelReason) {
+        self.0.cancel(reason);
     }
 
     /// Whether the thread has finished running its closure.
