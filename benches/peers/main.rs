@@ -226,6 +226,19 @@ fn scenarios(opts: &Opts) -> Vec<Scenario> {
                 "std: 10,000 OS threads per sample, the others 1,000,000".into()
             }),
         },
+        Scenario {
+            name: "timeout_recv".into(),
+            label: "timeout_recv (1 worker)".into(),
+            metrics: &[("ns_per_timeout_recv", "ns/op"), ("ns_per_recv", "ns/op")],
+            work: Work::Child(if quick { |_| 200_000 } else { |_| 1_000_000 }),
+            samples: if quick { 3 } else { 15 },
+            note: Some(
+                "a receive of a message already in the channel, with a 10 s timeout around it \
+                 and without; the difference is the cost of entering and leaving a timeout \
+                 (spool: a cancel scope)"
+                    .into(),
+            ),
+        },
     ];
     let idle = |n: usize, samples: usize| Scenario {
         name: "idle_memory".into(),

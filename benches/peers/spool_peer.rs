@@ -19,6 +19,7 @@ use crate::{BATCH, WARMUP_BATCHES};
 pub fn run(scenario: &str, count: usize) -> Measured {
     match scenario {
         "yield_switch" => Ok(vec![("ns_per_switch", yield_switch(count))]),
+        "timeout_recv" => Ok(runtime(1).run(move || timeout_recv(count))),
         "spawn_join" => Ok(vec![
             ("ns_per_thread", spawn_join(count)),
             ("peak_rss_mib", sys::peak_rss_mib()),
@@ -75,6 +76,33 @@ fn runtime(workers: usize) -> Runtime {
         .workers(workers)
         .build()
         .expect("cannot build a spool runtime")
+}
+
+/// A green thread sends itself `n` messages on a bounded channel and
+/// receives each at once, with a 10 s `spool::time::timeout` around the
+/// receive and without: ns per operation of each.
+fn timeout_recv(n: usize) -> Vec<(&'static str, f64)> {
+    let (tx, rx) = spool::sync::mpmc::bounded::<usize>(1);
+    let timed = |n: usize| {
+        let start = Instant::now();
+        for i in 0..n {
+            tx.send(i).unwrap();
+            let got = spool::time::timeout(Duration::from_secs(10), || rx.recv());
+            black_box(got.unwrap().unwrap());
+        }
+        start.elapsed().as_nanos() as f64 / n as f64
+    };
+    let plain = |n: usize| {
+        let start = Instant::now();
+        for i in 0..n {
+            tx.send(i).unwrap();
+            black_box(rx.recv().unwrap());
+        }
+        start.elapsed().as_nanos() as f64 / n as f64
+    };
+    timed(n / 10); // warm-up
+    plain(n / 10);
+    vec![("ns_per_timeout_recv", timed(n)), ("ns_per_recv", plain(n))]
 }
 
 /// Two green threads on one worker each yield `n` times; ns per switch.

@@ -32,6 +32,7 @@ pub fn run(scenario: &str, count: usize) -> Measured {
         "echo_server" => serve(false),
         "http_server" => serve(true),
         "chan_pingpong" => Ok(on_runtime(2, sized("ns_per_round_trip", count, pingpong))),
+        "timeout_recv" => Ok(on_timed_runtime(1, timeout_recv(count))),
         "mutex_contended" => Ok(on_runtime(
             2,
             sized("ns_per_increment", count, mutex_contended),
@@ -66,6 +67,34 @@ async fn sized<F: Future<Output = Duration>>(
 
 /// `n` round trips between two tasks over two `mpsc::channel(1)`s (tokio
 /// has no rendezvous channel), after 100 untimed ones.
+/// A task sends itself `n` messages on `mpsc::channel(1)` and receives each
+/// at once, with a 10 s `tokio::time::timeout` around the receive and
+/// without: ns per operation of each.
+async fn timeout_recv(n: usize) -> Vec<(&'static str, f64)> {
+    let (tx, mut rx) = mpsc::channel::<usize>(1);
+    let mut timed = 0.0;
+    let mut plain = 0.0;
+    for (round, n) in [(0, n / 10), (1, n)] {
+        let start = Instant::now();
+        for i in 0..n {
+            tx.send(i).await.unwrap();
+            let got = tokio::time::timeout(Duration::from_secs(10), rx.recv()).await;
+            black_box(got.unwrap().unwrap());
+        }
+        let t = start.elapsed().as_nanos() as f64 / n as f64;
+        let start = Instant::now();
+        for i in 0..n {
+            tx.send(i).await.unwrap();
+            black_box(rx.recv().await.unwrap());
+        }
+        let p = start.elapsed().as_nanos() as f64 / n as f64;
+        if round == 1 {
+            (timed, plain) = (t, p);
+        }
+    }
+    vec![("ns_per_timeout_recv", timed), ("ns_per_recv", plain)]
+}
+
 async fn pingpong(n: usize) -> Duration {
     let (s1, mut r1) = mpsc::channel::<usize>(1);
     let (s2, mut r2) = mpsc::channel::<usize>(1);
@@ -244,6 +273,20 @@ fn on_runtime<T: Send + 'static>(
 ) -> T {
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(workers)
+        .build()
+        .expect("cannot build a tokio runtime");
+    rt.block_on(async move { tokio::spawn(body).await.unwrap() })
+}
+
+/// As `on_runtime`, with the timer driver that `tokio::time` needs (the
+/// other scenarios run without it, as they always have).
+fn on_timed_runtime<T: Send + 'static>(
+    workers: usize,
+    body: impl Future<Output = T> + Send + 'static,
+) -> T {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers)
+        .enable_time()
         .build()
         .expect("cannot build a tokio runtime");
     rt.block_on(async move { tokio::spawn(body).await.unwrap() })

@@ -216,7 +216,12 @@ pub(crate) struct ScopeInner {
 struct ScopeData {
     cancel: Option<Cancelled>,
     deadline: Option<Instant>,
-    /// Threads whose chain holds this scope (to interrupt on cancel).
+    /// The thread running the scope's `run`, if any (to interrupt on
+    /// cancel). Kept apart from `members` so entering a scope allocates
+    /// nothing beyond the scope itself.
+    runner: Option<ThreadHandle>,
+    /// Other threads whose chain holds this scope: those that inherited it
+    /// (to interrupt on cancel).
     members: Slab<ThreadHandle>,
 }
 
@@ -230,6 +235,7 @@ impl ScopeInner {
             data: Mutex::new(ScopeData {
                 cancel: None,
                 deadline,
+                runner: None,
                 members: Slab::default(),
             }),
         })
@@ -242,24 +248,19 @@ impl ScopeInner {
     /// Marks the scope cancelled (the first reason wins) and interrupts its
     /// members. Idempotent.
     fn cancel(&self, reason: CancelReason, by: Option<ThreadId>) {
-        let members = {
-            let mut data = self.data();
-            if data.cancel.is_some() {
-                return;
-            }
-            data.cancel = Some(Cancelled {
-                reason,
-                scope: self.id,
-                by,
-            });
-            // Release: a member's `take_interrupt` (Acquire, through the
-            // interrupt's RMW chain) then sees the mark.
-            self.cancelled.store(true, Ordering::Release);
-            data.members.values()
-        };
-        for member in members {
-            member.interrupt();
+        let mut data = self.data();
+        if data.cancel.is_some() {
+            return;
         }
+        data.cancel = Some(Cancelled {
+            reason,
+            scope: self.id,
+            by,
+        });
+        // Release: a member's `take_interrupt` (Acquire, through the
+        // interrupt's RMW chain) then sees the mark.
+        self.cancelled.store(true, Ordering::Release);
+        data.interrupt_all();
     }
 
     /// The cancellation, if the scope is cancelled; marks it cancelled by
@@ -281,6 +282,20 @@ impl ScopeInner {
         self.data().deadline
     }
 
+    /// The running thread enters: returns the deadline and whether the
+    /// scope is a shield, in the same critical section.
+    fn enter_runner(&self, thread: ThreadHandle) -> (Option<Instant>, bool) {
+        let mut data = self.data();
+        data.runner = Some(thread);
+        (data.deadline, self.shield.load(Ordering::Relaxed))
+    }
+
+    fn leave_runner(&self) {
+        let runner = self.data().runner.take();
+        // Dropped outside the lock: a handle's drop may recycle a task.
+        drop(runner);
+    }
+
     fn add_member(&self, thread: ThreadHandle) -> usize {
         self.data().members.insert(thread)
     }
@@ -289,6 +304,22 @@ impl ScopeInner {
         let removed = self.data().members.remove(slot);
         // Dropped outside the lock: a handle's drop may recycle a task.
         drop(removed);
+    }
+}
+
+impl ScopeData {
+    /// Interrupts every thread whose chain holds the scope, under the
+    /// scope's lock (so a member cannot leave, and a new one sees the new
+    /// status when it enters). Interrupting only touches the thread's park
+    /// word and, to queue it, its runtime's queues, which never take a
+    /// scope's lock: no lock-order cycle.
+    fn interrupt_all(&self) {
+        if let Some(runner) = &self.runner {
+            runner.interrupt();
+        }
+        for member in self.members.slots.iter().flatten() {
+            member.interrupt();
+        }
     }
 }
 
@@ -328,13 +359,10 @@ impl<T: Clone> Slab<T> {
         }
         value
     }
-
-    fn values(&self) -> Vec<T> {
-        self.slots.iter().flatten().cloned().collect()
-    }
 }
 
-/// A scope on a thread's chain, with the member slot to give back.
+/// A scope on a thread's chain, with the member slot to give back (an
+/// inherited scope) or `usize::MAX` (a scope the thread runs).
 struct Link {
     scope: Arc<ScopeInner>,
     slot: usize,
@@ -829,13 +857,11 @@ impl CancelScope {
             );
         }
         let _running = ClearOnDrop(&self.inner.running);
-        let slot = self.inner.add_member(crate::current());
-        let deadline = self.inner.deadline();
-        let shielded = self.inner.shield.load(Ordering::Relaxed);
+        let (deadline, shielded) = self.inner.enter_runner(crate::current());
         with_current(|state, bits| {
             state.entered.borrow_mut().push(Link {
                 scope: self.inner.clone(),
-                slot,
+                slot: usize::MAX,
             });
             // Entering a scope only adds to the status: its deadline joins
             // the cache (a shield's replaces it), and if it is cancelled
@@ -925,8 +951,10 @@ impl CancelScope {
     /// assert_eq!(scope.run(|| { spool::thread::sleep(Duration::from_millis(5)); 1 }), Some(1));
     /// ```
     pub fn set_deadline(&self, deadline: Option<Instant>) {
-        self.inner.data().deadline = deadline;
-        self.interrupt_members();
+        let mut data = self.inner.data();
+        data.deadline = deadline;
+        // Its threads recompute their effective deadline.
+        data.interrupt_all();
     }
 
     /// This scope's id, as [`Cancelled::scope`] reports it.
@@ -935,10 +963,7 @@ impl CancelScope {
     }
 
     fn interrupt_members(&self) {
-        let members = self.inner.data().members.values();
-        for member in members {
-            member.interrupt();
-        }
+        self.inner.data().interrupt_all();
     }
 }
 
@@ -971,7 +996,7 @@ impl Drop for Leave<'_> {
             link
         });
         match link {
-            Some(link) if Arc::ptr_eq(&link.scope, self.0) => link.scope.remove_member(link.slot),
+            Some(link) if Arc::ptr_eq(&link.scope, self.0) => link.scope.leave_runner(),
             // Scopes are entered only through closures, so they are left in
             // order; anything else is a broken invariant of this module.
             _ => crate::fatal("CancelScope: scopes left out of order"),

@@ -14,6 +14,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"net"
 	"os"
@@ -45,6 +46,11 @@ func main() {
 	case "yield_switch":
 		runtime.GOMAXPROCS(1)
 		fmt.Printf("ns_per_switch %g\n", yieldSwitch(n))
+	case "timeout_recv":
+		runtime.GOMAXPROCS(1)
+		timed, plain := timeoutRecv(n/10)
+		timed, plain = timeoutRecv(n)
+		fmt.Printf("ns_per_timeout_recv %g\nns_per_recv %g\n", timed, plain)
 	case "spawn_join":
 		runtime.GOMAXPROCS(2)
 		fmt.Printf("ns_per_thread %g\n", spawnJoin(n))
@@ -99,6 +105,37 @@ func statusKiB(field string) float64 {
 
 // yieldSwitch: two goroutines on one P each call runtime.Gosched n times;
 // ns per switch, from when both are ready to when both are done.
+// timeoutRecv: a goroutine sends itself n messages on a chan of capacity 1
+// and receives each at once, with a 10 s context.WithTimeout around the
+// receive (Go's idiom for a timeout around a blocking call) and without; ns
+// per operation of each.
+func timeoutRecv(n int) (float64, float64) {
+	ch := make(chan int, 1)
+	start := time.Now()
+	for i := 0; i < n; i++ {
+		ch <- i
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		select {
+		case v := <-ch:
+			sink += v
+		case <-ctx.Done():
+			panic("timed out")
+		}
+		cancel()
+	}
+	timed := float64(time.Since(start).Nanoseconds()) / float64(n)
+	start = time.Now()
+	for i := 0; i < n; i++ {
+		ch <- i
+		sink += <-ch
+	}
+	plain := float64(time.Since(start).Nanoseconds()) / float64(n)
+	return timed, plain
+}
+
+// sink keeps received values alive.
+var sink int
+
 func yieldSwitch(n int) float64 {
 	var ready int32
 	var wg sync.WaitGroup
