@@ -138,11 +138,16 @@
 //!   again — but code that catches and retries in a loop should check
 //!   [`Cancelled::from_payload`] and let cancellations go.
 //! * **`panic = "abort"`** builds cannot unwind. There, cancellation is
-//!   cooperative: blocking calls with an error return return it (`TimedOut`
-//!   for I/O, the message back for a send), `sleep` and `park` return
-//!   early, and a cancellation point without an error return — a
-//!   `checkpoint`, a `Mutex` wait — does nothing; `timeout` still works for
-//!   bodies that return, answering `Err(Elapsed)` if its deadline passed.
+//!   cooperative: every cancellation point behaves as under R1 — blocking
+//!   calls with an error return return it (`TimedOut` for I/O, the message
+//!   back for a send, the error for a receive), `sleep`, `park` and
+//!   `Condvar::wait` return early, `join` and locks block as usual, and
+//!   [`checkpoint`] does nothing — and code that must stop checks
+//!   [`is_cancelled`]. `timeout` still works for bodies that return: their
+//!   blocking calls end at the deadline, and `timeout` returns the body's
+//!   value (`Ok`; nothing the body received is dropped), so check the inner
+//!   result. `examples/abort_build.rs` shows it; CI runs it with a profile
+//!   that sets `panic = "abort"`.
 //! * **Plain OS threads** (like `main`) get the same semantics for spool's
 //!   blocking calls; only green threads have a root scope for
 //!   `JoinHandle::cancel`.

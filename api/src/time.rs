@@ -63,6 +63,11 @@ impl From<Elapsed> for io::Error {
 /// returns — even after the deadline, before noticing it — its value is
 /// returned. `Duration::MAX` means no deadline.
 ///
+/// In a build with `panic = "abort"`, which cannot unwind, the body's
+/// blocking calls fail (or return early) at the deadline instead, and
+/// `timeout` returns the body's value; see "Limits" in
+/// [`spool::cancel`](crate::cancel).
+///
 /// ```
 /// use spool::time::timeout;
 /// use std::time::Duration;

@@ -63,6 +63,10 @@
 //!   waited on, then checks once more whether its operation completed
 //!   meanwhile; if it did, it returns the value and leaves the cancellation
 //!   for the next cancellation point.
+//! * **`panic = "abort"`**: nothing can unwind, so [`check`] never answers
+//!   `Raise`: every cancellation point behaves as under R1, and cancellation
+//!   is cooperative (blocking calls fail with their errors or return early,
+//!   [`is_cancelled`] says why).
 //! * **R3 — a timeout is an error, not a cancellation**: see
 //!   `spool::time::timeout`, built on [`CancelScope::run`] returning `None`
 //!   only for its own scope.
@@ -515,7 +519,10 @@ fn recheck(state: &CancelState, bits: &Bits<'_>) -> Check {
         None => Check::Continue,
         Some(cancelled) => {
             bits.set();
-            if crate::panicking() {
+            // A build with `panic = "abort"` cannot unwind at all: there
+            // cancellation is cooperative, and every cancellation point
+            // behaves as under R1.
+            if cfg!(panic = "abort") || crate::panicking() {
                 Check::Unwinding
             } else {
                 Check::Raise(cancelled)
