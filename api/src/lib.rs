@@ -164,6 +164,27 @@
 //! that would hold its worker — goes through [`unblock`], which runs it on
 //! a pool of OS threads while the green thread parks.
 //!
+//! ## Cancellation and timeouts
+//! [`spool::time::timeout`](time::timeout) puts a deadline around a block
+//! of code, and [`spool::cancel`](cancel) cancels one from outside: every
+//! blocking call of spool is a cancellation point, where a cancelled thread
+//! unwinds — running its destructors, printing nothing — back to the scope
+//! that was cancelled. The guide is in [`cancel`].
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let (_tx, rx) = spool::sync::mpmc::bounded::<String>(1);
+//! // A receive nobody answers, bounded: `Err(Elapsed)` after 10 ms.
+//! let reply = spool::time::timeout(Duration::from_millis(10), || rx.recv());
+//! assert!(reply.is_err());
+//!
+//! // A thread cancelled by its handle.
+//! let worker = spool::thread::spawn(|| spool::thread::sleep(Duration::from_secs(60)));
+//! worker.cancel();
+//! assert!(worker.join().is_err());
+//! ```
+//!
 //! ## Per-green-thread values
 //! `std::thread_local!` values belong to the worker OS thread and are
 //! shared by every green thread on it — and one whose lazy initialiser
