@@ -28,9 +28,15 @@ fn main() -> std::io::Result<()> {
     let (_tx, rx) = spool::sync::mpsc::channel::<u32>();
     let start = Instant::now();
     let received = spool::time::timeout(short, || rx.recv());
-    println!("timeout around recv:  {received:?} after {:?}", start.elapsed());
+    println!(
+        "timeout around recv:  {received:?} after {:?}",
+        start.elapsed()
+    );
     if abort {
-        assert!(matches!(received, Ok(Err(_))), "the receive fails: {received:?}");
+        assert!(
+            matches!(received, Ok(Err(_))),
+            "the receive fails: {received:?}"
+        );
     } else {
         assert!(received.is_err(), "the timeout elapses: {received:?}");
     }
@@ -51,7 +57,10 @@ fn main() -> std::io::Result<()> {
     // A long sleep ends at the deadline either way.
     let start = Instant::now();
     let slept = spool::time::timeout(short, || spool::thread::sleep(Duration::from_secs(60)));
-    println!("timeout around sleep: {slept:?} after {:?}", start.elapsed());
+    println!(
+        "timeout around sleep: {slept:?} after {:?}",
+        start.elapsed()
+    );
     assert!(start.elapsed() < Duration::from_secs(30));
     assert_eq!(slept.is_ok(), abort);
 

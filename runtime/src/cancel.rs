@@ -374,15 +374,47 @@ struct Link {
 
 /// One thread's cancellation state: owner-only (only the thread itself
 /// touches it), in its `Task` or, for an OS thread, in a thread-local.
+///
+/// Small on purpose: every green thread carries one, and a thread that
+/// never enters a scope never allocates its chain.
 #[derive(Default)]
 pub(crate) struct CancelState {
-    /// Scopes inherited from the thread that started this one, outermost
-    /// first (see `Inherited`).
-    inherited: RefCell<Vec<Link>>,
-    /// Scopes this thread entered with `run`, outermost first.
-    entered: RefCell<Vec<Link>>,
     /// The effective deadline as of the last recheck, scope entry or exit.
     pub(crate) deadline: Cell<Option<Instant>>,
+    /// The scopes, made on first entry.
+    chain: RefCell<Option<Box<Chain>>>,
+}
+
+/// A thread's chain of scopes.
+#[derive(Default)]
+struct Chain {
+    /// Scopes inherited from the thread that started this one, outermost
+    /// first (see `Inherited`).
+    inherited: Vec<Link>,
+    /// Scopes this thread entered with `run`, outermost first.
+    entered: Vec<Link>,
+}
+
+/// The chain of a thread that never entered a scope.
+static NO_CHAIN: Chain = Chain {
+    inherited: Vec::new(),
+    entered: Vec::new(),
+};
+
+impl CancelState {
+    /// The chain, to read.
+    fn chain(&self) -> std::cell::Ref<'_, Chain> {
+        std::cell::Ref::map(self.chain.borrow(), |chain| {
+            chain.as_deref().unwrap_or(&NO_CHAIN)
+        })
+    }
+
+    /// The chain, to change (made on first use).
+    fn chain_mut(&self) -> std::cell::RefMut<'_, Chain> {
+        std::cell::RefMut::map(self.chain.borrow_mut(), |chain| {
+            &mut **chain.get_or_insert_with(Box::default)
+        })
+    }
 }
 
 /// The calling thread's park word, as far as interrupts go.
@@ -548,7 +580,8 @@ fn walk(
         // Go on outwards unless this scope is a shield.
         !scope.shield.load(Ordering::Relaxed)
     };
-    let entered = state.entered.borrow();
+    let chain = state.chain();
+    let entered = &chain.entered;
     let mut outwards = entered.iter().rev().all(|link| visit(&link.scope));
     if outwards {
         if let Some(root) = root {
@@ -556,8 +589,7 @@ fn walk(
         }
     }
     if outwards {
-        let inherited = state.inherited.borrow();
-        inherited.iter().rev().all(|link| visit(&link.scope));
+        chain.inherited.iter().rev().all(|link| visit(&link.scope));
     }
     (found, deadline)
 }
@@ -585,7 +617,8 @@ fn walk_deadline(state: &CancelState, root: Option<&Arc<ScopeInner>>) -> Option<
         deadline = earliest(deadline, scope.deadline());
         !scope.shield.load(Ordering::Relaxed)
     };
-    let entered = state.entered.borrow();
+    let chain = state.chain();
+    let entered = &chain.entered;
     let mut outwards = entered.iter().rev().all(|link| visit(&link.scope));
     if outwards {
         if let Some(root) = root {
@@ -593,12 +626,7 @@ fn walk_deadline(state: &CancelState, root: Option<&Arc<ScopeInner>>) -> Option<
         }
     }
     if outwards {
-        state
-            .inherited
-            .borrow()
-            .iter()
-            .rev()
-            .all(|link| visit(&link.scope));
+        chain.inherited.iter().rev().all(|link| visit(&link.scope));
     }
     deadline
 }
@@ -866,7 +894,7 @@ impl CancelScope {
         let _running = ClearOnDrop(&self.inner.running);
         let (deadline, shielded) = self.inner.enter_runner(crate::current());
         with_current(|state, bits| {
-            state.entered.borrow_mut().push(Link {
+            state.chain_mut().entered.push(Link {
                 scope: self.inner.clone(),
                 slot: usize::MAX,
             });
@@ -989,7 +1017,7 @@ struct Leave<'a>(&'a Arc<ScopeInner>);
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
         let link = with_current(|state, bits| {
-            let link = state.entered.borrow_mut().pop();
+            let link = state.chain_mut().entered.pop();
             // Leaving a scope only takes from the status, except for a
             // shield, which may uncover a cancelled outer scope. A scope
             // with a deadline may have set the cached one.
@@ -1036,7 +1064,8 @@ pub fn inherit() -> Inherited {
     with_current(|state, _| {
         let mut scopes = Vec::new();
         let mut outwards = true;
-        for link in state.entered.borrow().iter().rev() {
+        let chain = state.chain();
+        for link in chain.entered.iter().rev() {
             scopes.push(link.scope.clone());
             if link.scope.shield.load(Ordering::Relaxed) {
                 outwards = false;
@@ -1047,7 +1076,7 @@ pub fn inherit() -> Inherited {
             if let Some(task) = task {
                 scopes.push(root_of(task).clone());
             }
-            for link in state.inherited.borrow().iter().rev() {
+            for link in chain.inherited.iter().rev() {
                 scopes.push(link.scope.clone());
                 if link.scope.shield.load(Ordering::Relaxed) {
                     break;
@@ -1068,12 +1097,13 @@ impl Inherited {
         }
         let me = crate::current();
         with_current(|state, bits| {
-            let mut inherited = state.inherited.borrow_mut();
+            let mut chain = state.chain_mut();
+            let inherited = &mut chain.inherited;
             for scope in self.scopes {
                 let slot = scope.add_member(me.clone());
                 inherited.push(Link { scope, slot });
             }
-            drop(inherited);
+            drop(chain);
             chain_changed(state, &bits);
         });
         let _leave = LeaveInherited;
@@ -1087,7 +1117,7 @@ struct LeaveInherited;
 impl Drop for LeaveInherited {
     fn drop(&mut self) {
         let links = with_current(|state, bits| {
-            let links = std::mem::take(&mut *state.inherited.borrow_mut());
+            let links = std::mem::take(&mut state.chain_mut().inherited);
             chain_changed(state, &bits);
             links
         });

@@ -412,9 +412,7 @@ fn green_park_cancellable(task: &Task, deadline: Option<Instant>) {
 /// After a park that may have been ended by a cancellation: raise it.
 #[inline(never)]
 fn cancel_after_park() {
-    if let cancel::Check::Raise(cancelled) = cancel::check() {
-        cancel::raise(cancelled)
-    }
+    cancel_point();
 }
 
 /// The user's park on a plain OS thread, a cancellation point.
@@ -471,7 +469,32 @@ fn cancel_bound(until: Option<Instant>) -> Option<Instant> {
 /// operation completed meanwhile (rule R2), and else calls
 /// [`cancel::raise`]; on `Unwinding` (rule R1) it fails fast with its
 /// error, returns early, or waits with the masked [`wait`].
+#[inline]
 pub fn cancellable_wait(until: Option<Instant>) -> cancel::Check {
+    let Some(task) = scheduler::current_task() else {
+        return os_cancellable_wait(until);
+    };
+    // The fast path, for a thread with no interrupt pending and no
+    // deadline: its cached deadline can change only through its own scope
+    // entry (not during this call) or a recheck, which the interrupt bit
+    // triggers.
+    if task.state.interrupt_pending() || task.cancel.deadline.get().is_some() {
+        return green_cancellable_wait(task, until);
+    }
+    if until.is_some_and(|u| Instant::now() >= u) {
+        return cancel::Check::Continue;
+    }
+    green_wait(task, WaitKind::Internal, until, true);
+    if task.state.interrupt_pending() {
+        return cancel::check();
+    }
+    cancel::Check::Continue
+}
+
+/// `cancellable_wait` for a green thread with an interrupt pending or a
+/// deadline.
+#[inline(never)]
+fn green_cancellable_wait(task: &Task, until: Option<Instant>) -> cancel::Check {
     match cancel::check() {
         cancel::Check::Continue => {}
         other => return other,
@@ -479,21 +502,28 @@ pub fn cancellable_wait(until: Option<Instant>) -> cancel::Check {
     if until.is_some_and(|u| Instant::now() >= u) {
         return cancel::Check::Continue;
     }
-    match scheduler::current_task() {
-        Some(task) => green_wait(task, WaitKind::Internal, cancel_bound(until), true),
-        None => {
-            let bound = cancel_bound(until);
-            with_os_waiter(|waiter| match waiter {
-                Some(waiter) => waiter.wait(bound, true),
-                None => match bound {
-                    None => std::thread::park(),
-                    Some(d) => {
-                        std::thread::park_timeout(d.saturating_duration_since(Instant::now()))
-                    }
-                },
-            })
-        }
+    green_wait(task, WaitKind::Internal, cancel_bound(until), true);
+    cancel::check()
+}
+
+/// `cancellable_wait` on a plain OS thread.
+#[inline(never)]
+fn os_cancellable_wait(until: Option<Instant>) -> cancel::Check {
+    match cancel::check() {
+        cancel::Check::Continue => {}
+        other => return other,
     }
+    if until.is_some_and(|u| Instant::now() >= u) {
+        return cancel::Check::Continue;
+    }
+    let bound = cancel_bound(until);
+    with_os_waiter(|waiter| match waiter {
+        Some(waiter) => waiter.wait(bound, true),
+        None => match bound {
+            None => std::thread::park(),
+            Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
+        },
+    });
     cancel::check()
 }
 
@@ -651,14 +681,28 @@ pub fn panicking() -> bool {
 
 /// Lets other runnable green threads of this worker run (or, on an OS
 /// thread, yields the OS thread). A cancellation point.
-#[inline]
+#[inline(always)]
 pub fn yield_now() {
+    match scheduler::current_task() {
+        Some(task) => {
+            if task.state.interrupt_pending() || task.cancel.deadline.get().is_some() {
+                cancel_point();
+            }
+            task.suspend(Suspend::Yield);
+        }
+        None => {
+            cancel_point();
+            std::thread::yield_now();
+        }
+    }
+}
+
+/// A cancellation point that unwinds if the thread is cancelled (and not
+/// unwinding already); out of line, off the fast paths.
+#[inline(never)]
+fn cancel_point() {
     if let cancel::Check::Raise(cancelled) = cancel::check() {
         cancel::raise(cancelled)
-    }
-    match scheduler::current_task() {
-        Some(task) => task.suspend(Suspend::Yield),
-        None => std::thread::yield_now(),
     }
 }
 

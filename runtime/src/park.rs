@@ -85,7 +85,8 @@ pub(crate) const WOKEN: u32 = 4;
 pub(crate) const WAITING: u32 = 8;
 /// A cancellation may be pending: the thread must recheck its scopes.
 pub(crate) const INTERRUPT: u32 = 16;
-/// The current wait ignores `INTERRUPT` (set only with a switched-out bit).
+/// The current internal wait ignores `INTERRUPT` (set only with `WAITING`:
+/// the user's `park` is always a cancellation point).
 pub(crate) const MASKED: u32 = 32;
 
 /// Which of the two waits a transition is about.
@@ -104,6 +105,16 @@ impl WaitKind {
         match self {
             WaitKind::Park => (NOTIFIED, PARKED),
             WaitKind::Internal => (WOKEN, WAITING),
+        }
+    }
+
+    /// The bits that ending this kind of wait clears: the switched-out bit,
+    /// and for an internal wait `MASKED`, which only goes with `WAITING`.
+    #[inline]
+    const fn ending(self) -> u32 {
+        match self {
+            WaitKind::Park => PARKED,
+            WaitKind::Internal => WAITING | MASKED,
         }
     }
 }
@@ -134,7 +145,9 @@ impl ParkState {
         } else {
             token
         };
-        let mark = if interruptible {
+        // Only an internal wait can be masked: `park` is always a
+        // cancellation point.
+        let mark = if interruptible || kind == WaitKind::Park {
             switched_out
         } else {
             switched_out | MASKED
@@ -186,11 +199,7 @@ impl ParkState {
             // consumes it and so learns that its timer (if any) did not
             // fire (see `end_timed_wait` in `lib.rs`).
             let wakes = state & switched_out != 0;
-            let next = if wakes {
-                (state & !(switched_out | MASKED)) | token
-            } else {
-                state | token
-            };
+            let next = (state & !kind.ending()) | token;
             match self
                 .state
                 .compare_exchange_weak(state, next, Ordering::AcqRel, Ordering::Relaxed)
@@ -207,23 +216,7 @@ impl ParkState {
     #[inline]
     pub(crate) fn transition_from_timed_wait(&self, kind: WaitKind) -> bool {
         let (_, switched_out) = kind.bits();
-        let mut state = self.state.load(Ordering::Relaxed);
-        loop {
-            if state & switched_out == 0 {
-                // Woken already (the entry is stale), or waiting in the
-                // other kind of wait, whose `MASKED` must stay.
-                return false;
-            }
-            match self.state.compare_exchange_weak(
-                state,
-                state & !(switched_out | MASKED),
-                Ordering::AcqRel,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return true,
-                Err(actual) => state = actual,
-            }
-        }
+        self.state.fetch_and(!kind.ending(), Ordering::AcqRel) & switched_out != 0
     }
 
     /// Canceller side: sets `INTERRUPT`; if the thread is switched out in a
