@@ -351,6 +351,10 @@ pub(crate) struct CancelState {
     entered: RefCell<Vec<Link>>,
     /// The effective deadline as of the last recheck, scope entry or exit.
     pub(crate) deadline: Cell<Option<Instant>>,
+    /// The unwind in flight, if any, is a cancellation's (set by `raise`,
+    /// cleared by the panic hook and where a scope catches the unwind):
+    /// see [`unwinding_from_cancel`].
+    raising: Cell<bool>,
 }
 
 /// The calling thread's park word, as far as interrupts go.
@@ -576,7 +580,33 @@ pub fn raise(cancelled: Cancelled) -> ! {
         // skipped by `resume_unwind`.
         task.unwinding.set(true);
     }
+    with_current(|state, _| state.raising.set(true));
     resume_unwind(Box::new(cancelled))
+}
+
+/// Whether the calling thread is unwinding because of a cancellation
+/// (raised by [`raise`]) rather than a panic. A cancellation is not a
+/// failure, so a lock whose guard its unwind drops is not poisoned.
+///
+/// Exact while a panic hook installed by the runtime runs for every panic
+/// (it marks the start of a panic's unwind); a program that replaces the
+/// hook *and* swallows a `Cancelled` with its own `catch_unwind` may see a
+/// later panic taken for a cancellation, and so not poisoning.
+pub fn unwinding_from_cancel() -> bool {
+    crate::panicking() && with_current(|state, _| state.raising.get())
+}
+
+/// Called by the panic hook: the unwind that starts now is a panic's.
+pub(crate) fn panic_began() {
+    with_current(|state, _| state.raising.set(false));
+}
+
+/// Resumes an unwind a scope caught and does not keep, recording whether
+/// it is a cancellation's (see [`unwinding_from_cancel`]).
+fn resume(payload: Box<dyn Any + Send>) -> ! {
+    let cancelling = Cancelled::from_payload(&payload).is_some();
+    with_current(|state, _| state.raising.set(cancelling));
+    resume_unwind(payload)
 }
 
 /// A cancellation point: unwinds with [`Cancelled`] if the calling thread
@@ -677,7 +707,7 @@ pub fn shield<T>(f: impl FnOnce() -> T) -> T {
         // Nobody else holds this scope, so only a panic or an outer
         // cancellation (impossible through a shield, but passed on) can end
         // it early.
-        Err(payload) => resume_unwind(payload),
+        Err(payload) => resume(payload),
     }
 }
 
@@ -813,7 +843,7 @@ impl CancelScope {
             Ok(value) => Some(value),
             Err(payload) => match Cancelled::from_payload(&payload) {
                 Some(cancelled) if cancelled.scope == self.inner.id => None,
-                _ => resume_unwind(payload),
+                _ => resume(payload),
             },
         }
     }
@@ -852,7 +882,12 @@ impl CancelScope {
             }
         });
         let _leave = Leave(&self.inner);
-        catch_unwind(AssertUnwindSafe(f))
+        let result = catch_unwind(AssertUnwindSafe(f));
+        if result.is_err() {
+            // The unwind ends here (`run` and `shield` resume it anew).
+            with_current(|state, _| state.raising.set(false));
+        }
+        result
     }
 
     /// Cancels the scope: every cancellation point inside it unwinds from
