@@ -79,6 +79,116 @@ pub(crate) mod thread {
     }
 }
 
+// ---- cancellation (`spool::sync`'s waits) -------------------------------
+
+/// The cancellation points of `spool::sync`'s waits: the engine's
+/// `cancellable_wait`, `raise` and `Check` normally. Under `--cfg loom` a
+/// model plays the canceller: [`cancel::cancellable_here`] gives it a
+/// [`cancel::Canceller`] for the calling thread, and its `cancel` makes the
+/// thread's current or next `cancellable_wait` report
+/// [`Check::Raise`](cancel::Check::Raise), as an engine interrupt would
+/// (sticky, like a cancelled scope). A `cancellable_wait` parks (a timed
+/// one only yields: loom has no time); the canceller's unpark may leave a
+/// stray token, which every wait loop tolerates. Loom never unwinds, so
+/// `Unwinding` is not modelled and `unwinding_from_cancel` is `false`.
+pub(crate) mod cancel {
+    #[cfg(not(loom))]
+    pub(crate) use spool_runtime::cancel::{raise, unwinding_from_cancel, Cancelled, Check};
+    #[cfg(not(loom))]
+    pub(crate) use spool_runtime::cancellable_wait;
+
+    #[cfg(loom)]
+    pub(crate) use self::model::*;
+
+    #[cfg(loom)]
+    mod model {
+        use ::loom::sync::atomic::{AtomicBool, Ordering};
+        use ::loom::sync::Arc;
+        use std::cell::RefCell;
+        use std::time::Instant;
+
+        /// The payload of a modelled cancellation.
+        #[derive(Debug)]
+        pub(crate) struct Cancelled;
+
+        /// The engine's `cancel::Check`.
+        #[derive(Debug)]
+        #[allow(dead_code)] // `Unwinding` is not modelled
+        pub(crate) enum Check {
+            Continue,
+            Raise(Cancelled),
+            Unwinding,
+        }
+
+        ::loom::thread_local! {
+            /// The calling thread's cancel flag, if a model made one.
+            static FLAG: RefCell<Option<Arc<AtomicBool>>> = RefCell::new(None);
+        }
+
+        /// Cancels one model thread.
+        pub(crate) struct Canceller {
+            flag: Arc<AtomicBool>,
+            thread: ::loom::thread::Thread,
+        }
+
+        impl Canceller {
+            /// Cancels the thread and interrupts its wait.
+            pub(crate) fn cancel(&self) {
+                // `SeqCst`: the model's stand-in for the engine's interrupt
+                // bit, which the park word orders with the wait.
+                self.flag.store(true, Ordering::SeqCst);
+                self.thread.unpark();
+            }
+        }
+
+        /// A canceller for the calling thread.
+        pub(crate) fn cancellable_here() -> Canceller {
+            let flag = Arc::new(AtomicBool::new(false));
+            FLAG.with(|cell| *cell.borrow_mut() = Some(flag.clone()));
+            Canceller {
+                flag,
+                thread: ::loom::thread::current(),
+            }
+        }
+
+        fn check() -> Check {
+            let cancelled = FLAG.with(|cell| {
+                cell.borrow()
+                    .as_ref()
+                    .is_some_and(|flag| flag.load(Ordering::SeqCst))
+            });
+            if cancelled {
+                Check::Raise(Cancelled)
+            } else {
+                Check::Continue
+            }
+        }
+
+        /// The engine's `cancellable_wait`: check, wait, check again.
+        pub(crate) fn cancellable_wait(until: Option<Instant>) -> Check {
+            if let Check::Raise(cancelled) = check() {
+                return Check::Raise(cancelled);
+            }
+            match until {
+                Some(_) => ::loom::thread::yield_now(),
+                None => ::loom::thread::park(),
+            }
+            check()
+        }
+
+        /// Unwinds with the modelled cancellation (models call the inner
+        /// functions that report it instead).
+        pub(crate) fn raise(cancelled: Cancelled) -> ! {
+            std::panic::resume_unwind(Box::new(cancelled))
+        }
+
+        /// Loom never unwinds.
+        pub(crate) fn unwinding_from_cancel() -> bool {
+            false
+        }
+    }
+}
+
 /// `std::hint::spin_loop`, or loom's (which yields to the other threads).
 pub(crate) mod hint {
     #[cfg(loom)]
