@@ -83,14 +83,21 @@ pub(crate) mod thread {
 
 /// The cancellation points of `spool::sync`'s waits: the engine's
 /// `cancellable_wait`, `raise` and `Check` normally. Under `--cfg loom` a
-/// model plays the canceller: [`cancel::cancellable_here`] gives it a
-/// [`cancel::Canceller`] for the calling thread, and its `cancel` makes the
-/// thread's current or next `cancellable_wait` report
-/// [`Check::Raise`](cancel::Check::Raise), as an engine interrupt would
-/// (sticky, like a cancelled scope). A `cancellable_wait` parks (a timed
-/// one only yields: loom has no time); the canceller's unpark may leave a
-/// stray token, which every wait loop tolerates. Loom never unwinds, so
-/// `Unwinding` is not modelled and `unwinding_from_cancel` is `false`.
+/// model plays the canceller with a `cancel::Canceller`: the thread to be
+/// cancelled `install`s it, and another thread's `cancel` makes the
+/// installer's current or next `cancellable_wait` report `Check::Raise`,
+/// as an engine interrupt would (sticky, like a cancelled scope).
+///
+/// The engine interrupts only a thread parked in an interruptible wait,
+/// atomically with its park word; loom's `unpark` cannot tell (unparking a
+/// thread blocked on one of loom's mutexes breaks loom). So an installed
+/// thread's `cancellable_wait` does not park: it yields and returns (a
+/// spurious return, which every wait loop takes as "check again"), and
+/// the canceller only sets the flag. A wakeup that never comes then shows
+/// as a loom execution that exceeds its branch limit instead of as a
+/// deadlock. Threads without a canceller park as before (a timed wait only
+/// yields: loom has no time). Loom never unwinds, so `Unwinding` is not
+/// modelled and `unwinding_from_cancel` is `false`.
 pub(crate) mod cancel {
     #[cfg(not(loom))]
     pub(crate) use spool_runtime::cancel::{raise, unwinding_from_cancel, Cancelled, Check};
@@ -121,63 +128,84 @@ pub(crate) mod cancel {
         }
 
         ::loom::thread_local! {
-            /// The calling thread's cancel flag, if a model made one.
+            /// The flag of the canceller the calling thread installed.
             static FLAG: RefCell<Option<Arc<AtomicBool>>> = RefCell::new(None);
         }
 
-        /// Cancels one model thread.
+        /// Cancels the model thread that installed it.
+        #[derive(Clone)]
         pub(crate) struct Canceller {
             flag: Arc<AtomicBool>,
-            thread: ::loom::thread::Thread,
         }
 
+        #[allow(dead_code)] // used by the models only
         impl Canceller {
-            /// Cancels the thread and interrupts its wait.
+            pub(crate) fn new() -> Canceller {
+                Canceller {
+                    flag: Arc::new(AtomicBool::new(false)),
+                }
+            }
+
+            /// Makes the calling thread the one this canceller cancels,
+            /// until the returned guard is dropped (which must happen
+            /// inside the model: loom cannot drop its `Arc` later).
+            #[must_use = "the thread is cancellable while the guard lives"]
+            pub(crate) fn install(&self) -> Installed {
+                FLAG.with(|cell| *cell.borrow_mut() = Some(self.flag.clone()));
+                Installed
+            }
+
+            /// Cancels the installer.
             pub(crate) fn cancel(&self) {
                 // `SeqCst`: the model's stand-in for the engine's interrupt
                 // bit, which the park word orders with the wait.
                 self.flag.store(true, Ordering::SeqCst);
-                self.thread.unpark();
             }
         }
 
-        /// A canceller for the calling thread.
-        pub(crate) fn cancellable_here() -> Canceller {
-            let flag = Arc::new(AtomicBool::new(false));
-            FLAG.with(|cell| *cell.borrow_mut() = Some(flag.clone()));
-            Canceller {
-                flag,
-                thread: ::loom::thread::current(),
+        /// Keeps a canceller installed on the calling thread.
+        pub(crate) struct Installed;
+
+        impl Drop for Installed {
+            fn drop(&mut self) {
+                FLAG.with(|cell| cell.borrow_mut().take());
             }
         }
 
-        fn check() -> Check {
-            let cancelled = FLAG.with(|cell| {
+        /// Whether the calling thread installed a canceller, and whether it
+        /// was cancelled.
+        fn flag() -> Option<bool> {
+            FLAG.with(|cell| {
                 cell.borrow()
                     .as_ref()
-                    .is_some_and(|flag| flag.load(Ordering::SeqCst))
-            });
-            if cancelled {
-                Check::Raise(Cancelled)
-            } else {
-                Check::Continue
-            }
+                    .map(|flag| flag.load(Ordering::SeqCst))
+            })
         }
 
         /// The engine's `cancellable_wait`: check, wait, check again.
         pub(crate) fn cancellable_wait(until: Option<Instant>) -> Check {
-            if let Check::Raise(cancelled) = check() {
-                return Check::Raise(cancelled);
+            match flag() {
+                Some(true) => Check::Raise(Cancelled),
+                Some(false) => {
+                    // Wait by yielding: see the module's documentation.
+                    ::loom::thread::yield_now();
+                    match flag() {
+                        Some(true) => Check::Raise(Cancelled),
+                        _ => Check::Continue,
+                    }
+                }
+                None => {
+                    match until {
+                        Some(_) => ::loom::thread::yield_now(),
+                        None => ::loom::thread::park(),
+                    }
+                    Check::Continue
+                }
             }
-            match until {
-                Some(_) => ::loom::thread::yield_now(),
-                None => ::loom::thread::park(),
-            }
-            check()
         }
 
         /// Unwinds with the modelled cancellation (models call the inner
-        /// functions that report it instead).
+        /// functions that report it instead, or catch it).
         pub(crate) fn raise(cancelled: Cancelled) -> ! {
             std::panic::resume_unwind(Box::new(cancelled))
         }

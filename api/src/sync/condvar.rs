@@ -539,4 +539,73 @@ mod loom_models {
             assert!(pair.1.waiters.lock().is_empty());
         });
     }
+
+    /// Runs `f`, catching a modelled cancellation's unwind.
+    fn catch_cancel<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+            if !payload.is::<crate::loom::cancel::Cancelled>() {
+                std::panic::resume_unwind(payload);
+            }
+        })
+    }
+
+    /// Cancel vs notify on a wait list: two threads wait for a token, one
+    /// of them cancellable; a `notify_one` for one token races the cancel.
+    /// The cancelled waiter either takes the token (notified first: rule
+    /// R2) or unwinds, and then the other waiter must be woken. A waiter
+    /// that swallowed the notification and unwound would leave the other
+    /// parked forever: a loom deadlock.
+    #[test]
+    fn notify_one_racing_a_cancel_is_not_lost() {
+        // Three threads with a mutex: bounded to 2 preemptions (seconds).
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let pair = Arc::new((Mutex::new(0usize), Condvar::new()));
+            let canceller = crate::loom::cancel::Canceller::new();
+            let cancellable = {
+                let (pair, canceller) = (pair.clone(), canceller.clone());
+                thread::spawn(move || {
+                    let _installed = canceller.install();
+                    let (tokens, cvar) = &*pair;
+                    // Its `lock` may be cancelled too (where it parks).
+                    let Ok(locked) = catch_cancel(|| tokens.lock()) else {
+                        return false;
+                    };
+                    let mut tokens = locked.unwrap();
+                    while *tokens == 0 {
+                        let (relocked, outcome) =
+                            cvar.wait_inner(tokens, None, WhileUnwinding::Block);
+                        tokens = relocked;
+                        if let Outcome::Cancelled(_) = outcome {
+                            return false;
+                        }
+                    }
+                    *tokens -= 1;
+                    true
+                })
+            };
+            let other = {
+                let pair = pair.clone();
+                thread::spawn(move || {
+                    let (tokens, cvar) = &*pair;
+                    let mut tokens = cvar
+                        .wait_while(tokens.lock().unwrap(), |t| *t == 0)
+                        .unwrap();
+                    *tokens -= 1;
+                })
+            };
+            *pair.0.lock().unwrap() += 1;
+            pair.1.notify_one();
+            canceller.cancel();
+            if cancellable.join().unwrap() {
+                // It took the token: the other waiter needs one too.
+                *pair.0.lock().unwrap() += 1;
+                pair.1.notify_one();
+            }
+            other.join().unwrap();
+            assert_eq!(*pair.0.lock().unwrap(), 0);
+            assert!(pair.1.waiters.lock().is_empty());
+        });
+    }
 }

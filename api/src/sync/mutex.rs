@@ -667,4 +667,58 @@ mod loom_models {
     fn three_threads_handoff() {
         count_exactly(3, true, Some(3));
     }
+
+    /// An unlock racing the cancel of the waiter it wakes, with a second
+    /// waiter behind: the cancelled waiter returns holding the mutex
+    /// (handed over first: rule R2) or leaves, passing a `RETRY` wakeup on;
+    /// either way the other waiter gets the mutex. Dropping the `RETRY`
+    /// would leave it parked on a free mutex: a loom deadlock.
+    fn unlock_races_cancel(starving: bool) {
+        LOOM_STARVING.with(|s| s.set(starving));
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let m = Arc::new(Mutex::new(0));
+            let held = m.lock().unwrap();
+            let canceller = crate::loom::cancel::Canceller::new();
+            let cancellable = {
+                let (m, canceller) = (m.clone(), canceller.clone());
+                thread::spawn(move || {
+                    let _installed = canceller.install();
+                    // As `raw_lock`'s slow path, reporting the cancel
+                    // instead of unwinding (loom does not unwind).
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        *m.lock().unwrap() += 1;
+                    })) {
+                        Ok(()) => true,
+                        Err(payload) => {
+                            assert!(payload.is::<crate::loom::cancel::Cancelled>());
+                            false
+                        }
+                    }
+                })
+            };
+            let other = {
+                let m = m.clone();
+                thread::spawn(move || *m.lock().unwrap() += 1)
+            };
+            drop(held);
+            canceller.cancel();
+            let got = cancellable.join().unwrap();
+            other.join().unwrap();
+            assert_eq!(*m.lock().unwrap(), 1 + usize::from(got));
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert!(m.waiters.lock().is_empty());
+        });
+    }
+
+    #[test]
+    fn an_unlock_racing_a_cancel_is_not_lost_retry() {
+        unlock_races_cancel(false);
+    }
+
+    #[test]
+    fn an_unlock_racing_a_cancel_is_not_lost_handoff() {
+        unlock_races_cancel(true);
+    }
 }

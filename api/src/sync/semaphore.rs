@@ -328,4 +328,45 @@ mod loom_models {
     fn loom_semaphore_one_permit_three_threads() {
         hand_over(3, 1);
     }
+
+    /// A release racing the cancel of the waiter it hands its permit to
+    /// (the wait list's withdrawal against a waker's pop, with the waiter
+    /// woken by the cancel, by the release, or both): the waiter either
+    /// returns the permit (rule R2) or leaves without it, and then the
+    /// permit is in the count. A permit handed to a waiter that then
+    /// reported a cancellation would be lost: the count stays 0.
+    #[test]
+    fn a_permit_racing_a_cancel_is_not_lost() {
+        ::loom::model(|| {
+            let sem = Arc::new(Semaphore::new(0));
+            let canceller = crate::loom::cancel::Canceller::new();
+            let waiter = {
+                let (sem, canceller) = (sem.clone(), canceller.clone());
+                thread::spawn(move || {
+                    let _installed = canceller.install();
+                    match sem.acquire_until(None, true) {
+                        Ok(permit) => {
+                            permit.forget();
+                            true
+                        }
+                        Err(NoPermit::Cancelled(_)) => false,
+                        Err(other) => panic!("an unbounded acquire failed: {other:?}"),
+                    }
+                })
+            };
+            let releaser = {
+                let sem = sem.clone();
+                thread::spawn(move || sem.add_permits(1))
+            };
+            canceller.cancel();
+            let kept = waiter.join().unwrap();
+            releaser.join().unwrap();
+            assert_eq!(
+                sem.available_permits(),
+                usize::from(!kept),
+                "a permit was lost"
+            );
+            assert!(sem.waiters.lock().is_empty());
+        });
+    }
 }
