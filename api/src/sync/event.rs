@@ -2,7 +2,8 @@
 //!
 //! Same shape as `WaitGroup`: `set` stores the flag and then takes the
 //! wait-list lock to wake everyone queued; a waiter checks the flag under
-//! that lock before queueing, so it cannot sleep through a `set`.
+//! that lock before queueing, so it cannot sleep through a `set`. A
+//! waiter's wait is a cancellation point, cancelled as in `wait_group.rs`.
 
 use std::fmt;
 use std::time::{Duration, Instant};

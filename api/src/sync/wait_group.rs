@@ -5,7 +5,9 @@
 //! wakes everyone queued; a waiter checks the counter under the same lock
 //! before queueing. So either the waiter's check comes after that lock (and
 //! sees zero) or its push comes before it (and it is woken): no waiter
-//! sleeps through the last `done`.
+//! sleeps through the last `done`. A waiter's wait is a cancellation
+//! point; a cancelled waiter withdraws, and returns normally if the last
+//! `done` woke it first (the wake-all leaves nothing to pass on).
 
 use std::fmt;
 use std::time::{Duration, Instant};
