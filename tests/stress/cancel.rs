@@ -600,7 +600,7 @@ pub fn unlock_races_cancel(rounds: usize, a_on: On, b_on: On, seed: u64) {
             let mut step = steps.expect("A and B never both came", |step| step.b_ready);
             step.scope.take().expect("A published its scope")
         };
-        if rng.below(16) == 0 {
+        if rng.below(64) == 0 {
             // Past the starvation threshold: the unlock hands over.
             thread::sleep(Duration::from_millis(2));
         }
