@@ -588,10 +588,15 @@ pub fn raise(cancelled: Cancelled) -> ! {
 /// (raised by [`raise`]) rather than a panic. A cancellation is not a
 /// failure, so a lock whose guard its unwind drops is not poisoned.
 ///
-/// Exact while a panic hook installed by the runtime runs for every panic
-/// (it marks the start of a panic's unwind); a program that replaces the
-/// hook *and* swallows a `Cancelled` with its own `catch_unwind` may see a
-/// later panic taken for a cancellation, and so not poisoning.
+/// `raise` marks the unwind; the runtime's panic hook and a scope that
+/// catches it clear the mark. So the answer can be wrong in corners: a
+/// program that replaces the panic hook *and* swallows a `Cancelled` with
+/// its own `catch_unwind` may see a later panic taken for a cancellation
+/// (not poisoning); a panic caught inside a destructor during a
+/// cancellation's unwind clears the mark for the rest of that unwind; and
+/// a `Cancelled` payload moved to another thread and resumed there with
+/// `std::panic::resume_unwind` is not marked (both then poison, as for a
+/// panic).
 pub fn unwinding_from_cancel() -> bool {
     crate::panicking() && with_current(|state, _| state.raising.get())
 }
