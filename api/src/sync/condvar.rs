@@ -12,7 +12,7 @@
 //! (which came before its unlock); the notify that follows (under the
 //! mutex or after it) takes the list lock after that push and finds the
 //! waiter. *Timeout racing a notify.* A waiter whose deadline passes
-//! cancels through [`WaitList::cancel`]: if a `notify_one` popped it first,
+//! withdraws through [`WaitList::withdraw`]: if a `notify_one` popped it first,
 //! it reports "not timed out" and keeps the notification, so a notify is
 //! never lost to a timed-out waiter (see step 4 in `waitlist.rs`).
 //!
@@ -305,17 +305,26 @@ impl Condvar {
                 return Ok((guard, WaitTimeoutResult(true)));
             }
             let (relocked, outcome) = self.wait_inner(guard, deadline, WhileUnwinding::ReturnEarly);
+            let timed_out = match outcome {
+                Outcome::Notified => false,
+                Outcome::TimedOut | Outcome::Unwinding => true,
+                Outcome::Cancelled(cancelled) => cancel::raise(cancelled),
+            };
+            // As std: a poisoned mutex ends the loop with this wait's result.
             guard = match poison_result(relocked) {
                 Ok(guard) => guard,
-                Err(e) => return Err(PoisonError::new((e.into_inner(), WaitTimeoutResult(false)))),
-            };
-            match outcome {
-                Outcome::Notified | Outcome::TimedOut => {}
-                Outcome::Cancelled(cancelled) => cancel::raise(cancelled),
-                Outcome::Unwinding => {
-                    let timed_out = condition(&mut *guard);
-                    return Ok((guard, WaitTimeoutResult(timed_out)));
+                Err(e) => {
+                    return Err(PoisonError::new((
+                        e.into_inner(),
+                        WaitTimeoutResult(timed_out),
+                    )))
                 }
+            };
+            if matches!(outcome, Outcome::Unwinding) {
+                // Rule R1: fail fast, reporting a timeout unless the
+                // condition came true meanwhile.
+                let timed_out = condition(&mut *guard);
+                return Ok((guard, WaitTimeoutResult(timed_out)));
             }
         }
     }
@@ -407,9 +416,9 @@ impl Condvar {
                     let outcome = self.withdraw(&waiter, Outcome::Unwinding);
                     // Let other threads run (and take the mutex) before we
                     // return early: a wait loop in a destructor then still
-                    // makes progress instead of spinning. Not unwinding:
-                    // `yield_now` only unwinds a thread that is not
-                    // unwinding yet.
+                    // makes progress instead of spinning. `yield_now` is a
+                    // cancellation point that never unwinds a thread
+                    // already unwinding (rule R1).
                     thread::yield_now();
                     outcome
                 }
