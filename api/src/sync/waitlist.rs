@@ -65,10 +65,11 @@
 //! that removed itself unwinds, and then no waker ever counted on it. A
 //! thread already unwinding (R1) gets [`Waited::Unwinding`] instead, and
 //! the primitive fails fast, returns early or goes on waiting with the
-//! masked `wait`, as its documentation says. The loom model
-//! `a_cancelled_waiter_keeps_or_passes_on_its_wakeup` (in `semaphore.rs`)
-//! and `notify_one_racing_a_cancel_is_not_lost` (in `condvar.rs`) explore
-//! this race.
+//! masked `wait`, as its documentation says. The loom models
+//! `notify_one_racing_a_cancel_is_not_lost` (`condvar.rs`),
+//! `a_permit_racing_a_cancel_is_not_lost` (`semaphore.rs`) and
+//! `an_unlock_racing_a_cancel_is_not_lost_*` (`mutex.rs`) explore this
+//! race; a canceller drives them through `crate::loom::cancel`.
 //!
 //! A waker may wake a thread that has already returned (it saw `state`
 //! change before the wake arrived). That leaves one stray wake token, which
@@ -90,9 +91,9 @@
 //! then switches out anyway), so no `unsafe` is needed: an intrusive list would
 //! save the allocation at the price of pinning and raw pointers.
 //!
-//! The atomics, the list lock and parking come through `crate::loom`, so
-//! under `--cfg loom` the models in `mutex.rs` and `condvar.rs` explore
-//! this protocol's interleavings.
+//! The atomics, the list lock, parking and cancellation come through
+//! `crate::loom`, so under `--cfg loom` the models in `mutex.rs`,
+//! `condvar.rs` and `semaphore.rs` explore this protocol's interleavings.
 
 use std::collections::VecDeque;
 use std::time::Instant;
