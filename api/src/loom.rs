@@ -79,6 +79,144 @@ pub(crate) mod thread {
     }
 }
 
+// ---- cancellation (`spool::sync`'s waits) -------------------------------
+
+/// The cancellation points of `spool::sync`'s waits: the engine's
+/// `cancellable_wait`, `raise` and `Check` normally. Under `--cfg loom` a
+/// model plays the canceller with a `cancel::Canceller`: the thread to be
+/// cancelled `install`s it, and another thread's `cancel` makes the
+/// installer's current or next `cancellable_wait` report `Check::Raise`,
+/// as an engine interrupt would (sticky, like a cancelled scope).
+///
+/// The engine interrupts only a thread parked in an interruptible wait,
+/// atomically with its park word; loom's `unpark` cannot tell (unparking a
+/// thread blocked on one of loom's mutexes breaks loom). So an installed
+/// thread's `cancellable_wait` does not park: it yields and returns (a
+/// spurious return, which every wait loop takes as "check again"), and
+/// the canceller only sets the flag. A wakeup that never comes then shows
+/// as a loom execution that exceeds its branch limit instead of as a
+/// deadlock. Threads without a canceller park as before (a timed wait only
+/// yields: loom has no time). Loom never unwinds, so `Unwinding` is not
+/// modelled and `unwinding_from_cancel` is `false`.
+pub(crate) mod cancel {
+    #[cfg(not(loom))]
+    pub(crate) use spool_runtime::cancel::{raise, unwinding_from_cancel, Cancelled, Check};
+    #[cfg(not(loom))]
+    pub(crate) use spool_runtime::cancellable_wait;
+
+    #[cfg(loom)]
+    pub(crate) use self::model::*;
+
+    #[cfg(loom)]
+    mod model {
+        use ::loom::sync::atomic::{AtomicBool, Ordering};
+        use ::loom::sync::Arc;
+        use std::cell::RefCell;
+        use std::time::Instant;
+
+        /// The payload of a modelled cancellation.
+        #[derive(Debug)]
+        pub(crate) struct Cancelled;
+
+        /// The engine's `cancel::Check`.
+        #[derive(Debug)]
+        #[allow(dead_code)] // `Unwinding` is not modelled
+        pub(crate) enum Check {
+            Continue,
+            Raise(Cancelled),
+            Unwinding,
+        }
+
+        ::loom::thread_local! {
+            /// The flag of the canceller the calling thread installed.
+            static FLAG: RefCell<Option<Arc<AtomicBool>>> = RefCell::new(None);
+        }
+
+        /// Cancels the model thread that installed it.
+        #[derive(Clone)]
+        pub(crate) struct Canceller {
+            flag: Arc<AtomicBool>,
+        }
+
+        #[allow(dead_code)] // used by the models only
+        impl Canceller {
+            pub(crate) fn new() -> Canceller {
+                Canceller {
+                    flag: Arc::new(AtomicBool::new(false)),
+                }
+            }
+
+            /// Makes the calling thread the one this canceller cancels,
+            /// until the returned guard is dropped (which must happen
+            /// inside the model: loom cannot drop its `Arc` later).
+            #[must_use = "the thread is cancellable while the guard lives"]
+            pub(crate) fn install(&self) -> Installed {
+                FLAG.with(|cell| *cell.borrow_mut() = Some(self.flag.clone()));
+                Installed
+            }
+
+            /// Cancels the installer.
+            pub(crate) fn cancel(&self) {
+                // `SeqCst`: the model's stand-in for the engine's interrupt
+                // bit, which the park word orders with the wait.
+                self.flag.store(true, Ordering::SeqCst);
+            }
+        }
+
+        /// Keeps a canceller installed on the calling thread.
+        pub(crate) struct Installed;
+
+        impl Drop for Installed {
+            fn drop(&mut self) {
+                FLAG.with(|cell| cell.borrow_mut().take());
+            }
+        }
+
+        /// Whether the calling thread installed a canceller, and whether it
+        /// was cancelled.
+        fn flag() -> Option<bool> {
+            FLAG.with(|cell| {
+                cell.borrow()
+                    .as_ref()
+                    .map(|flag| flag.load(Ordering::SeqCst))
+            })
+        }
+
+        /// The engine's `cancellable_wait`: check, wait, check again.
+        pub(crate) fn cancellable_wait(until: Option<Instant>) -> Check {
+            match flag() {
+                Some(true) => Check::Raise(Cancelled),
+                Some(false) => {
+                    // Wait by yielding: see the module's documentation.
+                    ::loom::thread::yield_now();
+                    match flag() {
+                        Some(true) => Check::Raise(Cancelled),
+                        _ => Check::Continue,
+                    }
+                }
+                None => {
+                    match until {
+                        Some(_) => ::loom::thread::yield_now(),
+                        None => ::loom::thread::park(),
+                    }
+                    Check::Continue
+                }
+            }
+        }
+
+        /// Unwinds with the modelled cancellation (models call the inner
+        /// functions that report it instead, or catch it).
+        pub(crate) fn raise(cancelled: Cancelled) -> ! {
+            std::panic::resume_unwind(Box::new(cancelled))
+        }
+
+        /// Loom never unwinds.
+        pub(crate) fn unwinding_from_cancel() -> bool {
+            false
+        }
+    }
+}
+
 /// `std::hint::spin_loop`, or loom's (which yields to the other threads).
 pub(crate) mod hint {
     #[cfg(loom)]

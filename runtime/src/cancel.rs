@@ -383,6 +383,10 @@ pub(crate) struct CancelState {
     pub(crate) deadline: Cell<Option<Instant>>,
     /// The scopes, made on first entry.
     chain: RefCell<Option<Box<Chain>>>,
+    /// The unwind in flight, if any, is a cancellation's (set by `raise`,
+    /// cleared by the panic hook and where a scope catches the unwind):
+    /// see [`unwinding_from_cancel`].
+    raising: Cell<bool>,
 }
 
 /// A thread's chain of scopes.
@@ -639,7 +643,38 @@ pub fn raise(cancelled: Cancelled) -> ! {
         // skipped by `resume_unwind`.
         task.unwinding.set(true);
     }
+    with_current(|state, _| state.raising.set(true));
     resume_unwind(Box::new(cancelled))
+}
+
+/// Whether the calling thread is unwinding because of a cancellation
+/// (raised by [`raise`]) rather than a panic. A cancellation is not a
+/// failure, so a lock whose guard its unwind drops is not poisoned.
+///
+/// `raise` marks the unwind; the runtime's panic hook and a scope that
+/// catches it clear the mark. So the answer can be wrong in corners: a
+/// program that replaces the panic hook *and* swallows a `Cancelled` with
+/// its own `catch_unwind` may see a later panic taken for a cancellation
+/// (not poisoning); a panic caught inside a destructor during a
+/// cancellation's unwind clears the mark for the rest of that unwind; and
+/// a `Cancelled` payload moved to another thread and resumed there with
+/// `std::panic::resume_unwind` is not marked (both then poison, as for a
+/// panic).
+pub fn unwinding_from_cancel() -> bool {
+    crate::panicking() && with_current(|state, _| state.raising.get())
+}
+
+/// Called by the panic hook: the unwind that starts now is a panic's.
+pub(crate) fn panic_began() {
+    with_current(|state, _| state.raising.set(false));
+}
+
+/// Resumes an unwind a scope caught and does not keep, recording whether
+/// it is a cancellation's (see [`unwinding_from_cancel`]).
+fn resume(payload: Box<dyn Any + Send>) -> ! {
+    let cancelling = Cancelled::from_payload(&payload).is_some();
+    with_current(|state, _| state.raising.set(cancelling));
+    resume_unwind(payload)
 }
 
 /// A cancellation point: unwinds with [`Cancelled`] if the calling thread
@@ -740,7 +775,7 @@ pub fn shield<T>(f: impl FnOnce() -> T) -> T {
         // Nobody else holds this scope, so only a panic or an outer
         // cancellation (impossible through a shield, but passed on) can end
         // it early.
-        Err(payload) => resume_unwind(payload),
+        Err(payload) => resume(payload),
     }
 }
 
@@ -876,7 +911,7 @@ impl CancelScope {
             Ok(value) => Some(value),
             Err(payload) => match Cancelled::from_payload(&payload) {
                 Some(cancelled) if cancelled.scope == self.inner.id => None,
-                _ => resume_unwind(payload),
+                _ => resume(payload),
             },
         }
     }
@@ -913,7 +948,12 @@ impl CancelScope {
             }
         });
         let _leave = Leave(&self.inner);
-        catch_unwind(AssertUnwindSafe(f))
+        let result = catch_unwind(AssertUnwindSafe(f));
+        if result.is_err() {
+            // The unwind ends here (`run` and `shield` resume it anew).
+            with_current(|state, _| state.raising.set(false));
+        }
+        result
     }
 
     /// Cancels the scope: every cancellation point inside it unwinds from

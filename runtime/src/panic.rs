@@ -65,16 +65,19 @@ pub(crate) fn install_hook() {
         let previous = std::panic::take_hook();
         // A hook of the program's own sees green threads' panics too.
         let chain_green_panics = !is_std_default(&previous);
-        std::panic::set_hook(Box::new(move |info| match scheduler::current_task() {
-            Some(task) => {
-                task.unwinding.set(true);
-                if chain_green_panics {
-                    previous(info);
-                } else {
-                    print_green_panic(info);
+        std::panic::set_hook(Box::new(move |info| {
+            crate::cancel::panic_began();
+            match scheduler::current_task() {
+                Some(task) => {
+                    task.unwinding.set(true);
+                    if chain_green_panics {
+                        previous(info);
+                    } else {
+                        print_green_panic(info);
+                    }
                 }
+                None => previous(info),
             }
-            None => previous(info),
         }));
     });
 }

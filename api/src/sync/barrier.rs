@@ -1,10 +1,18 @@
 //! [`Barrier`]: std's barrier, on spool's [`Mutex`] and [`Condvar`], so
 //! threads waiting at it park instead of blocking their worker.
+//!
+//! *Cancellation.* A waiter that is cancelled leaves its round: under the
+//! mutex it takes its arrival back (`count -= 1`), so the round still
+//! needs `n` live threads, and nobody is released by a thread that is no
+//! longer there. If the round completed before it saw the cancellation
+//! (the generation moved on), it returns normally instead (rule R2); the
+//! leader's `notify_all` wakes every waiter, so no wakeup is passed on.
 
 use std::fmt;
 
-use super::condvar::Condvar;
+use super::condvar::{Condvar, Outcome, WhileUnwinding};
 use super::mutex::Mutex;
+use crate::loom::cancel;
 
 /// Lets `n` threads wait for each other, like [`std::sync::Barrier`]: each
 /// [`wait`](Barrier::wait) parks until `n` threads have called it, then
@@ -69,6 +77,16 @@ impl Barrier {
     /// Parks until all `n` threads have called `wait` in this round. The
     /// last to arrive is the leader and wakes the others.
     ///
+    /// # Cancellation
+    /// A cancellation point: a cancelled thread leaves the round (it no
+    /// longer counts as arrived, so the others wait for one more thread)
+    /// and unwinds with [`Cancelled`](crate::cancel::Cancelled), unless the
+    /// round completed first (then it returns normally, and the
+    /// cancellation is raised at the next cancellation point). A thread
+    /// already unwinding does not return early — a barrier that let a
+    /// thread through before the round completed would be no barrier — but
+    /// waits as usual (the masked wait).
+    ///
     /// ```
     /// use spool::sync::{Arc, Barrier};
     /// let barrier = Arc::new(Barrier::new(2));
@@ -83,10 +101,18 @@ impl Barrier {
         let generation = round.generation;
         round.count += 1;
         if round.count < self.num_threads {
-            let _round = self
-                .cvar
-                .wait_while(round, |round| round.generation == generation)
-                .unwrap_or_else(|e| e.into_inner());
+            while round.generation == generation {
+                let (relocked, outcome) = self.cvar.wait_inner(round, None, WhileUnwinding::Block);
+                round = relocked;
+                if let Outcome::Cancelled(cancelled) = outcome {
+                    if round.generation == generation {
+                        // Leave the round, then unwind (dropping the guard).
+                        round.count -= 1;
+                        cancel::raise(cancelled);
+                    }
+                    // The round completed first: ours (rule R2).
+                }
+            }
             BarrierWaitResult(false)
         } else {
             round.count = 0;

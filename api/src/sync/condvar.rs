@@ -12,19 +12,55 @@
 //! (which came before its unlock); the notify that follows (under the
 //! mutex or after it) takes the list lock after that push and finds the
 //! waiter. *Timeout racing a notify.* A waiter whose deadline passes
-//! cancels through [`WaitList::cancel`]: if a `notify_one` popped it first,
+//! withdraws through [`WaitList::withdraw`]: if a `notify_one` popped it first,
 //! it reports "not timed out" and keeps the notification, so a notify is
 //! never lost to a timed-out waiter (see step 4 in `waitlist.rs`).
+//!
+//! *Cancellation.* Every wait is a cancellation point. A cancelled waiter
+//! withdraws the same way; if a `notify_one` popped it first, the
+//! notification is its own and the wait returns normally (rule R2: the
+//! cancellation is raised at the next cancellation point), so a notify is
+//! never lost to a cancelled waiter either. Either way the waiter takes
+//! the mutex back — with `raw_lock_masked`, which a cancellation does not
+//! interrupt — before it returns or unwinds, so the guard the unwind drops
+//! owns the mutex, and since a cancellation is not a panic, dropping it
+//! does not poison the mutex (`poison.rs`). Under rule R1 (cancelled while
+//! already unwinding) `wait` and the timed waits return early; the
+//! `_while` waits, whose contract is to return only once the condition is
+//! false, go on waiting with the masked wait.
 
 use std::fmt;
 use std::sync::{LockResult, PoisonError};
 use std::time::{Duration, Instant};
 
 use super::mutex::MutexGuard;
-use super::waitlist::{WaitList, Waiter, WAITING};
+use super::waitlist::{WaitList, Waited, Waiter, WAITING};
+use crate::loom::cancel::{self, Cancelled};
+use crate::loom::thread;
 
 /// Wake reason of a notified waiter.
 const NOTIFIED: u32 = 1;
+
+/// How one wait on a condvar ended (the mutex is locked again in every
+/// case).
+pub(super) enum Outcome {
+    Notified,
+    TimedOut,
+    /// Cancelled before a notification: withdrawn; the caller unwinds.
+    Cancelled(Cancelled),
+    /// Cancelled while already unwinding (rule R1): withdrawn; the caller
+    /// returns early.
+    Unwinding,
+}
+
+/// What a wait does when cancelled while already unwinding (rule R1).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum WhileUnwinding {
+    /// Return early (a spurious wakeup, or a timeout for a timed wait).
+    ReturnEarly,
+    /// Go on waiting with the masked wait, until notified or timed out.
+    Block,
+}
 
 /// A condition variable, like [`std::sync::Condvar`]: blocks a thread
 /// until another notifies it, parking the waiting green thread (or OS
@@ -101,7 +137,17 @@ impl Condvar {
 
     /// Unlocks the guard's mutex and parks until notified, then locks it
     /// again. `Err` (with the guard inside) if the mutex is poisoned when
-    /// re-locked.
+    /// re-locked. May return spuriously, as std's.
+    ///
+    /// # Cancellation
+    /// A cancellation point: a cancelled thread takes the mutex back and
+    /// unwinds with [`Cancelled`](crate::cancel::Cancelled), dropping the
+    /// guard — which does not poison the mutex — unless it was notified
+    /// first (then it returns normally, and the cancellation is raised at
+    /// the next cancellation point: no notification is lost). A thread
+    /// already unwinding returns early, as a spurious wakeup, with the mutex
+    /// locked again (after letting other threads run, so a wait loop in a
+    /// destructor still makes progress).
     ///
     /// ```
     /// use spool::sync::{Arc, Condvar, Mutex};
@@ -118,14 +164,21 @@ impl Condvar {
     /// assert_eq!(*n, 1);
     /// ```
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
-        match self.wait_until(guard, None) {
-            Ok((guard, _)) => Ok(guard),
-            Err(e) => Err(PoisonError::new(e.into_inner().0)),
+        let (guard, outcome) = self.wait_inner(guard, None, WhileUnwinding::ReturnEarly);
+        if let Outcome::Cancelled(cancelled) = outcome {
+            // The unwind drops the guard, which owns the mutex again.
+            cancel::raise(cancelled);
         }
+        poison_result(guard)
     }
 
     /// Waits while `condition` holds: returns (with the mutex locked) once
     /// it returns `false`, checking it first and after every wakeup.
+    ///
+    /// # Cancellation
+    /// A cancellation point, as [`wait`](Condvar::wait). A thread already
+    /// unwinding does not return early: its contract is to return only once
+    /// `condition` is false, so it waits as usual (the masked wait).
     ///
     /// ```
     /// use spool::sync::{Arc, Condvar, Mutex};
@@ -147,7 +200,12 @@ impl Condvar {
         F: FnMut(&mut T) -> bool,
     {
         while condition(&mut *guard) {
-            guard = self.wait(guard)?;
+            let (relocked, outcome) = self.wait_inner(guard, None, WhileUnwinding::Block);
+            guard = relocked;
+            if let Outcome::Cancelled(cancelled) = outcome {
+                cancel::raise(cancelled);
+            }
+            guard = poison_result(guard)?;
         }
         Ok(guard)
     }
@@ -155,6 +213,11 @@ impl Condvar {
     /// As [`wait`](Condvar::wait), but gives up after `dur`; the result
     /// says whether it timed out. A notification that races the timeout is
     /// never lost: the waiter then reports it was notified.
+    ///
+    /// # Cancellation
+    /// A cancellation point, as [`wait`](Condvar::wait). A thread already
+    /// unwinding returns early with the mutex locked again, reporting a
+    /// timeout (unless it was notified).
     ///
     /// ```
     /// use spool::sync::{Condvar, Mutex};
@@ -171,17 +234,19 @@ impl Condvar {
     ) -> LockResult<(MutexGuard<'a, T>, WaitTimeoutResult)> {
         // A deadline past what an `Instant` can express waits forever.
         let deadline = Instant::now().checked_add(dur);
-        match self.wait_until(guard, deadline) {
-            Ok((guard, timed_out)) => Ok((guard, WaitTimeoutResult(timed_out))),
-            Err(e) => {
-                let (guard, timed_out) = e.into_inner();
-                Err(PoisonError::new((guard, WaitTimeoutResult(timed_out))))
-            }
+        let (guard, timed_out) = self.wait_timed(guard, deadline);
+        match poison_result(guard) {
+            Ok(guard) => Ok((guard, WaitTimeoutResult(timed_out))),
+            Err(e) => Err(PoisonError::new((
+                e.into_inner(),
+                WaitTimeoutResult(timed_out),
+            ))),
         }
     }
 
     /// Deprecated twin of [`wait_timeout`](Condvar::wait_timeout), kept as
-    /// in std: returns the guard and whether it timed out.
+    /// in std: returns the guard and whether it timed out. A cancellation
+    /// point, as `wait_timeout`.
     ///
     /// ```
     /// # #![allow(deprecated)]
@@ -197,12 +262,21 @@ impl Condvar {
         ms: u32,
     ) -> LockResult<(MutexGuard<'a, T>, bool)> {
         let deadline = Instant::now().checked_add(Duration::from_millis(u64::from(ms)));
-        self.wait_until(guard, deadline)
+        let (guard, timed_out) = self.wait_timed(guard, deadline);
+        match poison_result(guard) {
+            Ok(guard) => Ok((guard, timed_out)),
+            Err(e) => Err(PoisonError::new((e.into_inner(), timed_out))),
+        }
     }
 
     /// Waits while `condition` holds, for at most `dur` in total. The
     /// result is `timed_out()` if the time ran out with the condition still
     /// true.
+    ///
+    /// # Cancellation
+    /// A cancellation point, as [`wait`](Condvar::wait). A thread already
+    /// unwinding returns early, reporting a timeout if the condition still
+    /// holds.
     ///
     /// ```
     /// use spool::sync::{Condvar, Mutex};
@@ -222,16 +296,36 @@ impl Condvar {
     where
         F: FnMut(&mut T) -> bool,
     {
-        let start = Instant::now();
+        let deadline = Instant::now().checked_add(dur);
         loop {
             if !condition(&mut *guard) {
                 return Ok((guard, WaitTimeoutResult(false)));
             }
-            let timeout = match dur.checked_sub(start.elapsed()) {
-                Some(timeout) => timeout,
-                None => return Ok((guard, WaitTimeoutResult(true))),
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Ok((guard, WaitTimeoutResult(true)));
+            }
+            let (relocked, outcome) = self.wait_inner(guard, deadline, WhileUnwinding::ReturnEarly);
+            let timed_out = match outcome {
+                Outcome::Notified => false,
+                Outcome::TimedOut | Outcome::Unwinding => true,
+                Outcome::Cancelled(cancelled) => cancel::raise(cancelled),
             };
-            guard = self.wait_timeout(guard, timeout)?.0;
+            // As std: a poisoned mutex ends the loop with this wait's result.
+            guard = match poison_result(relocked) {
+                Ok(guard) => guard,
+                Err(e) => {
+                    return Err(PoisonError::new((
+                        e.into_inner(),
+                        WaitTimeoutResult(timed_out),
+                    )))
+                }
+            };
+            if matches!(outcome, Outcome::Unwinding) {
+                // Rule R1: fail fast, reporting a timeout unless the
+                // condition came true meanwhile.
+                let timed_out = condition(&mut *guard);
+                return Ok((guard, WaitTimeoutResult(timed_out)));
+            }
         }
     }
 
@@ -282,13 +376,30 @@ impl Condvar {
         }
     }
 
-    /// The wait itself: `Ok((guard, timed_out))`, `Err` if the mutex is
-    /// poisoned once re-locked. `deadline: None` waits until notified.
-    fn wait_until<'a, T>(
+    /// One timed wait for `wait_timeout`: the guard and whether it timed
+    /// out (also under rule R1); unwinds if cancelled.
+    fn wait_timed<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
-    ) -> LockResult<(MutexGuard<'a, T>, bool)> {
+    ) -> (MutexGuard<'a, T>, bool) {
+        let (guard, outcome) = self.wait_inner(guard, deadline, WhileUnwinding::ReturnEarly);
+        match outcome {
+            Outcome::Notified => (guard, false),
+            Outcome::TimedOut | Outcome::Unwinding => (guard, true),
+            Outcome::Cancelled(cancelled) => cancel::raise(cancelled),
+        }
+    }
+
+    /// The wait itself: enqueue, unlock, wait until notified, `deadline`
+    /// (`None`: none) or a cancellation, lock again. The mutex is locked
+    /// again whatever the outcome; the caller unwinds on `Cancelled`.
+    pub(super) fn wait_inner<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<Instant>,
+        while_unwinding: WhileUnwinding,
+    ) -> (MutexGuard<'a, T>, Outcome) {
         let mutex = MutexGuard::mutex(&guard);
         let waiter = Waiter::new(0, Instant::now());
         // Enqueue while still holding the mutex ("No lost wakeup").
@@ -296,17 +407,49 @@ impl Condvar {
         // The guard stays alive (it keeps its poison record, as std's does)
         // but is not used while the mutex is unlocked.
         mutex.raw_unlock();
-        let mut reason = waiter.wait_until(deadline);
-        if reason == WAITING {
-            reason = self.waiters.cancel(&waiter);
-        }
-        mutex.raw_lock();
-        let timed_out = reason == WAITING;
-        if mutex.is_poisoned() {
-            Err(PoisonError::new((guard, timed_out)))
+        let outcome = match waiter.wait_cancellable(deadline) {
+            Waited::Woken(_) => Outcome::Notified,
+            Waited::TimedOut => self.withdraw(&waiter, Outcome::TimedOut),
+            Waited::Cancelled(cancelled) => self.withdraw(&waiter, Outcome::Cancelled(cancelled)),
+            Waited::Unwinding => match while_unwinding {
+                WhileUnwinding::ReturnEarly => {
+                    let outcome = self.withdraw(&waiter, Outcome::Unwinding);
+                    // Let other threads run (and take the mutex) before we
+                    // return early: a wait loop in a destructor then still
+                    // makes progress instead of spinning. `yield_now` is a
+                    // cancellation point that never unwinds a thread
+                    // already unwinding (rule R1).
+                    thread::yield_now();
+                    outcome
+                }
+                WhileUnwinding::Block => match waiter.wait_until(deadline) {
+                    WAITING => self.withdraw(&waiter, Outcome::TimedOut),
+                    _ => Outcome::Notified,
+                },
+            },
+        };
+        mutex.raw_lock_masked();
+        (guard, outcome)
+    }
+
+    /// Leaves the list after a timeout or a cancellation: `Notified` if a
+    /// notify popped the waiter first (the notification is its own), else
+    /// `otherwise`.
+    fn withdraw(&self, waiter: &crate::loom::Arc<Waiter>, otherwise: Outcome) -> Outcome {
+        if self.waiters.withdraw(waiter) == WAITING {
+            otherwise
         } else {
-            Ok((guard, timed_out))
+            Outcome::Notified
         }
+    }
+}
+
+/// `Ok(guard)`, or `Err` with the guard inside if its mutex is poisoned.
+fn poison_result<T>(guard: MutexGuard<'_, T>) -> LockResult<MutexGuard<'_, T>> {
+    if MutexGuard::mutex(&guard).is_poisoned() {
+        Err(PoisonError::new(guard))
+    } else {
+        Ok(guard)
     }
 }
 
@@ -402,6 +545,75 @@ mod loom_models {
             }
             untimed.join().unwrap();
             notifier.join().unwrap();
+            assert!(pair.1.waiters.lock().is_empty());
+        });
+    }
+
+    /// Runs `f`, catching a modelled cancellation's unwind.
+    fn catch_cancel<T>(f: impl FnOnce() -> T) -> Result<T, ()> {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).map_err(|payload| {
+            if !payload.is::<crate::loom::cancel::Cancelled>() {
+                std::panic::resume_unwind(payload);
+            }
+        })
+    }
+
+    /// Cancel vs notify on a wait list: two threads wait for a token, one
+    /// of them cancellable; a `notify_one` for one token races the cancel.
+    /// The cancelled waiter either takes the token (notified first: rule
+    /// R2) or unwinds, and then the other waiter must be woken. A waiter
+    /// that swallowed the notification and unwound would leave the other
+    /// parked forever: a loom deadlock.
+    #[test]
+    fn notify_one_racing_a_cancel_is_not_lost() {
+        // Three threads with a mutex: bounded to 2 preemptions (seconds).
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let pair = Arc::new((Mutex::new(0usize), Condvar::new()));
+            let canceller = crate::loom::cancel::Canceller::new();
+            let cancellable = {
+                let (pair, canceller) = (pair.clone(), canceller.clone());
+                thread::spawn(move || {
+                    let _installed = canceller.install();
+                    let (tokens, cvar) = &*pair;
+                    // Its `lock` may be cancelled too (where it parks).
+                    let Ok(locked) = catch_cancel(|| tokens.lock()) else {
+                        return false;
+                    };
+                    let mut tokens = locked.unwrap();
+                    while *tokens == 0 {
+                        let (relocked, outcome) =
+                            cvar.wait_inner(tokens, None, WhileUnwinding::Block);
+                        tokens = relocked;
+                        if let Outcome::Cancelled(_) = outcome {
+                            return false;
+                        }
+                    }
+                    *tokens -= 1;
+                    true
+                })
+            };
+            let other = {
+                let pair = pair.clone();
+                thread::spawn(move || {
+                    let (tokens, cvar) = &*pair;
+                    let mut tokens = cvar
+                        .wait_while(tokens.lock().unwrap(), |t| *t == 0)
+                        .unwrap();
+                    *tokens -= 1;
+                })
+            };
+            *pair.0.lock().unwrap() += 1;
+            pair.1.notify_one();
+            canceller.cancel();
+            if cancellable.join().unwrap() {
+                // It took the token: the other waiter needs one too.
+                *pair.0.lock().unwrap() += 1;
+                pair.1.notify_one();
+            }
+            other.join().unwrap();
+            assert_eq!(*pair.0.lock().unwrap(), 0);
             assert!(pair.1.waiters.lock().is_empty());
         });
     }

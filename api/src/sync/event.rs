@@ -2,13 +2,15 @@
 //!
 //! Same shape as `WaitGroup`: `set` stores the flag and then takes the
 //! wait-list lock to wake everyone queued; a waiter checks the flag under
-//! that lock before queueing, so it cannot sleep through a `set`.
+//! that lock before queueing, so it cannot sleep through a `set`. A
+//! waiter's wait is a cancellation point, cancelled as in `wait_group.rs`.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::waitlist::{WaitList, Waiter, WAITING};
+use super::waitlist::{WaitList, Waited, Waiter, WAITING};
 use crate::loom::atomic::{AtomicBool, Ordering};
+use crate::loom::cancel::{self, Cancelled};
 
 /// Wake reason: the event was set.
 const SET: u32 = 1;
@@ -66,36 +68,92 @@ impl Event {
     }
 
     /// Waits until the event is set (returns at once if it is).
+    ///
+    /// # Cancellation
+    /// A cancellation point when it must wait: a cancelled thread unwinds
+    /// with [`Cancelled`](crate::cancel::Cancelled), unless the event was
+    /// set first (then it returns, and the cancellation is raised at the
+    /// next cancellation point). A thread already unwinding waits as usual
+    /// (the masked wait): `wait` promises the event was set when it
+    /// returns, so it cannot return early.
+    ///
+    /// ```
+    /// use spool::sync::Event;
+    /// use std::time::Duration;
+    ///
+    /// let never = Event::new();
+    /// assert!(spool::time::timeout(Duration::from_millis(5), || never.wait()).is_err());
+    /// ```
     pub fn wait(&self) {
-        self.wait_until(None);
+        if let Err(cancelled) = self.wait_until(None, true) {
+            cancel::raise(cancelled);
+        }
     }
 
     /// Waits until the event is set or `timeout` has passed; `true` if it
     /// was set.
+    ///
+    /// # Cancellation
+    /// A cancellation point, as [`wait`](Event::wait); a thread already
+    /// unwinding fails fast with `false` instead of waiting.
+    ///
+    /// ```
+    /// use spool::sync::Event;
+    /// use std::time::Duration;
+    ///
+    /// let event = Event::new();
+    /// assert!(!event.wait_timeout(Duration::from_millis(1)));
+    /// event.set();
+    /// assert!(event.wait_timeout(Duration::from_millis(1)));
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         if timeout.is_zero() {
             return self.is_set();
         }
-        self.wait_until(Instant::now().checked_add(timeout))
+        match self.wait_until(Instant::now().checked_add(timeout), false) {
+            Ok(set) => set,
+            Err(cancelled) => cancel::raise(cancelled),
+        }
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+    /// Waits until the event is set or `deadline` (`None`: none); a
+    /// cancellation point. `Ok(false)` on timeout, and under rule R1
+    /// unless `block_while_unwinding` (then it goes on waiting, masked).
+    fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        block_while_unwinding: bool,
+    ) -> Result<bool, Cancelled> {
         if self.is_set() {
-            return true;
+            return Ok(true);
         }
         let waiter = Waiter::new(0, Instant::now());
         {
             let mut list = self.waiters.lock();
             if self.is_set() {
-                return true;
+                return Ok(true);
             }
             list.push_back(waiter.clone());
         }
-        let mut reason = waiter.wait_until(deadline);
-        if reason == WAITING {
-            reason = self.waiters.cancel(&waiter);
+        let failed = match waiter.wait_cancellable(deadline) {
+            Waited::Woken(reason) => return Ok(reason == SET),
+            Waited::TimedOut => None,
+            Waited::Cancelled(cancelled) => Some(cancelled),
+            Waited::Unwinding if block_while_unwinding => match waiter.wait_until(deadline) {
+                WAITING => None,
+                reason => return Ok(reason == SET),
+            },
+            Waited::Unwinding => None,
+        };
+        // Leave the list, unless we were woken meanwhile: then the wait
+        // completed, and that wins over a late cancellation (rule R2).
+        match self.waiters.withdraw(&waiter) {
+            WAITING => match failed {
+                Some(cancelled) => Err(cancelled),
+                None => Ok(false),
+            },
+            reason => Ok(reason == SET),
         }
-        reason == SET
     }
 }
 

@@ -2,7 +2,11 @@
 //!
 //! The cell holds the initialiser until the first access runs it inside
 //! the `Once`, replacing it with the value. If the initialiser panics, the
-//! cell is poisoned and every later access panics, as with std.
+//! cell is poisoned and every later access panics, as with std. If a
+//! cancellation unwinds it, the cell is poisoned too: the initialiser was
+//! moved into the call and is gone, so nobody can run it again (the
+//! `Once` itself stays incomplete, and the next access finds the cell
+//! poisoned and panics).
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -63,6 +67,12 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     /// Forces evaluation and returns a reference to the value (the same as
     /// dereferencing). Panics if the initialiser panicked earlier.
     ///
+    /// # Cancellation
+    /// A thread that waits for another's initialiser waits in a
+    /// cancellation point (as `Once::call_once`). An initialiser unwound by
+    /// a cancellation poisons the `LazyLock`, as a panic does: it was
+    /// consumed by the call, so it cannot run again.
+    ///
     /// ```
     /// use spool::sync::LazyLock;
     /// let lazy = LazyLock::new(|| 92);
@@ -76,8 +86,10 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
             // SAFETY: inside `once`'s closure: the only access to `data`
             // until the `Once` completes (invariant).
             let data = unsafe { &mut *this.data.get() };
+            // `Poisoned` here: an earlier initialiser was cancelled (which
+            // leaves the `Once` incomplete, see `once.rs`).
             let Data::Init(f) = std::mem::replace(data, Data::Poisoned) else {
-                unreachable!("spool::sync::LazyLock: initialiser already taken");
+                panic_poisoned();
             };
             let value = f();
             *data = Data::Value(value);

@@ -75,6 +75,49 @@
 //! The design (one wait list under all of them, and why no wakeup is lost)
 //! is written at the top of `waitlist.rs`.
 //!
+//! # Cancellation
+//! Every wait here is a cancellation point (see [`crate::cancel`]): inside
+//! a [`timeout`](crate::time::timeout) or a cancelled
+//! [`CancelScope`](crate::cancel::CancelScope), a blocked call unwinds with
+//! [`Cancelled`](crate::cancel::Cancelled), running destructors. What each
+//! promises:
+//!
+//! * **Nothing is lost to a cancel (rule R2).** A call whose wakeup came
+//!   before it noticed the cancellation — a `notify_one`, a permit, the
+//!   lock handed over, the barrier's round completed, the event set —
+//!   returns normally with it, and the cancellation is raised at the next
+//!   cancellation point; a call that unwinds took nothing, so the wakeup
+//!   goes to another waiter.
+//! * **A cancelled [`Condvar`] wait holds the mutex again** before it
+//!   unwinds, so the guard the unwind drops is a real one.
+//! * **A cancellation poisons nothing.** It is not a panic: a
+//!   [`MutexGuard`] or [`RwLockWriteGuard`] dropped by a cancellation's
+//!   unwind leaves its lock unpoisoned, and a [`Once`] or [`OnceLock`]
+//!   whose initialiser was cancelled stays uninitialised for the next
+//!   caller ([`LazyLock`], whose initialiser is used up, is poisoned).
+//! * **[`Mutex`], [`RwLock`] and the `Once` family** check only where they
+//!   would park; their fast paths are unchanged.
+//! * **Already unwinding (rule R1)** — a destructor running during a panic
+//!   or a cancellation, in a cancelled thread — no call unwinds again:
+//!   [`Condvar::wait`] returns early (a spurious wakeup), the timed waits
+//!   fail fast (a timeout, `None` or `false`), and lock acquisitions,
+//!   [`Condvar::wait_while`], [`Barrier::wait`], [`Semaphore::acquire`],
+//!   [`WaitGroup::wait`] and [`Event::wait`], which cannot return early
+//!   without breaking their promise, wait as usual.
+//!
+//! ```
+//! use spool::sync::{Condvar, Mutex};
+//! use std::time::Duration;
+//!
+//! let (ready, cvar) = (Mutex::new(false), Condvar::new());
+//! // Nobody notifies: the timeout ends the wait.
+//! let waited = spool::time::timeout(Duration::from_millis(5), || {
+//!     drop(cvar.wait_while(ready.lock().unwrap(), |ready| !*ready));
+//! });
+//! assert!(waited.is_err());
+//! assert!(!ready.is_poisoned()); // and the mutex is fine
+//! ```
+//!
 //! # Beyond std
 //! * [`Semaphore`]: counted permits with an RAII [`SemaphorePermit`]
 //!   (`acquire`, `try_acquire`, `acquire_timeout`), served in FIFO order;

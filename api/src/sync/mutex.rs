@@ -33,6 +33,21 @@
 //! with `GRANTED`, so the head owns the mutex without competing. Every
 //! waiter therefore gets the lock at most about 1 ms plus one lock hold per
 //! waiter ahead of it after it starts waiting, however hard others hammer.
+//!
+//! **Cancellation.** `lock` is a cancellation point only where it would
+//! park (the fast path and the spin are untouched). A cancelled waiter
+//! withdraws from the list under the list lock, clearing `QUEUED` if it
+//! was the last, so the bit stays exact. If an unlocker popped it first,
+//! the wakeup is the waiter's: `GRANTED` means it owns the mutex, so `lock`
+//! returns the guard (rule R2, the cancellation is raised at the next
+//! cancellation point); `RETRY` means the unlocker released the mutex and
+//! woke nobody else, so before unwinding the waiter passes that wakeup on
+//! (takes the mutex if it is free and releases it at once, which wakes the
+//! next waiter): otherwise a waiter behind it could sleep with the mutex
+//! free. A thread already unwinding (rule R1) waits with the masked wait,
+//! as for any lock acquisition. `Condvar` re-locks through
+//! `raw_lock_masked`, which is never a cancellation point: a condvar wait
+//! must hold the mutex again before it returns or unwinds.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -43,8 +58,9 @@ use std::sync::{LockResult, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
 use super::poison;
-use super::waitlist::{WaitList, Waiter};
+use super::waitlist::{WaitList, Waited, Waiter, WAITING};
 use crate::loom::atomic::{AtomicU32, Ordering};
+use crate::loom::cancel;
 use crate::loom::hint;
 use crate::loom::Arc;
 
@@ -190,6 +206,16 @@ impl<T: ?Sized> Mutex<T> {
     /// Locking a mutex the calling thread already holds deadlocks, as with
     /// std.
     ///
+    /// # Cancellation
+    /// A cancellation point, but only when the mutex is taken and the call
+    /// would park: a cancelled thread then unwinds with
+    /// [`Cancelled`](crate::cancel::Cancelled) without the lock, unless the
+    /// lock was handed to it first (then it returns the guard and the
+    /// cancellation is raised at the next cancellation point). A thread
+    /// already unwinding (a destructor during a panic or a cancellation)
+    /// waits for the lock as usual. A cancellation unwinding through a
+    /// guard does not poison the mutex: it is not a panic.
+    ///
     /// ```
     /// use spool::sync::{Arc, Mutex};
     /// let m = Arc::new(Mutex::new(0));
@@ -280,7 +306,8 @@ impl<T: ?Sized> Mutex<T> {
         }
     }
 
-    /// Takes `LOCKED`, parking if needed. Used by `lock` and `Condvar`.
+    /// Takes `LOCKED`, parking if needed; a cancellation point where it
+    /// parks. Used by `lock`.
     #[inline]
     pub(crate) fn raw_lock(&self) {
         // `Acquire`: pairs with the previous owner's `Release` unlock, so
@@ -290,7 +317,21 @@ impl<T: ?Sized> Mutex<T> {
             .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
             .is_err()
         {
-            self.lock_contended();
+            self.lock_contended(true);
+        }
+    }
+
+    /// As `raw_lock`, but never a cancellation point: how `Condvar` takes
+    /// the mutex back, which it must hold before it returns or unwinds.
+    #[inline]
+    pub(crate) fn raw_lock_masked(&self) {
+        // `Acquire`: as in `raw_lock`.
+        if self
+            .state
+            .compare_exchange(0, LOCKED, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            self.lock_contended(false);
         }
     }
 
@@ -326,8 +367,9 @@ impl<T: ?Sized> Mutex<T> {
         false
     }
 
+    /// The slow path of `raw_lock` (`cancellable`) and `raw_lock_masked`.
     #[cold]
-    fn lock_contended(&self) {
+    fn lock_contended(&self, cancellable: bool) {
         let mut waiter: Option<Arc<Waiter>> = None;
         loop {
             for _ in 0..SPINS {
@@ -358,12 +400,59 @@ impl<T: ?Sized> Mutex<T> {
                 list.push_back(current.clone());
             }
             drop(list);
-            let reason = current.wait();
+            let reason = if cancellable {
+                match current.wait_cancellable(None) {
+                    Waited::Woken(reason) => reason,
+                    Waited::Cancelled(cancelled) => {
+                        if self.withdraw(current) == GRANTED {
+                            // Handed over before we left: ours (rule R2).
+                            return;
+                        }
+                        cancel::raise(cancelled);
+                    }
+                    // Rule R1: a lock acquisition waits as usual.
+                    Waited::Unwinding => current.wait(),
+                    Waited::TimedOut => unreachable!("a wait without a deadline timed out"),
+                }
+            } else {
+                current.wait()
+            };
             match reason {
                 GRANTED => return,
                 RETRY => continue,
                 other => panic!("spool::sync::Mutex::lock: bad wake reason {other}"),
             }
+        }
+    }
+
+    /// A cancelled waiter leaves the list (see "Cancellation"). Returns
+    /// `GRANTED` if the mutex was handed to it meanwhile (it owns it);
+    /// otherwise it owns nothing, and nobody counts on it any more.
+    #[cold]
+    fn withdraw(&self, waiter: &Arc<Waiter>) -> u32 {
+        let (reason, list) = self.waiters.withdraw_locked(waiter);
+        match reason {
+            WAITING => {
+                if list.is_empty() {
+                    // `QUEUED` must say "list non-empty" once the list lock
+                    // is free. `Relaxed`: as in `lock_contended`.
+                    self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+                }
+                WAITING
+            }
+            RETRY => {
+                drop(list);
+                // The unlocker released the mutex for us to compete and
+                // woke nobody else: pass that wakeup on. If the mutex is
+                // free, take it and release it at once, which wakes the
+                // next waiter (if any); if someone else took it, their
+                // unlock will, since `QUEUED` is set while waiters remain.
+                if self.try_acquire() {
+                    self.raw_unlock();
+                }
+                RETRY
+            }
+            other => other,
         }
     }
 
@@ -577,5 +666,59 @@ mod loom_models {
     #[test]
     fn three_threads_handoff() {
         count_exactly(3, true, Some(3));
+    }
+
+    /// An unlock racing the cancel of the waiter it wakes, with a second
+    /// waiter behind: the cancelled waiter returns holding the mutex
+    /// (handed over first: rule R2) or leaves, passing a `RETRY` wakeup on;
+    /// either way the other waiter gets the mutex. Dropping the `RETRY`
+    /// would leave it parked on a free mutex: a loom deadlock.
+    fn unlock_races_cancel(starving: bool) {
+        LOOM_STARVING.with(|s| s.set(starving));
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.check(|| {
+            let m = Arc::new(Mutex::new(0));
+            let held = m.lock().unwrap();
+            let canceller = crate::loom::cancel::Canceller::new();
+            let cancellable = {
+                let (m, canceller) = (m.clone(), canceller.clone());
+                thread::spawn(move || {
+                    let _installed = canceller.install();
+                    // As `raw_lock`'s slow path, reporting the cancel
+                    // instead of unwinding (loom does not unwind).
+                    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                        *m.lock().unwrap() += 1;
+                    })) {
+                        Ok(()) => true,
+                        Err(payload) => {
+                            assert!(payload.is::<crate::loom::cancel::Cancelled>());
+                            false
+                        }
+                    }
+                })
+            };
+            let other = {
+                let m = m.clone();
+                thread::spawn(move || *m.lock().unwrap() += 1)
+            };
+            drop(held);
+            canceller.cancel();
+            let got = cancellable.join().unwrap();
+            other.join().unwrap();
+            assert_eq!(*m.lock().unwrap(), 1 + usize::from(got));
+            assert_eq!(m.state.load(Ordering::Relaxed), 0);
+            assert!(m.waiters.lock().is_empty());
+        });
+    }
+
+    #[test]
+    fn an_unlock_racing_a_cancel_is_not_lost_retry() {
+        unlock_races_cancel(false);
+    }
+
+    #[test]
+    fn an_unlock_racing_a_cancel_is_not_lost_handoff() {
+        unlock_races_cancel(true);
     }
 }

@@ -14,12 +14,23 @@
 //! *Orderings:* `Acquire` loads of `state` (and the waiter's `Acquire` of
 //! its wake reason) pair with the finisher's `Release` store, so whatever
 //! the closure wrote is visible to every thread that sees `COMPLETE`.
+//!
+//! *Cancellation.* A thread that waits for the running closure parks in a
+//! cancellation point (only then: the completed fast path is untouched). A
+//! cancelled waiter withdraws; if the finisher woke it first it returns
+//! normally (rule R2; the finisher wakes every waiter, so there is nothing
+//! to pass on); a thread already unwinding waits as usual (rule R1). A
+//! closure that a *cancellation* unwinds does not poison the `Once`: the
+//! initialisation did not happen, so the state goes back to what it was
+//! (`INCOMPLETE`, or `POISONED` if an earlier run panicked) and the next
+//! caller runs its own closure. Only a panic poisons.
 
 use std::fmt;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Instant;
 
-use super::waitlist::{WaitList, Waiter};
+use super::waitlist::{WaitList, Waited, Waiter, WAITING};
+use crate::loom::cancel;
 
 const INCOMPLETE: u32 = 0;
 const RUNNING: u32 = 1;
@@ -111,6 +122,15 @@ impl Once {
     /// finished. Panics if an earlier closure panicked (the `Once` is
     /// poisoned), as std.
     ///
+    /// # Cancellation
+    /// A caller that parks (another thread's closure is running) waits in a
+    /// cancellation point: if cancelled it unwinds with
+    /// [`Cancelled`](crate::cancel::Cancelled) unless the closure finished
+    /// first; a thread already unwinding waits as usual. If a cancellation
+    /// unwinds `f` itself, the `Once` is not poisoned (a cancellation is
+    /// not a panic): it stays incomplete, and the next caller runs its
+    /// closure.
+    ///
     /// ```
     /// use spool::sync::{Arc, Once};
     /// use std::sync::atomic::{AtomicUsize, Ordering};
@@ -183,6 +203,10 @@ impl Once {
     /// Parks until a closure has completed on this `Once` (run by another
     /// thread). Panics if the `Once` is or becomes poisoned.
     ///
+    /// # Cancellation
+    /// A cancellation point when it parks, as for
+    /// [`call_once`](Once::call_once).
+    ///
     /// ```
     /// use spool::sync::{Arc, Once};
     /// let once = Arc::new(Once::new());
@@ -203,7 +227,8 @@ impl Once {
     }
 
     /// Parks until a closure has completed, or until the `Once` is
-    /// poisoned (then returns without panicking).
+    /// poisoned (then returns without panicking). A cancellation point when
+    /// it parks, as [`wait`](Once::wait).
     ///
     /// ```
     /// let once = spool::sync::Once::new();
@@ -248,6 +273,7 @@ impl Once {
                     let finish = Finish {
                         once: self,
                         outcome: POISONED,
+                        before: state,
                     };
                     f(&OnceState {
                         poisoned: state == POISONED,
@@ -262,7 +288,8 @@ impl Once {
     }
 
     /// Enqueues and parks if `state` still satisfies `blocked` under the
-    /// list lock (see "No lost wakeup").
+    /// list lock (see "No lost wakeup"); a cancellation point (see
+    /// "Cancellation"). The caller looks at `state` again.
     fn park_while(&self, blocked: impl Fn(u32) -> bool) {
         let waiter = Waiter::new(0, Instant::now());
         {
@@ -272,21 +299,42 @@ impl Once {
             }
             list.push_back(waiter.clone());
         }
-        waiter.wait();
+        match waiter.wait_cancellable(None) {
+            Waited::Woken(_) => {}
+            Waited::Cancelled(cancelled) => {
+                if self.waiters.withdraw(&waiter) == WAITING {
+                    cancel::raise(cancelled);
+                }
+                // Woken before we left: the run finished (rule R2).
+            }
+            // Rule R1: wait as usual.
+            Waited::Unwinding => {
+                waiter.wait();
+            }
+            Waited::TimedOut => unreachable!("a wait without a deadline timed out"),
+        }
     }
 }
 
 /// Ends a run: stores its outcome and wakes every waiter, also when the
-/// closure unwinds (then the outcome stays `POISONED`).
+/// closure unwinds (then the outcome stays `POISONED` for a panic, and is
+/// the state before the run for a cancellation: see "Cancellation").
 struct Finish<'a> {
     once: &'a Once,
     outcome: u32,
+    /// The state the run started from (`INCOMPLETE` or `POISONED`).
+    before: u32,
 }
 
 impl Drop for Finish<'_> {
     fn drop(&mut self) {
+        let outcome = if self.outcome == POISONED && cancel::unwinding_from_cancel() {
+            self.before
+        } else {
+            self.outcome
+        };
         // `Release`: publishes the closure's writes (see "Orderings").
-        self.once.state.store(self.outcome, Ordering::Release);
+        self.once.state.store(outcome, Ordering::Release);
         let woken = self.once.waiters.lock().wake_all(DONE);
         for woken in woken {
             woken.unpark();

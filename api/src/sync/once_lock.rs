@@ -86,6 +86,11 @@ impl<T> OnceLock<T> {
     /// Parks until the cell is initialised (by another thread), then
     /// returns the value.
     ///
+    /// # Cancellation
+    /// A cancellation point when it parks: a cancelled thread unwinds with
+    /// [`Cancelled`](crate::cancel::Cancelled) unless the cell was
+    /// initialised first; a thread already unwinding waits as usual.
+    ///
     /// ```
     /// use spool::sync::{Arc, OnceLock};
     /// let cell = Arc::new(OnceLock::new());
@@ -129,6 +134,11 @@ impl<T> OnceLock<T> {
     /// thread runs `f`; concurrent callers park until it returns. If `f`
     /// panics the panic propagates and the cell stays empty. Calling it
     /// reentrantly from `f` deadlocks (std leaves that unspecified).
+    ///
+    /// # Cancellation
+    /// A caller that parks waits in a cancellation point (as
+    /// [`wait`](OnceLock::wait)). If a cancellation unwinds `f`, the cell
+    /// stays empty, as for a panic, and the next caller runs its own `f`.
     ///
     /// ```
     /// let cell = spool::sync::OnceLock::new();

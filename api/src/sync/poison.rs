@@ -6,10 +6,17 @@
 //! spool asks [`crate::thread::panicking`], which answers for the calling
 //! *green* thread, so a green thread unwinding on the same worker does not
 //! poison locks released by its neighbours.
+//!
+//! A cancellation unwinds like a panic (std's `thread::panicking()` is
+//! true during it), but it is not a failure: the code it unwound simply
+//! did not finish, as if it had returned early. So a guard released by a
+//! cancellation's unwind does not poison; the engine tells the two apart
+//! (`spool_runtime::cancel::unwinding_from_cancel`).
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{LockResult, PoisonError};
 
+use crate::loom::cancel;
 use crate::thread;
 
 /// The poison bit of one lock.
@@ -40,10 +47,11 @@ impl Flag {
         }
     }
 
-    /// Called on unlock: poisons if the owner began panicking meanwhile.
+    /// Called on unlock: poisons if the owner began panicking meanwhile
+    /// (a panic, not a cancellation).
     #[inline]
     pub(crate) fn done(&self, guard: &Guard) {
-        if !guard.panicking && thread::panicking() {
+        if !guard.panicking && thread::panicking() && !cancel::unwinding_from_cancel() {
             // `Relaxed`: the flag is only a hint about the data, which the
             // lock itself orders (std uses `Relaxed` too).
             self.failed.store(true, Ordering::Relaxed);

@@ -35,6 +35,15 @@
 //! takes the list lock after the locker's push. In both cases the pass
 //! that finds no owner grants someone, and every later release repeats
 //! the check.
+//!
+//! **Cancellation.** A slow-path wait is a cancellation point (the fast
+//! paths are untouched). A cancelled waiter withdraws under the list lock:
+//! if a grant reached it first it owns the lock and returns the guard
+//! (rule R2: the cancellation is raised at the next cancellation point);
+//! otherwise it removes itself, clears `QUEUED` if the list is now empty
+//! and else runs a grant pass (it may have been the head that held the
+//! others back), then unwinds. A thread already unwinding (rule R1) waits
+//! with the masked wait, as for any lock acquisition.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -46,7 +55,8 @@ use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::Instant;
 
 use super::poison;
-use super::waitlist::{Locked, WaitList, Waiter, Woken};
+use super::waitlist::{Locked, WaitList, Waited, Waiter, Woken, WAITING};
+use crate::loom::cancel;
 
 /// A writer owns the lock.
 const WRITER: usize = 1;
@@ -192,6 +202,13 @@ impl<T: ?Sized> RwLock<T> {
     /// # Panics
     /// If `MAX_READERS` (2^30 − 2, as std) read guards are alive, which
     /// takes leaked ones: "too many active read locks on RwLock".
+    ///
+    /// # Cancellation
+    /// A cancellation point, but only when the call would park: a cancelled
+    /// thread then unwinds with [`Cancelled`](crate::cancel::Cancelled)
+    /// without the lock, unless it was granted the lock first (then it
+    /// returns the guard, and the cancellation is raised at the next
+    /// cancellation point). A thread already unwinding waits as usual.
     #[inline]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         if !self.try_acquire_read() {
@@ -224,6 +241,10 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Acquires exclusive write access, parking until every other owner
     /// has left. `Err` (guard inside) if poisoned.
+    ///
+    /// # Cancellation
+    /// As [`read`](RwLock::read). A cancellation unwinding through the
+    /// write guard does not poison the lock: it is not a panic.
     ///
     /// ```
     /// let lock = spool::sync::RwLock::new(vec![1]);
@@ -370,8 +391,43 @@ impl<T: ?Sized> RwLock<T> {
         // `Waiter::state` is read with `Acquire`, and the grant stored it
         // with `Release` after reading `state` with `Acquire`: the previous
         // owners' writes are visible to us.
-        let reason = waiter.wait();
+        let reason = match waiter.wait_cancellable(None) {
+            Waited::Woken(reason) => reason,
+            Waited::Cancelled(cancelled) => {
+                if self.withdraw(&waiter) == GRANTED {
+                    return; // granted before we left: ours (rule R2)
+                }
+                cancel::raise(cancelled);
+            }
+            // Rule R1: a lock acquisition waits as usual.
+            Waited::Unwinding => waiter.wait(),
+            Waited::TimedOut => unreachable!("a wait without a deadline timed out"),
+        };
         debug_assert_eq!(reason, GRANTED);
+    }
+
+    /// A cancelled waiter leaves the list (see "Cancellation"); returns
+    /// `GRANTED` if it was granted the lock meanwhile (it owns it).
+    #[cold]
+    fn withdraw(&self, waiter: &crate::loom::Arc<Waiter>) -> u32 {
+        let (reason, mut list) = self.waiters.withdraw_locked(waiter);
+        if reason != WAITING {
+            return reason;
+        }
+        let woken = if list.is_empty() {
+            // `QUEUED` must say "list non-empty" once the list lock is
+            // free. `Relaxed`: as the `fetch_or` in `lock_contended`.
+            self.state.fetch_and(!QUEUED, Ordering::Relaxed);
+            None
+        } else {
+            // We may have been the head holding the others back.
+            self.grant(&mut list)
+        };
+        drop(list);
+        for woken in woken.into_iter().flatten() {
+            woken.unpark();
+        }
+        WAITING
     }
 
     /// The grant pass (see "Algorithm"). Returns the waiters to unpark once

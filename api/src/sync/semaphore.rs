@@ -12,18 +12,35 @@
 //! before its check (it sees the permit) or takes the lock after its push
 //! (it finds the waiter). Handing permits over in FIFO order means no
 //! waiter starves behind later arrivals.
+//!
+//! *Cancellation.* A waiter that times out or is cancelled withdraws from
+//! the list (step 4 in `waitlist.rs`); if a release handed it a permit
+//! first, the permit is its own and the call returns it (rule R2: the
+//! cancellation is raised at the next cancellation point). So a permit is
+//! never lost to a cancelled waiter: it either returns it to its caller or
+//! was never given one.
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::waitlist::{WaitList, Waiter, WAITING};
+use super::waitlist::{WaitList, Waited, Waiter, WAITING};
 use crate::loom::atomic::{AtomicUsize, Ordering};
+use crate::loom::cancel::{self, Cancelled};
 
 /// Wake reason: the releaser handed this waiter a permit.
 const GRANTED: u32 = 1;
 
 /// Permits beyond this are not counted (`add_permits` saturates here).
 const MAX_PERMITS: usize = usize::MAX >> 4;
+
+/// Why a wait for a permit ended without one.
+#[derive(Debug)]
+enum NoPermit {
+    TimedOut,
+    Cancelled(Cancelled),
+    /// Cancelled while already unwinding (rule R1).
+    Unwinding,
+}
 
 /// A counting semaphore for green threads and OS threads alike.
 ///
@@ -77,10 +94,28 @@ impl Semaphore {
     }
 
     /// Takes a permit, waiting as long as it takes.
+    ///
+    /// # Cancellation
+    /// A cancellation point when it must wait: a cancelled thread unwinds
+    /// with [`Cancelled`](crate::cancel::Cancelled) without a permit,
+    /// unless one was handed to it first (then it returns it, and the
+    /// cancellation is raised at the next cancellation point: no permit is
+    /// lost). A thread already unwinding waits as usual (the masked wait),
+    /// as for a lock.
+    ///
+    /// ```
+    /// use spool::sync::Semaphore;
+    /// use std::time::Duration;
+    ///
+    /// let sem = Semaphore::new(0);
+    /// // Nobody releases a permit: the timeout cancels the wait.
+    /// assert!(spool::time::timeout(Duration::from_millis(5), || sem.acquire().forget()).is_err());
+    /// ```
     pub fn acquire(&self) -> SemaphorePermit<'_> {
-        match self.acquire_until(None) {
-            Some(permit) => permit,
-            None => unreachable!("a wait without a deadline cannot time out"),
+        match self.acquire_until(None, true) {
+            Ok(permit) => permit,
+            Err(NoPermit::Cancelled(cancelled)) => cancel::raise(cancelled),
+            Err(other) => unreachable!("an unbounded, blocking acquire failed: {other:?}"),
         }
     }
 
@@ -94,6 +129,21 @@ impl Semaphore {
     /// Takes a permit, waiting at most `timeout`; `None` if none was free
     /// in time. A zero timeout is [`try_acquire`](Self::try_acquire); a
     /// timeout too large to express waits forever.
+    ///
+    /// # Cancellation
+    /// A cancellation point when it must wait, as
+    /// [`acquire`](Self::acquire); a thread already unwinding fails fast
+    /// with `None` instead of waiting.
+    ///
+    /// ```
+    /// use spool::sync::Semaphore;
+    /// use std::time::Duration;
+    ///
+    /// let sem = Semaphore::new(1);
+    /// let first = sem.acquire_timeout(Duration::from_millis(1));
+    /// assert!(first.is_some());
+    /// assert!(sem.acquire_timeout(Duration::from_millis(1)).is_none());
+    /// ```
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         if let Some(permit) = self.try_acquire() {
             return Some(permit);
@@ -101,7 +151,11 @@ impl Semaphore {
         if timeout.is_zero() {
             return None;
         }
-        self.acquire_until(Instant::now().checked_add(timeout))
+        match self.acquire_until(Instant::now().checked_add(timeout), false) {
+            Ok(permit) => Some(permit),
+            Err(NoPermit::Cancelled(cancelled)) => cancel::raise(cancelled),
+            Err(NoPermit::TimedOut | NoPermit::Unwinding) => None,
+        }
     }
 
     /// The number of permits free right now.
@@ -135,9 +189,17 @@ impl Semaphore {
         false
     }
 
-    fn acquire_until(&self, deadline: Option<Instant>) -> Option<SemaphorePermit<'_>> {
+    /// Takes a permit, waiting until `deadline` (`None`: none) at most; a
+    /// cancellation point. Under rule R1 it goes on waiting (masked) if
+    /// `block_while_unwinding`, else fails with `Unwinding`.
+    fn acquire_until(
+        &self,
+        deadline: Option<Instant>,
+        block_while_unwinding: bool,
+    ) -> Result<SemaphorePermit<'_>, NoPermit> {
+        let permit = || SemaphorePermit { semaphore: self };
         if self.try_take() {
-            return Some(SemaphorePermit { semaphore: self });
+            return Ok(permit());
         }
         let waiter = Waiter::new(0, Instant::now());
         {
@@ -145,17 +207,27 @@ impl Semaphore {
             // Step 1 of the wait list: re-check under the lock. Queued
             // waiters imply a zero count, so a free permit here is ours.
             if self.try_take() {
-                return Some(SemaphorePermit { semaphore: self });
+                return Ok(permit());
             }
             list.push_back(waiter.clone());
         }
-        let mut reason = waiter.wait_until(deadline);
-        if reason == WAITING {
-            // Timed out: leave the list, unless a permit was handed to us
-            // meanwhile (then it is ours).
-            reason = self.waiters.cancel(&waiter);
+        let failed = match waiter.wait_cancellable(deadline) {
+            // `GRANTED` is the only wake reason.
+            Waited::Woken(_) => return Ok(permit()),
+            Waited::TimedOut => NoPermit::TimedOut,
+            Waited::Cancelled(cancelled) => NoPermit::Cancelled(cancelled),
+            Waited::Unwinding if block_while_unwinding => match waiter.wait_until(deadline) {
+                WAITING => NoPermit::TimedOut,
+                _ => return Ok(permit()),
+            },
+            Waited::Unwinding => NoPermit::Unwinding,
+        };
+        // Leave the list, unless a permit was handed to us meanwhile: then
+        // it is ours (rule R2), and returning it loses nothing.
+        if self.waiters.withdraw(&waiter) == GRANTED {
+            return Ok(permit());
         }
-        (reason == GRANTED).then(|| SemaphorePermit { semaphore: self })
+        Err(failed)
     }
 
     /// Gives one permit back: to the head waiter if any, else to the count.
@@ -255,5 +327,46 @@ mod loom_models {
     #[test]
     fn loom_semaphore_one_permit_three_threads() {
         hand_over(3, 1);
+    }
+
+    /// A release racing the cancel of the waiter it hands its permit to
+    /// (the wait list's withdrawal against a waker's pop, with the waiter
+    /// woken by the cancel, by the release, or both): the waiter either
+    /// returns the permit (rule R2) or leaves without it, and then the
+    /// permit is in the count. A permit handed to a waiter that then
+    /// reported a cancellation would be lost: the count stays 0.
+    #[test]
+    fn a_permit_racing_a_cancel_is_not_lost() {
+        ::loom::model(|| {
+            let sem = Arc::new(Semaphore::new(0));
+            let canceller = crate::loom::cancel::Canceller::new();
+            let waiter = {
+                let (sem, canceller) = (sem.clone(), canceller.clone());
+                thread::spawn(move || {
+                    let _installed = canceller.install();
+                    match sem.acquire_until(None, true) {
+                        Ok(permit) => {
+                            permit.forget();
+                            true
+                        }
+                        Err(NoPermit::Cancelled(_)) => false,
+                        Err(other) => panic!("an unbounded acquire failed: {other:?}"),
+                    }
+                })
+            };
+            let releaser = {
+                let sem = sem.clone();
+                thread::spawn(move || sem.add_permits(1))
+            };
+            canceller.cancel();
+            let kept = waiter.join().unwrap();
+            releaser.join().unwrap();
+            assert_eq!(
+                sem.available_permits(),
+                usize::from(!kept),
+                "a permit was lost"
+            );
+            assert!(sem.waiters.lock().is_empty());
+        });
     }
 }

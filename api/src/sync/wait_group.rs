@@ -5,13 +5,16 @@
 //! wakes everyone queued; a waiter checks the counter under the same lock
 //! before queueing. So either the waiter's check comes after that lock (and
 //! sees zero) or its push comes before it (and it is woken): no waiter
-//! sleeps through the last `done`.
+//! sleeps through the last `done`. A waiter's wait is a cancellation
+//! point; a cancelled waiter withdraws, and returns normally if the last
+//! `done` woke it first (the wake-all leaves nothing to pass on).
 
 use std::fmt;
 use std::time::{Duration, Instant};
 
-use super::waitlist::{WaitList, Waiter, WAITING};
+use super::waitlist::{WaitList, Waited, Waiter, WAITING};
 use crate::loom::atomic::{AtomicUsize, Ordering};
+use crate::loom::cancel::{self, Cancelled};
 
 /// Wake reason: the counter reached zero.
 const DONE: u32 = 1;
@@ -94,36 +97,94 @@ impl WaitGroup {
     }
 
     /// Waits until the count is zero.
+    ///
+    /// # Cancellation
+    /// A cancellation point when it must wait: a cancelled thread unwinds
+    /// with [`Cancelled`](crate::cancel::Cancelled), unless the count
+    /// reached zero first (then it returns, and the cancellation is raised
+    /// at the next cancellation point). A thread already unwinding waits as
+    /// usual (the masked wait), as `join` does: returning early would break
+    /// the promise that the tasks have finished.
+    ///
+    /// ```
+    /// use spool::sync::WaitGroup;
+    /// use std::time::Duration;
+    ///
+    /// let wg = WaitGroup::new();
+    /// wg.add(1); // never done
+    /// assert!(spool::time::timeout(Duration::from_millis(5), || wg.wait()).is_err());
+    /// ```
     pub fn wait(&self) {
-        self.wait_until(None);
+        if let Err(cancelled) = self.wait_until(None, true) {
+            cancel::raise(cancelled);
+        }
     }
 
     /// Waits until the count is zero or `timeout` has passed; `true` if the
     /// count reached zero.
+    ///
+    /// # Cancellation
+    /// A cancellation point, as [`wait`](WaitGroup::wait); a thread already
+    /// unwinding fails fast with `false` instead of waiting.
+    ///
+    /// ```
+    /// use spool::sync::WaitGroup;
+    /// use std::time::Duration;
+    ///
+    /// let wg = WaitGroup::new();
+    /// wg.add(1);
+    /// assert!(!wg.wait_timeout(Duration::from_millis(1)));
+    /// wg.done();
+    /// assert!(wg.wait_timeout(Duration::from_millis(1)));
+    /// ```
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         if timeout.is_zero() {
             return self.count() == 0;
         }
-        self.wait_until(Instant::now().checked_add(timeout))
+        match self.wait_until(Instant::now().checked_add(timeout), false) {
+            Ok(done) => done,
+            Err(cancelled) => cancel::raise(cancelled),
+        }
     }
 
-    fn wait_until(&self, deadline: Option<Instant>) -> bool {
+    /// Waits until the count is zero or `deadline` (`None`: none); a
+    /// cancellation point. `Ok(false)` on timeout, and under rule R1
+    /// unless `block_while_unwinding` (then it goes on waiting, masked).
+    fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        block_while_unwinding: bool,
+    ) -> Result<bool, Cancelled> {
         if self.count() == 0 {
-            return true;
+            return Ok(true);
         }
         let waiter = Waiter::new(0, Instant::now());
         {
             let mut list = self.waiters.lock();
             if self.count() == 0 {
-                return true;
+                return Ok(true);
             }
             list.push_back(waiter.clone());
         }
-        let mut reason = waiter.wait_until(deadline);
-        if reason == WAITING {
-            reason = self.waiters.cancel(&waiter);
+        let failed = match waiter.wait_cancellable(deadline) {
+            Waited::Woken(reason) => return Ok(reason == DONE),
+            Waited::TimedOut => None,
+            Waited::Cancelled(cancelled) => Some(cancelled),
+            Waited::Unwinding if block_while_unwinding => match waiter.wait_until(deadline) {
+                WAITING => None,
+                reason => return Ok(reason == DONE),
+            },
+            Waited::Unwinding => None,
+        };
+        // Leave the list, unless we were woken meanwhile: then the wait
+        // completed, and that wins over a late cancellation (rule R2).
+        match self.waiters.withdraw(&waiter) {
+            WAITING => match failed {
+                Some(cancelled) => Err(cancelled),
+                None => Ok(false),
+            },
+            reason => Ok(reason == DONE),
         }
-        reason == DONE
     }
 }
 

@@ -27,15 +27,16 @@
 //!    wake reason into `state` *while still holding the lock*, releases the
 //!    lock and then wakes the waiter's thread (`ThreadHandle::wake`; the
 //!    wrapper is `Woken::unpark`).
-//! 4. **Cancel (timed waits only).** A waiter whose deadline passed takes
-//!    the list lock and looks at its `state`: still `WAITING` means it is
-//!    still in the list, so it removes itself and reports a timeout;
-//!    anything else means a waker popped it first, so it *consumes* that
-//!    wakeup (reports "notified"). Because step 3 pops and sets the state
+//! 4. **Withdraw (a timeout or a cancellation).** A waiter that stops
+//!    waiting before it was woken takes the list lock and looks at its
+//!    `state`: still `WAITING` means it is still in the list, so it
+//!    removes itself and reports a timeout or unwinds; anything else means
+//!    a waker popped it first, so the wakeup is *its* (reports "notified",
+//!    owns the permit or the lock). Because step 3 pops and sets the state
 //!    in one critical section, "in the list" and "`state == WAITING`" are
-//!    the same thing whenever the lock is held: a timed-out waiter can never
-//!    swallow a `notify_one` without reporting it, and a waker never hands
-//!    its wakeup to a waiter that already left.
+//!    the same thing whenever the lock is held: a waiter that leaves can
+//!    never swallow a `notify_one` without reporting it, and a waker never
+//!    hands its wakeup to a waiter that already left.
 //!
 //! # Why no wakeup is lost
 //! * Between a waiter and its waker: the waker sets `state` *before*
@@ -51,6 +52,24 @@
 //!   someone takes the list lock after changing the state, so either the
 //!   waiter sees the change (and does not wait) or the releaser finds the
 //!   waiter in the list. Each primitive spells out its variant of this.
+//!
+//! # Cancellation
+//! Every wait here is a *cancellation point* (see `spool::cancel`): step 2
+//! waits with the engine's `cancellable_wait`, which also ends when the
+//! thread is cancelled ([`Waiter::wait_cancellable`] reports it). The
+//! cancelled waiter then withdraws (step 4), and the rule "a completed
+//! operation beats a late cancellation" (R2) falls out of the protocol: if
+//! a waker popped it first, the wakeup is the waiter's, and the primitive
+//! either returns normally with it (the cancellation is raised at the next
+//! cancellation point) or passes it on to the next waiter; only a waiter
+//! that removed itself unwinds, and then no waker ever counted on it. A
+//! thread already unwinding (R1) gets [`Waited::Unwinding`] instead, and
+//! the primitive fails fast, returns early or goes on waiting with the
+//! masked `wait`, as its documentation says. The loom models
+//! `notify_one_racing_a_cancel_is_not_lost` (`condvar.rs`),
+//! `a_permit_racing_a_cancel_is_not_lost` (`semaphore.rs`) and
+//! `an_unlock_racing_a_cancel_is_not_lost_*` (`mutex.rs`) explore this
+//! race; a canceller drives them through `crate::loom::cancel`.
 //!
 //! A waker may wake a thread that has already returned (it saw `state`
 //! change before the wake arrived). That leaves one stray wake token, which
@@ -72,19 +91,35 @@
 //! then switches out anyway), so no `unsafe` is needed: an intrusive list would
 //! save the allocation at the price of pinning and raw pointers.
 //!
-//! The atomics, the list lock and parking come through `crate::loom`, so
-//! under `--cfg loom` the models in `mutex.rs` and `condvar.rs` explore
-//! this protocol's interleavings.
+//! The atomics, the list lock, parking and cancellation come through
+//! `crate::loom`, so under `--cfg loom` the models in `mutex.rs`,
+//! `condvar.rs` and `semaphore.rs` explore this protocol's interleavings.
 
 use std::collections::VecDeque;
 use std::time::Instant;
 
 use crate::loom::atomic::{AtomicU32, Ordering};
+use crate::loom::cancel::{self, Cancelled, Check};
 use crate::loom::thread::{self, Thread};
 use crate::loom::{Arc, Mutex, MutexGuard};
 
 /// `Waiter::state` before a waker has taken the waiter off the list.
 pub(crate) const WAITING: u32 = 0;
+
+/// How a [`Waiter::wait_cancellable`] ended.
+pub(crate) enum Waited {
+    /// A waker set this wake reason (the waiter is off the list).
+    Woken(u32),
+    /// The deadline passed; the waiter is *still in the list*: withdraw.
+    TimedOut,
+    /// The thread is cancelled; the waiter is *still in the list*:
+    /// withdraw, then unwind with this unless the wakeup came meanwhile.
+    Cancelled(Cancelled),
+    /// The thread is cancelled while already unwinding (rule R1); the
+    /// waiter is *still in the list*: withdraw and fail fast, or go on with
+    /// the masked [`Waiter::wait_until`].
+    Unwinding,
+}
 
 /// One thread waiting in a [`WaitList`].
 pub(crate) struct Waiter {
@@ -123,7 +158,8 @@ impl Waiter {
         self.state.store(WAITING, Ordering::Relaxed);
     }
 
-    /// Waits until a waker sets the state; returns the wake reason.
+    /// Waits until a waker sets the state; returns the wake reason. Not a
+    /// cancellation point (the masked wait of rule R1).
     pub(crate) fn wait(&self) -> u32 {
         loop {
             let state = self.state();
@@ -136,7 +172,8 @@ impl Waiter {
 
     /// Waits until a waker sets the state or `deadline` passes; returns the
     /// wake reason, or [`WAITING`] on timeout (the waiter is then *still in
-    /// the list*: call [`WaitList::cancel`]). `None` waits forever.
+    /// the list*: call [`WaitList::withdraw`]). `None` waits forever. Not a
+    /// cancellation point (the masked wait of rule R1).
     pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> u32 {
         let Some(deadline) = deadline else {
             return self.wait();
@@ -150,6 +187,27 @@ impl Waiter {
                 return WAITING;
             }
             thread::wait_until(deadline);
+        }
+    }
+
+    /// Step 2 as a cancellation point: waits until a waker sets the state,
+    /// `deadline` passes (`None`: never) or the thread is cancelled. The
+    /// state is looked at first, so a wakeup that came before the
+    /// cancellation wins (rule R2).
+    pub(crate) fn wait_cancellable(&self, deadline: Option<Instant>) -> Waited {
+        loop {
+            let state = self.state();
+            if state != WAITING {
+                return Waited::Woken(state);
+            }
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return Waited::TimedOut;
+            }
+            match cancel::cancellable_wait(deadline) {
+                Check::Continue => {}
+                Check::Raise(cancelled) => return Waited::Cancelled(cancelled),
+                Check::Unwinding => return Waited::Unwinding,
+            }
         }
     }
 }
@@ -181,10 +239,18 @@ impl WaitList {
         }
     }
 
-    /// Step 4 of the protocol: a waiter whose wait timed out leaves the
-    /// list. Returns the wake reason if a waker popped it first (the
-    /// wakeup is then the waiter's), or [`WAITING`] if it removed itself.
-    pub(crate) fn cancel(&self, waiter: &Arc<Waiter>) -> u32 {
+    /// Step 4 of the protocol: a waiter whose wait timed out or was
+    /// cancelled leaves the list. Returns the wake reason if a waker popped
+    /// it first (the wakeup is then the waiter's), or [`WAITING`] if it
+    /// removed itself.
+    pub(crate) fn withdraw(&self, waiter: &Arc<Waiter>) -> u32 {
+        self.withdraw_locked(waiter).0
+    }
+
+    /// As [`withdraw`](WaitList::withdraw), keeping the list locked, for a
+    /// primitive that must put its own state right in the same critical
+    /// section (a lock's `QUEUED` bit).
+    pub(crate) fn withdraw_locked(&self, waiter: &Arc<Waiter>) -> (u32, Locked<'_>) {
         let mut locked = self.lock();
         let state = waiter.state();
         if state == WAITING {
@@ -194,10 +260,10 @@ impl WaitList {
                 Some(index) => {
                     locked.queue.remove(index);
                 }
-                None => panic!("spool::sync: WaitList::cancel: waiting waiter not in its list"),
+                None => panic!("spool::sync: WaitList::withdraw: waiting waiter not in its list"),
             }
         }
-        state
+        (state, locked)
     }
 }
 
@@ -261,7 +327,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn cancel_removes_a_waiting_waiter() {
+    fn withdraw_removes_a_waiting_waiter() {
         let list = WaitList::new();
         let (first, second) = (
             Waiter::new(0, Instant::now()),
@@ -269,7 +335,7 @@ mod tests {
         );
         list.lock().push_back(first.clone());
         list.lock().push_back(second.clone());
-        assert_eq!(list.cancel(&first), WAITING);
+        assert_eq!(list.withdraw(&first), WAITING);
         // `second` is now the head, and waking it reaches it, not `first`.
         let woken = list.lock().wake_front(7).expect("second is queued");
         woken.unpark(); // leaves a wake token on this thread: consume it
@@ -280,14 +346,14 @@ mod tests {
     }
 
     #[test]
-    fn cancel_after_a_wake_consumes_the_wakeup() {
+    fn withdraw_after_a_wake_consumes_the_wakeup() {
         let list = WaitList::new();
         let waiter = Waiter::new(0, Instant::now());
         list.lock().push_back(waiter.clone());
         let woken = list.lock().wake_front(3).expect("queued");
         // The waiter times out before the unpark arrives: it must report
         // the wakeup, not a timeout.
-        assert_eq!(list.cancel(&waiter), 3);
+        assert_eq!(list.withdraw(&waiter), 3);
         woken.unpark();
         spool_runtime::wait();
         assert!(list.lock().is_empty());
