@@ -211,7 +211,7 @@ use crate::loom::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::thread;
 use crate::loom::{Mutex, MutexGuard};
 
-use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION, WAITING};
+use super::context::{Abort, Context, DISCONNECTED, FIRST_OPERATION, WAITING};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::ring::{CachePadded, Claim, Pop, Refused, Ring};
 
@@ -629,6 +629,9 @@ impl<T> Chan<T> {
     }
 
     /// The blocking part of `send`: `inner` is locked and `msg` did not fit.
+    /// A cancellation point (see "Cancellation"): a cancelled send hands
+    /// nothing over; it raises (dropping `msg` with the unwind) or, while
+    /// unwinding, fails with `Timeout(msg)`.
     fn send_blocking<'c>(
         &'c self,
         mut inner: Locked<'c, T>,
@@ -648,33 +651,39 @@ impl<T> Chan<T> {
                 drop(inner);
                 observers.iter().for_each(|o| o.unpark());
                 let outcome = cx.wait_until(deadline);
-                if outcome == ABORTED || outcome == DISCONNECTED {
-                    // No receiver selected us (we, or the disconnection,
-                    // decided the outcome), so our entry is still listed
-                    // with the message in it (the `Entry` invariant).
-                    let msg = self
-                        .lock()
-                        .senders
-                        .remove(cx, FIRST_OPERATION)
-                        .and_then(|entry| entry.msg)
-                        .expect("send_blocking: an unselected rendezvous entry keeps its message");
-                    return Err(if outcome == ABORTED {
-                        SendTimeoutError::Timeout(msg)
-                    } else {
-                        SendTimeoutError::Disconnected(msg)
-                    });
+                if matches!(outcome, Ok(state) if state != DISCONNECTED) {
+                    // A receiver selected us and took the message out of
+                    // our entry (even if we are cancelled by now: rule R2).
+                    return Ok(());
                 }
-                // A receiver took the message out of our packet.
-                return Ok(());
+                // No receiver selected us (we, or the disconnection,
+                // decided the outcome), so our entry is still listed with
+                // the message in it (the `Entry` invariant).
+                let msg = self
+                    .lock()
+                    .senders
+                    .remove(cx, FIRST_OPERATION)
+                    .and_then(|entry| entry.msg)
+                    .expect("send_blocking: an unselected rendezvous entry keeps its message");
+                return match outcome {
+                    Ok(_) => Err(SendTimeoutError::Disconnected(msg)),
+                    Err(abort) => {
+                        abort.raise_if_cancelled();
+                        Err(SendTimeoutError::Timeout(msg))
+                    }
+                };
             }
             inner.senders.push(cx, FIRST_OPERATION, None);
             drop(inner);
-            if cx.wait_until(deadline) == ABORTED {
+            if let Err(abort) = cx.wait_until(deadline) {
                 self.lock().senders.remove(cx, FIRST_OPERATION);
+                abort.raise_if_cancelled();
                 return Err(SendTimeoutError::Timeout(msg));
             }
             // Selected (a slot freed) or disconnected: retry, and register
             // again in the same critical section if it still does not fit.
+            // (A cancelled sender whose retry fails registers again and its
+            // next wait gives up at once: nothing lost, see "Cancellation".)
             inner = self.lock();
             msg = match self.put(&mut inner, msg) {
                 Put::Sent(woken) => {
@@ -688,7 +697,8 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Receives, blocking until `deadline` (forever if `None`).
+    /// Receives, blocking until `deadline` (forever if `None`). A
+    /// cancellation point: raises, or while unwinding fails with `Timeout`.
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         if let Some(ring) = &self.ring {
             return self.ring_recv(ring, deadline);
@@ -723,16 +733,21 @@ impl<T> Chan<T> {
             drop(inner);
             observers.iter().for_each(|o| o.unpark());
             match cx.wait_until(deadline) {
-                ABORTED => {
+                Err(abort) => {
+                    // Nobody selected us: withdraw, and nothing was taken.
                     self.lock().receivers.remove(cx, FIRST_OPERATION);
+                    abort.raise_if_cancelled();
                     return Err(RecvTimeoutError::Timeout);
                 }
-                DISCONNECTED => {}
+                Ok(DISCONNECTED) => {}
                 // Selected: a rendezvous sender fills our packet; on a
                 // buffered channel a message was pushed and we retry.
                 // An abandoned packet (empty): the select that chose us
                 // dropped its selection; retry as for a buffered channel.
-                _ => {
+                // Either way this holds if we are cancelled meanwhile: the
+                // message handed over is returned (rule R2), and a failed
+                // retry means another receiver took what woke us.
+                Ok(_) => {
                     if let Some(packet) = packet {
                         // SAFETY: we created the packet as its waiter.
                         if let Some(msg) = unsafe { packet.wait_take() } {

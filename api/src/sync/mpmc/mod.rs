@@ -53,6 +53,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::loom::cancel::{self, Check};
+
 pub(crate) use chan::Chan;
 use chan::UNBOUNDED;
 pub use error::{
@@ -244,18 +246,19 @@ impl<T> Flavor<T> {
     }
 }
 
-/// Parks until `deadline` (forever if `None`).
-fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => {
-            let now = Instant::now();
-            if deadline > now {
-                spool_runtime::sleep(deadline - now);
-            }
+/// Waits until `deadline` (forever if `None`): a cancellation point.
+/// Returns `false` if it ended early because the thread is cancelled while
+/// already unwinding (rule R1); the caller then fails as at its deadline.
+fn sleep_until(deadline: Option<Instant>) -> bool {
+    loop {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return true;
         }
-        None => loop {
-            spool_runtime::wait();
-        },
+        match cancel::cancellable_wait(deadline) {
+            Check::Continue => {}
+            Check::Raise(cancelled) => cancel::raise(cancelled),
+            Check::Unwinding => return false,
+        }
     }
 }
 
@@ -496,10 +499,9 @@ impl<T> Receiver<T> {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if deadline.is_some_and(|d| Instant::now() >= d) || !sleep_until(wake) {
                     return Err(RecvTimeoutError::Timeout);
                 }
-                sleep_until(wake);
             },
         }
     }

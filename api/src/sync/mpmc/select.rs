@@ -33,12 +33,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::chan::{Packet, SendSlot};
-use super::context::{Context, ABORTED, FIRST_OPERATION};
+use super::context::{Abort, Context, ABORTED, FIRST_OPERATION};
 use super::error::{ReadyTimeoutError, TryReadyError};
 use super::{
     sleep_until, Flavor, Receiver, RecvError, SelectTimeoutError, SendError, Sender, TryRecvError,
     TrySelectError,
 };
+use crate::loom::cancel;
 
 /// One operation of a select, with its type erased.
 trait Operation<'a> {
@@ -581,7 +582,10 @@ impl<'a> Select<'a> {
     }
 
     /// The select loop; see the top of this file. Returns the index of the
-    /// operation that can complete, or `None` when the wait is over.
+    /// operation that can complete, or `None` when the wait is over (the
+    /// deadline passed, or the thread is cancelled while unwinding and the
+    /// wait has a deadline). A cancellation point: see "Cancellation" at
+    /// the top of this file.
     fn run(&mut self, wait: Wait) -> Option<usize> {
         let mut order = match self.present(wait, "select") {
             Ok(order) => order,
@@ -589,6 +593,7 @@ impl<'a> Select<'a> {
         };
         let mut cx: Option<Arc<Context>> = None;
         let mut registered = Vec::with_capacity(order.len());
+        let mut masked = false;
         loop {
             if !self.biased {
                 shuffle(&mut order);
@@ -622,26 +627,43 @@ impl<'a> Select<'a> {
                     break;
                 }
             }
-            let state = if ready {
+            let outcome = if ready {
                 if cx.try_select(ABORTED) {
-                    ABORTED
+                    Err(Abort::Deadline)
                 } else {
-                    cx.state()
+                    Ok(cx.state())
                 }
+            } else if masked {
+                cx.wait_masked(wake)
             } else {
                 cx.wait_until(wake)
             };
             for &i in &registered {
                 self.op(i).unregister(cx, FIRST_OPERATION + i);
             }
-            if state >= FIRST_OPERATION {
-                let i = state - FIRST_OPERATION;
-                if self.op(i).accept(cx) {
-                    return Some(i);
+            match outcome {
+                // Selected by a counterpart, even if we are cancelled by
+                // now: complete the operation (rule R2).
+                Ok(state) if state >= FIRST_OPERATION => {
+                    let i = state - FIRST_OPERATION;
+                    if self.op(i).accept(cx) {
+                        return Some(i);
+                    }
                 }
+                // Every entry is withdrawn: raise, or while unwinding
+                // return as at the deadline (a select without one has
+                // nothing to return and blocks as usual from now on).
+                Err(Abort::Cancelled(cancelled)) => cancel::raise(cancelled),
+                Err(Abort::Unwinding) => {
+                    if deadline.is_some() {
+                        return None;
+                    }
+                    masked = true;
+                }
+                // Aborted (something looked ready, a timer or the deadline
+                // is due), disconnected, or a lost retry: next round.
+                Ok(_) | Err(Abort::Deadline) => {}
             }
-            // Aborted (something looked ready, a timer or the deadline is
-            // due), disconnected, or a lost retry: next round.
         }
     }
 
@@ -654,6 +676,7 @@ impl<'a> Select<'a> {
         };
         let mut cx: Option<Arc<Context>> = None;
         let mut watched = Vec::with_capacity(order.len());
+        let mut masked = false;
         loop {
             if !self.biased {
                 shuffle(&mut order);
@@ -684,15 +707,30 @@ impl<'a> Select<'a> {
                     break;
                 }
             }
-            if ready {
+            let outcome = if ready {
                 cx.try_select(ABORTED);
+                Ok(ABORTED)
+            } else if masked {
+                cx.wait_masked(wake)
             } else {
-                cx.wait_until(wake);
-            }
+                cx.wait_until(wake)
+            };
             for &i in &watched {
                 self.op(i).unwatch(cx, FIRST_OPERATION + i);
             }
-            // Whatever woke us, look again (the probe decides).
+            // An observer owes nothing: a cancellation simply ends the
+            // wait once every observer is withdrawn.
+            match outcome {
+                Err(Abort::Cancelled(cancelled)) => cancel::raise(cancelled),
+                Err(Abort::Unwinding) => {
+                    if deadline.is_some() {
+                        return None;
+                    }
+                    masked = true;
+                }
+                // Whatever woke us, look again (the probe decides).
+                Ok(_) | Err(Abort::Deadline) => {}
+            }
         }
     }
 
