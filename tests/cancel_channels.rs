@@ -70,7 +70,7 @@ fn flavours<T>() -> Vec<(&'static str, Sender<T>, Receiver<T>)> {
 /// Fills a bounded channel (`cap` messages of `fill`) so that a send waits.
 fn fill<T: Clone>(s: &Sender<T>, cap: usize, fill: T) {
     for _ in 0..cap {
-        s.try_send(fill.clone()).ok().expect("room while filling");
+        assert!(s.try_send(fill.clone()).is_ok(), "room while filling");
     }
 }
 
@@ -341,7 +341,7 @@ fn race_buffered_recv(s: &Sender<u64>, r: &Receiver<u64>, i: u64) {
     let scope = CancelScope::new();
     let receiver = {
         let (r, scope) = (r.clone(), scope.clone());
-        let by_select = i % 3 == 0;
+        let by_select = i % 3 == 1;
         thread::spawn(move || {
             scope.run(|| {
                 if by_select {
@@ -353,14 +353,14 @@ fn race_buffered_recv(s: &Sender<u64>, r: &Receiver<u64>, i: u64) {
         })
     };
     stagger(i);
-    if i % 2 == 0 {
-        s.send(i).unwrap();
-        spin(i);
+    if i % 2 == 1 {
         scope.cancel();
+        spin(i);
+        s.send(i).unwrap();
     } else {
-        scope.cancel();
-        spin(i);
         s.send(i).unwrap();
+        spin(i);
+        scope.cancel();
     }
     let got = receiver.join().unwrap();
     let left = r.try_recv().ok();
@@ -378,7 +378,7 @@ fn race_rendezvous_recv(s: &Sender<u64>, r: &Receiver<u64>, i: u64) {
     let done = Arc::new(AtomicBool::new(false));
     let receiver = {
         let (r, scope, done) = (r.clone(), scope.clone(), done.clone());
-        let by_select = i % 3 == 0;
+        let by_select = i % 3 == 1;
         thread::spawn(move || {
             let got = scope.run(|| {
                 if by_select {
@@ -423,7 +423,7 @@ fn race_rendezvous_send(s: &Sender<u64>, r: &Receiver<u64>, i: u64) {
     let done = Arc::new(AtomicBool::new(false));
     let sender = {
         let (s, scope, done) = (s.clone(), scope.clone(), done.clone());
-        let by_select = i % 3 == 0;
+        let by_select = i % 3 == 1;
         thread::spawn(move || {
             let sent = scope.run(|| {
                 if by_select {

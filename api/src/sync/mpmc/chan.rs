@@ -170,6 +170,39 @@
 //! channels give back what the select held the same way: a claimed ring
 //! slot becomes a hole, a reserved queue slot is returned.
 //!
+//! # Cancellation
+//! Every wait of a channel is a cancellation point (see `spool::cancel`):
+//! `Context::wait_until` waits with the engine's `cancellable_wait`, and
+//! when its thread is cancelled the waiter tries to decide `ABORTED`
+//! itself, by the same CAS a deadline uses. That CAS is the whole race
+//! between a cancel and a counterpart's claim:
+//! * **The waiter wins**: nobody selected it, so nothing was handed over.
+//!   It removes its entries under the lock (no selector can choose them
+//!   any more, and the context may be reused) — a blocked rendezvous send
+//!   takes its message back out of its entry — and only then unwinds
+//!   with the cancellation, dropping an unsent message with the unwind.
+//!   While its thread is already unwinding (rule R1) it returns as at a
+//!   deadline instead: `Timeout` (a send's carrying the message back),
+//!   `None` from a select with a deadline.
+//! * **A counterpart wins** (rule R2): the waiter honours the selection
+//!   exactly as it would have without the cancel. A rendezvous message is
+//!   returned (waiting, masked, for the packet a claiming select fills
+//!   when its user calls `send`); a select completes the chosen operation;
+//!   a buffered waiter retries once, and if the retry fails another party
+//!   took what woke it, so it registers again and its next wait gives up
+//!   at once. The cancellation stays pending (the engine keeps it visible)
+//!   and is raised at the next cancellation point.
+//!
+//! So no message is lost or duplicated by a cancel, and no wakeup: a
+//! selection always belongs to a waiter that acts on it. The loom models
+//! in `chan/loom_models.rs` check this race. Not cancellation points: the
+//! calls that do not wait (`try_*`, and any call whose operation is
+//! possible at once), the spin before waiting (`Context::wait_until`
+//! yields with the masked `yield_masked`, since unwinding there would
+//! leave the entries registered), a claimed packet's fill (above), and a
+//! `select` or `ready` without deadline during an unwind, which has no
+//! error to return and waits masked, as a lock acquisition does.
+//!
 //! # Contexts are reused
 //! Each thread keeps one context in green-thread-local storage
 //! (`Context::current`) and resets it before each registration. That is
