@@ -32,7 +32,7 @@ pub(crate) use std::sync::{atomic, Arc, Mutex, MutexGuard};
 pub(crate) mod thread {
     #[cfg(not(loom))]
     pub(crate) use spool_runtime::{
-        current, in_green_thread, wait, wait_until, yield_now, ThreadHandle as Thread,
+        current, in_green_thread, wait, wait_until, ThreadHandle as Thread,
     };
 
     /// Loom's thread handle, with the engine's name for its wake.
@@ -67,10 +67,6 @@ pub(crate) mod thread {
     pub(crate) fn wait_until(_deadline: std::time::Instant) {
         loom::thread::yield_now();
     }
-
-    /// Loom's yield.
-    #[cfg(loom)]
-    pub(crate) use ::loom::thread::yield_now;
 
     /// Loom's threads count as green ones: no spinning before a park.
     #[cfg(loom)]
@@ -239,3 +235,122 @@ macro_rules! const_fn {
     };
 }
 pub(crate) use const_fn;
+
+// ---- Cancellation points of the channels (`sync/mpmc`) --------------------
+
+/// The engine's cancellation points as the channels use them, normally;
+/// under `--cfg loom` a stand-in that the channel models drive.
+///
+/// Under loom a model arms a `Token` on the thread it will cancel
+/// (`Token::arm`); another thread's `Token::cancel` sets it and wakes that
+/// thread. `cancellable_wait` is loom's park, answering `Raise` (or
+/// `Unwinding`, for a token made with `Token::arm_unwinding`) once
+/// the token is set, as the engine answers once the thread is cancelled;
+/// a thread with no token is never cancelled. Like the engine, a pending
+/// cancellation stays pending: every later wait answers it again.
+pub(crate) mod cancel {
+    #[cfg(not(loom))]
+    pub(crate) use spool_runtime::cancel::{check, raise, Cancelled, Check};
+    #[cfg(not(loom))]
+    pub(crate) use spool_runtime::{cancellable_wait, yield_masked};
+
+    #[cfg(loom)]
+    pub(crate) use self::model::*;
+
+    #[cfg(loom)]
+    mod model {
+        use std::cell::RefCell;
+        use std::time::Instant;
+
+        use ::loom::sync::atomic::{AtomicBool, Ordering};
+        use ::loom::sync::Arc;
+
+        /// The stand-in for the engine's unwind payload.
+        #[derive(Debug)]
+        pub(crate) struct Cancelled;
+
+        /// The engine's `cancel::Check`, with the stand-in payload.
+        #[derive(Debug)]
+        pub(crate) enum Check {
+            Continue,
+            Raise(Cancelled),
+            Unwinding,
+        }
+
+        /// A cancellation aimed at one loom thread.
+        #[derive(Clone)]
+        pub(crate) struct Token {
+            cancelled: Arc<AtomicBool>,
+            unwinding: bool,
+            thread: ::loom::thread::Thread,
+        }
+
+        ::loom::thread_local! {
+            static ARMED: RefCell<Option<Token>> = RefCell::new(None);
+        }
+
+        impl Token {
+            /// A token for the calling thread, whose waits then `Raise`.
+            pub(crate) fn arm() -> Token {
+                Token::make(false)
+            }
+
+            /// As `arm`, but the waits answer `Unwinding` (rule R1).
+            pub(crate) fn arm_unwinding() -> Token {
+                Token::make(true)
+            }
+
+            fn make(unwinding: bool) -> Token {
+                let token = Token {
+                    cancelled: Arc::new(AtomicBool::new(false)),
+                    unwinding,
+                    thread: ::loom::thread::current(),
+                };
+                ARMED.with(|armed| *armed.borrow_mut() = Some(token.clone()));
+                token
+            }
+
+            /// Cancels the armed thread: sets the token, then wakes it
+            /// (the engine's interrupt).
+            pub(crate) fn cancel(&self) {
+                self.cancelled.store(true, Ordering::Release);
+                self.thread.unpark();
+            }
+        }
+
+        /// What the calling thread's cancellation points must do.
+        pub(crate) fn check() -> Check {
+            ARMED.with(|armed| match &*armed.borrow() {
+                Some(token) if token.cancelled.load(Ordering::Acquire) => {
+                    if token.unwinding {
+                        Check::Unwinding
+                    } else {
+                        Check::Raise(Cancelled)
+                    }
+                }
+                _ => Check::Continue,
+            })
+        }
+
+        /// The engine's `cancellable_wait`: check, park (loom has no
+        /// time, so the bound is ignored; a park may end spuriously),
+        /// check again.
+        pub(crate) fn cancellable_wait(_until: Option<Instant>) -> Check {
+            if let cancelled @ (Check::Raise(_) | Check::Unwinding) = check() {
+                return cancelled;
+            }
+            ::loom::thread::park();
+            check()
+        }
+
+        /// The engine's `raise`: unwinds with the stand-in payload.
+        pub(crate) fn raise(cancelled: Cancelled) -> ! {
+            std::panic::resume_unwind(Box::new(cancelled))
+        }
+
+        /// Loom's yield (the engine's masked yield).
+        pub(crate) fn yield_masked() {
+            ::loom::thread::yield_now();
+        }
+    }
+}

@@ -706,6 +706,25 @@ fn cancel_point() {
     }
 }
 
+/// As [`yield_now`], but not a cancellation point (like [`wait`]): for
+/// spool's own spin-before-waiting loops, which must withdraw what they
+/// registered before a cancellation may unwind them; the wait that follows
+/// the spin is the cancellation point.
+///
+/// ```
+/// let scope = spool_runtime::cancel::CancelScope::new();
+/// scope.cancel();
+/// // Returns normally although the scope is cancelled.
+/// assert_eq!(scope.run(|| spool_runtime::yield_masked()), Some(()));
+/// ```
+#[inline]
+pub fn yield_masked() {
+    match scheduler::current_task() {
+        Some(task) => task.suspend(Suspend::Yield),
+        None => std::thread::yield_now(),
+    }
+}
+
 /// Aborts the process after printing a message naming a broken invariant
 /// (STYLE.md §9): continuing would risk silent corruption.
 #[cold]

@@ -5,6 +5,14 @@
 //! `spool::sync::mpsc`. Blocking calls park the calling green thread
 //! rather than its worker OS thread, and work on plain OS threads too.
 //!
+//! Unlike std's, the blocking calls are cancellation points (see
+//! [`spool::cancel`](crate::cancel) and "Cancellation" in
+//! [`mpmc`]): a `recv` or a waiting `SyncSender::send`
+//! whose thread is cancelled withdraws and unwinds, having taken or handed
+//! over nothing, unless the message moved before the cancel was seen.
+//! While the thread is already unwinding, they fail with their error
+//! instead (a send handing its value back).
+//!
 //! ```
 //! use spool::sync::mpsc;
 //! let (tx, rx) = mpsc::sync_channel(0); // rendezvous
@@ -120,6 +128,11 @@ impl<T> SyncSender<T> {
     /// receiver takes the value). Fails, handing the value back, if the
     /// receiver was dropped.
     ///
+    /// A cancellation point if it has to wait: a cancelled send hands
+    /// nothing over and unwinds, dropping the value, unless the receiver
+    /// took it first (then it returns `Ok`). While the thread is already
+    /// unwinding, a cancellation makes it fail with `SendError(t)` instead.
+    ///
     /// ```
     /// let (tx, rx) = spool::sync::mpsc::sync_channel(0);
     /// spool::thread::spawn(move || assert_eq!(rx.recv(), Ok(9)));
@@ -191,6 +204,12 @@ impl<T> Receiver<T> {
     /// Receives, blocking while the channel is empty; fails once it is
     /// empty and every sender is dropped.
     ///
+    /// A cancellation point if it has to wait: a cancelled receive takes
+    /// no value and unwinds, unless one was handed to it first (then it
+    /// returns it). While the thread is already unwinding, a cancellation
+    /// makes it fail with `RecvError` — its only error — although senders
+    /// may remain.
+    ///
     /// ```
     /// use spool::sync::mpsc::{channel, RecvError};
     /// let (tx, rx) = channel::<i32>();
@@ -202,7 +221,9 @@ impl<T> Receiver<T> {
     }
 
     /// As [`recv`](Receiver::recv), giving up after `timeout`
-    /// (`Duration::MAX` waits forever, as in std).
+    /// (`Duration::MAX` waits forever, as in std). A cancellation point;
+    /// while the thread is already unwinding, a cancellation makes it fail
+    /// with `Timeout` at once.
     ///
     /// ```
     /// use spool::sync::mpsc::{channel, RecvTimeoutError};
@@ -214,7 +235,9 @@ impl<T> Receiver<T> {
         self.inner.recv_timeout(timeout).map_err(recv_timeout_error)
     }
 
-    /// A blocking iterator that ends when every sender is dropped.
+    /// A blocking iterator that ends when every sender is dropped. Each
+    /// `next` is a cancellation point, as [`recv`](Receiver::recv) (while
+    /// the thread is already unwinding, a cancellation ends it).
     ///
     /// ```
     /// let (tx, rx) = spool::sync::mpsc::channel();

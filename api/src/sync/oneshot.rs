@@ -3,7 +3,8 @@
 //! [`Sender::send`] consumes the sender, so at most one value is ever
 //! sent; it hands the value back if the receiver is gone. The receiver
 //! sees [`RecvError`] once the sender is dropped without sending (or after
-//! it took the value).
+//! it took the value). Waiting for the value is a cancellation point (see
+//! [`spool::cancel`](crate::cancel)).
 //!
 //! ```
 //! let (tx, rx) = spool::sync::oneshot::channel();
@@ -80,6 +81,18 @@ impl<T> Receiver<T> {
     /// Blocks until the value arrives; fails if the sender is dropped
     /// without sending, or the value was already received.
     ///
+    /// A cancellation point: a cancelled receive leaves the value (if it
+    /// comes) in the channel and unwinds. While the thread is already
+    /// unwinding, a cancellation makes it fail with `RecvError` instead.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = spool::sync::oneshot::channel::<i32>();
+    /// assert!(spool::time::timeout(Duration::from_millis(5), || rx.recv()).is_err());
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.recv(), Ok(1)); // still there for the next receive
+    /// ```
+    ///
     /// ```
     /// let (tx, rx) = spool::sync::oneshot::channel();
     /// spool::thread::spawn(move || tx.send(5).unwrap());
@@ -103,7 +116,9 @@ impl<T> Receiver<T> {
         self.inner.try_recv()
     }
 
-    /// As [`recv`](Receiver::recv), giving up after `timeout`.
+    /// As [`recv`](Receiver::recv), giving up after `timeout`. A
+    /// cancellation point; while the thread is already unwinding, a
+    /// cancellation makes it fail with `Timeout` at once.
     ///
     /// ```
     /// use spool::sync::oneshot::{channel, RecvTimeoutError};

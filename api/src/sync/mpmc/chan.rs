@@ -170,6 +170,39 @@
 //! channels give back what the select held the same way: a claimed ring
 //! slot becomes a hole, a reserved queue slot is returned.
 //!
+//! # Cancellation
+//! Every wait of a channel is a cancellation point (see `spool::cancel`):
+//! `Context::wait_until` waits with the engine's `cancellable_wait`, and
+//! when its thread is cancelled the waiter tries to decide `ABORTED`
+//! itself, by the same CAS a deadline uses. That CAS is the whole race
+//! between a cancel and a counterpart's claim:
+//! * **The waiter wins**: nobody selected it, so nothing was handed over.
+//!   It removes its entries under the lock (no selector can choose them
+//!   any more, and the context may be reused) — a blocked rendezvous send
+//!   takes its message back out of its entry — and only then unwinds
+//!   with the cancellation, dropping an unsent message with the unwind.
+//!   While its thread is already unwinding (rule R1) it returns as at a
+//!   deadline instead: `Timeout` (a send's carrying the message back),
+//!   `None` from a select with a deadline.
+//! * **A counterpart wins** (rule R2): the waiter honours the selection
+//!   exactly as it would have without the cancel. A rendezvous message is
+//!   returned (waiting, masked, for the packet a claiming select fills
+//!   when its user calls `send`); a select completes the chosen operation;
+//!   a buffered waiter retries once, and if the retry fails another party
+//!   took what woke it, so it registers again and its next wait gives up
+//!   at once. The cancellation stays pending (the engine keeps it visible)
+//!   and is raised at the next cancellation point.
+//!
+//! So no message is lost or duplicated by a cancel, and no wakeup: a
+//! selection always belongs to a waiter that acts on it. The loom models
+//! in `chan/loom_models.rs` check this race. Not cancellation points: the
+//! calls that do not wait (`try_*`, and any call whose operation is
+//! possible at once), the spin before waiting (`Context::wait_until`
+//! yields with the masked `yield_masked`, since unwinding there would
+//! leave the entries registered), a claimed packet's fill (above), and a
+//! `select` or `ready` without deadline during an unwind, which has no
+//! error to return and waits masked, as a lock acquisition does.
+//!
 //! # Contexts are reused
 //! Each thread keeps one context in green-thread-local storage
 //! (`Context::current`) and resets it before each registration. That is
@@ -211,7 +244,7 @@ use crate::loom::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::thread;
 use crate::loom::{Mutex, MutexGuard};
 
-use super::context::{Context, ABORTED, DISCONNECTED, FIRST_OPERATION, WAITING};
+use super::context::{Abort, Context, DISCONNECTED, FIRST_OPERATION, WAITING};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::ring::{CachePadded, Claim, Pop, Refused, Ring};
 
@@ -629,6 +662,9 @@ impl<T> Chan<T> {
     }
 
     /// The blocking part of `send`: `inner` is locked and `msg` did not fit.
+    /// A cancellation point (see "Cancellation"): a cancelled send hands
+    /// nothing over; it raises (dropping `msg` with the unwind) or, while
+    /// unwinding, fails with `Timeout(msg)`.
     fn send_blocking<'c>(
         &'c self,
         mut inner: Locked<'c, T>,
@@ -648,33 +684,39 @@ impl<T> Chan<T> {
                 drop(inner);
                 observers.iter().for_each(|o| o.unpark());
                 let outcome = cx.wait_until(deadline);
-                if outcome == ABORTED || outcome == DISCONNECTED {
-                    // No receiver selected us (we, or the disconnection,
-                    // decided the outcome), so our entry is still listed
-                    // with the message in it (the `Entry` invariant).
-                    let msg = self
-                        .lock()
-                        .senders
-                        .remove(cx, FIRST_OPERATION)
-                        .and_then(|entry| entry.msg)
-                        .expect("send_blocking: an unselected rendezvous entry keeps its message");
-                    return Err(if outcome == ABORTED {
-                        SendTimeoutError::Timeout(msg)
-                    } else {
-                        SendTimeoutError::Disconnected(msg)
-                    });
+                if matches!(outcome, Ok(state) if state != DISCONNECTED) {
+                    // A receiver selected us and took the message out of
+                    // our entry (even if we are cancelled by now: rule R2).
+                    return Ok(());
                 }
-                // A receiver took the message out of our packet.
-                return Ok(());
+                // No receiver selected us (we, or the disconnection,
+                // decided the outcome), so our entry is still listed with
+                // the message in it (the `Entry` invariant).
+                let msg = self
+                    .lock()
+                    .senders
+                    .remove(cx, FIRST_OPERATION)
+                    .and_then(|entry| entry.msg)
+                    .expect("send_blocking: an unselected rendezvous entry keeps its message");
+                return match outcome {
+                    Ok(_) => Err(SendTimeoutError::Disconnected(msg)),
+                    Err(abort) => {
+                        abort.raise_if_cancelled();
+                        Err(SendTimeoutError::Timeout(msg))
+                    }
+                };
             }
             inner.senders.push(cx, FIRST_OPERATION, None);
             drop(inner);
-            if cx.wait_until(deadline) == ABORTED {
+            if let Err(abort) = cx.wait_until(deadline) {
                 self.lock().senders.remove(cx, FIRST_OPERATION);
+                abort.raise_if_cancelled();
                 return Err(SendTimeoutError::Timeout(msg));
             }
             // Selected (a slot freed) or disconnected: retry, and register
             // again in the same critical section if it still does not fit.
+            // (A cancelled sender whose retry fails registers again and its
+            // next wait gives up at once: nothing lost, see "Cancellation".)
             inner = self.lock();
             msg = match self.put(&mut inner, msg) {
                 Put::Sent(woken) => {
@@ -688,7 +730,8 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Receives, blocking until `deadline` (forever if `None`).
+    /// Receives, blocking until `deadline` (forever if `None`). A
+    /// cancellation point: raises, or while unwinding fails with `Timeout`.
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         if let Some(ring) = &self.ring {
             return self.ring_recv(ring, deadline);
@@ -723,16 +766,21 @@ impl<T> Chan<T> {
             drop(inner);
             observers.iter().for_each(|o| o.unpark());
             match cx.wait_until(deadline) {
-                ABORTED => {
+                Err(abort) => {
+                    // Nobody selected us: withdraw, and nothing was taken.
                     self.lock().receivers.remove(cx, FIRST_OPERATION);
+                    abort.raise_if_cancelled();
                     return Err(RecvTimeoutError::Timeout);
                 }
-                DISCONNECTED => {}
+                Ok(DISCONNECTED) => {}
                 // Selected: a rendezvous sender fills our packet; on a
                 // buffered channel a message was pushed and we retry.
                 // An abandoned packet (empty): the select that chose us
                 // dropped its selection; retry as for a buffered channel.
-                _ => {
+                // Either way this holds if we are cancelled meanwhile: the
+                // message handed over is returned (rule R2), and a failed
+                // retry means another receiver took what woke us.
+                Ok(_) => {
                     if let Some(packet) = packet {
                         // SAFETY: we created the packet as its waiter.
                         if let Some(msg) = unsafe { packet.wait_take() } {

@@ -5,13 +5,14 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::loom::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use crate::loom::cancel::{self, Cancelled, Check};
 use crate::loom::hint;
 use crate::loom::thread::{self, Thread};
 
 /// Nobody has selected the waiter yet.
 pub(crate) const WAITING: usize = 0;
-/// The waiter gave up (its deadline passed, or a registration found an
-/// operation ready) before anyone selected it.
+/// The waiter gave up (its deadline passed, its thread was cancelled, or a
+/// registration found an operation ready) before anyone selected it.
 pub(crate) const ABORTED: usize = 1;
 /// A channel the waiter is registered on was disconnected.
 pub(crate) const DISCONNECTED: usize = 2;
@@ -164,30 +165,55 @@ impl Context {
         self.packet.swap(std::ptr::null_mut(), Ordering::Relaxed)
     }
 
-    /// Blocks until the outcome is decided, or until `deadline`, when it
-    /// tries to decide `ABORTED` itself. Returns the outcome.
+    /// Blocks until the outcome is decided, or until `deadline` or a
+    /// cancellation, when it tries to decide `ABORTED` itself. Returns the
+    /// outcome another party decided, or why the waiter aborted.
     ///
-    /// Parks between checks; a stale token or a spurious OS wakeup only
+    /// A cancellation point (see "Cancellation" at the top of `chan.rs`):
+    /// `Err(Abort::Cancelled)` or `Err(Abort::Unwinding)` means this
+    /// waiter decided `ABORTED` because its thread is cancelled, so nobody
+    /// selected it: the caller withdraws its entries and then raises (or,
+    /// while unwinding, fails fast). If a counterpart decided first, the
+    /// wait returns its outcome as usual and the cancellation stays
+    /// pending for the next cancellation point (rule R2).
+    ///
+    /// Waits between checks; a stale wake or a spurious OS wakeup only
     /// costs one more check. No wakeup is lost: whoever decides the
-    /// outcome does so before unparking us, and `park` returns at once if
-    /// that unpark came before it.
-    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> usize {
-        // Before parking: a green thread yields (see `GREEN_YIELDS`); an OS
+    /// outcome does so before waking us, and a wait returns at once if
+    /// that wake came before it.
+    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Result<usize, Abort> {
+        self.wait(deadline, true)
+    }
+
+    /// As `wait_until`, but not a cancellation point: for a wait that has
+    /// no error to fail with while its thread unwinds (rule R1: a `select`
+    /// or `ready` without deadline blocks as usual). Only `Abort::Deadline`
+    /// can come back.
+    pub(crate) fn wait_masked(&self, deadline: Option<Instant>) -> Result<usize, Abort> {
+        self.wait(deadline, false)
+    }
+
+    fn wait(&self, deadline: Option<Instant>, cancellable: bool) -> Result<usize, Abort> {
+        // Before waiting: a green thread yields (see `GREEN_YIELDS`); an OS
         // thread spins briefly, which helps when the counterpart runs on
-        // another core.
-        if thread::in_green_thread() {
+        // another core. The yield is not a cancellation point: unwinding
+        // from it would leave our entries registered. A thread that is
+        // cancelled already skips this and gives up at once below.
+        if cancellable && !matches!(cancel::check(), Check::Continue) {
+            // Straight to the loop, whose wait answers the cancellation.
+        } else if thread::in_green_thread() {
             for _ in 0..GREEN_YIELDS {
                 let state = self.state();
                 if state != WAITING {
-                    return state;
+                    return Ok(state);
                 }
-                thread::yield_now();
+                cancel::yield_masked();
             }
         } else {
             for _ in 0..64 {
                 let state = self.state();
                 if state != WAITING {
-                    return state;
+                    return Ok(state);
                 }
                 hint::spin_loop();
             }
@@ -195,20 +221,57 @@ impl Context {
         loop {
             let state = self.state();
             if state != WAITING {
-                return state;
+                return Ok(state);
             }
-            match deadline {
-                None => thread::wait(),
-                Some(deadline) => {
-                    if Instant::now() >= deadline {
-                        if self.try_select(ABORTED) {
-                            return ABORTED;
-                        }
-                        return self.state();
-                    }
-                    thread::wait_until(deadline);
+            if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+                return self.abort(Abort::Deadline);
+            }
+            if !cancellable {
+                match deadline {
+                    None => thread::wait(),
+                    Some(deadline) => thread::wait_until(deadline),
                 }
+                continue;
             }
+            match cancel::cancellable_wait(deadline) {
+                Check::Continue => {}
+                Check::Raise(cancelled) => return self.abort(Abort::Cancelled(cancelled)),
+                Check::Unwinding => return self.abort(Abort::Unwinding),
+            }
+        }
+    }
+
+    /// The waiter gives up for `why`, unless a counterpart decided first:
+    /// then its outcome stands (a cancellation stays pending, rule R2).
+    fn abort(&self, why: Abort) -> Result<usize, Abort> {
+        if self.try_select(ABORTED) {
+            Err(why)
+        } else {
+            Ok(self.state())
+        }
+    }
+}
+
+/// Why a waiter decided `ABORTED` itself (`Context::wait_until`): nobody
+/// selected it, so it withdraws its entries and reports this.
+#[derive(Debug)]
+pub(crate) enum Abort {
+    /// The deadline (or a select's timer) passed.
+    Deadline,
+    /// The thread is cancelled: withdraw, then `raise` this.
+    Cancelled(Cancelled),
+    /// The thread is cancelled while already unwinding (rule R1):
+    /// withdraw, then fail fast with the call's own error.
+    Unwinding,
+}
+
+impl Abort {
+    /// Unwinds with the cancellation if that is why the wait ended;
+    /// otherwise returns, and the caller fails with its timeout error.
+    /// Call it only once the entries are withdrawn.
+    pub(crate) fn raise_if_cancelled(self) {
+        if let Abort::Cancelled(cancelled) = self {
+            cancel::raise(cancelled);
         }
     }
 }
@@ -244,6 +307,7 @@ mod loom_models {
                 ABORTED
             } else {
                 cx.wait_until(None)
+                    .expect("no deadline and no cancellation")
             };
             for selector in selectors {
                 selector.join().unwrap();

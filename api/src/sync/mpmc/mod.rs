@@ -30,6 +30,41 @@
 //! The design and the argument that no wakeup is lost are written at the
 //! top of `chan.rs`.
 //!
+//! # Cancellation
+//! Every operation that waits — a receive on an empty channel, a send on a
+//! full or rendezvous channel, [`Select`] and [`select!`], the iterators —
+//! is a cancellation point (see [`spool::cancel`](crate::cancel)). When
+//! the waiting thread is cancelled (a [`timeout`](crate::time::timeout)
+//! around the call, [`JoinHandle::cancel`](crate::thread::JoinHandle::cancel),
+//! a cancelled [`CancelScope`](crate::cancel::CancelScope)), the operation
+//! withdraws from the channel and unwinds, having done nothing: a
+//! cancelled receive took no message, a cancelled send handed nothing over
+//! (its message is dropped with the unwind). If a counterpart completed
+//! the operation before the cancellation was seen (a rendezvous partner
+//! took or handed over the message), the call returns normally and the
+//! cancellation is raised at the next cancellation point: no message is
+//! lost or duplicated by a cancellation. Calls that do not wait (`try_*`,
+//! or a receive that finds a message) never look at cancellation.
+//!
+//! While a thread is already unwinding (a destructor run by a panic or by
+//! the cancellation itself), a cancelled call does not unwind again: a
+//! receive fails with its error (`Timeout`, or [`RecvError`] for calls
+//! that have no other), a send fails handing its message back, and a
+//! select with a deadline returns as if it had passed; a select without
+//! one blocks as usual.
+//!
+//! ```
+//! use spool::sync::mpmc::unbounded;
+//! use std::time::Duration;
+//!
+//! let (s, r) = unbounded::<i32>();
+//! // Nobody sends in time: the timeout cancels the receive.
+//! assert!(spool::time::timeout(Duration::from_millis(5), || r.recv()).is_err());
+//! // The cancelled receive left nothing behind to catch this message.
+//! s.send(1).unwrap();
+//! assert_eq!(r.try_recv(), Ok(1));
+//! ```
+//!
 //! # Differences from crossbeam-channel
 //! * `select!` accepts at most 32 operations, and its error messages for
 //!   malformed arms are less specific.
@@ -52,6 +87,8 @@ use std::fmt;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use crate::loom::cancel::{self, Check};
 
 pub(crate) use chan::Chan;
 use chan::UNBOUNDED;
@@ -244,18 +281,19 @@ impl<T> Flavor<T> {
     }
 }
 
-/// Parks until `deadline` (forever if `None`).
-fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => {
-            let now = Instant::now();
-            if deadline > now {
-                spool_runtime::sleep(deadline - now);
-            }
+/// Waits until `deadline` (forever if `None`): a cancellation point.
+/// Returns `false` if it ended early because the thread is cancelled while
+/// already unwinding (rule R1); the caller then fails as at its deadline.
+fn sleep_until(deadline: Option<Instant>) -> bool {
+    loop {
+        if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
+            return true;
         }
-        None => loop {
-            spool_runtime::wait();
-        },
+        match cancel::cancellable_wait(deadline) {
+            Check::Continue => {}
+            Check::Raise(cancelled) => cancel::raise(cancelled),
+            Check::Unwinding => return false,
+        }
     }
 }
 
@@ -297,6 +335,12 @@ impl<T> Sender<T> {
     /// Sends, blocking while the channel is full. Fails, handing the
     /// message back, once every receiver is dropped.
     ///
+    /// A cancellation point if it has to wait (see "Cancellation" in the
+    /// [module docs](self)): a cancelled send hands nothing over and
+    /// unwinds, dropping the message, unless a receiver took it first
+    /// (then it returns `Ok`). While the thread is already unwinding, a
+    /// cancellation makes it fail with `SendError(msg)` instead.
+    ///
     /// ```
     /// let (s, r) = spool::sync::mpmc::bounded(0);
     /// let t = spool::thread::spawn(move || r.recv().unwrap());
@@ -309,7 +353,9 @@ impl<T> Sender<T> {
             .map_err(|e| SendError(e.into_inner()))
     }
 
-    /// As [`send`](Sender::send), giving up after `timeout`.
+    /// As [`send`](Sender::send), giving up after `timeout`. A
+    /// cancellation point; while the thread is already unwinding, a
+    /// cancellation makes it fail with `Timeout(msg)` at once.
     ///
     /// ```
     /// use spool::sync::mpmc::{bounded, SendTimeoutError};
@@ -322,7 +368,8 @@ impl<T> Sender<T> {
         self.chan.send(msg, deadline_after(timeout))
     }
 
-    /// As [`send`](Sender::send), giving up at `deadline`.
+    /// As [`send`](Sender::send), giving up at `deadline`. A cancellation
+    /// point, as [`send_timeout`](Sender::send_timeout).
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -448,6 +495,13 @@ impl<T> Receiver<T> {
     /// Receives, blocking while the channel is empty. Fails once the
     /// channel is empty and every sender is dropped.
     ///
+    /// A cancellation point if it has to wait (see "Cancellation" in the
+    /// [module docs](self)): a cancelled receive takes no message and
+    /// unwinds, unless a message was handed to it first (then it returns
+    /// it). While the thread is already unwinding, a cancellation makes it
+    /// fail with `RecvError` — the only error it has — although senders
+    /// may remain.
+    ///
     /// ```
     /// let (s, r) = spool::sync::mpmc::unbounded();
     /// spool::thread::spawn(move || s.send(5).unwrap());
@@ -458,7 +512,9 @@ impl<T> Receiver<T> {
         self.recv_until(None).map_err(|_| RecvError)
     }
 
-    /// As [`recv`](Receiver::recv), giving up after `timeout`.
+    /// As [`recv`](Receiver::recv), giving up after `timeout`. A
+    /// cancellation point; while the thread is already unwinding, a
+    /// cancellation makes it fail with `Timeout` at once.
     ///
     /// ```
     /// use spool::sync::mpmc::{unbounded, RecvTimeoutError};
@@ -473,7 +529,8 @@ impl<T> Receiver<T> {
         }
     }
 
-    /// As [`recv`](Receiver::recv), giving up at `deadline`.
+    /// As [`recv`](Receiver::recv), giving up at `deadline`. A
+    /// cancellation point, as [`recv_timeout`](Receiver::recv_timeout).
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -496,16 +553,17 @@ impl<T> Receiver<T> {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 };
-                if deadline.is_some_and(|d| Instant::now() >= d) {
+                if deadline.is_some_and(|d| Instant::now() >= d) || !sleep_until(wake) {
                     return Err(RecvTimeoutError::Timeout);
                 }
-                sleep_until(wake);
             },
         }
     }
 
     /// A blocking iterator over messages; it ends when the channel is
-    /// empty and disconnected.
+    /// empty and disconnected. Each `next` is a cancellation point, as
+    /// [`recv`](Receiver::recv) (while the thread is already unwinding, a
+    /// cancellation ends the iteration).
     ///
     /// ```
     /// let (s, r) = spool::sync::mpmc::unbounded();
@@ -627,7 +685,8 @@ impl<T> fmt::Debug for Receiver<T> {
     }
 }
 
-/// A blocking iterator over a receiver's messages; see [`Receiver::iter`].
+/// A blocking iterator over a receiver's messages; see [`Receiver::iter`]
+/// (each `next` is a cancellation point).
 ///
 /// ```
 /// let (s, r) = spool::sync::mpmc::unbounded();
@@ -679,7 +738,8 @@ impl<T> fmt::Debug for TryIter<'_, T> {
     }
 }
 
-/// An owning blocking iterator over a receiver's messages.
+/// An owning blocking iterator over a receiver's messages (each `next` is
+/// a cancellation point, as [`Receiver::recv`]).
 ///
 /// ```
 /// let (s, r) = spool::sync::mpmc::unbounded();

@@ -17,6 +17,13 @@
 //!    packet, a buffered one by trying it again (if that fails, someone
 //!    else took what woke us, and a new round starts).
 //!
+//! The wait of step 3 is a cancellation point. A cancelled select removes
+//! every entry, as at its deadline, and then unwinds (while its thread is
+//! already unwinding: returns as at its deadline, or — without one —
+//! waits on, masked). If a channel selected one of its operations first,
+//! it completes that one as usual and returns it, and the cancellation is
+//! raised at the next cancellation point. See "Cancellation" in `chan.rs`.
+//!
 //! `ready` runs the same rounds with *observers* instead of wait-list
 //! entries: a channel selects every observer whenever the watched
 //! operation may have become possible, and an observer owes nothing in
@@ -33,12 +40,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use super::chan::{Packet, SendSlot};
-use super::context::{Context, ABORTED, FIRST_OPERATION};
+use super::context::{Abort, Context, ABORTED, FIRST_OPERATION};
 use super::error::{ReadyTimeoutError, TryReadyError};
 use super::{
     sleep_until, Flavor, Receiver, RecvError, SelectTimeoutError, SendError, Sender, TryRecvError,
     TrySelectError,
 };
+use crate::loom::cancel;
 
 /// One operation of a select, with its type erased.
 trait Operation<'a> {
@@ -281,6 +289,23 @@ impl<T> Drop for SendOp<'_, T> {
 /// }
 /// # drop(s1);
 /// ```
+///
+/// The blocking methods are cancellation points (see
+/// [`spool::cancel`](crate::cancel)): a cancelled select withdraws all its
+/// operations and unwinds without performing any.
+///
+/// ```
+/// use spool::sync::mpmc::{bounded, Select};
+/// use std::time::Duration;
+///
+/// let (s, r) = bounded::<i32>(0);
+/// let mut sel = Select::new();
+/// sel.recv(&r);
+/// let cancelled = spool::time::timeout(Duration::from_millis(5), || sel.select().index());
+/// assert!(cancelled.is_err());
+/// // Nothing of the select is left: a rendezvous send finds no receiver.
+/// assert!(s.try_send(1).is_err());
+/// ```
 pub struct Select<'a> {
     operations: Vec<Option<Box<dyn Operation<'a> + 'a>>>,
     biased: bool,
@@ -412,6 +437,13 @@ impl<'a> Select<'a> {
 
     /// Blocks until an operation can complete.
     ///
+    /// A cancellation point (see [`spool::cancel`](crate::cancel)): a
+    /// cancelled select withdraws every operation and unwinds, having
+    /// performed none (an operation a channel completed for it before the
+    /// cancel was seen is returned instead, and the cancellation is raised
+    /// at the next cancellation point). While the thread is already
+    /// unwinding, it has no error to return and blocks as usual.
+    ///
     /// # Panics
     /// If the select has no operations: it would block forever.
     ///
@@ -432,6 +464,10 @@ impl<'a> Select<'a> {
 
     /// Blocks until an operation can complete, or `timeout` passes.
     ///
+    /// A cancellation point, as [`select`](Select::select); while the
+    /// thread is already unwinding, a cancellation makes it return
+    /// `Err(SelectTimeoutError)` at once, as if the timeout had passed.
+    ///
     /// ```
     /// use spool::sync::mpmc::{unbounded, Select};
     /// use std::time::Duration;
@@ -447,7 +483,8 @@ impl<'a> Select<'a> {
         self.select_until(Instant::now().checked_add(timeout))
     }
 
-    /// Blocks until an operation can complete, or `deadline` passes.
+    /// Blocks until an operation can complete, or `deadline` passes. A
+    /// cancellation point, as [`select_timeout`](Select::select_timeout).
     ///
     /// ```
     /// use spool::sync::mpmc::{unbounded, Select};
@@ -497,6 +534,9 @@ impl<'a> Select<'a> {
     /// Blocks until an operation looks ready and returns its index (see
     /// [`try_ready`](Select::try_ready)).
     ///
+    /// A cancellation point: a cancelled `ready` stops watching and
+    /// unwinds; while the thread is already unwinding, it blocks as usual.
+    ///
     /// # Panics
     /// If the select has no operations: it would block forever.
     ///
@@ -515,7 +555,9 @@ impl<'a> Select<'a> {
             .expect("a ready without deadline returns an operation")
     }
 
-    /// As [`ready`](Select::ready), giving up after `timeout`.
+    /// As [`ready`](Select::ready), giving up after `timeout`; while the
+    /// thread is already unwinding, a cancellation makes it give up at
+    /// once with `Err(ReadyTimeoutError)`.
     ///
     /// ```
     /// use spool::sync::mpmc::{unbounded, Select};
@@ -530,7 +572,8 @@ impl<'a> Select<'a> {
             .ok_or(ReadyTimeoutError)
     }
 
-    /// As [`ready`](Select::ready), giving up at `deadline`.
+    /// As [`ready`](Select::ready), giving up at `deadline` (or, while the
+    /// thread is already unwinding, when it is cancelled).
     ///
     /// ```
     /// use spool::sync::mpmc::{unbounded, Select};
@@ -581,7 +624,10 @@ impl<'a> Select<'a> {
     }
 
     /// The select loop; see the top of this file. Returns the index of the
-    /// operation that can complete, or `None` when the wait is over.
+    /// operation that can complete, or `None` when the wait is over (the
+    /// deadline passed, or the thread is cancelled while unwinding and the
+    /// wait has a deadline). A cancellation point: see the top of this
+    /// file.
     fn run(&mut self, wait: Wait) -> Option<usize> {
         let mut order = match self.present(wait, "select") {
             Ok(order) => order,
@@ -589,6 +635,7 @@ impl<'a> Select<'a> {
         };
         let mut cx: Option<Arc<Context>> = None;
         let mut registered = Vec::with_capacity(order.len());
+        let mut masked = false;
         loop {
             if !self.biased {
                 shuffle(&mut order);
@@ -622,26 +669,43 @@ impl<'a> Select<'a> {
                     break;
                 }
             }
-            let state = if ready {
+            let outcome = if ready {
                 if cx.try_select(ABORTED) {
-                    ABORTED
+                    Err(Abort::Deadline)
                 } else {
-                    cx.state()
+                    Ok(cx.state())
                 }
+            } else if masked {
+                cx.wait_masked(wake)
             } else {
                 cx.wait_until(wake)
             };
             for &i in &registered {
                 self.op(i).unregister(cx, FIRST_OPERATION + i);
             }
-            if state >= FIRST_OPERATION {
-                let i = state - FIRST_OPERATION;
-                if self.op(i).accept(cx) {
-                    return Some(i);
+            match outcome {
+                // Selected by a counterpart, even if we are cancelled by
+                // now: complete the operation (rule R2).
+                Ok(state) if state >= FIRST_OPERATION => {
+                    let i = state - FIRST_OPERATION;
+                    if self.op(i).accept(cx) {
+                        return Some(i);
+                    }
                 }
+                // Every entry is withdrawn: raise, or while unwinding
+                // return as at the deadline (a select without one has
+                // nothing to return and blocks as usual from now on).
+                Err(Abort::Cancelled(cancelled)) => cancel::raise(cancelled),
+                Err(Abort::Unwinding) => {
+                    if deadline.is_some() {
+                        return None;
+                    }
+                    masked = true;
+                }
+                // Aborted (something looked ready, a timer or the deadline
+                // is due), disconnected, or a lost retry: next round.
+                Ok(_) | Err(Abort::Deadline) => {}
             }
-            // Aborted (something looked ready, a timer or the deadline is
-            // due), disconnected, or a lost retry: next round.
         }
     }
 
@@ -654,6 +718,7 @@ impl<'a> Select<'a> {
         };
         let mut cx: Option<Arc<Context>> = None;
         let mut watched = Vec::with_capacity(order.len());
+        let mut masked = false;
         loop {
             if !self.biased {
                 shuffle(&mut order);
@@ -684,15 +749,30 @@ impl<'a> Select<'a> {
                     break;
                 }
             }
-            if ready {
+            let outcome = if ready {
                 cx.try_select(ABORTED);
+                Ok(ABORTED)
+            } else if masked {
+                cx.wait_masked(wake)
             } else {
-                cx.wait_until(wake);
-            }
+                cx.wait_until(wake)
+            };
             for &i in &watched {
                 self.op(i).unwatch(cx, FIRST_OPERATION + i);
             }
-            // Whatever woke us, look again (the probe decides).
+            // An observer owes nothing: a cancellation simply ends the
+            // wait once every observer is withdrawn.
+            match outcome {
+                Err(Abort::Cancelled(cancelled)) => cancel::raise(cancelled),
+                Err(Abort::Unwinding) => {
+                    if deadline.is_some() {
+                        return None;
+                    }
+                    masked = true;
+                }
+                // Whatever woke us, look again (the probe decides).
+                Ok(_) | Err(Abort::Deadline) => {}
+            }
         }
     }
 

@@ -19,6 +19,13 @@
 /// operations one is chosen at random. Operations on disconnected
 /// channels are ready and complete with an error.
 ///
+/// Waiting is a cancellation point, as in [`Select::select`]: a cancelled
+/// `select!` withdraws every operation and unwinds without running an arm
+/// (while the thread is already unwinding, a `default(timeout)` arm runs
+/// at once; without one, it blocks as usual).
+///
+/// [`Select::select`]: crate::sync::mpmc::Select::select
+///
 /// ```
 /// use spool::sync::mpmc::{bounded, select, unbounded};
 /// use std::time::Duration;

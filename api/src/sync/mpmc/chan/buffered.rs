@@ -92,7 +92,9 @@ impl<T> Chan<T> {
         }
     }
 
-    /// Ring send, blocking until `deadline`.
+    /// Ring send, blocking until `deadline`. A cancellation point (see
+    /// "Cancellation"): raises, dropping `msg`, or while unwinding fails
+    /// with `Timeout(msg)`.
     pub(super) fn ring_send(
         &self,
         ring: &Ring<T>,
@@ -107,15 +109,19 @@ impl<T> Chan<T> {
                 }
                 Err(TrySendError::Full(msg)) => msg,
             };
-            if deadline.is_some_and(|d| Instant::now() >= d)
-                || !Context::with_current(|cx| self.ring_wait(ring, cx, deadline, true))
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(SendTimeoutError::Timeout(msg));
+            }
+            if let Err(abort) = Context::with_current(|cx| self.ring_wait(ring, cx, deadline, true))
             {
+                abort.raise_if_cancelled();
                 return Err(SendTimeoutError::Timeout(msg));
             }
         }
     }
 
-    /// Ring receive, blocking until `deadline`.
+    /// Ring receive, blocking until `deadline`. A cancellation point:
+    /// raises, or while unwinding fails with `Timeout`.
     pub(super) fn ring_recv(
         &self,
         ring: &Ring<T>,
@@ -127,24 +133,32 @@ impl<T> Chan<T> {
                 Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
                 Err(TryRecvError::Empty) => {}
             }
-            if deadline.is_some_and(|d| Instant::now() >= d)
-                || !Context::with_current(|cx| self.ring_wait(ring, cx, deadline, false))
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(RecvTimeoutError::Timeout);
+            }
+            if let Err(abort) =
+                Context::with_current(|cx| self.ring_wait(ring, cx, deadline, false))
             {
+                abort.raise_if_cancelled();
                 return Err(RecvTimeoutError::Timeout);
             }
         }
     }
 
     /// Waits until a ring send (`sending`) or receive may proceed: registers
-    /// an entry, re-checks the ring after the handshake's fence, and parks
-    /// unless it became ready. Returns `false` if `deadline` passed first.
+    /// an entry, re-checks the ring after the handshake's fence, and waits
+    /// unless it became ready. `Ok` means "retry": the waiter was selected
+    /// (something changed; if it is cancelled by now, the retry still
+    /// comes first, rule R2), the channel was disconnected, or it was ready
+    /// after all. `Err` means it gave up (deadline or cancellation) and its
+    /// entry is withdrawn.
     pub(super) fn ring_wait(
         &self,
         ring: &Ring<T>,
         cx: &Arc<Context>,
         deadline: Option<Instant>,
         sending: bool,
-    ) -> bool {
+    ) -> Result<(), Abort> {
         let mut inner = self.lock();
         cx.reset();
         let list = if sending {
@@ -163,19 +177,19 @@ impl<T> Chan<T> {
                 &mut inner.receivers
             };
             list.remove(cx, FIRST_OPERATION);
-            return true;
+            return Ok(());
         }
         drop(inner);
-        if cx.wait_until(deadline) == ABORTED {
+        if let Err(abort) = cx.wait_until(deadline) {
             let mut inner = self.lock();
             if sending {
                 inner.senders.remove(cx, FIRST_OPERATION);
             } else {
                 inner.receivers.remove(cx, FIRST_OPERATION);
             }
-            return false;
+            return Err(abort);
         }
         // Selected (something changed) or disconnected: the caller retries.
-        true
+        Ok(())
     }
 }

@@ -4,8 +4,12 @@
 //! handshake of "Buffered channels": a push or pop that finds no
 //! waiter published, against a waiter registering at that moment.
 use super::*;
+use crate::loom::cancel::{Cancelled, Token};
+use crate::sync::mpmc::context::ABORTED;
+use crate::sync::mpmc::{bounded, Flavor, Receiver, Select};
 use ::loom::sync::atomic::AtomicBool;
 use ::loom::thread;
+use std::panic::{catch_unwind, AssertUnwindSafe};
 
 /// Runs `f` on a second thread and returns a way to wait for it that
 /// tolerates a late `unpark` from a channel (a selector may unpark a
@@ -152,6 +156,7 @@ fn select_send(chan: &Chan<u32>) -> SendSlot<u32> {
             }
         } else {
             cx.wait_until(None)
+                .expect("no deadline and no cancellation")
         };
         chan.unregister_send(&cx, FIRST_OPERATION);
         if state >= FIRST_OPERATION {
@@ -191,4 +196,170 @@ fn an_abandoned_rendezvous_selection_releases_the_receiver() {
         join();
         assert_idle(&chan);
     });
+}
+
+// ---- cancellation (see "Cancellation" at the top of `chan.rs`) ----------
+//
+// The counterpart that claims the waiter and the canceller are one thread,
+// in both orders: loom's `unpark` also wakes a thread blocked on a loom
+// mutex (which then fails loom's own lock assertion), so the cancel's wake
+// must not come from a third thread at an arbitrary moment. The waiter's
+// reaction still interleaves freely with both steps: with the claim
+// first, the waiter may see the cancel before it sees that it was
+// claimed; with the cancel first, its abort races the claim's CAS.
+
+/// Runs `f` on a second thread; the returned closure waits for it (as
+/// `spawn`) and returns its result.
+fn spawn_with<R: 'static>(f: impl FnOnce() -> R + 'static) -> impl FnOnce() -> R {
+    let result = Arc::new(Mutex::new(None));
+    let join = {
+        let result = result.clone();
+        spawn(move || {
+            let value = f();
+            *lock(&result) = Some(value);
+        })
+    };
+    move || {
+        join();
+        let value = lock(&result).take();
+        value.expect("the thread stored its result")
+    }
+}
+
+/// Whether `payload` is the (stand-in) cancellation.
+fn is_cancellation(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<Cancelled>()
+}
+
+/// The channel behind a receiver.
+fn chan_of(r: &Receiver<u32>) -> &Chan<u32> {
+    match &r.flavor {
+        Flavor::Chan(chan) => chan,
+        _ => unreachable!("a channel receiver"),
+    }
+}
+
+/// Nothing left registered: no wait-list entry, no observer.
+fn assert_withdrawn(chan: &Chan<u32>) {
+    let inner = chan.lock();
+    assert!(inner.senders.0.is_empty() && inner.receivers.0.is_empty());
+    assert!(inner.recv_observers.0.is_empty() && inner.send_observers.0.is_empty());
+}
+
+/// Runs `claim` and cancels `token`, in the order `cancel_first` says;
+/// returns what `claim` returned.
+fn claim_and_cancel<R>(cancel_first: bool, token: &Token, claim: impl FnOnce() -> R) -> R {
+    if cancel_first {
+        token.cancel();
+        claim()
+    } else {
+        let result = claim();
+        token.cancel();
+        result
+    }
+}
+
+#[test]
+fn a_cancel_racing_a_senders_claim_in_select_loses_nothing() {
+    // A select waits to receive on a rendezvous channel while a sender's
+    // `try_send` tries to claim it (the CAS `WAITING → operation`) and the
+    // select is cancelled (its own CAS `WAITING → ABORTED`). Exactly one
+    // CAS wins: the sender's — the select returns the message although it
+    // is cancelled (rule R2) — or the select's — it withdraws and unwinds,
+    // and the send fails, keeping its message. Either way the message
+    // exists exactly once and nothing stays registered.
+    for cancel_first in [false, true] {
+        model(move || {
+            let (s, r) = bounded::<u32>(0);
+            let token = Token::arm();
+            let peer = {
+                // A clone: dropping the peer's sender must not disconnect.
+                let (s, token) = (s.clone(), token.clone());
+                spawn_with(move || claim_and_cancel(cancel_first, &token, || s.try_send(5)))
+            };
+            let selected = catch_unwind(AssertUnwindSafe(|| {
+                let mut sel = Select::new();
+                sel.recv(&r);
+                sel.select().recv(&r)
+            }));
+            let sent = peer();
+            match selected {
+                Ok(received) => {
+                    assert_eq!(received, Ok(5));
+                    assert!(sent.is_ok(), "received a message that was never sent");
+                }
+                Err(payload) => {
+                    assert!(is_cancellation(&*payload));
+                    assert!(
+                        sent.is_err(),
+                        "a message sent to a cancelled select was lost"
+                    );
+                }
+            }
+            assert_withdrawn(chan_of(&r));
+            drop(s);
+        });
+    }
+}
+
+#[test]
+fn a_cancel_racing_a_receivers_claim_of_a_blocked_send_loses_nothing() {
+    // A rendezvous `send` waits with its message in its entry; a
+    // receiver's `try_recv` claims the entry (taking the message) while
+    // the sender is cancelled. The send returns `Ok` exactly when the
+    // receiver got the message; a cancelled send hands nothing over.
+    for cancel_first in [false, true] {
+        model(move || {
+            let chan = Arc::new(Chan::new(0));
+            let token = Token::arm();
+            let peer = {
+                let (chan, token) = (chan.clone(), token.clone());
+                spawn_with(move || claim_and_cancel(cancel_first, &token, || chan.try_recv().ok()))
+            };
+            let sent = catch_unwind(AssertUnwindSafe(|| chan.send(5u32, None)));
+            let received = peer();
+            match sent {
+                Ok(result) => {
+                    assert!(result.is_ok());
+                    assert_eq!(received, Some(5));
+                }
+                Err(payload) => {
+                    assert!(is_cancellation(&*payload));
+                    assert_eq!(received, None, "a cancelled send was received");
+                }
+            }
+            assert!(chan.lock().senders.0.is_empty());
+        });
+    }
+}
+
+#[test]
+fn a_receive_cancelled_while_unwinding_leaves_the_message_in_the_ring() {
+    // Rule R1 on a ring channel: a `recv` whose thread is cancelled while
+    // unwinding fails with `Timeout` instead of raising. A message pushed
+    // meanwhile (the ring's registration handshake racing the cancel) is
+    // then either returned or left in the channel, never lost.
+    for cancel_first in [false, true] {
+        model(move || {
+            let chan = Arc::new(Chan::new(1));
+            let token = Token::arm_unwinding();
+            let peer = {
+                let (chan, token) = (chan.clone(), token.clone());
+                spawn_with(move || {
+                    claim_and_cancel(cancel_first, &token, || chan.try_send(5u32).is_ok())
+                })
+            };
+            let received = chan.recv(None);
+            assert!(peer(), "a ring of one with room");
+            match received {
+                Ok(msg) => {
+                    assert_eq!(msg, 5);
+                    assert!(matches!(chan.try_recv(), Err(TryRecvError::Empty)));
+                }
+                Err(RecvTimeoutError::Timeout) => assert_eq!(chan.try_recv().ok(), Some(5)),
+                Err(RecvTimeoutError::Disconnected) => panic!("nobody disconnected"),
+            }
+            assert_idle(&chan);
+        });
+    }
 }
