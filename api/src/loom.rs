@@ -32,7 +32,7 @@ pub(crate) use std::sync::{atomic, Arc, Mutex, MutexGuard};
 pub(crate) mod thread {
     #[cfg(not(loom))]
     pub(crate) use spool_runtime::{
-        current, in_green_thread, wait, wait_until, ThreadHandle as Thread,
+        current, in_green_thread, wait, wait_until, yield_now, ThreadHandle as Thread,
     };
 
     /// Loom's thread handle, with the engine's name for its wake.
@@ -73,6 +73,10 @@ pub(crate) mod thread {
     pub(crate) fn in_green_thread() -> bool {
         true
     }
+
+    /// Loom's yield.
+    #[cfg(loom)]
+    pub(crate) use ::loom::thread::yield_now;
 }
 
 // ---- cancellation (`spool::sync`'s waits) -------------------------------
@@ -248,7 +252,7 @@ pub(crate) use const_fn;
 /// the token is set, as the engine answers once the thread is cancelled;
 /// a thread with no token is never cancelled. Like the engine, a pending
 /// cancellation stays pending: every later wait answers it again.
-pub(crate) mod cancel {
+pub(crate) mod chan_cancel {
     #[cfg(not(loom))]
     pub(crate) use spool_runtime::cancel::{check, raise, Cancelled, Check};
     #[cfg(not(loom))]

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use crate::loom::atomic::{AtomicPtr, AtomicUsize, Ordering};
-use crate::loom::cancel::{self, Cancelled, Check};
+use crate::loom::chan_cancel::{self, Cancelled, Check};
 use crate::loom::hint;
 use crate::loom::thread::{self, Thread};
 
@@ -199,7 +199,7 @@ impl Context {
         // another core. The yield is not a cancellation point: unwinding
         // from it would leave our entries registered. A thread that is
         // cancelled already skips this and gives up at once below.
-        if cancellable && !matches!(cancel::check(), Check::Continue) {
+        if cancellable && !matches!(chan_cancel::check(), Check::Continue) {
             // Straight to the loop, whose wait answers the cancellation.
         } else if thread::in_green_thread() {
             for _ in 0..GREEN_YIELDS {
@@ -207,7 +207,7 @@ impl Context {
                 if state != WAITING {
                     return Ok(state);
                 }
-                cancel::yield_masked();
+                chan_cancel::yield_masked();
             }
         } else {
             for _ in 0..64 {
@@ -233,7 +233,7 @@ impl Context {
                 }
                 continue;
             }
-            match cancel::cancellable_wait(deadline) {
+            match chan_cancel::cancellable_wait(deadline) {
                 Check::Continue => {}
                 Check::Raise(cancelled) => return self.abort(Abort::Cancelled(cancelled)),
                 Check::Unwinding => return self.abort(Abort::Unwinding),
@@ -271,7 +271,7 @@ impl Abort {
     /// Call it only once the entries are withdrawn.
     pub(crate) fn raise_if_cancelled(self) {
         if let Abort::Cancelled(cancelled) = self {
-            cancel::raise(cancelled);
+            chan_cancel::raise(cancelled);
         }
     }
 }

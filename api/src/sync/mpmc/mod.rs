@@ -88,7 +88,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::loom::cancel::{self, Check};
+use crate::loom::chan_cancel::{self, Check};
 
 pub(crate) use chan::Chan;
 use chan::UNBOUNDED;
@@ -289,9 +289,9 @@ fn sleep_until(deadline: Option<Instant>) -> bool {
         if deadline.is_some_and(|deadline| Instant::now() >= deadline) {
             return true;
         }
-        match cancel::cancellable_wait(deadline) {
+        match chan_cancel::cancellable_wait(deadline) {
             Check::Continue => {}
-            Check::Raise(cancelled) => cancel::raise(cancelled),
+            Check::Raise(cancelled) => chan_cancel::raise(cancelled),
             Check::Unwinding => return false,
         }
     }

@@ -46,7 +46,7 @@ use super::{
     sleep_until, Flavor, Receiver, RecvError, SelectTimeoutError, SendError, Sender, TryRecvError,
     TrySelectError,
 };
-use crate::loom::cancel;
+use crate::loom::chan_cancel;
 
 /// One operation of a select, with its type erased.
 trait Operation<'a> {
@@ -695,7 +695,7 @@ impl<'a> Select<'a> {
                 // Every entry is withdrawn: raise, or while unwinding
                 // return as at the deadline (a select without one has
                 // nothing to return and blocks as usual from now on).
-                Err(Abort::Cancelled(cancelled)) => cancel::raise(cancelled),
+                Err(Abort::Cancelled(cancelled)) => chan_cancel::raise(cancelled),
                 Err(Abort::Unwinding) => {
                     if deadline.is_some() {
                         return None;
@@ -763,7 +763,7 @@ impl<'a> Select<'a> {
             // An observer owes nothing: a cancellation simply ends the
             // wait once every observer is withdrawn.
             match outcome {
-                Err(Abort::Cancelled(cancelled)) => cancel::raise(cancelled),
+                Err(Abort::Cancelled(cancelled)) => chan_cancel::raise(cancelled),
                 Err(Abort::Unwinding) => {
                     if deadline.is_some() {
                         return None;

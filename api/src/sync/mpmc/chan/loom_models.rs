@@ -4,7 +4,7 @@
 //! handshake of "Buffered channels": a push or pop that finds no
 //! waiter published, against a waiter registering at that moment.
 use super::*;
-use crate::loom::cancel::{Cancelled, Token};
+use crate::loom::chan_cancel::{Cancelled, Token};
 use crate::sync::mpmc::context::ABORTED;
 use crate::sync::mpmc::{bounded, Flavor, Receiver, Select};
 use ::loom::sync::atomic::AtomicBool;
