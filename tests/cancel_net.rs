@@ -93,6 +93,34 @@ impl Drop for ReadOnDrop<'_> {
     }
 }
 
+/// Connects to the Unix listener at `path`, whose backlog is shrunk, until
+/// a connect has to wait (and its timeout ends it); returns the
+/// connections made.
+fn fill_unix_backlog(path: &std::path::Path) -> Vec<UnixStream> {
+    let mut held = Vec::new();
+    for _ in 0..64 {
+        match timeout(Duration::from_millis(300), || UnixStream::connect(path)) {
+            Ok(Ok(stream)) => held.push(stream),
+            Ok(Err(e)) => panic!("connect: {e}"),
+            Err(_elapsed) => return held,
+        }
+    }
+    panic!("the accept queue never filled ({} connections)", held.len());
+}
+
+/// Records, from a destructor run while the thread unwinds from a
+/// cancellation, what a connect to a full accept queue returns.
+struct ConnectOnDrop<'a> {
+    path: &'a std::path::Path,
+    seen: &'a Mutex<Option<io::Result<UnixStream>>>,
+}
+
+impl Drop for ConnectOnDrop<'_> {
+    fn drop(&mut self) {
+        *self.seen.lock().unwrap() = Some(UnixStream::connect(self.path));
+    }
+}
+
 rt_test! {
     fn a_timeout_ends_a_tcp_read_from_a_silent_peer() {
         let (mut client, mut server) = tcp_pair();
@@ -180,20 +208,28 @@ rt_test! {
         let path = dir.join("full.sock");
         let listener = UnixListener::bind(&path).unwrap();
         shrink_backlog(&listener);
-        let mut held = Vec::new();
-        let mut filled = false;
-        for _ in 0..64 {
-            match timeout(Duration::from_millis(300), || UnixStream::connect(&path)) {
-                Ok(Ok(stream)) => held.push(stream),
-                Ok(Err(e)) => panic!("connect: {e}"),
-                Err(_elapsed) => {
-                    filled = true;
-                    break;
-                }
-            }
-        }
+        // Ends with a connect that had to wait and that the timeout ended.
+        let _held = fill_unix_backlog(&path);
         std::fs::remove_dir_all(&dir).unwrap();
-        assert!(filled, "the accept queue never filled ({} connections)", held.len());
+    }
+
+    fn a_unix_connect_while_unwinding_from_a_cancellation_fails_with_timed_out() {
+        let dir = socket_dir();
+        let path = dir.join("full.sock");
+        let listener = UnixListener::bind(&path).unwrap();
+        shrink_backlog(&listener);
+        let _held = fill_unix_backlog(&path);
+        let seen = Mutex::new(None);
+        let result = timeout(SHORT, || {
+            let _guard = ConnectOnDrop { path: &path, seen: &seen };
+            spool::thread::sleep(Duration::from_secs(60));
+        });
+        assert!(result.is_err());
+        let error = seen.lock().unwrap().take().unwrap().unwrap_err();
+        assert_eq!(error.kind(), ErrorKind::TimedOut);
+        assert!(error.to_string().contains("cancelled"), "{error}");
+        drop(listener);
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn a_timeout_ends_unix_datagram_receives_and_sends() {
@@ -341,7 +377,8 @@ fn join_handle_cancel_ends_a_blocked_read() {
 /// reader outside any scope still gets the data written afterwards.
 #[test]
 fn cancelled_readers_leave_the_socket_to_the_others() {
-    let _watchdog = common::Watchdog::new("cancelled_readers_leave_the_socket_to_the_others", LIMIT);
+    let _watchdog =
+        common::Watchdog::new("cancelled_readers_leave_the_socket_to_the_others", LIMIT);
     let rt = Runtime::builder().workers(2).build().unwrap();
     rt.run(|| {
         let (client, mut server) = tcp_pair();
@@ -349,7 +386,9 @@ fn cancelled_readers_leave_the_socket_to_the_others() {
         let waiters: Vec<_> = (0..8)
             .map(|_| {
                 let client = Arc::clone(&client);
-                spool::thread::spawn(move || timeout(SHORT, || (&*client).read(&mut [0; 4])).is_err())
+                spool::thread::spawn(move || {
+                    timeout(SHORT, || (&*client).read(&mut [0; 4])).is_err()
+                })
             })
             .collect();
         let last = {

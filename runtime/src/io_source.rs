@@ -266,6 +266,14 @@ impl IoSource {
         self.fd
     }
 
+    /// The error a wait returns instead of waiting while the thread is
+    /// cancelled and already unwinding (rule R1): of kind `TimedOut`, with
+    /// a message saying the thread is cancelled. For socket operations that
+    /// wait in other ways (a retry after a pause) to fail the same way.
+    pub fn cancelled_error() -> io::Error {
+        cancelled_while_unwinding()
+    }
+
     /// Runs `op` until it returns something other than `WouldBlock`,
     /// waiting for `direction` readiness in between.
     ///

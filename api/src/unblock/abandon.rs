@@ -228,7 +228,10 @@ mod loom_models {
             );
             drop(taken);
             drop(handoff);
-            assert!(dropped.load(Ordering::Relaxed), "the result was never dropped");
+            assert!(
+                dropped.load(Ordering::Relaxed),
+                "the result was never dropped"
+            );
         });
     }
 

@@ -71,7 +71,12 @@ fn poll_once(fd: RawFd, direction: Direction, until: Option<Instant>) -> io::Res
         };
         let Some(interrupt) = waiter.interrupt_fd() else {
             let slice = Instant::now() + UNINTERRUPTED_SLICE;
-            return poll(fd, direction, None, Some(until.map_or(slice, |u| u.min(slice))));
+            return poll(
+                fd,
+                direction,
+                None,
+                Some(until.map_or(slice, |u| u.min(slice))),
+            );
         };
         if !waiter.begin_poll() {
             return Ok(false); // an interrupt is pending: check first
