@@ -270,6 +270,12 @@ impl IoSource {
     /// cancelled and already unwinding (rule R1): of kind `TimedOut`, with
     /// a message saying the thread is cancelled. For socket operations that
     /// wait in other ways (a retry after a pause) to fail the same way.
+    ///
+    /// ```
+    /// let e = spool_runtime::IoSource::cancelled_error();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    /// assert!(e.to_string().contains("cancelled"));
+    /// ```
     pub fn cancelled_error() -> io::Error {
         cancelled_while_unwinding()
     }
