@@ -162,7 +162,10 @@
 //!
 //! Work with no readiness model — files, a blocking C library, anything
 //! that would hold its worker — goes through [`unblock`], which runs it on
-//! a pool of OS threads while the green thread parks.
+//! a pool of OS threads while the green thread parks. It is shielded from
+//! cancellation (the closure can still poll for it);
+//! [`unblock_abandon`] instead returns at once when the caller is
+//! cancelled and lets the closure finish on its own.
 //!
 //! ## Cancellation and timeouts
 //! [`spool::time::timeout`](time::timeout) puts a deadline around a block
@@ -244,4 +247,4 @@ pub mod time;
 mod unblock;
 
 pub use runtime::{run, Runtime};
-pub use unblock::unblock;
+pub use unblock::{unblock, unblock_abandon};

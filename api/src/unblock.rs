@@ -42,6 +42,38 @@
 //! what the caller asked for, and a round trip through the pool would only
 //! add latency.
 //!
+//! # Cancellation
+//! `unblock` is *shielded*: its closure runs to the end, whatever happens
+//! to the caller. The completion the pool writes to lives on the caller's
+//! stack (and a scoped closure may borrow from it), so the caller must not
+//! unwind before the closure is done; its wait is spool's masked `wait`,
+//! which a cancellation does not end. A cancellation that arrives meanwhile
+//! stays pending, and the finished call's value is returned: the
+//! cancellation is raised at the caller's next cancellation point (rule R2
+//! in `spool::cancel`). A caller that is cancelled already does not start
+//! the call at all (the entry is a cancellation point).
+//!
+//! So that a long call can still stop early, the pool thread runs the
+//! closure *inside the caller's cancel scopes*: it inherits them
+//! (`spool_runtime::cancel::inherit` on the caller, `Inherited::run` on
+//! the pool thread), as a scoped thread inherits those of its `scope`
+//! call. Code in the closure can poll `is_cancelled`, call `checkpoint`,
+//! and its spool calls (a socket read on the pool thread) are cancellation
+//! points of the caller's scopes and deadline. A cancellation that unwinds
+//! the closure is caught on the pool thread like a panic and resumed in
+//! the caller as the same `Cancelled` unwind, so the caller's scope ends
+//! as if the caller itself had been unwound there (and nothing is
+//! printed). A caller that is already unwinding (rule R1) does not lend its
+//! scopes: the closure then cannot be cancelled, so no second unwind can
+//! come back to it. A job that runs inline because no pool thread could be
+//! started runs shielded instead, since the thread it runs on may be
+//! another caller's.
+//!
+//! [`unblock_abandon`] is the unshielded variant, for `'static` closures:
+//! its completion is reference-counted rather than on the caller's stack,
+//! so a cancelled caller unwinds at once and the closure finishes on its
+//! own, its result dropped (see `unblock/abandon.rs`).
+//!
 //! # The wait handshake
 //! The caller's green thread and the pool thread meet in a [`Completion`]
 //! on the caller's stack. The pool thread writes the result, then stores
@@ -57,7 +89,8 @@
 //! before waiting; it only makes the caller's next internal wait check
 //! its condition once more.
 
-use std::cell::UnsafeCell;
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -65,7 +98,12 @@ use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use spool_runtime::cancel::{self, Cancelled, Check, Inherited};
 use spool_runtime::ThreadHandle;
+
+mod abandon;
+
+pub use abandon::unblock_abandon;
 
 /// Default maximum number of pool threads.
 const DEFAULT_MAX_THREADS: usize = 512;
@@ -109,6 +147,46 @@ const THREAD_NAME: &str = "spool-unblock";
 /// assert!(contents.unwrap() > 0);
 /// ```
 ///
+/// # Cancellation
+/// `unblock` is a cancellation point only on entry: a caller that is
+/// cancelled already unwinds without starting `f`. Once `f` runs, the
+/// call is *shielded*: `f` runs to its end (std's blocking calls cannot be
+/// interrupted), `unblock` returns its value, and a cancellation that came
+/// meanwhile is raised at the caller's next cancellation point.
+///
+/// To stop early, `f` can cooperate: it runs inside the caller's cancel
+/// scopes, so [`is_cancelled`](crate::cancel::is_cancelled) and
+/// [`current_deadline`](crate::cancel::current_deadline) answer for the
+/// caller, [`checkpoint`](crate::cancel::checkpoint) unwinds `f` and then
+/// the caller with the same cancellation, and spool's own blocking calls in
+/// `f` (a socket read, a channel receive) are cancellation points of the
+/// caller's scopes. (While the caller is already unwinding, `f` runs
+/// outside its scopes and cannot be cancelled.) For a closure that cannot
+/// cooperate and whose result may be dropped, [`unblock_abandon`] returns
+/// at once on cancellation instead.
+///
+/// ```
+/// use spool::cancel::is_cancelled;
+/// use std::time::Duration;
+///
+/// let polled = spool::run(|| {
+///     spool::time::timeout(Duration::from_millis(20), || {
+///         spool::unblock(|| {
+///             // A long job that polls for cancellation between steps.
+///             let mut steps = 0;
+///             while !is_cancelled() && steps < 10_000 {
+///                 std::thread::sleep(Duration::from_millis(1));
+///                 steps += 1;
+///             }
+///             steps
+///         })
+///     })
+/// });
+/// // The job stopped early and returned normally, so the timeout returns
+/// // its value (the deadline had passed, but nothing was cancelled).
+/// assert!(polled.unwrap() < 10_000);
+/// ```
+///
 /// # Panics
 /// A panic in `f` is caught on the pool thread (which lives on) and
 /// resumed in the caller, as [`JoinHandle::join`](crate::thread::JoinHandle::join)
@@ -130,22 +208,72 @@ where
 ///
 /// This is sound because the caller does not return — neither normally
 /// nor by unwinding — before the pool has finished running `f` and has
-/// stopped touching the caller's stack (see [`Completion`]). There is no
-/// cancellation in spool yet; when it arrives, this wait must be shielded
-/// from it (a cancelled caller that unwound early would leave the pool
-/// thread holding dangling borrows). The guard in `run_on_pool` already
-/// keeps waiting if the wait itself ever unwinds.
+/// stopped touching the caller's stack (see [`Completion`]). The wait is
+/// therefore shielded from cancellation (see "Cancellation" above): a
+/// cancelled caller that unwound early would leave the pool thread holding
+/// dangling borrows. The guard in `run_on_pool` also keeps waiting should
+/// the wait itself ever unwind.
 pub(crate) fn unblock_scoped<'a, F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'a,
     T: Send + 'a,
 {
+    // The entry is a cancellation point: a cancelled caller does not start
+    // the call (nothing has happened yet, so nothing is lost).
+    if let Check::Raise(cancelled) = cancel::check() {
+        cancel::raise(cancelled);
+    }
     if !spool_runtime::in_green_thread() {
+        // Inline, `f` sees the caller's scopes directly.
         return f();
     }
-    match run_on_pool(f) {
+    finish(run_on_pool(f))
+}
+
+/// The value of a closure run on the pool, or its unwind resumed in the
+/// caller.
+fn finish<T>(result: thread::Result<T>) -> T {
+    match result {
         Ok(value) => value,
+        Err(payload) => resume(payload),
+    }
+}
+
+/// Resumes in the caller the unwind of a closure run on the pool: a
+/// cancellation as a cancellation (through `cancel::raise`, which records
+/// that this thread is unwinding), anything else as it came.
+fn resume(payload: Box<dyn Any + Send>) -> ! {
+    match payload.downcast::<Cancelled>() {
+        Ok(cancelled) => cancel::raise(*cancelled),
         Err(payload) => resume_unwind(payload),
+    }
+}
+
+/// The scopes a pool thread runs the caller's closure in: the caller's,
+/// unless it is already unwinding (rule R1: a cancellation of the closure
+/// would come back to it as a second unwind).
+fn scopes_to_lend() -> Inherited {
+    if spool_runtime::panicking() {
+        Inherited::default()
+    } else {
+        cancel::inherit()
+    }
+}
+
+thread_local! {
+    /// Whether this OS thread is one of the pool's.
+    static ON_POOL_THREAD: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs a job's closure, catching its unwind: on a pool thread inside the
+/// caller's scopes; anywhere else (a job run inline because no pool thread
+/// could start, perhaps on another caller's thread) shielded, so that a
+/// cancellation of the thread it happens to run on cannot reach it.
+fn run_closure<T>(scopes: Inherited, f: impl FnOnce() -> T) -> thread::Result<T> {
+    if ON_POOL_THREAD.with(Cell::get) {
+        scopes.run(|| catch_unwind(AssertUnwindSafe(f)))
+    } else {
+        catch_unwind(AssertUnwindSafe(|| cancel::shield(f)))
     }
 }
 
@@ -158,8 +286,9 @@ where
     let completion = Completion::new();
     let target = CompletionPtr(&completion as *const Completion<T>);
     let caller = spool_runtime::current();
+    let scopes = scopes_to_lend();
     let job: Box<dyn FnOnce() + Send + 'a> = Box::new(move || {
-        let result = catch_unwind(AssertUnwindSafe(f));
+        let result = run_closure(scopes, f);
         // SAFETY: `target` points at `completion` on the caller's stack,
         // which stays alive until `ready` is set: the caller only returns
         // (or unwinds past `waiter`) after seeing `ready`, and this is the
@@ -267,9 +396,9 @@ impl<T> CompletionPtr<T> {
 /// Waits for a completion, and keeps waiting if dropped early.
 ///
 /// `run_on_pool` calls [`WaitGuard::wait`]; should that wait ever unwind
-/// (nothing in it can today; a future cancellation must not make it),
-/// dropping the guard waits again, uninterruptibly, so the job's borrows
-/// of the caller's frame stay valid until it is done.
+/// (nothing in it can: it is spool's masked wait, which a cancellation
+/// does not end), dropping the guard waits again, uninterruptibly, so the
+/// job's borrows of the caller's frame stay valid until it is done.
 struct WaitGuard<'c, T> {
     completion: &'c Completion<T>,
 }
@@ -289,7 +418,8 @@ impl<T> Drop for WaitGuard<'_, T> {
 }
 
 /// Parks the calling green thread until the job sets `ready`; see "The
-/// wait handshake" in the module docs for why no wakeup is lost.
+/// wait handshake" in the module docs for why no wakeup is lost. Not a
+/// cancellation point (see "Cancellation" there).
 fn park_until_ready<T>(completion: &Completion<T>) {
     while !completion.is_ready() {
         spool_runtime::wait();
@@ -426,6 +556,7 @@ impl Pool {
     /// The body of a pool thread: run queued jobs, wait for more, exit
     /// after `idle_timeout` without any.
     fn run_thread(&self) {
+        ON_POOL_THREAD.with(|on| on.set(true));
         let mut state = self.lock();
         let mut idle_since = Instant::now();
         loop {

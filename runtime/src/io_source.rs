@@ -82,7 +82,39 @@
 //!
 //! # On plain OS threads
 //! There is no reactor to park on, so a thread that is not a green thread
-//! waits in `poll(2)` on the one descriptor, which blocks only itself.
+//! waits in `poll(2)` on the one descriptor, which blocks only itself (see
+//! `io_source/os_wait.rs`).
+//!
+//! # Cancellation
+//! Every wait of [`IoSource::io`] and [`IoSource::read_stream`] is a
+//! cancellation point (`cancel.rs`), and only the wait: an operation that
+//! succeeds without waiting returns its result even in a cancelled thread,
+//! so a read that got data returns it and the cancellation is raised at the
+//! next cancellation point (rule R2). The operation has not happened when
+//! a wait is cancelled — the bytes stay in the socket — and the descriptor
+//! is left as it is: a cancellation never closes or shuts down a socket.
+//!
+//! * A green thread waits with `crate::cancellable_wait`, which also ends
+//!   at the thread's effective deadline. Cancelled, it takes itself off
+//!   the direction's waiter list and unwinds; an event that arrived
+//!   meanwhile has moved the generation, so the next attempt (by this
+//!   thread or another) sees it.
+//! * A plain OS thread blocks in `poll(2)`, which no condition variable or
+//!   park token ends. It polls a second descriptor of its own alongside
+//!   the socket, an eventfd (a pipe elsewhere) that an interrupt makes
+//!   readable, and bounds the poll by its effective deadline. The
+//!   handshake that keeps an interrupt from falling between the thread's
+//!   last check and its `poll` is the `POLLING` bit of `os_waiter.rs`,
+//!   modelled in `os_wait.rs`. Rejected: a signal (`pthread_kill`) to
+//!   break the `poll` with `EINTR` — one that lands just before the
+//!   `poll` is lost unless the mask is juggled with `ppoll`, and signals
+//!   belong to the program; polling in short slices — it costs wakeups
+//!   forever and still answers late.
+//! * A thread already unwinding while cancelled (rule R1) does not wait:
+//!   the operation fails at once with an error of kind `TimedOut` saying
+//!   the thread is cancelled. This is what lets a `BufWriter` whose peer
+//!   never reads be dropped during a cancellation: its flush fails instead
+//!   of hanging.
 
 use std::io;
 use std::os::fd::RawFd;
@@ -92,9 +124,14 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
+use crate::cancel::{self, Check};
 use crate::reactor::Registrations;
 use crate::scheduler::{lock, Shared};
 use crate::ThreadHandle;
+
+mod os_wait;
+
+pub(crate) use os_wait::InterruptFd;
 
 /// Which readiness an operation waits for.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -229,12 +266,31 @@ impl IoSource {
         self.fd
     }
 
+    /// The error a wait returns instead of waiting while the thread is
+    /// cancelled and already unwinding (rule R1): of kind `TimedOut`, with
+    /// a message saying the thread is cancelled. For socket operations that
+    /// wait in other ways (a retry after a pause) to fail the same way.
+    ///
+    /// ```
+    /// let e = spool_runtime::IoSource::cancelled_error();
+    /// assert_eq!(e.kind(), std::io::ErrorKind::TimedOut);
+    /// assert!(e.to_string().contains("cancelled"));
+    /// ```
+    pub fn cancelled_error() -> io::Error {
+        cancelled_while_unwinding()
+    }
+
     /// Runs `op` until it returns something other than `WouldBlock`,
     /// waiting for `direction` readiness in between.
     ///
     /// With a `deadline`, gives up once it has passed and returns the error
     /// a timed-out blocking socket call returns (`EAGAIN`, of kind
     /// `WouldBlock`). `op` is always tried at least once.
+    ///
+    /// Each wait is a cancellation point: a cancelled thread unwinds with
+    /// [`Cancelled`](crate::cancel::Cancelled) (and a thread that is
+    /// already unwinding gets an error of kind `TimedOut`); a result `op`
+    /// returned is always returned. See "Cancellation" in this module.
     pub fn io<R>(
         &self,
         direction: Direction,
@@ -299,7 +355,8 @@ impl IoSource {
         }
     }
 
-    /// Waits until the generation of `direction` differs from `seen`.
+    /// Waits until the generation of `direction` differs from `seen`: a
+    /// cancellation point (see "Cancellation" above).
     fn wait_after(
         &self,
         direction: Direction,
@@ -307,7 +364,7 @@ impl IoSource {
         deadline: Option<Instant>,
     ) -> io::Result<()> {
         let Some(core) = crate::worker::current().filter(|_| crate::in_green_thread()) else {
-            return poll_fd(self.fd, direction, deadline);
+            return os_wait::wait(self.fd, direction, deadline);
         };
         self.register(core.shared, core.index)?;
         let waiters = self.readiness.waiters(direction);
@@ -319,22 +376,34 @@ impl IoSource {
             }
             parked.push(me.clone());
         }
+        let withdraw = || {
+            let id = me.id();
+            lock(&waiters.parked).retain(|t| t.id() != id);
+        };
         loop {
-            match deadline {
-                None => crate::wait(),
-                Some(deadline) => {
-                    if Instant::now() >= deadline {
-                        let id = me.id();
-                        lock(&waiters.parked).retain(|t| t.id() != id);
+            match crate::cancellable_wait(deadline) {
+                Check::Continue => {
+                    // A stray wake (left by an earlier wait) leaves the
+                    // generation unchanged: wait again.
+                    if waiters.generation.load(Ordering::Acquire) != seen {
+                        return Ok(());
+                    }
+                    if deadline.is_some_and(|d| Instant::now() >= d) {
+                        withdraw();
                         return Err(timed_out());
                     }
-                    crate::wait_until(deadline);
                 }
-            }
-            // A stray wake (left by an earlier wait) leaves the generation
-            // unchanged: wait again.
-            if waiters.generation.load(Ordering::Acquire) != seen {
-                return Ok(());
+                Check::Raise(cancelled) => {
+                    // Nothing was read or written yet, so nothing is lost:
+                    // an event that came meanwhile moved the generation for
+                    // whoever tries next.
+                    withdraw();
+                    cancel::raise(cancelled);
+                }
+                Check::Unwinding => {
+                    withdraw();
+                    return Err(cancelled_while_unwinding());
+                }
             }
         }
     }
@@ -408,6 +477,16 @@ fn timed_out() -> io::Error {
     io::Error::from_raw_os_error(libc::EAGAIN)
 }
 
+/// The error of an operation that would wait while the thread is
+/// cancelled and already unwinding (rule R1 in `cancel.rs`).
+fn cancelled_while_unwinding() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::TimedOut,
+        "spool: the thread is cancelled: an I/O operation that would wait fails at once \
+         while the thread unwinds",
+    )
+}
+
 /// Adds the limit and the fix, where known, to an error from registering a
 /// descriptor with epoll; the OS error stays its source (see
 /// `crate::Described`).
@@ -422,47 +501,6 @@ fn describe_register_error(e: io::Error) -> io::Error {
         _ => "spool: cannot watch a socket".to_string(),
     };
     crate::Described::wrap(e, message)
-}
-
-/// Blocks the calling OS thread until `fd` is ready for `direction`, an
-/// error or hang-up is pending, or `deadline` passes.
-fn poll_fd(fd: RawFd, direction: Direction, deadline: Option<Instant>) -> io::Result<()> {
-    let events = match direction {
-        Direction::Read => libc::POLLIN,
-        Direction::Write => libc::POLLOUT,
-    };
-    loop {
-        let timeout_ms = match deadline {
-            None => -1,
-            Some(deadline) => {
-                let left = deadline.saturating_duration_since(Instant::now());
-                if left.is_zero() {
-                    return Err(timed_out());
-                }
-                // Round up so the wait never ends before the deadline.
-                let ms = left.as_nanos().div_ceil(1_000_000);
-                i32::try_from(ms).unwrap_or(i32::MAX)
-            }
-        };
-        let mut pollfd = libc::pollfd {
-            fd,
-            events,
-            revents: 0,
-        };
-        // SAFETY: `pollfd` is a valid, exclusively borrowed array of one
-        // element for the duration of the call.
-        let n = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
-        match n {
-            n if n > 0 => return Ok(()),
-            0 => {} // timed out: the loop checks the deadline
-            _ => {
-                let e = io::Error::last_os_error();
-                if e.kind() != io::ErrorKind::Interrupted {
-                    return Err(e);
-                }
-            }
-        }
-    }
 }
 
 #[cfg(test)]

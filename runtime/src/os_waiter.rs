@@ -14,6 +14,7 @@
 //! | `INTERRUPT` | a cancellation may be pending (see `cancel.rs`)             |
 //! | `MASKED`    | the current wait is not a cancellation point                |
 //! | `PARKING`   | the thread is in the user's `park` (std's park token)        |
+//! | `POLLING`   | the thread is in `poll(2)` with its interrupt descriptor     |
 //!
 //! `wake` and `interrupt` are read-modify-writes (so they release the
 //! caller's writes to the waiter's Acquire even when the bit was already
@@ -30,22 +31,37 @@
 //! comes second sees the other: the parker does not park, or the
 //! interrupter unparks it (which may leave std's token behind: one
 //! spurious return of a later `park`, which std's contract allows).
+//!
+//! A socket wait on an OS thread blocks in `poll(2)` (`io_source.rs`),
+//! which neither the condition variable nor std's token can end. The
+//! thread polls an *interrupt descriptor* of its own alongside the socket
+//! (an eventfd, made on first use and kept for the thread's life) and
+//! marks itself `POLLING` around the `poll`; the same two-sided
+//! read-modify-write argument as for `PARKING` makes an interrupter that
+//! comes second make the descriptor readable, and a poller that comes
+//! second not poll at all (see "Cancellation" in `io_source.rs`).
 
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::{Condvar, Mutex};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
+
+use crate::io_source::InterruptFd;
 
 const WOKEN: u8 = 1;
 const WAITING: u8 = 2;
 const INTERRUPT: u8 = 4;
 const MASKED: u8 = 8;
 const PARKING: u8 = 16;
+const POLLING: u8 = 32;
 
 /// One OS thread's wait/wake pair.
 pub(crate) struct OsWaiter {
     state: AtomicU8,
     lock: Mutex<()>,
     condvar: Condvar,
+    /// What an interrupt makes readable while the owner is `POLLING`;
+    /// made on the first socket wait (`None`: it could not be made).
+    poll_interrupt: OnceLock<Option<InterruptFd>>,
 }
 
 impl OsWaiter {
@@ -54,6 +70,7 @@ impl OsWaiter {
             state: AtomicU8::new(0),
             lock: Mutex::new(()),
             condvar: Condvar::new(),
+            poll_interrupt: OnceLock::new(),
         }
     }
 
@@ -138,6 +155,12 @@ impl OsWaiter {
         if before & WAITING != 0 && before & MASKED == 0 {
             self.notify();
         }
+        if before & POLLING != 0 {
+            // Set before `POLLING` was (see `begin_poll`), so it is there.
+            if let Some(Some(fd)) = self.poll_interrupt.get() {
+                fd.signal();
+            }
+        }
         before & PARKING != 0
     }
 
@@ -178,6 +201,35 @@ impl OsWaiter {
     /// The owner leaves the user's `park`.
     pub(crate) fn end_park(&self) {
         self.state.fetch_and(!PARKING, Ordering::Relaxed);
+    }
+
+    /// The owner's interrupt descriptor, made on first use; `None` if it
+    /// cannot be made (no descriptor left), and then its socket waits
+    /// notice an interrupt only when they next wake.
+    pub(crate) fn interrupt_fd(&self) -> Option<&InterruptFd> {
+        self.poll_interrupt
+            .get_or_init(|| InterruptFd::new().ok())
+            .as_ref()
+    }
+
+    /// The owner is about to wait in `poll(2)` with its interrupt
+    /// descriptor (made already, by `interrupt_fd`): returns `false` (and
+    /// does not mark itself) if `INTERRUPT` is already set.
+    pub(crate) fn begin_poll(&self) -> bool {
+        // AcqRel: pairs with `interrupt`'s RMW, whichever comes second
+        // sees the other's bit (and the interrupter sees the descriptor
+        // made before this).
+        let before = self.state.fetch_or(POLLING, Ordering::AcqRel);
+        if before & INTERRUPT != 0 {
+            self.state.fetch_and(!POLLING, Ordering::Relaxed);
+            return false;
+        }
+        true
+    }
+
+    /// The owner's `poll(2)` returned.
+    pub(crate) fn end_poll(&self) {
+        self.state.fetch_and(!POLLING, Ordering::Relaxed);
     }
 }
 

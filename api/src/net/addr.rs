@@ -8,7 +8,7 @@ use std::option;
 use std::slice;
 use std::vec;
 
-use crate::unblock::unblock;
+use crate::unblock::unblock_abandon;
 
 /// Converts a value to one or more [`SocketAddr`]s, mirroring
 /// [`std::net::ToSocketAddrs`].
@@ -18,9 +18,16 @@ use crate::unblock::unblock;
 /// `(&str, u16)`, `(String, u16)`, `str` and `String` (as
 /// `"host:port"`), `&[SocketAddr]`, and references to any of these.
 /// Numeric addresses are parsed at once. A host name is looked up with
-/// std's resolver (the system's `getaddrinfo`) through
-/// [`unblock`](crate::unblock), so a slow DNS server parks only the
-/// calling green thread, never its worker.
+/// std's resolver (the system's `getaddrinfo`) on spool's pool of OS
+/// threads, so a slow DNS server parks only the calling green thread,
+/// never its worker.
+///
+/// A lookup is a cancellation point: a cancelled caller (a `timeout`
+/// around a `connect` to a host name whose name server does not answer)
+/// unwinds at once, and the lookup, which cannot be interrupted, finishes
+/// on its pool thread and is dropped (see
+/// [`unblock_abandon`](crate::unblock_abandon)). While the caller is
+/// already unwinding and cancelled, the lookup is waited for.
 ///
 /// ```
 /// use spool::net::{SocketAddr, ToSocketAddrs};
@@ -28,8 +35,8 @@ use crate::unblock::unblock;
 /// let numeric: Vec<SocketAddr> = "127.0.0.1:8080".to_socket_addrs().unwrap().collect();
 /// assert_eq!(numeric, ["127.0.0.1:8080".parse().unwrap()]);
 ///
-/// // A name: looked up on spool's blocking pool when called from a green
-/// // thread ("localhost" resolves from /etc/hosts, without a network).
+/// // A name: looked up on spool's blocking pool ("localhost" resolves
+/// // from /etc/hosts, without a network).
 /// let local = spool::run(|| ("localhost", 80).to_socket_addrs().unwrap().collect::<Vec<_>>());
 /// assert!(local.iter().all(|a| a.ip().is_loopback() && a.port() == 80));
 /// ```
@@ -161,11 +168,12 @@ impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {
     }
 }
 
-/// Resolves `host` with std's resolver on the blocking pool (inline on a
-/// plain OS thread), so the lookup never blocks a worker.
+/// Resolves `host` with std's resolver on the blocking pool, so the lookup
+/// never blocks a worker, and a cancellation of the caller does not wait
+/// for it.
 fn lookup_host(host: &str, port: u16) -> io::Result<vec::IntoIter<SocketAddr>> {
     let host = host.to_owned();
-    unblock(move || {
+    unblock_abandon(move || {
         std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
             .map(|addrs| addrs.collect::<Vec<_>>().into_iter())
     })

@@ -8,6 +8,56 @@
 //! per connection scales to tens of thousands of connections. On a plain
 //! OS thread the same types block that thread, as std's do.
 //!
+//! # Cancellation
+//! Every call that can wait — `accept`, `connect`, reads, writes, `peek`,
+//! sends and receives, host-name lookups — is a *cancellation point* (see
+//! [`spool::cancel`](crate::cancel)), in a green thread and on a plain OS
+//! thread alike: a [`timeout`](crate::time::timeout) around it, a
+//! cancelled [`CancelScope`](crate::cancel::CancelScope) or
+//! [`JoinHandle::cancel`](crate::thread::JoinHandle::cancel) ends the wait
+//! by unwinding out of it, also when the scope is cancelled from another
+//! thread.
+//!
+//! * **Only the wait is a cancellation point.** A call that need not wait
+//!   — data is there, the send buffer has room — completes even in a
+//!   cancelled thread, and the cancellation comes at the next call that
+//!   waits (rule R2): a read that got data returns it. A cancelled call has
+//!   not happened: unread bytes stay in the socket for the next read.
+//! * **The socket stays open.** A cancellation never closes or shuts down
+//!   a socket; after a timeout the same stream can be read again.
+//! * **Timeouts combine.** A socket's own read or write timeout and the
+//!   thread's deadline both apply, and the earlier one ends the wait: the
+//!   socket timeout with std's `WouldBlock` error, the deadline by
+//!   unwinding.
+//! * **While unwinding** (rule R1): a thread that is already unwinding and
+//!   cancelled — a `BufWriter` flushed by its destructor during a
+//!   cancellation, say — does not wait and does not unwind again: a call
+//!   that would wait fails at once with an [`io::Error`](std::io::Error) of
+//!   kind [`TimedOut`](std::io::ErrorKind::TimedOut) whose message says the
+//!   thread is cancelled. So such a `BufWriter` whose peer never reads
+//!   neither hangs nor aborts; its unflushed data is dropped.
+//! * **Plain OS threads** wait in `poll(2)`, which spool makes
+//!   interruptible: a cancellation from another thread, or the deadline,
+//!   ends it just the same.
+//!
+//! ```
+//! use spool::net::{TcpListener, TcpStream};
+//! use std::io::{Read, Write};
+//! use std::time::Duration;
+//!
+//! let listener = TcpListener::bind("127.0.0.1:0")?;
+//! let mut client = TcpStream::connect(listener.local_addr()?)?;
+//! let (mut server, _) = listener.accept()?;
+//! let mut buf = [0; 4];
+//! // The peer is silent: the deadline ends the read...
+//! assert!(spool::time::timeout(Duration::from_millis(10), || client.read(&mut buf)).is_err());
+//! // ...and the stream is still open.
+//! server.write_all(b"late")?;
+//! client.read_exact(&mut buf)?;
+//! assert_eq!(&buf, b"late");
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! # Errors
 //! Errors are std's, with one addition: when a socket cannot be created or
 //! accepted because no descriptor is left (`EMFILE`, `ENFILE`), the message

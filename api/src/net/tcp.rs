@@ -134,6 +134,11 @@ impl TcpListener {
     /// (whose message names the limit and the fix) and leaves the pending
     /// connection queued, so a server loop that reports the error and
     /// calls `accept` again serves it once descriptors are freed.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self
             .io
@@ -143,6 +148,9 @@ impl TcpListener {
     }
 
     /// An iterator that accepts connections forever.
+    ///
+    /// Each `next` is an [`accept`](Self::accept), and so a cancellation
+    /// point.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -204,6 +212,11 @@ impl TcpStream {
     /// Opens a connection to `addr`, trying each address it resolves to
     /// until one connects; the error of the last attempt is returned if
     /// none does. The calling green thread parks while connecting.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
         each_addr(addr, |a| TcpStream::connect_deadline(a, None))
     }
@@ -211,6 +224,11 @@ impl TcpStream {
     /// Opens a connection to `addr`, failing with
     /// [`io::ErrorKind::TimedOut`] if it takes longer than `timeout`. A zero
     /// timeout is an error, as in std.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -315,6 +333,11 @@ impl TcpStream {
 
     /// Reads without removing the data from the queue, waiting as `read`
     /// does.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| s.peek(buf))
     }
@@ -396,6 +419,11 @@ fn libc_einprogress() -> i32 {
     }
 }
 
+/// Reads are cancellation points (see
+/// [Cancellation](crate::net#cancellation)): a cancelled thread unwinds
+/// from the wait (a read that got data returns it first), and one already
+/// unwinding from a cancellation gets an error of kind `TimedOut` instead
+/// of waiting.
 impl Read for TcpStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
@@ -418,6 +446,11 @@ impl Read for &TcpStream {
     }
 }
 
+/// Writes are cancellation points (see
+/// [Cancellation](crate::net#cancellation)): a cancelled thread unwinds
+/// from a wait for room in the send buffer, and one already unwinding from
+/// a cancellation gets an error of kind `TimedOut` instead of waiting (so
+/// a `BufWriter` dropped during a cancellation does not hang).
 impl Write for TcpStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)

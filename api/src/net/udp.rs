@@ -52,16 +52,31 @@ impl UdpSocket {
 
     /// Receives one datagram, waiting for it; returns its length and
     /// sender. A datagram longer than `buf` is truncated.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.io.read(|s| s.recv_from(buf))
     }
 
     /// As [`recv_from`](Self::recv_from), leaving the datagram queued.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.io.read(|s| s.peek_from(buf))
     }
 
     /// Sends `buf` to the first address `addr` resolves to.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         match resolve(&addr)?.first() {
             Some(to) => self.io.write(|s| s.send_to(buf, to)),
@@ -193,16 +208,31 @@ impl UdpSocket {
     }
 
     /// Sends `buf` to the connected peer.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.io.write(|s| s.send(buf))
     }
 
     /// Receives one datagram from the connected peer.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| s.recv(buf))
     }
 
     /// As [`recv`](Self::recv), leaving the datagram queued.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| s.peek(buf))
     }

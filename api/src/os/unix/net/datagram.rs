@@ -128,6 +128,11 @@ impl UnixDatagram {
 
     /// Receives one datagram, waiting for it; returns its length and
     /// sender. A datagram longer than `buf` is truncated.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let (n, from) = self.receive(
             |s| s.recv_from(buf).map(|(n, from)| (n, Some(from))),
@@ -141,12 +146,22 @@ impl UnixDatagram {
 
     /// Receives one datagram (from the connected peer, if connected),
     /// waiting for it; returns its length.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.receive(|s| s.recv(buf), 0)
     }
 
     /// As [`recv`](Self::recv), leaving the datagram queued. (std has this
     /// method only on nightly.)
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.receive(|s| SockRef::from(s).peek(as_uninit(buf)), 0)
     }
@@ -173,17 +188,32 @@ impl UnixDatagram {
 
     /// Sends `buf` to the socket named by `path`, waiting while its queue
     /// is full; returns the number of bytes sent.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
         self.io.write(|s| s.send_to(buf, path))
     }
 
     /// Sends `buf` to `addr`; see [`send_to`](Self::send_to).
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
         self.io.write(|s| s.send_to_addr(buf, addr))
     }
 
     /// Sends `buf` to the connected peer, waiting while its queue is full.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.io.write(|s| s.send(buf))
     }

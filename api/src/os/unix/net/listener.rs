@@ -100,6 +100,11 @@ impl UnixListener {
     /// (whose message names the limit and the fix) and leaves the pending
     /// connection queued, so a server loop that reports the error and
     /// calls `accept` again serves it once descriptors are freed.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self
             .io
@@ -136,6 +141,9 @@ impl UnixListener {
     }
 
     /// An iterator that accepts connections forever.
+    ///
+    /// Each `next` is an [`accept`](Self::accept), and so a cancellation
+    /// point.
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }

@@ -8,6 +8,23 @@
 //! connections; on a plain OS thread the same types block that thread, as
 //! std's do. Addresses are std's [`SocketAddr`].
 //!
+//! Every call that can wait is a cancellation point, with the rules of
+//! [`spool::net`'s](crate::net#cancellation): a cancelled thread unwinds
+//! from the wait (a call that need not wait completes), the socket stays
+//! open, and a thread already unwinding from a cancellation gets an error
+//! of kind `TimedOut` instead of waiting.
+//!
+//! ```
+//! use spool::os::unix::net::UnixStream;
+//! use std::io::Read;
+//! use std::time::Duration;
+//!
+//! let (mut a, _b) = UnixStream::pair()?;
+//! let read = spool::time::timeout(Duration::from_millis(10), || a.read(&mut [0; 4]));
+//! assert!(read.is_err()); // Elapsed: nothing was written
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! # Examples
 //! An echo server on a socket file, with one green thread per client:
 //! ```

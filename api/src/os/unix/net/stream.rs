@@ -18,7 +18,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use socket2::{SockAddr, SockRef, Type};
-use spool_runtime::Direction;
+use spool_runtime::cancel::Check;
+use spool_runtime::{Direction, IoSource};
 
 use super::{as_uninit, new_socket, to_sock_addr, SocketAddr};
 use crate::net::io::{fd_conversions, Io};
@@ -65,12 +66,22 @@ pub struct UnixStream {
 impl UnixStream {
     /// Connects to the socket named by `path`, parking the calling green
     /// thread while the server's accept queue is full.
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         UnixStream::connect_sock_addr(&SockAddr::unix(path)?)
     }
 
     /// Connects to the socket at `addr` (a path name, or on Linux an
     /// abstract name); see [`connect`](Self::connect).
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
         UnixStream::connect_sock_addr(&to_sock_addr(addr)?)
     }
@@ -86,6 +97,12 @@ impl UnixStream {
                 Ok(()) => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    // The pause is a cancellation point; while the thread
+                    // unwinds cancelled it would return at once, so fail
+                    // rather than spin (rule R1).
+                    if let Check::Unwinding = spool_runtime::cancel::check() {
+                        return Err(IoSource::cancelled_error());
+                    }
                     crate::thread::sleep(pause);
                     pause = (pause * 2).min(CONNECT_RETRY_MAX);
                 }
@@ -199,6 +216,11 @@ impl UnixStream {
 
     /// Reads without removing the data from the queue, waiting as `read`
     /// does. (std has this method only on nightly.)
+    ///
+    /// A cancellation point (see [Cancellation](crate::net#cancellation)):
+    /// a cancelled thread unwinds from the wait, and one already unwinding
+    /// from a cancellation gets an error of kind `TimedOut` instead of
+    /// waiting.
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| SockRef::from(s).peek(as_uninit(buf)))
     }
@@ -229,6 +251,11 @@ const EINPROGRESS: i32 = if cfg!(any(target_os = "linux", target_os = "android")
     36
 };
 
+/// Reads are cancellation points (see
+/// [Cancellation](crate::net#cancellation)): a cancelled thread unwinds
+/// from the wait (a read that got data returns it first), and one already
+/// unwinding from a cancellation gets an error of kind `TimedOut` instead
+/// of waiting.
 impl Read for UnixStream {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
@@ -249,6 +276,11 @@ impl Read for &UnixStream {
     }
 }
 
+/// Writes are cancellation points (see
+/// [Cancellation](crate::net#cancellation)): a cancelled thread unwinds
+/// from a wait for room in the send buffer, and one already unwinding from
+/// a cancellation gets an error of kind `TimedOut` instead of waiting (so
+/// a `BufWriter` dropped during a cancellation does not hang).
 impl Write for UnixStream {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
