@@ -462,3 +462,52 @@ fn race_rendezvous_send(s: &Sender<u64>, r: &Receiver<u64>, i: u64) {
         other => panic!("message {i}: (sent, received) = {other:?}"),
     }
 }
+
+// A loop whose channel calls never have to wait is cancelled too: every
+// blocking send and receive is a cancellation point on entry, before it
+// does anything, so nothing is taken or handed over by the cancelled call.
+mod on_entry {
+    use super::*;
+
+    rt_test! {
+        fn a_receive_that_would_not_wait_is_still_a_cancellation_point() {
+            let (tx, rx) = unbounded::<u32>();
+            for i in 0..10 {
+                tx.send(i).unwrap();
+            }
+            let received = std::cell::Cell::new(0);
+            let scope = CancelScope::new();
+            let canceller = scope.clone();
+            let outcome = scope.run(|| {
+                // Messages are always there: only the entry check can end this.
+                for msg in rx.iter() {
+                    received.set(received.get() + 1);
+                    if msg == 4 {
+                        canceller.cancel();
+                    }
+                }
+            });
+            assert_eq!(outcome, None, "the loop ran to the end of the channel");
+            assert_eq!(received.get(), 5, "the cancelled receive took a message");
+            assert_eq!(rx.try_recv(), Ok(5), "the next message stays in the channel");
+        }
+
+        fn a_send_that_would_not_wait_is_still_a_cancellation_point() {
+            let (tx, rx) = unbounded::<u32>();
+            let scope = CancelScope::new();
+            scope.cancel();
+            assert_eq!(scope.run(|| tx.send(1)), None);
+            assert_eq!(rx.try_recv(), Err(TryRecvError::Empty), "a cancelled send handed its message over");
+            let (tx2, rx2) = bounded::<u32>(1);
+            tx2.send(7).unwrap();
+            let sel_scope = CancelScope::new().with_timeout(Duration::ZERO);
+            let selected = sel_scope.run(|| {
+                let mut sel = Select::new();
+                sel.recv(&rx2);
+                sel.select().index()
+            });
+            assert_eq!(selected, None, "a ready select ran in a cancelled scope");
+            assert_eq!(rx2.try_recv(), Ok(7), "the cancelled select took the message");
+        }
+    }
+}

@@ -298,13 +298,14 @@ rt_test! {
             peeked = client.peek(&mut [0; 4]).unwrap();
         }
         let scope = CancelScope::new();
-        scope.cancel();
+        let canceller = scope.clone();
         let mut got = Vec::new();
         let result = scope.run(|| {
             let mut buf = [0; 4];
             let n = client.read(&mut buf).unwrap();
             got.extend_from_slice(&buf[..n]);
-            client.read(&mut buf) // nothing left: unwinds
+            canceller.cancel(); // after the read completed: it keeps its data
+            client.read(&mut buf) // the next read unwinds
         });
         assert!(result.is_none());
         assert_eq!(got, b"data");
@@ -406,4 +407,28 @@ fn cancelled_readers_leave_the_socket_to_the_others() {
         assert_eq!(&last.join().unwrap(), b"last");
         let _: SocketAddr = client.local_addr().unwrap();
     });
+}
+
+// A read that finds data at once is a cancellation point too, on entry:
+// the cancelled call takes no byte, so the data stays for the next read.
+mod on_entry {
+    use super::*;
+
+    rt_test! {
+        fn a_read_that_would_not_wait_is_still_a_cancellation_point() {
+            let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+            let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (mut server, _) = listener.accept().unwrap();
+            server.write_all(b"hello").unwrap();
+            // Let the bytes arrive, so the read below would not wait.
+            let mut first = [0u8; 1];
+            client.read_exact(&mut first).unwrap();
+            let scope = CancelScope::new();
+            scope.cancel();
+            let mut buf = [0u8; 16];
+            assert!(scope.run(|| client.read(&mut buf)).is_none());
+            let n = client.read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"ello", "the cancelled read took bytes");
+        }
+    }
 }

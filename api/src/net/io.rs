@@ -102,6 +102,7 @@ impl<S: AsRawFd> Io<S> {
         if self.settings.nonblocking.load(Ordering::Relaxed) || len == 0 {
             return op(&self.socket);
         }
+        entry_checkpoint();
         let deadline = deadline_after(&self.settings.read_timeout);
         self.source.read_stream(len, deadline, || op(&self.socket))
     }
@@ -121,6 +122,7 @@ impl<S: AsRawFd> Io<S> {
         if self.settings.nonblocking.load(Ordering::Relaxed) {
             return op(&self.socket);
         }
+        entry_checkpoint();
         let deadline = deadline_after(timeout);
         self.source.io(direction, deadline, || op(&self.socket))
     }
@@ -272,3 +274,15 @@ macro_rules! fd_conversions {
 }
 
 pub(crate) use fd_conversions;
+
+/// The cancellation point at the entry of a blocking socket call, so a loop
+/// whose reads always find data (or whose writes always find room) is still
+/// cancelled: a cancelled thread unwinds before the call does anything, so
+/// no byte is lost. While the thread is already unwinding, the call goes on
+/// (rule R1) and fails only if it would have to wait.
+#[inline]
+fn entry_checkpoint() {
+    if let spool_runtime::cancel::Check::Raise(cancelled) = spool_runtime::cancel::check() {
+        spool_runtime::cancel::raise(cancelled)
+    }
+}

@@ -642,6 +642,7 @@ impl<T> Chan<T> {
         msg: T,
         deadline: Option<Instant>,
     ) -> Result<(), SendTimeoutError<T>> {
+        entry_checkpoint();
         if let Some(ring) = &self.ring {
             return self.ring_send(ring, msg, deadline);
         }
@@ -733,6 +734,7 @@ impl<T> Chan<T> {
     /// Receives, blocking until `deadline` (forever if `None`). A
     /// cancellation point: raises, or while unwinding fails with `Timeout`.
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        entry_checkpoint();
         if let Some(ring) = &self.ring {
             return self.ring_recv(ring, deadline);
         }
@@ -1034,3 +1036,16 @@ impl<T> Chan<T> {
 
 #[cfg(all(test, loom))]
 mod loom_models;
+
+/// The cancellation point at the entry of a blocking send or receive, so a
+/// loop whose calls never have to wait (a producer that always keeps up)
+/// is still cancelled: if the thread is cancelled, the call unwinds before
+/// doing anything (nothing was handed over, so nothing is lost). While the
+/// thread is already unwinding, the call goes on (rule R1): it fails only
+/// if it would have to wait.
+#[inline]
+fn entry_checkpoint() {
+    if let crate::loom::chan_cancel::Check::Raise(cancelled) = crate::loom::chan_cancel::check() {
+        crate::loom::chan_cancel::raise(cancelled)
+    }
+}

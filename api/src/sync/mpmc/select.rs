@@ -629,6 +629,13 @@ impl<'a> Select<'a> {
     /// wait has a deadline). A cancellation point: see the top of this
     /// file.
     fn run(&mut self, wait: Wait) -> Option<usize> {
+        if let Wait::Until(_) = wait {
+            // A cancellation point on entry too, so a select loop whose
+            // operations are always ready is still cancelled.
+            if let chan_cancel::Check::Raise(cancelled) = chan_cancel::check() {
+                chan_cancel::raise(cancelled)
+            }
+        }
         let mut order = match self.present(wait, "select") {
             Ok(order) => order,
             Err(none) => return none,
@@ -712,6 +719,13 @@ impl<'a> Select<'a> {
     /// The `ready` loop: as `run`, with observers instead of wait-list
     /// entries and without performing the operation.
     fn run_ready(&mut self, wait: Wait) -> Option<usize> {
+        if let Wait::Until(_) = wait {
+            // A cancellation point on entry too, so a select loop whose
+            // operations are always ready is still cancelled.
+            if let chan_cancel::Check::Raise(cancelled) = chan_cancel::check() {
+                chan_cancel::raise(cancelled)
+            }
+        }
         let mut order = match self.present(wait, "ready") {
             Ok(order) => order,
             Err(none) => return none,
