@@ -125,7 +125,8 @@
 //! * **std's blocking calls** (`std::thread::sleep`, `std::fs`, a blocking
 //!   C library) cannot be interrupted: a cancellation is seen at the next
 //!   spool call. Run such work through [`unblock`](crate::unblock), which is
-//!   shielded — the cancellation is raised when it returns — and whose
+//!   shielded — the cancellation is raised at the first cancellation point
+//!   after it returns — and whose
 //!   closure can poll [`is_cancelled`] to stop early; or through
 //!   [`unblock_abandon`](crate::unblock_abandon), which returns at once on
 //!   cancellation and lets the closure finish on its own.

@@ -8,7 +8,6 @@
 
 use std::fmt;
 use std::io;
-use std::panic::resume_unwind;
 
 use spool_runtime::RuntimeConfig;
 
@@ -124,7 +123,7 @@ impl Runtime {
         match inner {
             Ok(inner) => match inner.join() {
                 Ok(value) => value,
-                Err(payload) => resume_unwind(payload),
+                Err(payload) => spool_runtime::cancel::resume(payload),
             },
             Err(e) => panic!("failed to spawn thread: {e}"),
         }
@@ -178,7 +177,7 @@ where
     match inner {
         Ok(inner) => match inner.join() {
             Ok(value) => value,
-            Err(payload) => resume_unwind(payload),
+            Err(payload) => spool_runtime::cancel::resume(payload),
         },
         Err(e) => panic!("failed to spawn thread: {e}"),
     }

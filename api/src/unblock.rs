@@ -92,7 +92,7 @@
 use std::any::Any;
 use std::cell::{Cell, UnsafeCell};
 use std::collections::VecDeque;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Condvar, LazyLock, Mutex, MutexGuard};
 use std::thread;
@@ -245,7 +245,7 @@ fn finish<T>(result: thread::Result<T>) -> T {
 fn resume(payload: Box<dyn Any + Send>) -> ! {
     match payload.downcast::<Cancelled>() {
         Ok(cancelled) => cancel::raise(*cancelled),
-        Err(payload) => resume_unwind(payload),
+        Err(payload) => spool_runtime::cancel::resume(payload),
     }
 }
 

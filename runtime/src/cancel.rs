@@ -669,9 +669,11 @@ pub(crate) fn panic_began() {
     with_current(|state, _| state.raising.set(false));
 }
 
-/// Resumes an unwind a scope caught and does not keep, recording whether
-/// it is a cancellation's (see [`unwinding_from_cancel`]).
-fn resume(payload: Box<dyn Any + Send>) -> ! {
+/// As [`std::panic::resume_unwind`], for code that caught an unwind and
+/// passes it on (a scope, `thread::scope`, `unblock`, `Runtime::run`):
+/// records whether it is a cancellation's, so the locks it unwinds through
+/// are not poisoned by a cancellation (see [`unwinding_from_cancel`]).
+pub fn resume(payload: Box<dyn Any + Send>) -> ! {
     let cancelling = Cancelled::from_payload(&payload).is_some();
     with_current(|state, _| state.raising.set(cancelling));
     resume_unwind(payload)

@@ -17,7 +17,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
 
 use super::packet::ScopeData;
@@ -74,7 +74,7 @@ where
         crate::cancel::checkpoint();
     }
     match result {
-        Err(payload) => resume_unwind(payload),
+        Err(payload) => spool_runtime::cancel::resume(payload),
         Ok(_) if scope.data.a_thread_panicked() => panic!("a scoped thread panicked"),
         Ok(value) => value,
     }
