@@ -102,8 +102,24 @@ impl<'scope, T> Packet<'scope, T> {
 
     /// Joiner side: wait for the result and take it. A cancellation point
     /// (see `wait_and_take`).
+    ///
+    /// A thread that ended by a cancellation its joiner shares (a scoped
+    /// child cancelled with the scope's caller) did not produce a value for
+    /// the joiner either: when the joiner is cancelled too, `join` unwinds
+    /// with the joiner's cancellation rather than hand it the child's
+    /// payload as a result (which `join().unwrap()` would turn into a
+    /// panic).
     pub(crate) fn join(&self) -> crate::thread::Result<T> {
-        self.wait_and_take(true)
+        let result = self.wait_and_take(true);
+        if let Err(payload) = &result {
+            if Cancelled::from_payload(payload).is_some() {
+                if let Check::Raise(cancelled) = spool_runtime::cancel::check() {
+                    drop(result);
+                    raise(cancelled);
+                }
+            }
+        }
+        result
     }
 
     /// Joiner side, not a cancellation point: waits for the thread to end
