@@ -405,6 +405,9 @@ thread_local! {
 }
 
 /// Runs `f` with the calling thread's cancellation state and park word.
+/// On an OS thread whose `OS_CANCEL` is destroyed already (a spool call
+/// from another thread-local's destructor) the state is a throwaway one:
+/// scopes entered there work as plain closures, never cancelled.
 #[inline]
 fn with_current<R>(f: impl FnOnce(&CancelState, Bits<'_>) -> R) -> R {
     if let Some(task) = scheduler::current_task() {
@@ -851,7 +854,10 @@ impl CancelScope {
                 bits.set();
             }
         });
-        let _leave = Leave(&self.inner);
+        let _leave = Leave {
+            scope: &self.inner,
+            slot,
+        };
         catch_unwind(AssertUnwindSafe(f))
     }
 
@@ -952,7 +958,11 @@ impl Drop for ClearOnDrop<'_> {
 }
 
 /// Leaves an entered scope when dropped (also while unwinding).
-struct Leave<'a>(&'a Arc<ScopeInner>);
+struct Leave<'a> {
+    scope: &'a Arc<ScopeInner>,
+    /// Our member slot in `scope`.
+    slot: usize,
+}
 
 impl Drop for Leave<'_> {
     fn drop(&mut self) {
@@ -961,7 +971,7 @@ impl Drop for Leave<'_> {
             // Leaving a scope only takes from the status, except for a
             // shield, which may uncover a cancelled outer scope. A scope
             // with a deadline may have set the cached one.
-            let shielded = self.0.shield.load(Ordering::Relaxed);
+            let shielded = self.scope.shield.load(Ordering::Relaxed);
             if shielded || state.deadline.get().is_some() {
                 state.deadline.set(walk_deadline(state, bits.root()));
             }
@@ -971,12 +981,26 @@ impl Drop for Leave<'_> {
             link
         });
         match link {
-            Some(link) if Arc::ptr_eq(&link.scope, self.0) => link.scope.remove_member(link.slot),
+            Some(link) if Arc::ptr_eq(&link.scope, self.scope) && link.slot == self.slot => {
+                link.scope.remove_member(link.slot)
+            }
+            // An OS thread whose thread-locals are being destroyed has no
+            // chain: the scope was entered into a throwaway one (see
+            // `with_current`), and is left the same way.
+            None if !has_state() => self.scope.remove_member(self.slot),
             // Scopes are entered only through closures, so they are left in
             // order; anything else is a broken invariant of this module.
             _ => crate::fatal("CancelScope: scopes left out of order"),
         }
     }
+}
+
+/// Whether the calling thread has a cancellation state of its own: not an
+/// OS thread whose thread-locals (`OS_CANCEL`) are destroyed already. A
+/// thread-local, once destroyed, stays unavailable, so a scope entered
+/// without a state is also left without one.
+fn has_state() -> bool {
+    scheduler::current_task().is_some() || OS_CANCEL.try_with(|_| ()).is_ok()
 }
 
 /// The scopes a thread inherits from the thread that started it: scoped
