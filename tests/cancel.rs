@@ -57,7 +57,10 @@ const _: () = {
 fn cancelled(payload: &Box<dyn Any + Send>) -> &Cancelled {
     match Cancelled::from_payload(payload) {
         Some(cancelled) => cancelled,
-        None => panic!("expected a cancellation, got a panic: {}", payload_text(&**payload)),
+        None => panic!(
+            "expected a cancellation, got a panic: {}",
+            payload_text(&**payload)
+        ),
     }
 }
 
@@ -408,7 +411,7 @@ rt_test! {
         assert_eq!(timeout(Duration::ZERO, || thread::sleep(LONG)).map_err(|_| ()), Err(()));
         let scope = CancelScope::new().with_deadline(past);
         assert!(scope.is_cancelled());
-        assert_eq!(scope.run(|| thread::park()), None);
+        assert_eq!(scope.run(thread::park), None);
     }
 
     fn duration_max_means_no_deadline() {
@@ -429,7 +432,7 @@ rt_test! {
         let swallowed = AtomicUsize::new(0);
         let r = scope.run(|| {
             for _ in 0..3 {
-                let caught = catch_unwind(|| cancel::checkpoint());
+                let caught = catch_unwind(cancel::checkpoint);
                 let payload = caught.expect_err("checkpoint in a cancelled scope returned");
                 assert!(Cancelled::from_payload(&payload).is_some());
                 swallowed.fetch_add(1, Ordering::SeqCst);
@@ -633,9 +636,9 @@ rt_test! {
         let near = Instant::now() + LONG / 2;
         let r = timeout_at(far, || {
             assert_eq!(cancel::current_deadline(), Some(far));
-            let inner = timeout_at(near, || cancel::current_deadline());
+            let inner = timeout_at(near, cancel::current_deadline);
             assert_eq!(inner, Ok(Some(near)));
-            let later = timeout_at(far + LONG, || cancel::current_deadline());
+            let later = timeout_at(far + LONG, cancel::current_deadline);
             assert_eq!(later, Ok(Some(far)));
             assert_eq!(cancel::shield(cancel::current_deadline), None);
             assert_eq!(cancel::current_deadline(), Some(far));
@@ -680,7 +683,7 @@ rt_test! {
         assert_eq!(scope.run(|| 2), Some(2));
         scope.cancel();
         assert_eq!(scope.run(|| 3), Some(3));
-        assert_eq!(scope.run(|| thread::park()), None);
+        assert_eq!(scope.run(thread::park), None);
     }
 }
 
@@ -711,7 +714,11 @@ fn assert_child_passes(test: &str) -> ChildOutput {
 /// calling OS thread.
 fn in_every_configuration(body: fn()) {
     for workers in [1, 2] {
-        Runtime::builder().workers(workers).build().unwrap().run(body);
+        Runtime::builder()
+            .workers(workers)
+            .build()
+            .unwrap()
+            .run(body);
     }
     body();
 }
@@ -838,7 +845,10 @@ fn child_scopes_in_tls_destructors() {
         // Registered first, so destroyed after spool's own thread-locals,
         // which the scopes below create.
         USES_SCOPES.with(|_| {});
-        assert_eq!(timeout(LONG, || thread::sleep(Duration::from_millis(1))), Ok(()));
+        assert_eq!(
+            timeout(LONG, || thread::sleep(Duration::from_millis(1))),
+            Ok(())
+        );
         assert_eq!(CancelScope::new().run(|| 4), Some(4));
     })
     .join()

@@ -9,7 +9,7 @@
 //! assert!(r.is_err());
 //! ```
 //!
-//! A timeout is a [`CancelScope`](crate::cancel::CancelScope) with a
+//! A timeout is a [`CancelScope`] with a
 //! deadline; see [`spool::cancel`](crate::cancel) for how cancellation
 //! works and its rules.
 

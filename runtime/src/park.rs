@@ -566,10 +566,7 @@ mod loom_models {
                     let (state, count) = (state.clone(), count.clone());
                     thread::spawn(move || {
                         let woke = state.transition_to_notified(WaitKind::Park);
-                        assert!(
-                            !woke || kind == WaitKind::Park,
-                            "an unpark ended a sleep"
-                        );
+                        assert!(!woke || kind == WaitKind::Park, "an unpark ended a sleep");
                         if woke {
                             count.fetch_add(1, Ordering::Relaxed);
                         }
@@ -601,8 +598,12 @@ mod loom_models {
             let queued = Arc::new(AtomicBool::new(false));
             let done = Arc::new(AtomicUsize::new(0));
             let canceller = {
-                let (state, cancelled, queued, done) =
-                    (state.clone(), cancelled.clone(), queued.clone(), done.clone());
+                let (state, cancelled, queued, done) = (
+                    state.clone(),
+                    cancelled.clone(),
+                    queued.clone(),
+                    done.clone(),
+                );
                 thread::spawn(move || {
                     // `ScopeInner::cancel`: mark (Release), then interrupt.
                     cancelled.store(true, Ordering::Release);

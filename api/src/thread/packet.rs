@@ -62,10 +62,7 @@ impl<'scope, T> Packet<'scope, T> {
         Packet::with(None, inherited)
     }
 
-    fn with(
-        scope: Option<Arc<ScopeData>>,
-        inherited: Option<Inherited>,
-    ) -> Arc<Packet<'scope, T>> {
+    fn with(scope: Option<Arc<ScopeData>>, inherited: Option<Inherited>) -> Arc<Packet<'scope, T>> {
         Arc::new(Packet {
             state: AtomicU8::new(RUNNING),
             result: UnsafeCell::new(None),
