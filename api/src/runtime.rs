@@ -106,6 +106,11 @@ impl Runtime {
     /// returns. `f` may borrow from the caller. A panic in `f` resumes in
     /// the caller.
     ///
+    /// `f` runs inside the caller's cancel scopes, so a timeout or a cancel
+    /// of the caller reaches it and its cancellation resumes in the caller;
+    /// the wait itself is not a cancellation point, since `f` borrows from
+    /// the caller's stack.
+    ///
     /// # Panics
     /// If the green thread cannot be created (no stack could be had).
     pub fn run<F, T>(&self, f: F) -> T
@@ -113,15 +118,16 @@ impl Runtime {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        // SAFETY: we join the thread before returning, and `self` (so its
+        // SAFETY: we join the thread before returning (with a wait that no
+        // cancellation cuts short), and `self` (so its
         // workers) outlives the call; if the thread never finishes we never
         // return, so its borrows stay valid. (Nor can the runtime be dropped
         // during the call and abandon the thread: `self` is borrowed. Were
         // it abandoned, its borrows would not be used again: see
         // `spool_runtime::Runtime::spawn_unchecked`.)
-        let inner = unsafe { thread::Builder::new().spawn_unchecked(f, None, Some(&self.inner)) };
+        let inner = unsafe { thread::Builder::new().spawn_run(f, &self.inner) };
         match inner {
-            Ok(inner) => match inner.join() {
+            Ok(inner) => match inner.join_to_end() {
                 Ok(value) => value,
                 Err(payload) => spool_runtime::cancel::resume(payload),
             },
@@ -173,9 +179,9 @@ where
         Err(e) => panic!("failed to start the spool runtime: {e}"),
     };
     // SAFETY: as `Runtime::run`; the global runtime is never dropped.
-    let inner = unsafe { thread::Builder::new().spawn_unchecked(f, None, Some(runtime)) };
+    let inner = unsafe { thread::Builder::new().spawn_run(f, runtime) };
     match inner {
-        Ok(inner) => match inner.join() {
+        Ok(inner) => match inner.join_to_end() {
             Ok(value) => value,
             Err(payload) => spool_runtime::cancel::resume(payload),
         },

@@ -473,6 +473,9 @@ thread_local! {
 }
 
 /// Runs `f` with the calling thread's cancellation state and park word.
+/// On an OS thread whose `OS_CANCEL` is destroyed already (a spool call
+/// from another thread-local's destructor) the state is a throwaway one:
+/// scopes entered there work as plain closures, never cancelled.
 #[inline]
 fn with_current<R>(f: impl FnOnce(&CancelState, Bits<'_>) -> R) -> R {
     if let Some(task) = scheduler::current_task() {
@@ -1074,11 +1077,23 @@ impl Drop for Leave<'_> {
         });
         match link {
             Some(link) if Arc::ptr_eq(&link.scope, self.0) => link.scope.leave_runner(),
+            // An OS thread whose thread-locals are being destroyed has no
+            // chain: the scope was entered into a throwaway one (see
+            // `with_current`), and is left the same way.
+            None if !has_state() => self.0.leave_runner(),
             // Scopes are entered only through closures, so they are left in
             // order; anything else is a broken invariant of this module.
             _ => crate::fatal("CancelScope: scopes left out of order"),
         }
     }
+}
+
+/// Whether the calling thread has a cancellation state of its own: not an
+/// OS thread whose thread-locals (`OS_CANCEL`) are destroyed already. A
+/// thread-local, once destroyed, stays unavailable, so a scope entered
+/// without a state is also left without one.
+fn has_state() -> bool {
+    scheduler::current_task().is_some() || OS_CANCEL.try_with(|_| ()).is_ok()
 }
 
 /// The scopes a thread inherits from the thread that started it: scoped

@@ -353,7 +353,11 @@ pub fn current_id() -> NonZeroU64 {
 /// Blocks until the calling thread's token is available, then consumes it.
 ///
 /// A cancellation point: unwinds with [`cancel::Cancelled`] if the thread
-/// is cancelled (or returns early, if it is already unwinding).
+/// is cancelled (or returns early, if it is already unwinding). A park that
+/// took the token returns even when a cancel arrived meanwhile (the
+/// cancellation is raised at the next cancellation point), and one that
+/// unwinds leaves an `unpark` that raced it for the next park: no token is
+/// lost to a cancellation.
 #[inline]
 pub fn park() {
     park_until(None);
@@ -386,8 +390,10 @@ fn park_until(deadline: Option<Instant>) {
     if task.state.consume_token(WaitKind::Park) || deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
-    green_wait(task, WaitKind::Park, deadline, true);
-    if task.state.interrupt_pending() {
+    // A park that took the token returns (rule R2), even if a cancel came
+    // too: the cancellation stays pending for the next cancellation point.
+    let took_token = green_wait(task, WaitKind::Park, deadline, true);
+    if !took_token && task.state.interrupt_pending() {
         cancel_after_park();
     }
 }
@@ -405,8 +411,10 @@ fn green_park_cancellable(task: &Task, deadline: Option<Instant>) {
     if task.state.consume_token(WaitKind::Park) || deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
-    green_wait(task, WaitKind::Park, cancel_bound(deadline), true);
-    cancel_after_park();
+    // As in `park_until`: a park that took the token returns (rule R2).
+    if !green_wait(task, WaitKind::Park, cancel_bound(deadline), true) {
+        cancel_after_park();
+    }
 }
 
 /// After a park that may have been ended by a cancellation: raise it.
@@ -426,13 +434,24 @@ fn os_park_until(deadline: Option<Instant>) {
     if deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
-    os_park(deadline);
-    cancel_after_park();
+    let parked = os_park(deadline);
+    if let cancel::Check::Raise(cancelled) = cancel::check() {
+        if parked {
+            // std's park cannot say whether it took a token left by the
+            // user's `unpark` or by the interrupt (both are std's one
+            // token): leave one, so an `unpark` racing the cancel is not
+            // lost (rule R2). At worst the next park returns spuriously,
+            // which std's contract allows.
+            os_leave_park_token();
+        }
+        cancel::raise(cancelled)
+    }
 }
 
 /// The user's park on a plain OS thread: std's token, ended early by an
 /// interrupt (see `os_waiter.rs`) and bounded by the effective deadline.
-fn os_park(deadline: Option<Instant>) {
+/// Returns whether it parked (and so may have taken std's token).
+fn os_park(deadline: Option<Instant>) -> bool {
     let deadline = cancel_bound(deadline);
     with_os_waiter(|waiter| {
         let parking = waiter.is_none_or(|w| w.begin_park(true));
@@ -444,6 +463,18 @@ fn os_park(deadline: Option<Instant>) {
         }
         if let Some(waiter) = waiter {
             waiter.end_park();
+        }
+        parking
+    })
+}
+
+/// Leaves std's park token for the calling OS thread (nothing while its
+/// thread-local storage is being destroyed: `std::thread::current` may
+/// fail then).
+fn os_leave_park_token() {
+    let _ = OS_THREAD.try_with(|cell| {
+        if let Some(os) = cell.get() {
+            os.thread.unpark();
         }
     });
 }
@@ -563,7 +594,9 @@ fn os_cancellable_wait(until: Option<Instant>) -> cancel::Check {
 #[inline]
 pub fn wait() {
     match scheduler::current_task() {
-        Some(task) => green_wait(task, WaitKind::Internal, None, false),
+        Some(task) => {
+            green_wait(task, WaitKind::Internal, None, false);
+        }
         None => with_os_waiter(|waiter| match waiter {
             Some(waiter) => waiter.wait(None, false),
             None => std::thread::park(),
@@ -588,11 +621,11 @@ pub fn wait_until(deadline: Instant) {
 
 /// One wait of `kind` by the running green thread: returns at once if the
 /// kind's token is there, else switches out until the token, the timer or
-/// (if `interruptible`) an interrupt.
+/// (if `interruptible`) an interrupt. Returns whether it took the token.
 #[inline]
-fn green_wait(task: &Task, kind: WaitKind, until: Option<Instant>, interruptible: bool) {
+fn green_wait(task: &Task, kind: WaitKind, until: Option<Instant>, interruptible: bool) -> bool {
     if task.state.consume_token(kind) {
-        return;
+        return true;
     }
     task.suspend(Suspend::Wait {
         kind,
@@ -606,6 +639,7 @@ fn green_wait(task: &Task, kind: WaitKind, until: Option<Instant>, interruptible
         let timer_pending = woken_by_token || (interruptible && task.state.interrupt_pending());
         end_timed_wait(task, timer_pending);
     }
+    woken_by_token
 }
 
 /// Ends a timed wait: later firings of its timer are stale.

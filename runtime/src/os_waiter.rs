@@ -254,6 +254,93 @@ mod tests {
     }
 
     #[test]
+    fn an_interrupt_ends_an_interruptible_wait_and_stays_set() {
+        let waiter = Arc::new(OsWaiter::new());
+        for _ in 0..200 {
+            let other = {
+                let waiter = waiter.clone();
+                std::thread::spawn(move || assert!(!waiter.interrupt()))
+            };
+            waiter.wait(None, true); // hangs if the interrupt is lost
+            other.join().unwrap();
+            assert!(waiter.interrupt_pending());
+            // Still set: the next interruptible wait returns at once, and
+            // leaves no wake token behind.
+            waiter.wait(None, true);
+            assert!(waiter.take_interrupt());
+            assert!(!waiter.interrupt_pending());
+        }
+        assert_eq!(waiter.state.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn an_interrupt_does_not_end_a_masked_wait() {
+        let waiter = Arc::new(OsWaiter::new());
+        waiter.interrupt();
+        // Set before the wait: a masked wait still waits (to its deadline).
+        let start = Instant::now();
+        waiter.wait(Some(Instant::now() + Duration::from_millis(20)), false);
+        assert!(start.elapsed() >= Duration::from_millis(20));
+        // Set during the wait: neither. Only the wake ends it.
+        let other = {
+            let waiter = waiter.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(10));
+                waiter.interrupt();
+                std::thread::sleep(Duration::from_millis(20));
+                waiter.wake();
+            })
+        };
+        let start = Instant::now();
+        waiter.wait(None, false);
+        assert!(start.elapsed() >= Duration::from_millis(30));
+        other.join().unwrap();
+        assert!(waiter.take_interrupt());
+        assert_eq!(waiter.state.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn begin_park_and_interrupt_never_both_miss() {
+        // Sequential: an interrupt first makes `begin_park` refuse; a park
+        // first makes `interrupt` ask for an unpark.
+        let waiter = OsWaiter::new();
+        waiter.interrupt();
+        assert!(!waiter.begin_park(true));
+        assert!(waiter.take_interrupt());
+        assert!(waiter.begin_park(true));
+        assert!(waiter.interrupt(), "the interrupter was not told to unpark");
+        waiter.end_park();
+        assert!(waiter.take_interrupt());
+        // A park that is no cancellation point parks whatever the bits.
+        waiter.interrupt();
+        assert!(waiter.begin_park(false));
+        waiter.end_park();
+        assert!(waiter.take_interrupt());
+        // Racing: the parker never sleeps through an interrupt.
+        let waiter = Arc::new(OsWaiter::new());
+        let parker = std::thread::current();
+        for _ in 0..1_000 {
+            let other = {
+                let (waiter, parker) = (waiter.clone(), parker.clone());
+                std::thread::spawn(move || {
+                    if waiter.interrupt() {
+                        parker.unpark();
+                    }
+                })
+            };
+            if waiter.begin_park(true) {
+                // Until the interrupt: parks may return spuriously.
+                while !waiter.interrupt_pending() {
+                    std::thread::park();
+                }
+            }
+            waiter.end_park();
+            other.join().unwrap();
+            assert!(waiter.take_interrupt());
+        }
+    }
+
+    #[test]
     fn a_wake_from_another_thread_ends_the_wait() {
         let waiter = Arc::new(OsWaiter::new());
         for _ in 0..1_000 {

@@ -303,6 +303,21 @@ mod loom_models {
     //! (`a_token_already_present_still_publishes`), and letting a token of
     //! one kind clear the other kind's switched-out bit
     //! (`an_unpark_during_an_internal_wait_is_kept`).
+    //!
+    //! The interrupt models (cancellation, see "Interrupts" above) and the
+    //! mutation each was seen to catch:
+    //! * `cancel_and_unpark_wake_a_parked_thread_once`: `interrupt` reporting
+    //!   a wake without clearing the switched-out bit (the unparker queues
+    //!   the thread a second time);
+    //! * `cancel_timer_and_unpark_queue_a_sleeping_thread_once`: the timer's
+    //!   transition returning `true` without checking that the thread is
+    //!   still switched out (queued twice, with the interrupt);
+    //! * `a_cancel_during_a_recheck_is_not_lost`: `take_interrupt` with
+    //!   `Relaxed` ordering (the recheck misses the scope's mark, then
+    //!   sleeps with nobody left to wake it);
+    //! * `an_interrupt_does_not_end_a_masked_wait`: `interrupt` ignoring
+    //!   `MASKED` (it queues a thread in a wait that is no cancellation
+    //!   point).
     use super::*;
     use loom::sync::atomic::{AtomicBool, AtomicUsize};
     use loom::sync::Arc;
@@ -450,6 +465,194 @@ mod loom_models {
                 "the unpark's token must survive the internal wait"
             );
         });
+    }
+
+    /// Waits until the winner of the transition out of the switched-out
+    /// state queues us (see `wait`), then takes the flag down.
+    fn until_queued(queued: &AtomicBool, others_done: &AtomicUsize, others: usize) {
+        while queued
+            .compare_exchange(true, false, Ordering::Acquire, Ordering::Acquire)
+            .is_err()
+        {
+            let finished = others_done.load(Ordering::Acquire) == others;
+            assert!(
+                !finished || queued.load(Ordering::Acquire),
+                "lost wakeup: switched out with nobody left to wake us"
+            );
+            thread::yield_now();
+        }
+    }
+
+    /// A cancel and an unpark race for a parked thread. Exactly one of them
+    /// queues it, and the thread — resumed by the winner at once, while the
+    /// other party may still be running — ends its park as `park` in
+    /// `lib.rs` does: it returns if it took the token (rule R2; the
+    /// cancellation stays pending), and otherwise unwinds, leaving the
+    /// unpark's token, once it lands, for the next park. No token is faked
+    /// or lost, and the interrupt is not lost either.
+    #[test]
+    fn cancel_and_unpark_wake_a_parked_thread_once() {
+        /// The parked thread's resumption, run by whoever queued it:
+        /// whether its park took the token.
+        fn resume(state: &ParkState, took_token: &AtomicUsize) {
+            let took = state.consume_token(WaitKind::Park);
+            if !took {
+                // Only the interrupt ends a park without a token.
+                assert!(state.interrupt_pending(), "woken by nobody");
+            }
+            took_token.store(usize::from(took), Ordering::Relaxed);
+        }
+        loom::model(|| {
+            let state = Arc::new(ParkState::new());
+            let queued = Arc::new(AtomicUsize::new(0));
+            let took_token = Arc::new(AtomicUsize::new(2));
+            assert!(state.transition_to_waiting(WaitKind::Park, true));
+            let canceller = {
+                let (state, queued, took_token) =
+                    (state.clone(), queued.clone(), took_token.clone());
+                thread::spawn(move || {
+                    if state.interrupt() {
+                        queued.fetch_add(1, Ordering::Relaxed);
+                        resume(&state, &took_token);
+                    }
+                })
+            };
+            // The unparker.
+            if state.transition_to_notified(WaitKind::Park) {
+                queued.fetch_add(1, Ordering::Relaxed);
+                resume(&state, &took_token);
+            }
+            canceller.join().unwrap();
+            assert_eq!(queued.load(Ordering::Relaxed), 1, "queued twice, or never");
+            let took_token = took_token.load(Ordering::Relaxed) == 1;
+            assert!(state.take_interrupt(), "the interrupt was lost");
+            // The unpark's one token: taken by the park that returned, or
+            // left for the next park.
+            assert_eq!(
+                state.consume_token(WaitKind::Park),
+                !took_token,
+                "an unpark's token was lost or faked"
+            );
+        });
+    }
+
+    /// A sleeping thread (spool's timed, interruptible internal wait, as
+    /// `sleep` uses) or one in `park_timeout`, with a cancel, its timer
+    /// and an unpark all racing: exactly one of them queues it. An unpark
+    /// never ends a sleep; its token is left for the next park.
+    #[test]
+    fn cancel_timer_and_unpark_queue_a_sleeping_thread_once() {
+        for kind in [WaitKind::Internal, WaitKind::Park] {
+            loom::model(move || {
+                let state = Arc::new(ParkState::new());
+                let count = Arc::new(AtomicUsize::new(0));
+                assert!(state.transition_to_waiting(kind, true));
+                let canceller = {
+                    let (state, count) = (state.clone(), count.clone());
+                    thread::spawn(move || {
+                        if state.interrupt() {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                };
+                let unparker = {
+                    let (state, count) = (state.clone(), count.clone());
+                    thread::spawn(move || {
+                        let woke = state.transition_to_notified(WaitKind::Park);
+                        assert!(!woke || kind == WaitKind::Park, "an unpark ended a sleep");
+                        if woke {
+                            count.fetch_add(1, Ordering::Relaxed);
+                        }
+                    })
+                };
+                if state.transition_from_timed_wait(kind) {
+                    count.fetch_add(1, Ordering::Relaxed);
+                }
+                canceller.join().unwrap();
+                unparker.join().unwrap();
+                assert_eq!(count.load(Ordering::Relaxed), 1);
+                assert!(state.take_interrupt());
+                assert!(state.consume_token(WaitKind::Park));
+                assert!(!state.consume_token(WaitKind::Internal));
+            });
+        }
+    }
+
+    /// A cancellation point's recheck (`recheck` in `cancel.rs`) clears
+    /// `INTERRUPT`, then reads the scope's cancelled mark; the canceller
+    /// sets the mark, then interrupts. Whatever the interleaving, the
+    /// thread ends up seeing the mark: before waiting, or woken from its
+    /// wait by the interrupt.
+    #[test]
+    fn a_cancel_during_a_recheck_is_not_lost() {
+        loom::model(|| {
+            let state = Arc::new(ParkState::new());
+            let cancelled = Arc::new(AtomicBool::new(false));
+            let queued = Arc::new(AtomicBool::new(false));
+            let done = Arc::new(AtomicUsize::new(0));
+            let canceller = {
+                let (state, cancelled, queued, done) = (
+                    state.clone(),
+                    cancelled.clone(),
+                    queued.clone(),
+                    done.clone(),
+                );
+                thread::spawn(move || {
+                    // `ScopeInner::cancel`: mark (Release), then interrupt.
+                    cancelled.store(true, Ordering::Release);
+                    if state.interrupt() {
+                        queued.store(true, Ordering::Release);
+                    }
+                    done.fetch_add(1, Ordering::Release);
+                })
+            };
+            loop {
+                state.take_interrupt();
+                if cancelled.load(Ordering::Acquire) {
+                    break; // raised
+                }
+                // Not cancelled (yet): one interruptible internal wait.
+                if state.transition_to_waiting(WaitKind::Internal, true) {
+                    until_queued(&queued, &done, 1);
+                }
+            }
+            canceller.join().unwrap();
+        });
+    }
+
+    /// A masked wait (`join` or a lock while unwinding, spool's waits that
+    /// are no cancellation points) is entered even with an interrupt
+    /// pending, is not ended by one, and is ended by its own wake; the
+    /// interrupt stays pending for the next cancellation point.
+    #[test]
+    fn an_interrupt_does_not_end_a_masked_wait() {
+        for interrupted_before in [false, true] {
+            loom::model(move || {
+                let state = Arc::new(ParkState::new());
+                if interrupted_before {
+                    assert!(!state.interrupt());
+                }
+                // The worker's half of a masked wait: it switches out even
+                // with the interrupt there.
+                assert!(state.transition_to_waiting(WaitKind::Internal, false));
+                let canceller = {
+                    let state = state.clone();
+                    thread::spawn(move || {
+                        assert!(!state.interrupt(), "an interrupt ended a masked wait");
+                    })
+                };
+                assert!(
+                    state.transition_to_notified(WaitKind::Internal),
+                    "the wake did not end the masked wait"
+                );
+                canceller.join().unwrap();
+                assert!(state.consume_token(WaitKind::Internal));
+                assert!(state.take_interrupt(), "the interrupt was lost");
+                // Nothing of the masked wait is left behind: an
+                // interruptible wait now switches out.
+                assert!(state.transition_to_waiting(WaitKind::Internal, true));
+            });
+        }
     }
 
     /// Conversely, spool's wake does not end a `park`: it leaves its token

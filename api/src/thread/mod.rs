@@ -257,6 +257,42 @@ impl Builder {
         F: FnOnce() -> T + Send + 'a,
         T: Send + 'a,
     {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.spawn_packet(f, Packet::new(scope), runtime) }
+    }
+
+    /// Spawns the thread of `Runtime::run`, which runs in the caller's
+    /// cancel scopes; the caller waits for it with `JoinInner::join_to_end`.
+    ///
+    /// # Safety
+    /// As `spawn_unchecked`.
+    pub(crate) unsafe fn spawn_run<'a, F, T>(
+        self,
+        f: F,
+        runtime: &spool_runtime::Runtime,
+    ) -> io::Result<JoinInner<'a, T>>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
+        // SAFETY: forwarded from this function's contract.
+        unsafe { self.spawn_packet(f, Packet::for_run(), Some(runtime)) }
+    }
+
+    /// `spawn_unchecked` once the packet is made.
+    ///
+    /// # Safety
+    /// As `spawn_unchecked`.
+    unsafe fn spawn_packet<'a, F, T>(
+        self,
+        f: F,
+        packet: Arc<Packet<'a, T>>,
+        runtime: Option<&spool_runtime::Runtime>,
+    ) -> io::Result<JoinInner<'a, T>>
+    where
+        F: FnOnce() -> T + Send + 'a,
+        T: Send + 'a,
+    {
         // A big closure is boxed before it is moved any further: the green
         // thread then moves it out of the box only to call it. Unboxed, each
         // move on the way (into the completion, out of it, into
@@ -266,10 +302,10 @@ impl Builder {
         // limit anyway; this only boxes earlier.)
         if std::mem::size_of::<F>() > BOX_CLOSURES_OVER {
             // SAFETY: forwarded; the box borrows what `f` borrows.
-            unsafe { self.spawn_completion(Box::new(f), scope, runtime) }
+            unsafe { self.spawn_completion(Box::new(f), packet, runtime) }
         } else {
             // SAFETY: forwarded from this function's contract.
-            unsafe { self.spawn_completion(f, scope, runtime) }
+            unsafe { self.spawn_completion(f, packet, runtime) }
         }
     }
 
@@ -280,14 +316,13 @@ impl Builder {
     unsafe fn spawn_completion<'a, F, T>(
         self,
         f: F,
-        scope: Option<Arc<ScopeData>>,
+        mut packet: Arc<Packet<'a, T>>,
         runtime: Option<&spool_runtime::Runtime>,
     ) -> io::Result<JoinInner<'a, T>>
     where
         F: FnOnce() -> T + Send + 'a,
         T: Send + 'a,
     {
-        let mut packet: Arc<Packet<'a, T>> = Packet::new(scope);
         // The completion owns `f`, so the closure is dropped before the
         // packet is completed, whichever way the thread ends.
         let completion = Completion::new(packet.clone(), f);
@@ -327,6 +362,12 @@ pub(crate) struct JoinInner<'scope, T> {
 impl<T> JoinInner<'_, T> {
     pub(crate) fn join(self) -> Result<T> {
         self.packet.join()
+    }
+
+    /// Waits for the thread to end, not a cancellation point (see
+    /// `Builder::spawn_run`).
+    pub(crate) fn join_to_end(self) -> Result<T> {
+        self.packet.join_to_end()
     }
 
     pub(crate) fn cancel(&self, reason: crate::cancel::CancelReason) {

@@ -7,7 +7,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
-use spool_runtime::cancel::{Cancelled, Check, Inherited};
+use spool_runtime::cancel::{raise, Cancelled, Check, Inherited};
 use spool_runtime::ThreadHandle;
 
 /// The thread is running; nobody waits yet.
@@ -30,6 +30,9 @@ pub(crate) struct Packet<'scope, T> {
     result: UnsafeCell<Option<crate::thread::Result<T>>>,
     joiner: UnsafeCell<Option<ThreadHandle>>,
     scope: Option<Arc<ScopeData>>,
+    /// The cancel scopes the thread runs in: those of its `scope` call, or
+    /// of the caller of `Runtime::run`.
+    inherited: Option<Inherited>,
     _borrows: PhantomData<&'scope ()>,
 }
 
@@ -42,14 +45,30 @@ unsafe impl<T: Send> Send for Packet<'_, T> {}
 
 impl<'scope, T> Packet<'scope, T> {
     pub(crate) fn new(scope: Option<Arc<ScopeData>>) -> Arc<Packet<'scope, T>> {
-        if let Some(scope) = &scope {
+        let inherited = scope.as_ref().map(|scope| {
             scope.increment_num_running_threads();
-        }
+            scope.inherited.clone()
+        });
+        Packet::with(scope, inherited)
+    }
+
+    /// The packet of `Runtime::run`'s thread, which borrows from the
+    /// caller: it runs in the caller's cancel scopes, so a cancellation of
+    /// the caller reaches it (the caller itself waits for it, see
+    /// `join_to_end`). Not while the caller unwinds: the thread's
+    /// cancellation would resume in the caller, a second unwind (rule R1).
+    pub(crate) fn for_run() -> Arc<Packet<'scope, T>> {
+        let inherited = (!spool_runtime::panicking()).then(spool_runtime::cancel::inherit);
+        Packet::with(None, inherited)
+    }
+
+    fn with(scope: Option<Arc<ScopeData>>, inherited: Option<Inherited>) -> Arc<Packet<'scope, T>> {
         Arc::new(Packet {
             state: AtomicU8::new(RUNNING),
             result: UnsafeCell::new(None),
             joiner: UnsafeCell::new(None),
             scope,
+            inherited,
             _borrows: PhantomData,
         })
     }
@@ -78,8 +97,38 @@ impl<'scope, T> Packet<'scope, T> {
         self.state.load(Ordering::Acquire) == DONE
     }
 
-    /// Joiner side: wait for the result and take it.
+    /// Joiner side: wait for the result and take it. A cancellation point
+    /// (see `wait_and_take`).
+    ///
+    /// A thread that ended by a cancellation its joiner shares (a scoped
+    /// child cancelled with the scope's caller) did not produce a value for
+    /// the joiner either: when the joiner is cancelled too, `join` unwinds
+    /// with the joiner's cancellation rather than hand it the child's
+    /// payload as a result (which `join().unwrap()` would turn into a
+    /// panic).
     pub(crate) fn join(&self) -> crate::thread::Result<T> {
+        let result = self.wait_and_take(true);
+        if let Err(payload) = &result {
+            if Cancelled::from_payload(payload).is_some() {
+                if let Check::Raise(cancelled) = spool_runtime::cancel::check() {
+                    drop(result);
+                    raise(cancelled);
+                }
+            }
+        }
+        result
+    }
+
+    /// Joiner side, not a cancellation point: waits for the thread to end
+    /// whatever happens. For `Runtime::run`, whose thread borrows from the
+    /// caller's stack, so the caller must not unwind before it has ended.
+    pub(crate) fn join_to_end(&self) -> crate::thread::Result<T> {
+        self.wait_and_take(false)
+    }
+
+    /// Waits for the result and takes it; if `cancellable`, a cancelled
+    /// joiner gives up waiting and unwinds.
+    fn wait_and_take(&self, cancellable: bool) -> crate::thread::Result<T> {
         if self.state.load(Ordering::Acquire) != DONE {
             // SAFETY: we are the only joiner (`join` consumes the handle)
             // and the spawned thread reads `joiner` only after WAITING.
@@ -98,11 +147,15 @@ impl<'scope, T> Packet<'scope, T> {
                 // meanwhile (rule R2). While unwinding, it waits as usual
                 // (rule R1).
                 while self.state.load(Ordering::Acquire) != DONE {
+                    if !cancellable {
+                        spool_runtime::wait();
+                        continue;
+                    }
                     match spool_runtime::cancellable_wait(None) {
                         Check::Continue => {}
                         Check::Raise(cancelled) => {
                             if self.state.load(Ordering::Acquire) != DONE {
-                                spool_runtime::cancel::raise(cancelled);
+                                raise(cancelled);
                             }
                         }
                         Check::Unwinding => spool_runtime::wait(),
@@ -200,14 +253,14 @@ where
         unsafe { spool_runtime::set_abandon_hook(slot.cast(), abandon::<T>) };
         // A thread cancelled before it started never runs its closure: `f`
         // is dropped unrun and `join` gets the `Cancelled` payload. A scoped
-        // child runs inside the cancel scopes of its `scope` call. (Only a
-        // scoped child pays for that wrapper: in unoptimised builds every
-        // closure layer copies `f`'s captures onto the thread's stack.)
+        // child runs inside the cancel scopes of its `scope` call, and the
+        // thread of `Runtime::run` inside those of its caller. (Only they
+        // pay for that wrapper: in unoptimised builds every closure layer
+        // copies `f`'s captures onto the thread's stack.)
         let inherited = self
             .packet
             .as_ref()
-            .and_then(|packet| packet.scope.as_ref())
-            .map(|scope| scope.inherited.clone());
+            .and_then(|packet| packet.inherited.clone());
         let result = if let Some(inherited) = inherited {
             run_inherited(inherited, f)
         } else if let Some(cancelled) = cancelled_before_start() {
@@ -248,8 +301,9 @@ fn drop_unrun<F, T>(f: F, cancelled: Box<Cancelled>) -> crate::thread::Result<T>
     Err(cancelled)
 }
 
-/// Runs a scoped child's closure inside the cancel scopes of its `scope`
-/// call (unless it is cancelled before it starts).
+/// Runs the closure of a scoped child (or of `Runtime::run`'s thread)
+/// inside the cancel scopes it inherits (unless it is cancelled before it
+/// starts).
 #[inline(never)]
 fn run_inherited<F: FnOnce() -> T, T>(inherited: Inherited, f: F) -> crate::thread::Result<T> {
     catch_unwind(AssertUnwindSafe(move || {
