@@ -478,12 +478,18 @@ fn timed_out() -> io::Error {
 }
 
 /// The error of an operation that would wait while the thread is
-/// cancelled and already unwinding (rule R1 in `cancel.rs`).
+/// cancelled and already unwinding (rule R1 in `cancel.rs`), or cancelled
+/// in a `panic = "abort"` build, which cannot unwind.
 fn cancelled_while_unwinding() -> io::Error {
     io::Error::new(
         io::ErrorKind::TimedOut,
-        "spool: the thread is cancelled: an I/O operation that would wait fails at once \
-         while the thread unwinds",
+        if cfg!(panic = "abort") {
+            "spool: the thread is cancelled: an I/O operation that would wait fails at once \
+             (this build cannot unwind, so cancellation is cooperative)"
+        } else {
+            "spool: the thread is cancelled: an I/O operation that would wait fails at once \
+             while the thread unwinds"
+        },
     )
 }
 
