@@ -190,7 +190,7 @@ const THREAD_NAME: &str = "spool-unblock";
 /// # Panics
 /// A panic in `f` is caught on the pool thread (which lives on) and
 /// resumed in the caller, as [`JoinHandle::join`](crate::thread::JoinHandle::join)
-/// followed by [`resume_unwind`] would.
+/// followed by [`resume_unwind`](std::panic::resume_unwind) would.
 ///
 /// ```
 /// let caught = spool::run(|| std::panic::catch_unwind(|| spool::unblock(|| panic!("boom"))));
