@@ -29,6 +29,8 @@
 //! queue and park/unpark in `stress/waits.rs`; this file holds the tally,
 //! the placement of threads on workers and the lockstep harness.
 
+#[path = "stress/cancel.rs"]
+mod cancel;
 #[path = "stress/channels.rs"]
 mod channels;
 mod common;
