@@ -31,6 +31,8 @@
 
 #[path = "stress/cancel.rs"]
 mod cancel;
+#[path = "stress/cancel_park.rs"]
+mod cancel_park;
 #[path = "stress/channels.rs"]
 mod channels;
 mod common;

@@ -2,8 +2,8 @@
 //! atomics, `Mutex` and `Arc` and the engine's park/unpark normally, loom's
 //! under `--cfg loom`, so the `loom_models` modules next to `waitlist.rs`,
 //! `mutex.rs`, `condvar.rs` and `mpmc/chan.rs` can explore every
-//! interleaving of a wait/wake handshake (the facade tokio uses; STYLE.md
-//! §7; the engine's own is `runtime/src/loom.rs`). Run them with
+//! interleaving of a wait/wake handshake (the facade tokio uses;
+//! the engine's own is `runtime/src/loom.rs`). Run them with
 //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p spool --release --lib loom`.
 //!
 //! In the normal build everything here is a plain re-export, so routing a

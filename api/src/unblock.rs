@@ -426,7 +426,7 @@ fn park_until_ready<T>(completion: &Completion<T>) {
     }
 }
 
-/// Aborts naming a broken invariant (STYLE.md §9).
+/// Aborts naming a broken invariant.
 #[cold]
 fn fatal(message: &str) -> ! {
     use std::io::Write;

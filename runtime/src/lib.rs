@@ -760,7 +760,7 @@ pub fn yield_masked() {
 }
 
 /// Aborts the process after printing a message naming a broken invariant
-/// (STYLE.md §9): continuing would risk silent corruption.
+///: continuing would risk silent corruption.
 #[cold]
 pub(crate) fn fatal(message: &str) -> ! {
     write_stderr(&format!("spool: fatal runtime error: {message}\n"));

@@ -1,8 +1,8 @@
 //! Storage behind `spool::thread_local!`: one value per key per thread.
 //!
 //! `std::thread_local!` is per *OS* thread, which is wrong — and, for a `&T`
-//! held across a switch, unsound — under green threads (ARCHITECTURE.md,
-//! decision 2). spool's keys store their values in the green thread itself
+//! held across a switch, unsound — under green threads (see "Thread-local storage" in
+//! `spool::thread`). spool's keys store their values in the green thread itself
 //! (`Task::locals`), or, on a plain OS thread, in one std thread-local that
 //! holds the same kind of table. Keys get a process-wide slot number the
 //! first time they are used; a table is a vector indexed by slot.

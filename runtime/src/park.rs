@@ -70,7 +70,7 @@
 //! The atomics come through `crate::loom`, so under `--cfg loom` the models
 //! at the bottom of this file explore every interleaving (and every
 //! reordering the C11 memory model allows) of a parker against unparkers,
-//! wakers and timers (STYLE.md §7):
+//! wakers and timers:
 //! `RUSTFLAGS="--cfg loom" cargo test -p spool-runtime --release --lib loom`.
 
 use crate::loom::atomic::{AtomicU32, Ordering};

@@ -473,7 +473,7 @@ impl fmt::Debug for Condvar {
 
 #[cfg(all(test, loom))]
 mod loom_models {
-    //! Exhaustive models of a condvar wait racing a notify (STYLE.md §7).
+    //! Exhaustive models of a condvar wait racing a notify.
     //! A waiter left parked with nobody to wake it is a loom deadlock.
     use super::*;
     use crate::sync::Mutex;

@@ -602,7 +602,7 @@ impl<T: ?Sized + fmt::Display> fmt::Display for MutexGuard<'_, T> {
 
 #[cfg(all(test, loom))]
 mod loom_models {
-    //! Exhaustive models of the lock/unlock handshake (STYLE.md §7). Loom
+    //! Exhaustive models of the lock/unlock handshake. Loom
     //! reports a thread left parked with nobody to unpark it as a
     //! deadlock, so "no lost wakeup" needs no assertion of its own.
     use super::*;

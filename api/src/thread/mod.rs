@@ -400,6 +400,21 @@ impl<T> JoinHandle<T> {
     /// let err = h.join().unwrap_err();
     /// assert_eq!(err.downcast_ref::<&str>(), Some(&"oops"));
     /// ```
+    ///
+    /// A cancellation point (see [`spool::cancel`](crate::cancel)): a
+    /// cancelled caller stops waiting and unwinds (the thread runs on,
+    /// detached), unless the thread finished meanwhile; a thread that ended
+    /// by a cancellation the caller is also cancelled by makes `join`
+    /// unwind with the caller's cancellation rather than return it. While
+    /// the caller is already unwinding, `join` waits as usual.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let slow = spool::thread::spawn(|| spool::thread::sleep(Duration::from_millis(200)));
+    /// let waited = spool::time::timeout(Duration::from_millis(5), move || slow.join());
+    /// assert!(waited.is_err()); // the timeout ended the wait, not the thread
+    /// ```
     pub fn join(self) -> Result<T> {
         self.0.join()
     }

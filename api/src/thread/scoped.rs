@@ -109,7 +109,9 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     }
 
     /// Waits for the thread to finish and returns its result, or `Err`
-    /// with its panic payload.
+    /// with its panic payload. A cancellation point, as
+    /// [`JoinHandle::join`](super::JoinHandle::join) is (the scope still
+    /// waits for the thread before it returns).
     ///
     /// ```
     /// let data = [1, 2, 3];

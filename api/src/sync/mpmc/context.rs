@@ -278,7 +278,7 @@ impl Abort {
 
 #[cfg(all(test, loom))]
 mod loom_models {
-    //! The select race (STYLE.md §7): several parties try to decide one
+    //! The select race: several parties try to decide one
     //! context; exactly one wins, and the waiter wakes with its outcome.
     use super::*;
     use ::loom::sync::atomic::AtomicUsize;

@@ -452,7 +452,7 @@ mod tests {
 
 #[cfg(all(test, loom))]
 mod loom_models {
-    //! The slot hand-over alone (STYLE.md §7): a message written by one
+    //! The slot hand-over alone: a message written by one
     //! thread is popped whole by another (the wait protocol around it is
     //! modelled in `chan.rs`).
     use super::*;

@@ -1,4 +1,4 @@
-//! Send/recv handshakes across two threads (STYLE.md §7): every value
+//! Send/recv handshakes across two threads: every value
 //! arrives exactly once, in order, and nobody is left parked (loom
 //! reports that as a deadlock). The ring channels' models check the
 //! handshake of "Buffered channels": a push or pop that finds no
