@@ -570,6 +570,31 @@ fn recheck(state: &CancelState, bits: &Bits<'_>) -> Check {
     }
 }
 
+/// Visits the effective part of the chain, innermost first: the scopes the
+/// thread entered, then its root, then the inherited ones, stopping after
+/// the first shield.
+fn visit_effective(
+    state: &CancelState,
+    root: Option<&Arc<ScopeInner>>,
+    mut visit: impl FnMut(&ScopeInner),
+) {
+    let mut visit = |scope: &ScopeInner| -> bool {
+        visit(scope);
+        // Go on outwards unless this scope is a shield.
+        !scope.shield.load(Ordering::Relaxed)
+    };
+    let chain = state.chain();
+    let mut outwards = chain.entered.iter().rev().all(|link| visit(&link.scope));
+    if outwards {
+        if let Some(root) = root {
+            outwards = visit(root);
+        }
+    }
+    if outwards {
+        chain.inherited.iter().rev().all(|link| visit(&link.scope));
+    }
+}
+
 /// The outermost cancellation on the effective part of the chain, and the
 /// earliest deadline of its scopes not yet cancelled.
 fn walk(
@@ -579,25 +604,10 @@ fn walk(
     let mut now = None;
     let mut found = None;
     let mut deadline: Option<Instant> = None;
-    let mut visit = |scope: &ScopeInner| -> bool {
-        match scope.cancellation(&mut now) {
-            Some(cancelled) => found = Some(cancelled),
-            None => deadline = earliest(deadline, scope.deadline()),
-        }
-        // Go on outwards unless this scope is a shield.
-        !scope.shield.load(Ordering::Relaxed)
-    };
-    let chain = state.chain();
-    let entered = &chain.entered;
-    let mut outwards = entered.iter().rev().all(|link| visit(&link.scope));
-    if outwards {
-        if let Some(root) = root {
-            outwards = visit(root);
-        }
-    }
-    if outwards {
-        chain.inherited.iter().rev().all(|link| visit(&link.scope));
-    }
+    visit_effective(state, root, |scope| match scope.cancellation(&mut now) {
+        Some(cancelled) => found = Some(cancelled),
+        None => deadline = earliest(deadline, scope.deadline()),
+    });
     (found, deadline)
 }
 
@@ -620,21 +630,9 @@ fn earliest(a: Option<Instant>, b: Option<Instant>) -> Option<Instant> {
 /// The effective deadline, without marking expired scopes.
 fn walk_deadline(state: &CancelState, root: Option<&Arc<ScopeInner>>) -> Option<Instant> {
     let mut deadline: Option<Instant> = None;
-    let mut visit = |scope: &ScopeInner| -> bool {
+    visit_effective(state, root, |scope| {
         deadline = earliest(deadline, scope.deadline());
-        !scope.shield.load(Ordering::Relaxed)
-    };
-    let chain = state.chain();
-    let entered = &chain.entered;
-    let mut outwards = entered.iter().rev().all(|link| visit(&link.scope));
-    if outwards {
-        if let Some(root) = root {
-            outwards = visit(root);
-        }
-    }
-    if outwards {
-        chain.inherited.iter().rev().all(|link| visit(&link.scope));
-    }
+    });
     deadline
 }
 
