@@ -237,6 +237,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod cancel;
+pub mod group;
 mod loom;
 pub mod net;
 pub mod os;
@@ -246,5 +247,6 @@ pub mod thread;
 pub mod time;
 mod unblock;
 
+pub use group::group;
 pub use runtime::{run, Runtime};
 pub use unblock::{unblock, unblock_abandon};

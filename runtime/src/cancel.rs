@@ -680,6 +680,24 @@ pub fn resume(payload: Box<dyn Any + Send>) -> ! {
     resume_unwind(payload)
 }
 
+/// The calling thread's effective cancellation, if it is effectively
+/// cancelled: unlike [`check`], whatever it is doing (also while
+/// unwinding, and in a build with `panic = "abort"`). For code that must
+/// tell an error caused by a cooperative cancellation from a failure.
+pub fn cancellation() -> Option<Cancelled> {
+    with_current(|state, bits| walk(state, bits.root()).0)
+}
+
+/// Tells the runtime that the unwind the calling thread just caught (with
+/// `catch_unwind`) ends there and will not be resumed: the mark that
+/// [`unwinding_from_cancel`] reads is cleared, as a scope does when it
+/// catches its own cancellation. For code that turns a caught
+/// [`Cancelled`] into a value (a task group's result) instead of passing
+/// it on with [`resume`].
+pub fn unwind_caught() {
+    with_current(|state, _| state.raising.set(false));
+}
+
 /// A cancellation point: unwinds with [`Cancelled`] if the calling thread
 /// is effectively cancelled (and not already unwinding). For long CPU loops
 /// that make no blocking call.

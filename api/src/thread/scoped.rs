@@ -60,11 +60,7 @@ pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
-    let scope = Scope {
-        data: Arc::new(ScopeData::new()),
-        env: PhantomData,
-        scope: PhantomData,
-    };
+    let scope = Scope::new();
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
     scope.data.wait_all();
     // Children cancelled with the caller (they inherit its cancel scopes)
@@ -77,6 +73,25 @@ where
         Err(payload) => spool_runtime::cancel::resume(payload),
         Ok(_) if scope.data.a_thread_panicked() => panic!("a scoped thread panicked"),
         Ok(value) => value,
+    }
+}
+
+impl Scope<'_, '_> {
+    /// A scope whose children inherit the calling thread's cancel scopes
+    /// as they are now, for a caller that waits for them itself (see
+    /// [`wait_all`](Self::wait_all)): a task group.
+    pub(crate) fn new() -> Self {
+        Scope {
+            data: Arc::new(ScopeData::new()),
+            env: PhantomData,
+            scope: PhantomData,
+        }
+    }
+
+    /// Waits, uncancellably, until every thread spawned in the scope has
+    /// finished and dropped its packet.
+    pub(crate) fn wait_all(&self) {
+        self.data.wait_all();
     }
 }
 
