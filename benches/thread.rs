@@ -20,6 +20,11 @@
 //!   batch of 1,000 trivial green threads and joins them all; ns per thread,
 //!   after warm-up batches (the first spawns fault in fresh stack pages).
 //!   Target ≤ 250 ns.
+//! * `scope_spawn/1w`, `/2w` and `group_spawn/1w`, `/2w` — batches of 1,000
+//!   trivial threads spawned in a `thread::scope`, and children spawned in
+//!   a `spool::group`, each joined at the exit; ns per thread, the two
+//!   measured alternately. The group row's note gives group/scope, whose
+//!   target is ≤ 1.3.
 //! * `spawn_join_from_os_thread/1w`, `/2w` — the same from the plain `main`
 //!   OS thread with `Runtime::spawn` (joins block the OS thread). No target.
 //! * `park_unpark_pingpong/1w`, `/2w` — two green threads take turns (an
@@ -272,6 +277,84 @@ fn spawn_join(opts: &Opts, workers: usize) {
     );
 }
 
+/// Spawns `BATCH` trivial threads in a `thread::scope`, which joins them.
+fn scope_batch() {
+    thread::scope(|s| {
+        for _ in 0..BATCH {
+            s.spawn(|| black_box(1));
+        }
+    });
+}
+
+/// Spawns `BATCH` trivial children in a task group, which joins them.
+fn group_batch() {
+    spool::group(|g| {
+        for _ in 0..BATCH {
+            g.spawn(|| Ok::<_, ()>(black_box(1)));
+        }
+        Ok::<_, ()>(())
+    })
+    .expect("a benchmark group failed");
+}
+
+/// `scope_spawn` and `group_spawn`: the same batches in a `thread::scope`
+/// and in a task group, measured alternately (one sample of each in turn)
+/// so that both see the same machine; the group row's note gives the ratio
+/// of the medians, whose target is 1.3.
+fn scope_vs_group(opts: &Opts, workers: usize) {
+    let scope_name = format!("scope_spawn/{workers}w");
+    let group_name = format!("group_spawn/{workers}w");
+    // Either row alone runs only its own batches (to count instructions of
+    // one with callgrind).
+    let (with_scope, with_group) = (opts.wants(&scope_name), opts.wants(&group_name));
+    if !with_scope && !with_group {
+        return;
+    }
+    running(Some(&group_name));
+    let rt = runtime(workers);
+    let batches = opts.pick(50, 10);
+    let per_thread = |start: Instant| start.elapsed().as_nanos() as f64 / (batches * BATCH) as f64;
+    let (scope, group) = rt.run(|| {
+        for _ in 0..opts.pick(20, 5) {
+            // Warm-up.
+            if with_scope {
+                scope_batch();
+            }
+            if with_group {
+                group_batch();
+            }
+        }
+        let (mut scope, mut group) = (Vec::new(), Vec::new());
+        for _ in 0..opts.samples() {
+            if with_scope {
+                let start = Instant::now();
+                (0..batches).for_each(|_| scope_batch());
+                scope.push(per_thread(start));
+            }
+            if with_group {
+                let start = Instant::now();
+                (0..batches).for_each(|_| group_batch());
+                group.push(per_thread(start));
+            }
+        }
+        (Sample { values: scope }, Sample { values: group })
+    });
+    let note = format!("{batches} batches of {BATCH}, joined at the exit");
+    if with_scope {
+        row(&scope_name, "ns/thread", &scope, None, &note);
+    }
+    if with_group {
+        let note = if with_scope {
+            let ratio = group.median() / scope.median();
+            let meets = if ratio <= 1.3 { "meets" } else { "MISSES" };
+            format!("{note}; group/scope = {ratio:.2} ({meets} <= 1.3)")
+        } else {
+            note
+        };
+        row(&group_name, "ns/thread", &group, None, &note);
+    }
+}
+
 fn spawn_join_from_os_thread(opts: &Opts, workers: usize) {
     let name = format!("spawn_join_from_os_thread/{workers}w");
     if !opts.wants(&name) {
@@ -428,6 +511,9 @@ fn main() {
     yield_switch(&opts);
     for workers in [1, 2] {
         spawn_join(&opts, workers);
+    }
+    for workers in [1, 2] {
+        scope_vs_group(&opts, workers);
     }
     for workers in [1, 2] {
         spawn_join_from_os_thread(&opts, workers);

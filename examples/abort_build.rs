@@ -94,6 +94,30 @@ fn main() -> std::io::Result<()> {
     });
     println!("checkpoint in a cancelled scope: {ran:?}");
     assert_eq!(ran, if abort { Some(true) } else { None });
+
+    // A task group: a child's failure cancels its blocked sibling and the
+    // body. Where cancellation is cooperative their receives fail instead
+    // of unwinding, and those errors are the cancellation, not failures.
+    let (_sibling_tx, sibling_rx) = spool::sync::mpsc::channel::<u32>();
+    let (_body_tx, body_rx) = spool::sync::mpsc::channel::<u32>();
+    let grouped = spool::group(|g| {
+        g.spawn(move || {
+            sibling_rx
+                .recv()
+                .map_err(|_| "the sibling's receive failed")
+        });
+        g.spawn(|| {
+            spool::thread::sleep(Duration::from_millis(5));
+            Err::<u32, _>("boom")
+        });
+        body_rx.recv().map_err(|_| "the body's receive failed")
+    });
+    println!("group with a failing child: {grouped:?}");
+    let failures: Vec<&str> = match &grouped {
+        Err(e) => e.iter().map(|f| *f.error()).collect(),
+        Ok(_) => Vec::new(),
+    };
+    assert_eq!(failures, ["boom"], "only the child's own failure counts");
     println!("ok");
     Ok(())
 }

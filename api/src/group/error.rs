@@ -283,9 +283,14 @@ impl<E> GroupError<E> {
                     write!(f, " failed ({n} failures, first shown)")
                 }
             }
-            Cause::Cancelled(cancelled) => {
-                write!(f, " ended before its body returned: {cancelled}")
+            Cause::Cancelled(cancelled) if *cancelled.reason() == CancelReason::Deadline => {
+                f.write_str(" timed out: its deadline passed before it finished")
             }
+            Cause::Cancelled(cancelled) => write!(
+                f,
+                " was cancelled before it finished ({})",
+                cancelled.reason()
+            ),
             Cause::Incomplete(join) => write!(f, " ended without a result: {join}"),
             Cause::NoJobs => f.write_str(" was given no jobs, so none could win"),
             Cause::NoResult => f.write_str(
