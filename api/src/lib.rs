@@ -188,6 +188,29 @@
 //! assert!(worker.join().is_err());
 //! ```
 //!
+//! ## Task groups
+//! [`spool::group`](group()) runs a body that spawns children which
+//! borrow from the caller, run in parallel, and are cancelled together
+//! when one fails; the group waits for every child and keeps every
+//! error. The guide, with `Builder`, `start`, `all` and `race`, is in
+//! [`group`](mod@group).
+//!
+//! ```
+//! let pages = ["/a", "/b", "/c"];
+//! let mut sizes = [0; 3];
+//! spool::group(|g| {
+//!     for (page, size) in pages.iter().zip(&mut sizes) {
+//!         g.spawn(move || {
+//!             *size = page.len(); // a fetch, say
+//!             Ok::<_, std::io::Error>(())
+//!         });
+//!     }
+//!     Ok(())
+//! })?;
+//! assert_eq!(sizes, [2, 2, 2]);
+//! # Ok::<(), spool::group::GroupError<std::io::Error>>(())
+//! ```
+//!
 //! ## Per-green-thread values
 //! `std::thread_local!` values belong to the worker OS thread and are
 //! shared by every green thread on it — and one whose lazy initialiser
