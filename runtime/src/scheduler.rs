@@ -236,14 +236,16 @@
 use std::io;
 use std::num::NonZeroUsize;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle as OsJoinHandle;
+use std::time::Duration;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 use mio::Waker;
 
 use crate::reactor::{Reactor, Registrations};
+use crate::shutdown::{self, Closer, Closing, ShutdownReport, RUNNING, STOPPED};
 use crate::stack::{self, GuardedStack};
 use crate::sys::{self, RunningStack};
 use crate::task::{next_thread_id, GreenCoroutine, Task, PLACED};
@@ -295,8 +297,16 @@ pub(crate) struct Shared {
     pub(crate) num_spinning: AtomicUsize,
     /// At most this many workers spin at once (see "Worker sleeping").
     pub(crate) max_spinning: usize,
-    /// Set when the runtime is dropped.
-    pub(crate) shutdown: AtomicBool,
+    /// `RUNNING`, then `CANCELLING` and `STOPPED` as the runtime shuts
+    /// down (see "Lifetime"); set only by `shutdown::close`.
+    pub(crate) phase: AtomicU8,
+    /// While `CANCELLING`: how many workers have not settled (see
+    /// `Shared::worker_settled`).
+    pub(crate) unsettled: AtomicUsize,
+    /// Who shuts the runtime down, and who waits for the workers to settle.
+    pub(crate) closing: Mutex<Closing>,
+    /// Started green threads the workers abandoned when they stopped.
+    pub(crate) leaked: AtomicUsize,
     /// Stack size of green threads spawned without an explicit size.
     pub(crate) stack_size: usize,
     /// Rotates the worker woken first, so wakeups spread.
@@ -395,7 +405,7 @@ impl Shared {
         remote.sources.close();
     }
 
-    fn notify_all(&self) {
+    pub(crate) fn notify_all(&self) {
         for remote in self.workers.iter() {
             remote.sleeping.store(false, Ordering::Relaxed);
             wake(remote);
@@ -519,7 +529,10 @@ impl Runtime {
             num_sleeping: AtomicUsize::new(0),
             num_spinning: AtomicUsize::new(0),
             max_spinning: workers,
-            shutdown: AtomicBool::new(false),
+            phase: AtomicU8::new(RUNNING),
+            unsettled: AtomicUsize::new(0),
+            closing: Mutex::new(Closing::default()),
+            leaked: AtomicUsize::new(0),
             stack_size,
             next_wake: AtomicUsize::new(0),
         }));
@@ -586,21 +599,66 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Shuts the runtime down: cancels every green thread with
+    /// [`CancelReason::Shutdown`](crate::cancel::CancelReason::Shutdown),
+    /// keeps the workers running for up to `grace` so the cancelled
+    /// threads unwind and run their destructors, then stops the workers
+    /// and leaks the threads still blocked (see "Lifetime" in the engine's
+    /// `scheduler.rs`). Returns what it did.
+    ///
+    /// A thread cancelled this way unwinds from its next cancellation point
+    /// (every blocking call of spool's: `park`, `sleep`, channels, locks,
+    /// sockets, `join`), and its `join` returns the
+    /// [`Cancelled`](crate::cancel::Cancelled) payload; a thread that a
+    /// worker starts during the grace (one that was queued, or spawned by
+    /// an unwinding thread) starts cancelled, so `spool::thread`'s threads
+    /// drop their closure unrun. Threads that never ran when the workers
+    /// stop are dropped unrun. What no cancellation reaches — a shield, an
+    /// `unblock` whose closure does not return, a scope or `run` waiting
+    /// for such a thread — is leaked after the grace: never run again,
+    /// its destructors never run, and its `join` returns an error saying
+    /// the runtime shut down.
+    ///
+    /// The wait is spool's own, not a cancellation point, and leaves the
+    /// caller's park token alone: a green thread of another runtime
+    /// switches out meanwhile. Called from one of this runtime's own green
+    /// threads, the shutdown cannot wait (the caller is one of the threads
+    /// it cancels): it goes on in the background, on an OS thread of its
+    /// own, and the report says so ([`ShutdownReport::is_in_background`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = spool::Runtime::builder().workers(2).build().unwrap();
+    /// let sleeper = rt.spawn(|| spool::thread::sleep(Duration::from_secs(3600)));
+    /// let report = rt.shutdown(Duration::from_secs(5));
+    /// assert_eq!(report.leaked(), 0);
+    /// let payload = sleeper.join().unwrap_err();
+    /// let cancelled = spool::cancel::Cancelled::from_payload(&payload).unwrap();
+    /// assert_eq!(cancelled.reason(), &spool::cancel::CancelReason::Shutdown);
+    /// ```
+    pub fn shutdown(self, grace: Duration) -> ShutdownReport {
+        // `self` is owned, so nothing closed the runtime before.
+        self.close(grace, Closer::Shutdown)
+            .unwrap_or_else(|| crate::fatal("Runtime::shutdown: the runtime was closed already"))
+        // `Drop` then finds it closed.
+    }
+
+    /// `shutdown::close` for this runtime; `None` if it was closed already.
+    fn close(&self, grace: Duration, closer: Closer) -> Option<ShutdownReport> {
+        let workers = std::mem::take(&mut *lock(&self.threads));
+        shutdown::close(self.shared, workers, grace, self.is_current(), closer)
+    }
+}
+
 impl Drop for Runtime {
+    /// Shuts the runtime down as [`Runtime::shutdown`] does with a grace of
+    /// [`DEFAULT_SHUTDOWN_GRACE`](crate::DEFAULT_SHUTDOWN_GRACE), and
+    /// prints one line to stderr if it leaked threads.
     fn drop(&mut self) {
-        // SeqCst: pairs with the check after an injector push in `spawn_on`.
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        self.shared.notify_all();
-        let threads = std::mem::take(&mut *lock(&self.threads));
-        if self.is_current() {
-            // Dropped from inside one of its own green threads: the workers
-            // stop on their own; joining would wait for ourselves.
-            return;
-        }
-        for thread in threads {
-            // A worker never unwinds (see "Containment" in `panic.rs`): it
-            // returns, or the process has aborted.
-            let _ = thread.join();
+        if let Some(report) = self.close(shutdown::DEFAULT_SHUTDOWN_GRACE, Closer::Drop) {
+            shutdown::print_leaks(&report);
         }
     }
 }
@@ -682,7 +740,8 @@ unsafe fn spawn_on<'a, F>(
 where
     F: FnOnce() + Send + 'a,
 {
-    if shared.shutdown.load(Ordering::Acquire) {
+    let phase = shared.phase.load(Ordering::Acquire);
+    if phase == STOPPED {
         return Err(io::Error::other(
             "spool: cannot spawn: the runtime has shut down",
         ));
@@ -720,8 +779,10 @@ where
     let handle = ThreadHandle::green(task.clone());
     match core {
         // The only worker of a one-worker runtime is the one spawning: it is
-        // awake and will run the thread; there is nobody to wake.
-        Some(core) if shared.workers.len() == 1 => core.push_fresh(task),
+        // awake and will run the thread; there is nobody to wake. A runtime
+        // shutting down does not move threads between workers (see
+        // "Lifetime"): the spawning worker starts it, cancelled.
+        Some(core) if shared.workers.len() == 1 || phase != RUNNING => core.push_fresh(task),
         Some(core) => match core.placement_target() {
             Some(index) => shared.place(index, task),
             None => {
@@ -736,7 +797,7 @@ where
             // injector already: then nobody would ever drop the closure and
             // `join` would wait forever. Both sides use SeqCst, so either
             // the workers' drain sees the push or this load sees the flag.
-            if shared.shutdown.load(Ordering::SeqCst) {
+            if shared.phase.load(Ordering::SeqCst) == STOPPED {
                 shared.drain_injector();
             }
         }
