@@ -299,7 +299,9 @@ fn threads_in_masked_waits_are_leaked_and_counted() {
                 thread::park();
             }
         });
-        wait_os("every thread started", || started.load(Ordering::SeqCst) == 3);
+        wait_os("every thread started", || {
+            started.load(Ordering::SeqCst) == 3
+        });
         std::thread::sleep(ms(20));
         let report = rt.shutdown(ms(200));
         assert_eq!(report.leaked(), 3, "{workers} workers: {report}");
@@ -355,7 +357,9 @@ fn shutdown_with_no_grace_leaks_what_it_cannot_stop_at_once() {
             thread::park();
         }
     });
-    wait_os("both threads started", || started.load(Ordering::SeqCst) == 2);
+    wait_os("both threads started", || {
+        started.load(Ordering::SeqCst) == 2
+    });
     std::thread::sleep(ms(20));
     let report = rt.shutdown(Duration::ZERO);
     // The shielded thread is always leaked; the parked one unless its
@@ -470,10 +474,7 @@ fn a_thread_spawned_during_the_grace_starts_cancelled_and_drops_its_closure() {
 
 #[test]
 fn a_scope_in_a_cancelled_threads_destructor_completes() {
-    let _watchdog = Watchdog::new(
-        "a_scope_in_a_cancelled_threads_destructor_completes",
-        LIMIT,
-    );
+    let _watchdog = Watchdog::new("a_scope_in_a_cancelled_threads_destructor_completes", LIMIT);
     /// Runs a scope with a child from a cancelled thread's destructor:
     /// the child starts cancelled and the scope returns (a scope reporting
     /// a panic there would abort the process: a panic while unwinding).
@@ -688,7 +689,9 @@ fn child_drop_leaking_two() {
             thread::park();
         }
     });
-    wait_os("every thread started", || started.load(Ordering::SeqCst) == 3);
+    wait_os("every thread started", || {
+        started.load(Ordering::SeqCst) == 3
+    });
     drop(rt);
 }
 
@@ -718,7 +721,9 @@ fn child_drop_leaking_nothing() {
             }
         });
     }
-    wait_os("every thread started", || started.load(Ordering::SeqCst) == 4);
+    wait_os("every thread started", || {
+        started.load(Ordering::SeqCst) == 4
+    });
     drop(rt);
 }
 

@@ -343,7 +343,10 @@ mod loom_models {
             }
         }
         for work in &m.work {
-            assert!(work.load(Ordering::Relaxed), "went on before a worker settled");
+            assert!(
+                work.load(Ordering::Relaxed),
+                "went on before a worker settled"
+            );
         }
     }
 
