@@ -336,6 +336,28 @@ fn a_report_with_nothing_leaked_says_so() {
 }
 
 #[test]
+fn a_grace_of_duration_max_waits_without_limit_until_every_thread_finished() {
+    let _watchdog = Watchdog::new(
+        "a_grace_of_duration_max_waits_without_limit_until_every_thread_finished",
+        LIMIT,
+    );
+    let rt = runtime(2);
+    let (dropped_tx, dropped) = std_mpsc::channel();
+    let g = Guard {
+        name: "sleeper",
+        dropped: dropped_tx,
+    };
+    let sleeper = rt.spawn(move || {
+        let _g = g;
+        thread::sleep(Duration::from_secs(3600));
+    });
+    let report = rt.shutdown(Duration::MAX);
+    assert_eq!(report.leaked(), 0, "{report}");
+    assert_eq!(dropped.try_recv(), Ok("sleeper"));
+    assert_cancelled_by_shutdown("sleeper", sleeper.join());
+}
+
+#[test]
 fn shutdown_with_no_grace_leaks_what_it_cannot_stop_at_once() {
     let _watchdog = Watchdog::new(
         "shutdown_with_no_grace_leaks_what_it_cannot_stop_at_once",

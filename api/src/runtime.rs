@@ -191,9 +191,11 @@ impl Runtime {
     /// leaked (see [Shutting down](Runtime#shutting-down)). Dropping a
     /// runtime does the same with a grace of [`DEFAULT_SHUTDOWN_GRACE`].
     ///
-    /// A zero `grace` cancels nothing that is blocked: the workers stop at
-    /// once and every started, unfinished thread is leaked, which is what
-    /// the report counts.
+    /// A zero `grace` gives the cancelled threads no time to unwind: the
+    /// workers stop at once and every started, unfinished thread is
+    /// leaked, which is what the report counts. A grace too long for an
+    /// [`Instant`](std::time::Instant) to express (`Duration::MAX`) waits
+    /// without limit.
     ///
     /// Called from one of this runtime's own green threads, it cannot wait
     /// (the caller is one of the threads it cancels, and it unwinds at its

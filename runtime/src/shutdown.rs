@@ -35,7 +35,7 @@ pub(crate) const STOPPED: u8 = 2;
 /// [`Runtime::shutdown`](crate::Runtime::shutdown) to choose another.
 ///
 /// ```
-/// assert_eq!(spool_runtime::DEFAULT_SHUTDOWN_GRACE, std::time::Duration::from_secs(1));
+/// assert_eq!(spool::runtime::DEFAULT_SHUTDOWN_GRACE, std::time::Duration::from_secs(1));
 /// ```
 pub const DEFAULT_SHUTDOWN_GRACE: Duration = Duration::from_secs(1);
 
