@@ -18,6 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{is_child, payload_text, run_child, ChildOutput, Watchdog};
+use spool::cancel::{shield, CancelReason, Cancelled};
 use spool::thread;
 use spool::Runtime;
 
@@ -130,13 +131,19 @@ fn child_scoped_closure_dropped_before_scope_returns() {
             let guard = runtime.lock().unwrap();
             let rt = guard.as_ref().unwrap();
             rt.run(|| {
-                // Runs next on the only worker: holds it, then drops the
-                // runtime from inside, so the scoped thread queued behind
-                // it never starts and is discarded when the worker stops.
+                // Runs next on the only worker: holds it, then shuts the
+                // runtime down from inside with no grace and keeps holding
+                // the worker until the runtime has stopped (spawning fails
+                // then), so the scoped thread queued behind it never
+                // starts and is discarded when the worker stops.
                 let runtime = Arc::clone(&runtime);
                 thread::spawn(move || {
                     std::thread::sleep(ms(50));
-                    drop(runtime.lock().unwrap().take());
+                    let rt = runtime.lock().unwrap().take().unwrap();
+                    let _ = rt.shutdown(Duration::ZERO);
+                    while thread::Builder::new().spawn(|| {}).is_ok() {
+                        std::thread::sleep(ms(1));
+                    }
                 });
                 let probe = SlowDrop { borrowed: &data };
                 s.spawn(move || {
@@ -348,7 +355,9 @@ fn child_never_run_closure_panics_in_drop() {
     is_busy.recv().unwrap();
     let probe = SpawnsOnDrop;
     let never_run = rt.spawn(move || drop(probe));
-    drop(rt);
+    // No grace: the runtime stops while the worker is still busy, so the
+    // thread is discarded unrun (during a grace it would start cancelled).
+    let _ = rt.shutdown(Duration::ZERO);
     let err = never_run.join().unwrap_err();
     assert!(
         payload_text(&*err).contains("shut down"),
@@ -364,6 +373,18 @@ fn child_never_run_closure_panics_in_drop() {
 // `join` of a started thread that a runtime's shutdown leaves blocked.
 // ---------------------------------------------------------------------------
 
+/// A thread the shutdown cancelled ended with its `Cancelled` payload.
+#[track_caller]
+fn assert_shutdown_cancellation(payload: &Box<dyn std::any::Any + Send>) {
+    match Cancelled::from_payload(payload) {
+        Some(cancelled) => assert_eq!(cancelled.reason(), &CancelReason::Shutdown),
+        None => panic!(
+            "expected the shutdown's cancellation, got {:?}",
+            payload_text(&**payload)
+        ),
+    }
+}
+
 /// The error `join` returns for a thread blocked at shutdown says so.
 #[track_caller]
 fn assert_abandoned(result: thread::Result<()>) {
@@ -375,6 +396,8 @@ fn assert_abandoned(result: thread::Result<()>) {
     );
 }
 
+/// Threads blocked where the shutdown's cancellation cannot reach them
+/// (in a shield) are left blocked: leaked after the grace period.
 #[test]
 fn join_of_a_thread_blocked_at_shutdown_returns_an_error() {
     let _watchdog = Watchdog::new(
@@ -386,15 +409,15 @@ fn join_of_a_thread_blocked_at_shutdown_returns_an_error() {
     let s = Arc::clone(&started);
     let parked = rt.spawn(move || {
         s.fetch_add(1, Ordering::SeqCst);
-        loop {
+        shield(|| loop {
             thread::park();
-        }
+        })
     });
     let (_keep, rx) = spool::sync::mpsc::channel::<()>();
     let s = Arc::clone(&started);
     let receiving = rt.spawn(move || {
         s.fetch_add(1, Ordering::SeqCst);
-        let _ = rx.recv();
+        let _ = shield(|| rx.recv());
         unreachable!("recv returned");
     });
     wait_os("both threads started", || {
@@ -402,7 +425,8 @@ fn join_of_a_thread_blocked_at_shutdown_returns_an_error() {
     });
     // Let them block.
     std::thread::sleep(ms(20));
-    drop(rt);
+    let report = rt.shutdown(ms(50));
+    assert_eq!(report.leaked(), 2, "{report}");
     assert_abandoned(parked.join());
     assert_abandoned(receiving.join());
 }
@@ -428,7 +452,7 @@ fn join_after_the_runtime_is_dropped_from_its_own_green_thread_returns_an_error(
     });
     let blocked_thread = blocked.thread().clone();
     let (s, dropper_slot) = (Arc::clone(&started), Arc::clone(&slot));
-    // Drops the runtime, then blocks joining a thread that never finishes.
+    // Drops the runtime, then blocks joining a thread that is not done.
     let dropper = rt.spawn(move || {
         while !s.load(Ordering::SeqCst) {
             thread::sleep(ms(1));
@@ -437,20 +461,12 @@ fn join_after_the_runtime_is_dropped_from_its_own_green_thread_returns_an_error(
         blocked.join()
     });
     drop(guard);
-    // Either the dropper switched out in `join` and was abandoned itself,
-    // or (when `blocked` sat on the other worker, which shut down first)
-    // its `join` already returned the abandonment error and it finished:
-    // a running green thread keeps running until it next switches out.
-    // Either way nothing hangs and the error names the shutdown.
-    let payload = match dropper.join() {
-        Err(payload) => payload,
-        Ok(inner) => inner.expect_err("the blocked thread cannot have finished"),
-    };
-    assert!(
-        payload_text(&*payload).contains("runtime shut down"),
-        "unexpected join error: {}",
-        payload_text(&*payload)
-    );
+    // The dropper is cancelled with every other thread of the runtime: its
+    // `join` (a cancellation point) unwinds, whether `blocked` had finished
+    // unwinding by then or not. Nothing hangs and the error names the
+    // shutdown.
+    let payload = dropper.join().expect_err("the dropper was not cancelled");
+    assert_shutdown_cancellation(&payload);
     blocked_thread.unpark(); // harmless: nobody runs it any more
 }
 
@@ -482,8 +498,9 @@ fn join_after_the_runtime_is_dropped_from_a_thread_that_then_returns() {
         7
     });
     drop(guard);
+    // No cancellation point after the drop: the dropper returns normally.
     assert_eq!(dropper.join().unwrap(), 7);
-    assert_abandoned(blocked.join());
+    assert_shutdown_cancellation(&blocked.join().unwrap_err());
 }
 
 #[test]
@@ -498,15 +515,15 @@ fn a_scope_whose_thread_is_blocked_at_shutdown_returns() {
             s.spawn(|| {
                 started.store(true, Ordering::SeqCst);
                 black_box(&data);
-                loop {
+                shield(|| loop {
                     thread::park();
-                }
+                })
             })
         });
         wait_os("the scoped thread started", || {
             started.load(Ordering::SeqCst)
         });
-        drop(rt);
+        assert_eq!(rt.shutdown(ms(50)).leaked(), 1);
         assert_abandoned(handle.join());
     });
     assert_eq!(data.iter().sum::<u64>(), 6);
@@ -520,15 +537,15 @@ fn a_scope_whose_thread_is_blocked_at_shutdown_returns() {
                 s.spawn(|| {
                     started.store(true, Ordering::SeqCst);
                     black_box(&data);
-                    loop {
+                    shield(|| loop {
                         thread::park();
-                    }
+                    })
                 });
             });
             wait_os("the scoped thread started", || {
                 started.load(Ordering::SeqCst)
             });
-            drop(rt);
+            assert_eq!(rt.shutdown(ms(50)).leaked(), 1);
         })
     }));
     let payload = scoped.expect_err("the scope did not report its abandoned thread");

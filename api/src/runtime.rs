@@ -3,26 +3,57 @@
 //! Most programs never touch this module: the first spawn starts a global
 //! runtime with one worker per core (or `SPOOL_WORKERS` workers). Use it to
 //! choose the worker count and default stack size, to run several isolated
-//! runtimes (tests do), or to run a closure as a green thread and get its
-//! result with [`run`].
+//! runtimes (tests do), to run a closure as a green thread and get its
+//! result with [`run`], or to shut a runtime down with a grace period of
+//! your choosing ([`Runtime::shutdown`], [`ShutdownReport`]).
 
 use std::fmt;
 use std::io;
+use std::time::Duration;
 
 use spool_runtime::RuntimeConfig;
+pub use spool_runtime::{ShutdownReport, DEFAULT_SHUTDOWN_GRACE};
 
 use crate::thread::{self, JoinHandle};
 
 /// A set of worker OS threads running green threads.
 ///
 /// Green threads spawned from inside a runtime's green threads (with
-/// [`thread::spawn`]) run on that same runtime. Dropping a `Runtime` stops
-/// its workers; green threads that have not finished by then never run
-/// again: one that never started has its closure dropped, one left blocked
-/// is leaked (its memory stays allocated, its destructors do not run), and
-/// joining either returns an error saying the runtime shut down. A scope
-/// whose thread is left blocked returns too, reporting the thread as
-/// panicked unless it was joined.
+/// [`thread::spawn`]) run on that same runtime.
+///
+/// # Shutting down
+/// Dropping a `Runtime` shuts it down as [`Runtime::shutdown`] does, with a
+/// grace period of [`DEFAULT_SHUTDOWN_GRACE`] (one second):
+///
+/// 1. every green thread is cancelled with
+///    [`CancelReason::Shutdown`](crate::cancel::CancelReason::Shutdown):
+///    it unwinds from its next cancellation point (any blocking call of
+///    spool's: `park`, `sleep`, a channel, a lock, a socket, `join`),
+///    running its destructors, and its `join` returns the
+///    [`Cancelled`](crate::cancel::Cancelled) payload. A thread that starts
+///    during the grace (one that was queued, or one an unwinding thread
+///    spawns) starts cancelled: its closure is dropped unrun and its `join`
+///    returns the same payload;
+/// 2. the workers keep running for up to the grace period, until every
+///    cancelled thread has finished;
+/// 3. then they stop. A thread that never ran has its closure dropped and
+///    its `join` returns an error saying the runtime shut down. A thread
+///    still blocked — where no cancellation reaches: in a
+///    [`shield`](crate::cancel::shield), in an [`unblock`](crate::unblock)
+///    whose closure does not return, or in a scope waiting for such a
+///    thread — is *leaked*: it never runs again, its memory stays
+///    allocated, its destructors do not run, and its `join` returns an
+///    error saying the runtime shut down (a scope whose thread is leaked
+///    returns too, reporting the thread as panicked unless it was joined).
+///    A dropped runtime that leaked threads says how many in one line on
+///    stderr.
+///
+/// The thread that drops the runtime waits with spool's own wait, which is
+/// no cancellation point: a green thread of another runtime switches out
+/// meanwhile. Dropped from one of its own green threads, the runtime cannot
+/// wait (that thread is cancelled too): the shutdown goes on in the
+/// background and the drop returns at once. The global runtime is never
+/// dropped.
 ///
 /// ```
 /// let rt = spool::Runtime::builder().workers(2).build().unwrap();
@@ -149,6 +180,56 @@ impl Runtime {
             Ok(inner) => JoinHandle::from_inner(inner),
             Err(e) => panic!("failed to spawn thread: {e}"),
         }
+    }
+}
+
+impl Runtime {
+    /// Shuts the runtime down: cancels every green thread with
+    /// [`CancelReason::Shutdown`](crate::cancel::CancelReason::Shutdown),
+    /// waits up to `grace` for them to unwind and finish, then stops the
+    /// workers and leaks what is left, and reports how many threads it
+    /// leaked (see [Shutting down](Runtime#shutting-down)). Dropping a
+    /// runtime does the same with a grace of [`DEFAULT_SHUTDOWN_GRACE`].
+    ///
+    /// A zero `grace` gives the cancelled threads no time to unwind: the
+    /// workers stop at once and every started, unfinished thread is
+    /// leaked, which is what the report counts. A grace too long for an
+    /// [`Instant`](std::time::Instant) to express (`Duration::MAX`) waits
+    /// without limit.
+    ///
+    /// Called from one of this runtime's own green threads, it cannot wait
+    /// (the caller is one of the threads it cancels, and it unwinds at its
+    /// next cancellation point): it returns at once, the shutdown goes on
+    /// in the background, and the report says so
+    /// ([`ShutdownReport::is_in_background`]) without a count.
+    ///
+    /// ```
+    /// use spool::cancel::{shield, CancelReason, Cancelled};
+    /// use std::time::Duration;
+    ///
+    /// let rt = spool::Runtime::builder().workers(2).build().unwrap();
+    /// let (tx, rx) = spool::sync::mpsc::channel::<u32>();
+    /// let receiver = rt.spawn(move || rx.recv());
+    /// // A shield keeps cancellation out: this one is leaked.
+    /// let (started_tx, started) = std::sync::mpsc::channel();
+    /// let stuck = rt.spawn(move || {
+    ///     started_tx.send(()).unwrap();
+    ///     shield(|| loop { spool::thread::park() })
+    /// });
+    /// started.recv().unwrap();
+    ///
+    /// let report = rt.shutdown(Duration::from_millis(100));
+    /// assert_eq!(report.leaked(), 1);
+    /// eprintln!("{report}"); // 1 green thread did not finish within 100ms ...
+    ///
+    /// let payload = receiver.join().unwrap_err();
+    /// let cancelled = Cancelled::from_payload(&payload).unwrap();
+    /// assert_eq!(cancelled.reason(), &CancelReason::Shutdown);
+    /// assert!(stuck.join().is_err()); // "the runtime shut down ..."
+    /// drop(tx);
+    /// ```
+    pub fn shutdown(self, grace: Duration) -> ShutdownReport {
+        self.inner.shutdown(grace)
     }
 }
 

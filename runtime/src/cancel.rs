@@ -1208,9 +1208,15 @@ fn root_of(task: &crate::task::Task) -> &Arc<ScopeInner> {
 /// The root scope slot of a green thread (in its `Task`).
 pub(crate) type RootSlot = OnceLock<Arc<ScopeInner>>;
 
-/// Cancels a green thread's root scope (`JoinHandle::cancel`).
-pub(crate) fn cancel_thread(task: &crate::task::Task, handle: &ThreadHandle, reason: CancelReason) {
-    root_of(task).cancel(reason, Some(crate::current_thread_id()));
+/// Cancels a green thread's root scope (`JoinHandle::cancel`, and a
+/// runtime's shutdown), in the name of `by`.
+pub(crate) fn cancel_thread(
+    task: &crate::task::Task,
+    handle: &ThreadHandle,
+    reason: CancelReason,
+    by: Option<ThreadId>,
+) {
+    root_of(task).cancel(reason, by);
     // The thread itself is not a member of its own root: interrupt it.
     handle.interrupt();
 }

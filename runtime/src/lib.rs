@@ -5,7 +5,9 @@
 //! `std::thread`. This crate is its small engine interface:
 //!
 //! * [`Runtime`] — a set of worker OS threads running green threads;
-//!   [`global`] is the implicitly started one.
+//!   [`global`] is the implicitly started one. [`Runtime::shutdown`] (and
+//!   dropping it) cancels its green threads and gives them a grace period
+//!   to unwind ([`ShutdownReport`]).
 //! * [`spawn_here`] / [`Runtime::spawn`] — start a green thread.
 //! * [`park`], [`park_timeout`], [`sleep`], [`yield_now`] and
 //!   [`ThreadHandle::unpark`] — the user's blocking primitive and its
@@ -60,6 +62,7 @@ mod panic;
 mod park;
 mod reactor;
 mod scheduler;
+mod shutdown;
 mod stack;
 mod sys;
 mod task;
@@ -78,6 +81,7 @@ pub use locals::{destroy_current_locals, new_local_slot, with_local_storage, Loc
 pub use scheduler::{
     global, init_global, spawn_here, Runtime, RuntimeConfig, SpawnOptions, MAX_WORKERS,
 };
+pub use shutdown::{ShutdownReport, DEFAULT_SHUTDOWN_GRACE};
 pub use task::{clear_abandon_hook, next_thread_id, set_abandon_hook};
 
 use park::WaitKind;
@@ -234,7 +238,7 @@ impl ThreadHandle {
     /// which has no root scope (enter a `CancelScope` there instead).
     pub fn cancel(&self, reason: cancel::CancelReason) {
         if let Inner::Green(task) = &self.inner {
-            cancel::cancel_thread(task, self, reason);
+            cancel::cancel_thread(task, self, reason, Some(current_thread_id()));
         }
     }
 }

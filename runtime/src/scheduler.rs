@@ -169,22 +169,81 @@
 //! after shutdown lands in an inbox nobody reads. The cost is a few KiB per
 //! runtime ever built.
 //!
-//! Dropping a `Runtime` sets `shutdown`. Each worker stops at its next turn
-//! (a green thread running then, such as the one dropping the runtime, runs
-//! on until it switches out) and, on its own OS thread, settles every green
-//! thread it can reach (`WorkerCore::shut_down`):
+//! `Runtime::shutdown(grace)`, and dropping a `Runtime` (with
+//! `DEFAULT_SHUTDOWN_GRACE`), move `Shared::phase` through three phases
+//! (`shutdown.rs` holds the closing side):
 //!
-//! * a green thread that **never ran** is *discarded*: its closure is
-//!   dropped (`Task::discard_if_unstarted`), which is how `spool::thread`
-//!   learns that its `join` must fail. A panic from the closure's
-//!   destructors is reported and contained (`UnrunClosure`, see
-//!   "Containment" in `panic.rs`), and shutdown goes on;
-//! * a green thread that **started** and is suspended (parked, sleeping,
-//!   blocked on I/O, or runnable in a queue) is *abandoned*: it never runs
-//!   again and is not unwound, since unwinding would run its destructors at
-//!   a point it did not choose, in code that may wait for threads that are
-//!   gone. Like a goroutine blocked forever it is leaked: its stack and
-//!   locals stay allocated (see `Task`'s `Drop`).
+//! 1. **Running.** The normal life.
+//! 2. **Cancelling.** Every green thread is cancelled with
+//!    `CancelReason::Shutdown`, the way `ThreadHandle::cancel` does it (its
+//!    root scope is cancelled and the thread interrupted, see `cancel.rs`),
+//!    and the workers keep running so the cancelled threads unwind from
+//!    their next cancellation point, running their destructors. The closing
+//!    thread waits until they have finished or `grace` is over.
+//! 3. **Stopped.** Each worker stops at its next turn (a green thread
+//!    running then runs on until it switches out) and, on its own OS
+//!    thread, settles what is left (`WorkerCore::shut_down`):
+//!    * a green thread that **never ran** is *discarded*: its closure is
+//!      dropped (`Task::discard_if_unstarted`), which is how `spool::thread`
+//!      learns that its `join` must fail. A panic from the closure's
+//!      destructors is reported and contained (`UnrunClosure`, see
+//!      "Containment" in `panic.rs`), and shutdown goes on;
+//!    * a green thread that **started** and is still suspended (blocked
+//!      where no cancellation reaches: a shield, an `unblock`, a scope
+//!      waiting for such a thread; or any thread, with a zero grace) is
+//!      *abandoned*: it never runs again and is not unwound, since
+//!      unwinding it now would run its destructors in code that may wait
+//!      for threads that are gone. Like a goroutine blocked forever it is
+//!      leaked: its stack and locals stay allocated (see `Task`'s `Drop`).
+//!      The workers count them (`Shared::leaked`) for the report.
+//!
+//! **Who cancels.** The registry of started threads (below) is owner-only,
+//! so the closing thread cannot walk it: it publishes the phase and pokes
+//! every worker, and each worker, at its next turn, notices the phase
+//! (one plain load per turn) and cancels every thread in its own registry
+//! on its own OS thread (`WorkerCore::enter_phase`). Cancelling only touches the thread's root
+//! scope and park word, which any thread may, and queues the threads
+//! blocked in a cancellation point, which are then run like any woken
+//! thread: runnable, parked, sleeping or blocked on I/O, all are reached.
+//! A thread that first runs on a worker after the worker noticed the phase
+//! (a queued thread, or one spawned by an unwinding destructor) is
+//! cancelled as it starts (`WorkerCore::start_cancelled`), before its
+//! closure runs: `spool::thread` then drops the closure unrun and `join`
+//! returns the `Cancelled` payload; a `thread::scope` in a destructor thus
+//! still returns instead of reporting a never-run child as a panic, which
+//! would be a panic during an unwind. Spawning during the grace therefore
+//! still works; after the stop it fails with an error. There is no race
+//! between the sweep and threads starting: both happen on the worker's own
+//! OS thread, the sweep covers every thread registered before it, and
+//! every later first run checks the worker's own copy of the phase.
+//!
+//! **When to stop.** The closing thread waits for every worker to
+//! *settle*: a worker settles when it has noticed the phase, its registry
+//! is empty and it found nothing to run (it is about to sleep), and then
+//! decrements `Shared::unsettled`; the last one wakes the closing thread
+//! (`Shared::worker_settled`). To keep "settled" meaningful, a runtime
+//! that is cancelling moves no thread between workers: spawns do not place
+//! threads elsewhere and workers steal no never-run threads from each
+//! other, so new work appears only where threads still run. (A spawn that
+//! read the phase just before it changed may still place a thread on a
+//! settled worker; that worker then counts again, `worker_unsettled`. If
+//! the count reached zero meanwhile, the thread is discarded at the stop,
+//! or leaked and counted if it had started: never lost.) The closing
+//! thread waits with spool's own masked wait (`wait_until`: a green thread
+//! of another runtime switches out, a plain OS thread blocks on its
+//! `OsWaiter`; the user's park token is never touched), registered under
+//! `Shared::closing` before it checks the count, so the last worker's wake
+//! cannot be lost (the loom model in `shutdown.rs`). Then it stores the
+//! stopped phase, pokes the workers and joins them.
+//!
+//! **From inside.** A runtime shut down (or dropped) from one of its own
+//! green threads cannot wait there: the caller is one of the threads being
+//! cancelled, and its worker's registry is not empty while it runs. It
+//! publishes the phase and hands the waiting, the stop and the join to a
+//! new OS thread (`spool-shutdown`), which on a drop prints the leaks; the
+//! caller returns at once, is cancelled at its next turn like every other
+//! thread, and unwinds at its next cancellation point. (Should that OS
+//! thread not start, the runtime stops at once, as with a zero grace.)
 //!
 //! To find the started ones, each worker keeps a **registry** of its
 //! started, unfinished green threads (`WorkerCore::threads`): a plain
@@ -196,7 +255,7 @@
 //! count (see "Placement"). Its cost is one uncontended reference-count
 //! increment when a thread first runs and one decrement when it finishes.
 //!
-//! At shutdown the worker walks its registry and runs each thread's
+//! When it stops, the worker walks its registry and runs each thread's
 //! **abandon hook** (`set_abandon_hook`), if it set one: a (data,
 //! function) pair the thread stored in its own task, pointing into its own
 //! stack, with no allocation and no atomics. `spool::thread` sets one while
@@ -236,14 +295,16 @@
 use std::io;
 use std::num::NonZeroUsize;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle as OsJoinHandle;
+use std::time::Duration;
 
 use crossbeam_deque::{Injector, Steal, Stealer, Worker as Deque};
 use mio::Waker;
 
 use crate::reactor::{Reactor, Registrations};
+use crate::shutdown::{self, Closer, Closing, ShutdownReport, RUNNING, STOPPED};
 use crate::stack::{self, GuardedStack};
 use crate::sys::{self, RunningStack};
 use crate::task::{next_thread_id, GreenCoroutine, Task, PLACED};
@@ -295,8 +356,16 @@ pub(crate) struct Shared {
     pub(crate) num_spinning: AtomicUsize,
     /// At most this many workers spin at once (see "Worker sleeping").
     pub(crate) max_spinning: usize,
-    /// Set when the runtime is dropped.
-    pub(crate) shutdown: AtomicBool,
+    /// `RUNNING`, then `CANCELLING` and `STOPPED` as the runtime shuts
+    /// down (see "Lifetime"); set only by `shutdown::close`.
+    pub(crate) phase: AtomicU8,
+    /// While `CANCELLING`: how many workers have not settled (see
+    /// `Shared::worker_settled`).
+    pub(crate) unsettled: AtomicUsize,
+    /// Who shuts the runtime down, and who waits for the workers to settle.
+    pub(crate) closing: Mutex<Closing>,
+    /// Started green threads the workers abandoned when they stopped.
+    pub(crate) leaked: AtomicUsize,
     /// Stack size of green threads spawned without an explicit size.
     pub(crate) stack_size: usize,
     /// Rotates the worker woken first, so wakeups spread.
@@ -395,7 +464,7 @@ impl Shared {
         remote.sources.close();
     }
 
-    fn notify_all(&self) {
+    pub(crate) fn notify_all(&self) {
         for remote in self.workers.iter() {
             remote.sleeping.store(false, Ordering::Relaxed);
             wake(remote);
@@ -429,10 +498,14 @@ pub struct SpawnOptions {
 
 /// A running set of worker threads executing green threads.
 ///
-/// Dropping a `Runtime` stops its workers: green threads that never ran
-/// are dropped unrun, and started ones still suspended are abandoned:
-/// leaked, never run again, after their abandon hooks ran (see "Lifetime"
-/// in this file). The global runtime (`global()`) is never dropped.
+/// Dropping a `Runtime` shuts it down as [`Runtime::shutdown`] does with a
+/// grace of [`DEFAULT_SHUTDOWN_GRACE`](crate::DEFAULT_SHUTDOWN_GRACE): its
+/// green threads are cancelled and given the grace to unwind; then the
+/// workers stop, green threads that never ran are dropped unrun, and
+/// started ones still suspended are abandoned: leaked, never run again,
+/// after their abandon hooks ran (see "Lifetime" in this file). If any
+/// were leaked, the drop says how many in one line on stderr. The global
+/// runtime (`global()`) is never dropped.
 pub struct Runtime {
     shared: &'static Shared,
     threads: Mutex<Vec<OsJoinHandle<()>>>,
@@ -519,7 +592,10 @@ impl Runtime {
             num_sleeping: AtomicUsize::new(0),
             num_spinning: AtomicUsize::new(0),
             max_spinning: workers,
-            shutdown: AtomicBool::new(false),
+            phase: AtomicU8::new(RUNNING),
+            unsettled: AtomicUsize::new(0),
+            closing: Mutex::new(Closing::default()),
+            leaked: AtomicUsize::new(0),
             stack_size,
             next_wake: AtomicUsize::new(0),
         }));
@@ -586,21 +662,66 @@ impl Runtime {
     }
 }
 
+impl Runtime {
+    /// Shuts the runtime down: cancels every green thread with
+    /// [`CancelReason::Shutdown`](crate::cancel::CancelReason::Shutdown),
+    /// keeps the workers running for up to `grace` so the cancelled
+    /// threads unwind and run their destructors, then stops the workers
+    /// and leaks the threads still blocked (see "Lifetime" in the engine's
+    /// `scheduler.rs`). Returns what it did.
+    ///
+    /// A thread cancelled this way unwinds from its next cancellation point
+    /// (every blocking call of spool's: `park`, `sleep`, channels, locks,
+    /// sockets, `join`), and its `join` returns the
+    /// [`Cancelled`](crate::cancel::Cancelled) payload; a thread that a
+    /// worker starts during the grace (one that was queued, or spawned by
+    /// an unwinding thread) starts cancelled, so `spool::thread`'s threads
+    /// drop their closure unrun. Threads that never ran when the workers
+    /// stop are dropped unrun. What no cancellation reaches — a shield, an
+    /// `unblock` whose closure does not return, a scope or `run` waiting
+    /// for such a thread — is leaked after the grace: never run again,
+    /// its destructors never run, and its `join` returns an error saying
+    /// the runtime shut down.
+    ///
+    /// The wait is spool's own, not a cancellation point, and leaves the
+    /// caller's park token alone: a green thread of another runtime
+    /// switches out meanwhile. Called from one of this runtime's own green
+    /// threads, the shutdown cannot wait (the caller is one of the threads
+    /// it cancels): it goes on in the background, on an OS thread of its
+    /// own, and the report says so ([`ShutdownReport::is_in_background`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = spool::Runtime::builder().workers(2).build().unwrap();
+    /// let sleeper = rt.spawn(|| spool::thread::sleep(Duration::from_secs(3600)));
+    /// let report = rt.shutdown(Duration::from_secs(5));
+    /// assert_eq!(report.leaked(), 0);
+    /// let payload = sleeper.join().unwrap_err();
+    /// let cancelled = spool::cancel::Cancelled::from_payload(&payload).unwrap();
+    /// assert_eq!(cancelled.reason(), &spool::cancel::CancelReason::Shutdown);
+    /// ```
+    pub fn shutdown(self, grace: Duration) -> ShutdownReport {
+        // `self` is owned, so nothing closed the runtime before.
+        self.close(grace, Closer::Shutdown)
+            .unwrap_or_else(|| crate::fatal("Runtime::shutdown: the runtime was closed already"))
+        // `Drop` then finds it closed.
+    }
+
+    /// `shutdown::close` for this runtime; `None` if it was closed already.
+    fn close(&self, grace: Duration, closer: Closer) -> Option<ShutdownReport> {
+        let workers = std::mem::take(&mut *lock(&self.threads));
+        shutdown::close(self.shared, workers, grace, self.is_current(), closer)
+    }
+}
+
 impl Drop for Runtime {
+    /// Shuts the runtime down as [`Runtime::shutdown`] does with a grace of
+    /// [`DEFAULT_SHUTDOWN_GRACE`](crate::DEFAULT_SHUTDOWN_GRACE), and
+    /// prints one line to stderr if it leaked threads.
     fn drop(&mut self) {
-        // SeqCst: pairs with the check after an injector push in `spawn_on`.
-        self.shared.shutdown.store(true, Ordering::SeqCst);
-        self.shared.notify_all();
-        let threads = std::mem::take(&mut *lock(&self.threads));
-        if self.is_current() {
-            // Dropped from inside one of its own green threads: the workers
-            // stop on their own; joining would wait for ourselves.
-            return;
-        }
-        for thread in threads {
-            // A worker never unwinds (see "Containment" in `panic.rs`): it
-            // returns, or the process has aborted.
-            let _ = thread.join();
+        if let Some(report) = self.close(shutdown::DEFAULT_SHUTDOWN_GRACE, Closer::Drop) {
+            shutdown::print_leaks(&report);
         }
     }
 }
@@ -682,7 +803,8 @@ unsafe fn spawn_on<'a, F>(
 where
     F: FnOnce() + Send + 'a,
 {
-    if shared.shutdown.load(Ordering::Acquire) {
+    let phase = shared.phase.load(Ordering::Acquire);
+    if phase == STOPPED {
         return Err(io::Error::other(
             "spool: cannot spawn: the runtime has shut down",
         ));
@@ -720,8 +842,10 @@ where
     let handle = ThreadHandle::green(task.clone());
     match core {
         // The only worker of a one-worker runtime is the one spawning: it is
-        // awake and will run the thread; there is nobody to wake.
-        Some(core) if shared.workers.len() == 1 => core.push_fresh(task),
+        // awake and will run the thread; there is nobody to wake. A runtime
+        // shutting down does not move threads between workers (see
+        // "Lifetime"): the spawning worker starts it, cancelled.
+        Some(core) if shared.workers.len() == 1 || phase != RUNNING => core.push_fresh(task),
         Some(core) => match core.placement_target() {
             Some(index) => shared.place(index, task),
             None => {
@@ -736,7 +860,7 @@ where
             // injector already: then nobody would ever drop the closure and
             // `join` would wait forever. Both sides use SeqCst, so either
             // the workers' drain sees the push or this load sees the flag.
-            if shared.shutdown.load(Ordering::SeqCst) {
+            if shared.phase.load(Ordering::SeqCst) == STOPPED {
                 shared.drain_injector();
             }
         }

@@ -2,8 +2,9 @@
 //!
 //! The park state machine lives in `park.rs`; the protocol that uses it is
 //! the essay "Parking" at the top of `scheduler.rs`. What becomes of a
-//! green thread when its runtime shuts down (discarded if it never ran,
-//! abandoned if it did) is the essay "Lifetime" there.
+//! green thread when its runtime shuts down (cancelled and given a grace
+//! period to unwind; then discarded if it never ran, abandoned if it is
+//! still blocked) is the essay "Lifetime" there.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
 use std::num::NonZeroU64;
@@ -124,8 +125,9 @@ pub(crate) struct AbandonHook {
 }
 
 /// Registers `notify(data)` to run if the calling green thread's runtime
-/// shuts down while the thread is suspended (parked, sleeping, blocked or
-/// runnable), that is, when it will never run again. Returns `false`, and
+/// stops while the thread is suspended (parked, sleeping, blocked or
+/// runnable: still unfinished after the shutdown's grace period), that is,
+/// when it will never run again. Returns `false`, and
 /// registers nothing, outside a green thread. A later call replaces the
 /// hook; [`clear_abandon_hook`] removes it.
 ///

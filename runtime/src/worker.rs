@@ -14,13 +14,16 @@ use std::time::{Duration, Instant};
 use corosensei::{CoroutineResult, Yielder};
 use crossbeam_deque::{Steal, Worker as Deque};
 
+use crate::cancel::CancelReason;
 use crate::panic::AbortOnUnwind;
 use crate::reactor::Reactor;
-use crate::scheduler::Shared;
+use crate::scheduler::{lock, Shared};
+use crate::shutdown::{CANCELLING, RUNNING, STOPPED};
 use crate::stack::{GuardedStack, StackCache};
 use crate::sys;
 use crate::task::{Suspend, Task, PLACED, UNPINNED};
 use crate::timer::Timers;
+use crate::{ThreadHandle, ThreadId};
 
 /// Turns between maintenance passes (see "Fairness" in `scheduler.rs`).
 const MAINTENANCE_INTERVAL: u32 = 61;
@@ -99,6 +102,15 @@ pub(crate) struct WorkerCore {
     threads: RefCell<Vec<Arc<Task>>>,
     /// The next other worker a spawn compares loads with.
     placement_cursor: Cell<usize>,
+    /// The runtime's phase (`Shared::phase`) as this worker last acted on
+    /// it (see "Lifetime" in `scheduler.rs`).
+    phase: Cell<u8>,
+    /// While cancelling: this worker is counted as settled in
+    /// `Shared::unsettled` (no started thread left, nothing to run).
+    settled: Cell<bool>,
+    /// While cancelling: who shut the runtime down, named in the
+    /// cancellations.
+    closed_by: Cell<Option<ThreadId>>,
 }
 
 impl WorkerCore {
@@ -124,6 +136,9 @@ impl WorkerCore {
             ids: Cell::new((0, 0)),
             threads: RefCell::new(Vec::new()),
             placement_cursor: Cell::new(index),
+            phase: Cell::new(RUNNING),
+            settled: Cell::new(false),
+            closed_by: Cell::new(None),
         }
     }
 
@@ -263,9 +278,11 @@ impl WorkerCore {
         CURRENT.with(|c| c.set(&self));
         let remote = &self.shared.workers[self.index];
         loop {
-            // Once shutdown is set no green thread runs again (one plain
-            // load per turn).
-            if self.shared.shutdown.load(Ordering::Acquire) {
+            // One plain load per turn notices the runtime shutting down:
+            // cancelling, then stopped, after which no green thread runs
+            // again.
+            let phase = self.shared.phase.load(Ordering::Acquire);
+            if phase != self.phase.get() && self.enter_phase(phase) {
                 break;
             }
             let countdown = self.countdown.get();
@@ -289,16 +306,56 @@ impl WorkerCore {
                 self.run_task(task);
                 continue;
             }
-            if self.shared.shutdown.load(Ordering::Acquire) {
-                break;
-            }
-            if self.search() {
+            if self.phase_changed() || self.search() {
                 continue;
+            }
+            if self.phase.get() == CANCELLING
+                && !self.settled.get()
+                && self.threads.borrow().is_empty()
+            {
+                self.settled.set(true);
+                self.shared.worker_settled();
             }
             self.sleep();
         }
         self.shut_down();
         CURRENT.with(|c| c.set(ptr::null()));
+    }
+
+    /// Whether the runtime's phase moved on since this worker last acted on
+    /// it.
+    fn phase_changed(&self) -> bool {
+        self.shared.phase.load(Ordering::SeqCst) != self.phase.get()
+    }
+
+    /// Acts on a new phase of the runtime's shutdown (see "Lifetime" in
+    /// `scheduler.rs`); `true` if the worker must stop. On entering the
+    /// cancelling phase, cancels every green thread in the registry; those
+    /// that start later are cancelled as they start (`run_task`).
+    #[cold]
+    fn enter_phase(&self, phase: u8) -> bool {
+        if phase == STOPPED {
+            return true;
+        }
+        if phase != CANCELLING {
+            crate::fatal("WorkerCore::enter_phase: the runtime went back to running");
+        }
+        self.phase.set(CANCELLING);
+        self.closed_by.set(lock(&self.shared.closing).by);
+        // A copy: cancelling may queue threads, and a destructor run by it
+        // (a dropped handle) may spawn.
+        let threads = self.threads.borrow().clone();
+        for task in &threads {
+            self.cancel_for_shutdown(task);
+        }
+        false
+    }
+
+    /// Cancels a green thread of this worker's for the runtime's shutdown,
+    /// as `ThreadHandle::cancel` does.
+    fn cancel_for_shutdown(&self, task: &Arc<Task>) {
+        let handle = ThreadHandle::green(Arc::clone(task));
+        crate::cancel::cancel_thread(task, &handle, CancelReason::Shutdown, self.closed_by.get());
     }
 
     fn maintenance(&self) {
@@ -348,7 +405,7 @@ impl WorkerCore {
     /// Looks everywhere for work, spinning for up to `SPIN_LIMIT`; `true`
     /// if some was found.
     fn search(&self) -> bool {
-        if self.find_work() || self.shared.shutdown.load(Ordering::Acquire) {
+        if self.find_work() || self.phase_changed() {
             return true;
         }
         let spinning = &self.shared.num_spinning;
@@ -367,7 +424,7 @@ impl WorkerCore {
         let start = Instant::now();
         let mut round = 0u32;
         loop {
-            if self.find_work() || self.shared.shutdown.load(Ordering::Acquire) {
+            if self.find_work() || self.phase_changed() {
                 return true;
             }
             if round >= 4 && start.elapsed() >= SPIN_LIMIT {
@@ -400,6 +457,11 @@ impl WorkerCore {
         if steal_succeeded(self.shared.injector.steal_batch(&self.fresh)) {
             return true;
         }
+        // A runtime shutting down keeps each worker's threads its own, so a
+        // worker that has settled stays settled (see "Lifetime").
+        if self.phase.get() != RUNNING {
+            return false;
+        }
         let n = self.shared.workers.len();
         for i in 1..n {
             let victim = &self.shared.workers[(self.index + i) % n].stealer;
@@ -418,8 +480,9 @@ impl WorkerCore {
             || !self.shared.injector.is_empty()
             || !self.fresh.is_empty()
             || !self.pinned.borrow().is_empty()
-            || self.shared.workers.iter().any(|w| !w.stealer.is_empty())
-            || self.shared.shutdown.load(Ordering::SeqCst)
+            || (self.phase.get() == RUNNING
+                && self.shared.workers.iter().any(|w| !w.stealer.is_empty()))
+            || self.phase_changed()
     }
 
     /// Sleeps in `epoll_wait` until woken or the next timer is due (see
@@ -452,6 +515,9 @@ impl WorkerCore {
             }
             task.worker.store(self.index, Ordering::Relaxed);
             self.register(&task);
+            if self.phase.get() == CANCELLING {
+                self.start_cancelled(&task);
+            }
         }
         self.current.set(Arc::as_ptr(&task));
         sys::set_running(&task.running);
@@ -504,6 +570,17 @@ impl WorkerCore {
         }
     }
 
+    /// A green thread that first runs while the runtime is cancelling its
+    /// threads starts cancelled (see "Lifetime" in `scheduler.rs`).
+    #[cold]
+    fn start_cancelled(&self, task: &Arc<Task>) {
+        if self.settled.get() {
+            self.settled.set(false);
+            self.shared.worker_unsettled();
+        }
+        self.cancel_for_shutdown(task);
+    }
+
     /// Settles every green thread this worker can reach when the runtime
     /// shuts down, then closes its waker (see "Lifetime" in
     /// `scheduler.rs`): discards the never-run ones in its queues, then
@@ -521,6 +598,10 @@ impl WorkerCore {
         // suspended for good.
         let threads = std::mem::take(&mut *self.threads.borrow_mut());
         self.publish_live(0);
+        // Read by the closing thread after it joined this worker.
+        self.shared
+            .leaked
+            .fetch_add(threads.len(), Ordering::Relaxed);
         threads.iter().for_each(|task| task.abandon());
         drop(threads);
         self.shared.close_waker(self.index);
