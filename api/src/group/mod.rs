@@ -33,7 +33,7 @@
 //! * **No child outlives the group.** `group` returns only after every
 //!   child has finished — also when the body or a child panics — so
 //!   children may borrow from the caller, as with
-//!   [`thread::scope`](crate::thread::scope).
+//!   [`thread::scope`].
 //! * **The first failure cancels everything.** A child's `Err`, a child's
 //!   panic, or the body's `Err` or panic cancels the group's
 //!   [cancel scope](crate::cancel) with [`CancelReason::SiblingFailed`]:
