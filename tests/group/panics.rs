@@ -78,6 +78,21 @@ group_tests! {
         assert_eq!(payload_text(&*payload), "a racer panics on purpose");
     }
 
+    fn joining_a_panicked_child_says_so_and_the_panic_still_resumes() {
+        let payload = panic_of(|| {
+            spool::group(|g| {
+                let child = g.spawn_named("panicker", || -> Result<(), ()> {
+                    panic!("a joined child panics on purpose")
+                });
+                let joined = child.join().unwrap_err();
+                assert!(joined.is_panic() && !joined.is_cancelled(), "{joined}");
+                assert_eq!(joined.thread_name(), Some("panicker"));
+                Ok(())
+            })
+        });
+        assert_eq!(payload_text(&*payload), "a joined child panics on purpose");
+    }
+
     fn a_second_panic_does_not_replace_the_first() {
         let (_tx, rx) = mpsc::channel::<u32>();
         let payload = panic_of(|| {
