@@ -380,6 +380,31 @@ impl<E> State<E> {
     }
 }
 
+/// Owned by a child's closure until it runs. A closure dropped unrun
+/// belongs to a child cancelled before it started (by the group's scope
+/// or one around it): its drop reports that cancellation as `run_child`
+/// reports one that ends a running child, so the group's result does not
+/// depend on whether the child had started (a deadline that cancelled it
+/// is a timeout; a caller's cancellation resumes in the caller).
+pub(crate) struct NotStarted<'a, E>(pub(crate) &'a State<E>);
+
+impl<E> NotStarted<'_, E> {
+    /// The closure runs: nothing to report here.
+    pub(crate) fn started(self) {
+        std::mem::forget(self);
+    }
+}
+
+impl<E> Drop for NotStarted<'_, E> {
+    fn drop(&mut self) {
+        // Dropped on the child, inside the scopes it inherited, while its
+        // cancellation unwinds the unrun closure.
+        if let Some(cancelled) = spool_runtime::cancel::cancellation() {
+            self.0.child_cancelled(&cancelled);
+        }
+    }
+}
+
 /// Runs a group with its state made: the body inside the group's scope,
 /// then the wait for every child, then the result (see `finish`).
 fn run_group<'env, F, T, E>(state: &State<E>, f: F) -> Result<T, GroupError<E>>

@@ -118,7 +118,7 @@ pub use builder::Builder;
 pub use error::{Failure, GroupError, JoinError};
 pub use helpers::{all, race};
 
-use builder::{Outcome, State};
+use builder::{NotStarted, Outcome, State};
 use error::JoinKind;
 
 use crate::cancel::{CancelReason, CancelScope, Cancelled};
@@ -227,7 +227,9 @@ impl<'g, E: Send> Group<'g, '_, E> {
     {
         let state = self.state;
         let slot = state.slots.as_ref().map(|slots| slots.acquire());
+        let not_started = NotStarted(state);
         let child = move || {
+            not_started.started();
             let outcome = state.run_child(f);
             // The slot is free once the closure has returned.
             drop(slot);
