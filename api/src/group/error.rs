@@ -169,6 +169,13 @@ impl<E> GroupError<E> {
     /// fail-fast group), with the thread that returned it. `None` when the
     /// group ended with no failure (see [`cancelled`](GroupError::cancelled)).
     ///
+    /// "First" is first *recorded*. A failing thread's closure drops what
+    /// it owns as it returns, just before its error is recorded; a sibling
+    /// that fails *because* of that drop (its channel disconnected, say)
+    /// and is quicker to return can be recorded first. Return the cause
+    /// before giving up what siblings depend on, or look through
+    /// [`iter`](GroupError::iter).
+    ///
     /// ```
     /// let err = spool::group(|g| {
     ///     g.spawn(|| Err::<(), _>(1));
