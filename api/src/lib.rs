@@ -260,6 +260,7 @@
 #![warn(clippy::undocumented_unsafe_blocks)]
 
 pub mod cancel;
+pub mod debug;
 pub mod group;
 mod loom;
 pub mod net;

@@ -144,6 +144,7 @@ impl Runtime {
     ///
     /// # Panics
     /// If the green thread cannot be created (no stack could be had).
+    #[track_caller]
     pub fn run<F, T>(&self, f: F) -> T
     where
         F: FnOnce() -> T + Send,
@@ -156,7 +157,11 @@ impl Runtime {
         // during the call and abandon the thread: `self` is borrowed. Were
         // it abandoned, its borrows would not be used again: see
         // `spool_runtime::Runtime::spawn_unchecked`.)
-        let inner = unsafe { thread::Builder::new().spawn_run(f, &self.inner) };
+        let inner = unsafe {
+            thread::Builder::new()
+                .at(std::panic::Location::caller())
+                .spawn_run(f, &self.inner)
+        };
         match inner {
             Ok(inner) => match inner.join_to_end() {
                 Ok(value) => value,
@@ -170,13 +175,18 @@ impl Runtime {
     ///
     /// # Panics
     /// As [`thread::spawn`].
+    #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
         // SAFETY: 'static closure and result.
-        match unsafe { thread::Builder::new().spawn_unchecked(f, None, Some(&self.inner)) } {
+        match unsafe {
+            thread::Builder::new()
+                .at(std::panic::Location::caller())
+                .spawn_unchecked(f, None, Some(&self.inner))
+        } {
             Ok(inner) => JoinHandle::from_inner(inner),
             Err(e) => panic!("failed to spawn thread: {e}"),
         }
@@ -250,6 +260,7 @@ impl fmt::Debug for Runtime {
 /// # Panics
 /// If the global runtime cannot start (for example a bad `SPOOL_WORKERS`)
 /// or no stack can be had.
+#[track_caller]
 pub fn run<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send,
@@ -260,7 +271,11 @@ where
         Err(e) => panic!("failed to start the spool runtime: {e}"),
     };
     // SAFETY: as `Runtime::run`; the global runtime is never dropped.
-    let inner = unsafe { thread::Builder::new().spawn_run(f, runtime) };
+    let inner = unsafe {
+        thread::Builder::new()
+            .at(std::panic::Location::caller())
+            .spawn_run(f, runtime)
+    };
     match inner {
         Ok(inner) => match inner.join_to_end() {
             Ok(value) => value,

@@ -131,6 +131,11 @@ impl fmt::Display for CancelReason {
 pub struct ScopeId(NonZeroU64);
 
 impl ScopeId {
+    /// The id as a number, unique for the life of the process.
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+
     fn next() -> ScopeId {
         static NEXT: AtomicU64 = AtomicU64::new(1);
         let id = NEXT.fetch_add(1, Ordering::Relaxed);
@@ -219,6 +224,8 @@ pub(crate) struct ScopeInner {
 
 struct ScopeData {
     cancel: Option<Cancelled>,
+    /// A name for dumps (a task group's).
+    label: Option<Arc<str>>,
     deadline: Option<Instant>,
     /// The thread running the scope's `run`, if any (to interrupt on
     /// cancel). Kept apart from `members` so entering a scope allocates
@@ -238,6 +245,7 @@ impl ScopeInner {
             running: AtomicBool::new(false),
             data: Mutex::new(ScopeData {
                 cancel: None,
+                label: None,
                 deadline,
                 runner: None,
                 members: Slab::default(),
@@ -1053,6 +1061,23 @@ impl CancelScope {
         data.interrupt_all();
     }
 
+    /// Names the scope in thread dumps (`spool::debug`): a task group
+    /// names its scope after the group.
+    ///
+    /// ```
+    /// let scope = spool::cancel::CancelScope::new().with_name("requests");
+    /// assert_eq!(scope.name().as_deref(), Some("requests"));
+    /// ```
+    pub fn with_name(self, name: impl Into<Arc<str>>) -> CancelScope {
+        self.inner.data().label = Some(name.into());
+        self
+    }
+
+    /// The scope's name, if it was given one.
+    pub fn name(&self) -> Option<Arc<str>> {
+        self.inner.data().label.clone()
+    }
+
     /// This scope's id, as [`Cancelled::scope`] reports it.
     pub fn id(&self) -> ScopeId {
         self.inner.id
@@ -1219,4 +1244,27 @@ pub(crate) fn cancel_thread(
     root_of(task).cancel(reason, by);
     // The thread itself is not a member of its own root: interrupt it.
     handle.interrupt();
+}
+
+/// The scopes on a green thread's chain, outermost first, for a dump (read
+/// by the thread's owner worker between resumes).
+pub(crate) fn scope_records(task: &crate::task::Task) -> Vec<crate::trace::ScopeRecord> {
+    let chain = task.cancel.chain();
+    let record = |scope: &Arc<ScopeInner>| {
+        let data = scope.data();
+        crate::trace::ScopeRecord {
+            id: scope.id,
+            label: data.label.clone(),
+            deadline: data.deadline,
+            cancelled: data.cancel.is_some(),
+        }
+    };
+    let mut scopes: Vec<_> = chain.inherited.iter().map(|l| record(&l.scope)).collect();
+    if let Some(root) = task.cancel_root.get() {
+        if root.cancelled.load(Ordering::Relaxed) {
+            scopes.push(record(root));
+        }
+    }
+    scopes.extend(chain.entered.iter().map(|l| record(&l.scope)));
+    scopes
 }

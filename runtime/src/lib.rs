@@ -67,6 +67,7 @@ mod stack;
 mod sys;
 mod task;
 mod timer;
+pub mod trace;
 mod worker;
 
 use std::fmt;
@@ -363,11 +364,13 @@ pub fn current_id() -> NonZeroU64 {
 /// unwinds leaves an `unpark` that raced it for the next park: no token is
 /// lost to a cancellation.
 #[inline]
+#[track_caller]
 pub fn park() {
     park_until(None);
 }
 
 /// As [`park`], but returns after `timeout` at the latest.
+#[track_caller]
 pub fn park_timeout(timeout: Duration) {
     if timeout.is_zero() {
         // Consumes a present token, as std does, without waiting.
@@ -380,6 +383,7 @@ pub fn park_timeout(timeout: Duration) {
 
 /// The user's park: until the token, `deadline`, or a cancellation.
 #[inline]
+#[track_caller]
 fn park_until(deadline: Option<Instant>) {
     let Some(task) = scheduler::current_task() else {
         return os_park_until(deadline);
@@ -394,6 +398,11 @@ fn park_until(deadline: Option<Instant>) {
     if task.state.consume_token(WaitKind::Park) || deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
+    trace::note_task_wait(
+        task,
+        trace::WaitReason::Park,
+        std::panic::Location::caller(),
+    );
     // A park that took the token returns (rule R2), even if a cancel came
     // too: the cancellation stays pending for the next cancellation point.
     let took_token = green_wait(task, WaitKind::Park, deadline, true);
@@ -405,6 +414,7 @@ fn park_until(deadline: Option<Instant>) {
 /// `park_until` for a green thread with a cancellation pending or a
 /// deadline to honour.
 #[inline(never)]
+#[track_caller]
 fn green_park_cancellable(task: &Task, deadline: Option<Instant>) {
     match cancel::check() {
         cancel::Check::Continue => {}
@@ -415,6 +425,11 @@ fn green_park_cancellable(task: &Task, deadline: Option<Instant>) {
     if task.state.consume_token(WaitKind::Park) || deadline.is_some_and(|d| Instant::now() >= d) {
         return;
     }
+    trace::note_task_wait(
+        task,
+        trace::WaitReason::Park,
+        std::panic::Location::caller(),
+    );
     // As in `park_until`: a park that took the token returns (rule R2).
     if !green_wait(task, WaitKind::Park, cancel_bound(deadline), true) {
         cancel_after_park();
@@ -662,11 +677,13 @@ fn end_timed_wait(task: &Task, timer_pending: bool) {
 /// A cancellation point: a cancel (or the deadline of an enclosing scope)
 /// ends the sleep by unwinding with [`cancel::Cancelled`]; a thread that is
 /// already unwinding returns early instead.
+#[track_caller]
 pub fn sleep(duration: Duration) {
     if duration.is_zero() {
         yield_now();
         return;
     }
+    trace::note_wait(trace::WaitReason::Sleep, std::panic::Location::caller());
     let start = Instant::now();
     loop {
         let elapsed = start.elapsed();

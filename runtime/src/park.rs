@@ -249,6 +249,12 @@ impl ParkState {
         }
     }
 
+    /// Whether the thread is switched out in a wait (for a dump, read by
+    /// its owner worker between resumes).
+    pub(crate) fn is_switched_out(&self) -> bool {
+        self.state.load(Ordering::Relaxed) & (PARKED | WAITING) != 0
+    }
+
     /// Green-thread side: whether `INTERRUPT` is set. A plain load: the
     /// cheap first look of every cancellation point (a set bit is then
     /// taken with `take_interrupt`, which synchronizes).

@@ -335,6 +335,9 @@ pub(crate) struct Remote {
     /// Never-run green threads placed in the worker's inbox by spawns on
     /// other workers and not yet started.
     pub(crate) placed: AtomicUsize,
+    /// A dump asks the worker for its threads (see `trace.rs`); looked at
+    /// only when `has_inbox` is set.
+    pub(crate) dump_wanted: AtomicBool,
 }
 
 impl Remote {
@@ -370,6 +373,21 @@ pub(crate) struct Shared {
     pub(crate) stack_size: usize,
     /// Rotates the worker woken first, so wakeups spread.
     next_wake: AtomicUsize,
+    /// Dumps waiting for this runtime's workers to answer (see `trace.rs`).
+    pub(crate) dumps: Mutex<Vec<Arc<crate::trace::DumpRequest>>>,
+}
+
+/// Every runtime ever started (their `Shared` is leaked: see "Lifetime"),
+/// for dumps.
+static RUNTIMES: Mutex<Vec<&'static Shared>> = Mutex::new(Vec::new());
+
+/// The runtimes a dump looks at: those not stopped.
+pub(crate) fn all_runtimes() -> Vec<&'static Shared> {
+    lock(&RUNTIMES)
+        .iter()
+        .copied()
+        .filter(|shared| shared.phase.load(Ordering::Acquire) != STOPPED)
+        .collect()
 }
 
 impl Shared {
@@ -400,6 +418,15 @@ impl Shared {
         task.worker.store(index | PLACED, Ordering::Relaxed);
         remote.placed.fetch_add(1, Ordering::Relaxed);
         lock(&remote.inbox).push(task);
+        remote.has_inbox.store(true, Ordering::Release);
+        self.notify_worker(index);
+    }
+
+    /// Asks worker `index` to answer the pending dumps at its next turn
+    /// (through the inbox flag, so the scheduling path pays nothing).
+    pub(crate) fn ask_for_dump(&self, index: usize) {
+        let remote = self.remote(index);
+        remote.dump_wanted.store(true, Ordering::Release);
         remote.has_inbox.store(true, Ordering::Release);
         self.notify_worker(index);
     }
@@ -494,6 +521,9 @@ pub struct SpawnOptions {
     /// Its stack size in bytes (rounded up to whole pages); `None` for the
     /// runtime's default.
     pub stack_size: Option<usize>,
+    /// Where it is spawned (the call site of the public spawn function),
+    /// for dumps.
+    pub site: Option<&'static std::panic::Location<'static>>,
 }
 
 /// A running set of worker threads executing green threads.
@@ -583,6 +613,7 @@ impl Runtime {
                 sources,
                 live: AtomicUsize::new(0),
                 placed: AtomicUsize::new(0),
+                dump_wanted: AtomicBool::new(false),
             });
             parts.push((reactor, fresh));
         }
@@ -598,7 +629,10 @@ impl Runtime {
             leaked: AtomicUsize::new(0),
             stack_size,
             next_wake: AtomicUsize::new(0),
+            dumps: Mutex::new(Vec::new()),
         }));
+        lock(&RUNTIMES).push(shared);
+        crate::trace::refresh_coarse_now();
         let runtime = Runtime {
             shared,
             threads: Mutex::new(Vec::with_capacity(workers)),
@@ -828,7 +862,8 @@ where
     // SAFETY: the caller guarantees that the closure's borrows outlive
     // every use the coroutine can make of them (see `spawn_unchecked`).
     let coroutine: GreenCoroutine = unsafe { crate::task::green_coroutine(stack, f) };
-    let fresh = Task::new(next_thread_id(), shared, coroutine, running);
+    let trace = crate::trace::ThreadTrace::new(options.site, Some(crate::current_thread_id()));
+    let fresh = Task::new(next_thread_id(), shared, coroutine, running, trace);
     let task = match core.and_then(WorkerCore::take_recycled_task) {
         Some(mut recycled) => match Arc::get_mut(&mut recycled) {
             Some(slot) => {

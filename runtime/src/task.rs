@@ -269,6 +269,9 @@ pub(crate) struct Task {
     /// The thread's root scope, which `JoinHandle::cancel` cancels; made on
     /// first use by either side (a `OnceLock`, so shared).
     pub(crate) cancel_root: crate::cancel::RootSlot,
+    /// Where it was spawned and what it last waited for (owner-only; see
+    /// `trace.rs`).
+    pub(crate) trace: crate::trace::ThreadTrace,
 }
 
 // SAFETY: `state` and `worker` are atomics and `cancel_root` a `OnceLock`
@@ -295,6 +298,7 @@ impl Task {
         shared: &'static Shared,
         coroutine: GreenCoroutine,
         running: RunningStack,
+        trace: crate::trace::ThreadTrace,
     ) -> Task {
         Task {
             id,
@@ -311,6 +315,7 @@ impl Task {
             abandon_hook: Cell::new(None),
             cancel: Default::default(),
             cancel_root: Default::default(),
+            trace,
         }
     }
 

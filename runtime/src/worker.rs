@@ -275,6 +275,7 @@ impl WorkerCore {
     /// The worker loop. Runs until the runtime shuts down.
     pub(crate) fn run(self) {
         sys::ensure_altstack();
+        crate::trace::refresh_coarse_now();
         CURRENT.with(|c| c.set(&self));
         let remote = &self.shared.workers[self.index];
         loop {
@@ -359,6 +360,7 @@ impl WorkerCore {
     }
 
     fn maintenance(&self) {
+        crate::trace::refresh_coarse_now();
         self.drain_inbox();
         self.fire_timers();
         self.poll_io();
@@ -378,6 +380,41 @@ impl WorkerCore {
         self.shared.drain_inbox(self.index, &mut scratch);
         if !scratch.is_empty() {
             self.pinned.borrow_mut().extend(scratch.drain(..));
+        }
+        drop(scratch);
+        if self.shared.workers[self.index]
+            .dump_wanted
+            .swap(false, Ordering::Acquire)
+        {
+            self.answer_dumps();
+        }
+    }
+
+    /// Hands every pending dump a record of each started, unfinished green
+    /// thread of this worker (see `trace.rs`). Between resumes, so every
+    /// one of them is switched out, and their traces are ours to read.
+    #[cold]
+    fn answer_dumps(&self) {
+        let requests = crate::scheduler::lock(&self.shared.dumps).clone();
+        if requests.is_empty() {
+            return;
+        }
+        let records: Vec<_> = self
+            .threads
+            .borrow()
+            .iter()
+            .map(|task| {
+                let state = if task.state.is_switched_out() {
+                    crate::trace::ThreadState::Waiting
+                } else {
+                    crate::trace::ThreadState::Runnable
+                };
+                crate::trace::ThreadRecord::of(task, self.index, state)
+            })
+            .collect();
+        let unstarted = self.fresh.len();
+        for request in requests {
+            request.answer(self.index, records.clone(), unstarted);
         }
     }
 
@@ -499,6 +536,7 @@ impl WorkerCore {
                 .map(|deadline| deadline.saturating_duration_since(Instant::now()));
             self.reactor.borrow_mut().poll(remote, timeout);
         }
+        crate::trace::refresh_coarse_now();
         self.shared.num_sleeping.fetch_sub(1, Ordering::SeqCst);
         remote.sleeping.store(false, Ordering::Relaxed);
     }

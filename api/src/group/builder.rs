@@ -225,7 +225,10 @@ impl Builder {
             Some(Deadline::After(timeout)) => Instant::now().checked_add(timeout),
             None => None,
         };
-        let mut cancel = CancelScope::new();
+        let mut cancel = match &self.name {
+            Some(name) => CancelScope::new().with_name(name.clone()),
+            None => CancelScope::new().with_name("task group"),
+        };
         if let Some(deadline) = deadline {
             cancel = cancel.with_deadline(deadline);
         }

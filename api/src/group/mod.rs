@@ -193,6 +193,7 @@ impl<'g, E: Send> Group<'g, '_, E> {
     /// .unwrap();
     /// assert_eq!(sum, 6);
     /// ```
+    #[track_caller]
     pub fn spawn<F, R>(&'g self, f: F) -> JoinHandle<'g, R>
     where
         F: FnOnce() -> Result<R, E> + Send + 'g,
@@ -212,6 +213,7 @@ impl<'g, E: Send> Group<'g, '_, E> {
     /// .unwrap_err();
     /// assert_eq!(err.first().unwrap().thread_name(), Some("loader"));
     /// ```
+    #[track_caller]
     pub fn spawn_named<F, R>(&'g self, name: impl Into<String>, f: F) -> JoinHandle<'g, R>
     where
         F: FnOnce() -> Result<R, E> + Send + 'g,
@@ -220,6 +222,7 @@ impl<'g, E: Send> Group<'g, '_, E> {
         self.spawn_with(thread::Builder::new().name(name.into()), f)
     }
 
+    #[track_caller]
     fn spawn_with<F, R>(&'g self, builder: thread::Builder, f: F) -> JoinHandle<'g, R>
     where
         F: FnOnce() -> Result<R, E> + Send + 'g,
@@ -266,6 +269,7 @@ impl<'g, E: Send> Group<'g, '_, E> {
     /// })
     /// .unwrap();
     /// ```
+    #[track_caller]
     pub fn start<F, V, R>(&'g self, f: F) -> Result<(V, JoinHandle<'g, R>), JoinError>
     where
         F: FnOnce(Started<V>) -> Result<R, E> + Send + 'g,

@@ -184,6 +184,8 @@ impl fmt::Debug for Thread {
 pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
+    /// The call site of the public spawn function, for dumps.
+    site: Option<&'static std::panic::Location<'static>>,
 }
 
 impl Builder {
@@ -211,21 +213,32 @@ impl Builder {
         SpawnOptions {
             name: self.name,
             stack_size: self.stack_size,
+            site: self.site,
         }
+    }
+
+    /// Records `site` as where the thread is spawned (unless one is
+    /// recorded already), for dumps.
+    pub(crate) fn at(mut self, site: &'static std::panic::Location<'static>) -> Builder {
+        self.site.get_or_insert(site);
+        self
     }
 
     /// Spawns a green thread, returning an error — which names the limit
     /// and the fix — when no stack can be had or the runtime cannot start.
+    #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let this = self.at(std::panic::Location::caller());
         // SAFETY: `F` and `T` are 'static: nothing they borrow can end.
-        unsafe { self.spawn_unchecked(f, None, None) }.map(JoinHandle)
+        unsafe { this.spawn_unchecked(f, None, None) }.map(JoinHandle)
     }
 
     /// Spawns a scoped green thread in `scope`; see [`scope`].
+    #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
         scope: &'scope Scope<'scope, 'env>,
@@ -235,12 +248,13 @@ impl Builder {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
+        let this = self.at(std::panic::Location::caller());
         // SAFETY: `scope` does not return before every thread spawned in
         // it has finished (or been abandoned by its runtime's shutdown,
         // after which it never uses its borrows again) and dropped its
         // packet (see `scoped.rs`), so the 'scope borrows outlive every use
         // the thread makes of them.
-        unsafe { self.spawn_unchecked(f, Some(scope.data.clone()), None) }
+        unsafe { this.spawn_unchecked(f, Some(scope.data.clone()), None) }
             .map(ScopedJoinHandle::new)
     }
 
@@ -537,6 +551,7 @@ pub fn current() -> Thread {
 /// parked.join().unwrap();
 /// ```
 #[inline]
+#[track_caller]
 pub fn park() {
     spool_runtime::park();
 }
@@ -549,12 +564,14 @@ pub fn park() {
 /// spool::thread::spawn(|| spool::thread::park_timeout(Duration::from_millis(5))).join().unwrap();
 /// assert!(start.elapsed() >= Duration::from_millis(5));
 /// ```
+#[track_caller]
 pub fn park_timeout(dur: Duration) {
     spool_runtime::park_timeout(dur);
 }
 
 /// Deprecated twin of [`park_timeout`], kept as in std.
 #[deprecated(note = "replaced by `spool::thread::park_timeout`")]
+#[track_caller]
 pub fn park_timeout_ms(ms: u32) {
     park_timeout(Duration::from_millis(u64::from(ms)));
 }
@@ -568,12 +585,14 @@ pub fn park_timeout_ms(ms: u32) {
 /// spool::thread::sleep(Duration::from_millis(2));
 /// assert!(start.elapsed() >= Duration::from_millis(2));
 /// ```
+#[track_caller]
 pub fn sleep(dur: Duration) {
     spool_runtime::sleep(dur);
 }
 
 /// Deprecated twin of [`sleep`], kept as in std.
 #[deprecated(note = "replaced by `spool::thread::sleep`")]
+#[track_caller]
 pub fn sleep_ms(ms: u32) {
     sleep(Duration::from_millis(u64::from(ms)));
 }

@@ -101,6 +101,7 @@ impl<'scope> Scope<'scope, '_> {
     /// # Panics
     /// If the thread cannot be created, like `std`; use
     /// [`Builder::spawn_scoped`] to get the error instead.
+    #[track_caller]
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
         F: FnOnce() -> T + Send + 'scope,

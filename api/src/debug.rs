@@ -1,0 +1,532 @@
+//! Seeing what every green thread is doing: thread dumps.
+//!
+//! [`dump`] lists every started, unfinished green thread of every runtime:
+//! its id and name, whether it waits and for what (a channel, a lock, a
+//! socket, a `join`, ...), since when, where it blocked (the call site of
+//! the blocking call), where and by whom it was spawned, and the cancel
+//! scopes — task groups, timeouts — it runs in. Its `Display` reads like
+//! Go's goroutine dump, preceded by an *aggregated* view that counts the
+//! threads blocked at each call site (the first thing to read when threads
+//! leak); [`Dump::to_json`] nests the threads under their scopes.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let sleeper = spool::thread::Builder::new()
+//!     .name("sleeper".into())
+//!     .spawn(|| spool::thread::sleep(Duration::from_secs(60)))
+//!     .unwrap();
+//! spool::thread::sleep(Duration::from_millis(20)); // let it block
+//! let dump = spool::debug::dump();
+//! let it = dump.threads().find(|t| t.name() == Some("sleeper")).unwrap();
+//! assert_eq!(it.wait_kind(), Some("sleep"));
+//! assert!(it.blocked_at().unwrap().file().ends_with(".rs"));
+//! println!("{dump}");
+//! sleeper.cancel();
+//! ```
+//!
+//! # What it costs
+//! The record is kept always: a blocking call that has to wait writes what
+//! it waits for, its call site and a coarse time into cells its thread
+//! owns — a few stores next to the cost of switching out — and a call that
+//! completes at once writes nothing. A dump asks each worker for its own
+//! threads, so it never reads a thread another worker is running; a worker
+//! that does not answer within [`DUMP_PATIENCE`] is running one green
+//! thread that has not reached a blocking point for that long, and the
+//! dump says so instead of waiting for it.
+
+use std::fmt::{self, Write as _};
+use std::panic::Location;
+use std::time::{Duration, Instant};
+
+use spool_runtime::trace::{Snapshot, ThreadRecord, ThreadState};
+pub use spool_runtime::trace::{SocketOp, WaitReason};
+
+use crate::cancel::ScopeId;
+use crate::thread::ThreadId;
+
+/// How long [`dump`] waits for a busy worker to answer.
+pub const DUMP_PATIENCE: Duration = Duration::from_millis(250);
+
+/// Takes a dump of every green thread of every runtime (see the
+/// [module](self)).
+pub fn dump() -> Dump {
+    Dump {
+        snapshot: spool_runtime::trace::snapshot(DUMP_PATIENCE),
+    }
+}
+
+/// A dump of green threads: see [`dump`].
+pub struct Dump {
+    snapshot: Snapshot,
+}
+
+/// One green thread in a [`Dump`].
+pub struct ThreadInfo<'a> {
+    record: &'a ThreadRecord,
+    taken: Instant,
+}
+
+impl<'a> ThreadInfo<'a> {
+    /// Its id.
+    pub fn id(&self) -> ThreadId {
+        self.record.id
+    }
+
+    /// Its name.
+    pub fn name(&self) -> Option<&'a str> {
+        self.record.name.as_deref()
+    }
+
+    /// Whether it is switched out in a wait (rather than queued to run).
+    pub fn is_waiting(&self) -> bool {
+        self.record.state == ThreadState::Waiting
+    }
+
+    /// What it waits for (if it waits), or last waited for.
+    pub fn wait_reason(&self) -> Option<WaitReason> {
+        self.record.wait.map(|(reason, _, _)| reason)
+    }
+
+    /// The kind of its wait, as the aggregated view names it
+    /// (`"channel receive"`, `"mutex"`, `"socket read"`, ...).
+    pub fn wait_kind(&self) -> Option<&'static str> {
+        self.record
+            .wait
+            .as_ref()
+            .map(|(reason, _, _)| reason.kind())
+    }
+
+    /// Where it blocked: the call site of the blocking call.
+    pub fn blocked_at(&self) -> Option<&'static Location<'static>> {
+        self.record.wait.and_then(|(_, site, _)| site)
+    }
+
+    /// How long it has waited, as of the dump.
+    pub fn waited(&self) -> Option<Duration> {
+        self.record
+            .wait
+            .map(|(_, _, since)| self.taken.saturating_duration_since(since))
+    }
+
+    /// The worker it belongs to.
+    pub fn worker(&self) -> usize {
+        self.record.worker
+    }
+
+    /// Where it was spawned.
+    pub fn spawned_at(&self) -> Option<&'static Location<'static>> {
+        self.record.spawn_site
+    }
+
+    /// The thread that spawned it.
+    pub fn spawned_by(&self) -> Option<ThreadId> {
+        self.record.parent
+    }
+
+    /// The cancel scopes it runs in, outermost first: `(id, name,
+    /// deadline, cancelled)`.
+    pub fn scopes(
+        &self,
+    ) -> impl Iterator<Item = (ScopeId, Option<&'a str>, Option<Instant>, bool)> {
+        self.record
+            .scopes
+            .iter()
+            .map(|s| (s.id, s.label.as_deref(), s.deadline, s.cancelled))
+    }
+
+    fn state_text(&self) -> String {
+        match (self.record.state, &self.record.wait) {
+            (ThreadState::Waiting, Some((reason, _, _))) => reason.describe(),
+            (ThreadState::Waiting, None) => "waiting".into(),
+            (ThreadState::Runnable, _) => "runnable".into(),
+            (ThreadState::NotStarted, _) => "not started".into(),
+            (_, _) => "unknown".into(),
+        }
+    }
+}
+
+impl Dump {
+    /// Every listed thread, by runtime and worker.
+    pub fn threads(&self) -> impl Iterator<Item = ThreadInfo<'_>> {
+        let taken = self.snapshot.taken;
+        self.snapshot.runtimes.iter().flat_map(move |rt| {
+            rt.threads
+                .iter()
+                .map(move |record| ThreadInfo { record, taken })
+        })
+    }
+
+    /// How many threads are listed.
+    pub fn len(&self) -> usize {
+        self.snapshot
+            .runtimes
+            .iter()
+            .map(|rt| rt.threads.len())
+            .sum()
+    }
+
+    /// Whether no thread is listed.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The aggregated view: waiting threads grouped by call site and kind
+    /// of wait, the largest group first, with the longest wait of each.
+    pub fn blocked_sites(&self) -> Vec<BlockedSite> {
+        use std::collections::HashMap;
+        let mut groups: HashMap<(Option<&'static Location<'static>>, &'static str), BlockedSite> =
+            HashMap::new();
+        for thread in self.threads().filter(ThreadInfo::is_waiting) {
+            let kind = thread.wait_kind().unwrap_or("waiting");
+            let site = thread.blocked_at();
+            let waited = thread.waited().unwrap_or_default();
+            let entry = groups.entry((site, kind)).or_insert(BlockedSite {
+                site,
+                kind,
+                threads: 0,
+                oldest: Duration::ZERO,
+            });
+            entry.threads += 1;
+            entry.oldest = entry.oldest.max(waited);
+        }
+        let mut sites: Vec<_> = groups.into_values().collect();
+        sites.sort_by(|a, b| b.threads.cmp(&a.threads).then(b.oldest.cmp(&a.oldest)));
+        sites
+    }
+
+    /// The dump as JSON: runtimes, and in each the threads nested under the
+    /// cancel scopes (task groups, timeouts) they run in — the shape of
+    /// Java's thread-container dumps.
+    pub fn to_json(&self) -> String {
+        let mut out = String::new();
+        json::dump(self, &mut out);
+        out
+    }
+}
+
+/// Threads blocked at one call site in one kind of wait: a line of
+/// [`Dump::blocked_sites`].
+#[derive(Clone, Debug)]
+pub struct BlockedSite {
+    /// The call site (`None` for waits without one).
+    pub site: Option<&'static Location<'static>>,
+    /// The kind of wait.
+    pub kind: &'static str,
+    /// How many threads.
+    pub threads: usize,
+    /// The longest wait among them.
+    pub oldest: Duration,
+}
+
+impl fmt::Display for BlockedSite {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let noun = if self.threads == 1 {
+            "thread"
+        } else {
+            "threads"
+        };
+        write!(f, "{} {noun} blocked", Thousands(self.threads))?;
+        if let Some(site) = self.site {
+            write!(f, " at {}:{}", site.file(), site.line())?;
+        }
+        write!(f, " in {}, oldest {}", self.kind, Human(self.oldest))
+    }
+}
+
+impl fmt::Display for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let runtimes = self.snapshot.runtimes.len();
+        writeln!(
+            f,
+            "spool: {} green threads in {runtimes} runtime{}",
+            Thousands(self.len()),
+            if runtimes == 1 { "" } else { "s" }
+        )?;
+        let sites = self.blocked_sites();
+        if !sites.is_empty() {
+            writeln!(f)?;
+            for site in &sites {
+                writeln!(f, "  {site}")?;
+            }
+        }
+        for (index, rt) in self.snapshot.runtimes.iter().enumerate() {
+            writeln!(f)?;
+            write!(f, "runtime {index}: {} workers", rt.workers)?;
+            if rt.unstarted > 0 {
+                write!(f, ", {} threads not started yet", Thousands(rt.unstarted))?;
+            }
+            writeln!(f)?;
+            for worker in &rt.unanswered {
+                writeln!(
+                    f,
+                    "worker {worker} did not answer within {}: it is running one green thread \
+                     that has not reached a blocking point since; its threads are not listed",
+                    Human(DUMP_PATIENCE)
+                )?;
+            }
+            let taken = self.snapshot.taken;
+            for record in &rt.threads {
+                writeln!(f)?;
+                write_thread(f, &ThreadInfo { record, taken })?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One thread, in Go's layout.
+fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo<'_>) -> fmt::Result {
+    write!(f, "thread {}", t.id().as_u64())?;
+    if let Some(name) = t.name() {
+        write!(f, " '{name}'")?;
+    }
+    write!(f, " [{}", t.state_text())?;
+    if let (true, Some(waited)) = (t.is_waiting(), t.waited()) {
+        write!(f, ", {}", Human(waited))?;
+    }
+    writeln!(f, ", worker {}]:", t.worker())?;
+    if let (true, Some(site)) = (t.is_waiting(), t.blocked_at()) {
+        writeln!(f, "    blocked at {}:{}", site.file(), site.line())?;
+    }
+    match (t.spawned_by(), t.spawned_at()) {
+        (Some(parent), Some(site)) => writeln!(
+            f,
+            "    spawned by thread {} at {}:{}",
+            parent.as_u64(),
+            site.file(),
+            site.line()
+        )?,
+        (Some(parent), None) => writeln!(f, "    spawned by thread {}", parent.as_u64())?,
+        (None, Some(site)) => writeln!(f, "    spawned at {}:{}", site.file(), site.line())?,
+        (None, None) => {}
+    }
+    for (id, name, deadline, cancelled) in t.scopes() {
+        let mut line = String::new();
+        let _ = write!(line, "    in scope #{}", id.as_u64());
+        if let Some(name) = name {
+            let _ = write!(line, " '{name}'");
+        }
+        if let Some(deadline) = deadline {
+            match deadline.checked_duration_since(Instant::now()) {
+                Some(left) => {
+                    let _ = write!(line, ", deadline in {}", Human(left));
+                }
+                None => line.push_str(", deadline passed"),
+            }
+        }
+        if cancelled {
+            line.push_str(", cancelled");
+        }
+        writeln!(f, "{line}")?;
+    }
+    Ok(())
+}
+
+/// A count with thousands separators.
+struct Thousands(usize);
+
+impl fmt::Display for Thousands {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let digits = self.0.to_string();
+        let mut out = String::new();
+        for (i, c) in digits.chars().enumerate() {
+            if i > 0 && (digits.len() - i) % 3 == 0 {
+                out.push(',');
+            }
+            out.push(c);
+        }
+        f.write_str(&out)
+    }
+}
+
+/// A duration the way a person reads it: `850ms`, `2.3s`, `3m12s`, `2h5m`.
+struct Human(Duration);
+
+impl fmt::Display for Human {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let d = self.0;
+        let secs = d.as_secs();
+        if secs == 0 {
+            write!(f, "{}ms", d.as_millis())
+        } else if secs < 60 {
+            write!(f, "{:.1}s", d.as_secs_f64())
+        } else if secs < 3600 {
+            write!(f, "{}m{}s", secs / 60, secs % 60)
+        } else {
+            write!(f, "{}h{}m", secs / 3600, secs % 3600 / 60)
+        }
+    }
+}
+
+mod json {
+    //! A hand-written JSON encoder for the dump (no dependency).
+
+    use std::fmt::Write as _;
+
+    use super::{Dump, ThreadInfo};
+
+    pub(super) fn string(out: &mut String, s: &str) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                c if (c as u32) < 0x20 => {
+                    let _ = write!(out, "\\u{:04x}", c as u32);
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+
+    fn opt_string(out: &mut String, s: Option<&str>) {
+        match s {
+            Some(s) => string(out, s),
+            None => out.push_str("null"),
+        }
+    }
+
+    fn thread(out: &mut String, t: &ThreadInfo<'_>) {
+        let _ = write!(out, "{{\"id\":{},\"name\":", t.id().as_u64());
+        opt_string(out, t.name());
+        out.push_str(",\"state\":");
+        string(
+            out,
+            if t.is_waiting() {
+                "waiting"
+            } else {
+                "runnable"
+            },
+        );
+        out.push_str(",\"wait\":");
+        match t.wait_reason() {
+            Some(reason) if t.is_waiting() => string(out, &reason.describe()),
+            _ => out.push_str("null"),
+        }
+        out.push_str(",\"kind\":");
+        opt_string(out, t.wait_kind().filter(|_| t.is_waiting()));
+        out.push_str(",\"waited_ms\":");
+        match t.waited().filter(|_| t.is_waiting()) {
+            Some(d) => {
+                let _ = write!(out, "{}", d.as_millis());
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"blocked_at\":");
+        let site = t.blocked_at().filter(|_| t.is_waiting());
+        opt_string(
+            out,
+            site.map(|s| format!("{}:{}", s.file(), s.line()))
+                .as_deref(),
+        );
+        let _ = write!(out, ",\"worker\":{},\"spawned_by\":", t.worker());
+        match t.spawned_by() {
+            Some(id) => {
+                let _ = write!(out, "{}", id.as_u64());
+            }
+            None => out.push_str("null"),
+        }
+        out.push_str(",\"spawned_at\":");
+        let site = t.spawned_at();
+        opt_string(
+            out,
+            site.map(|s| format!("{}:{}", s.file(), s.line()))
+                .as_deref(),
+        );
+        out.push('}');
+    }
+
+    /// A tree node: a scope (by its position in the threads' chains) with
+    /// the threads whose innermost scope it is, and child scopes.
+    #[derive(Default)]
+    struct Node<'a> {
+        id: Option<crate::cancel::ScopeId>,
+        name: Option<&'a str>,
+        cancelled: bool,
+        threads: Vec<ThreadInfo<'a>>,
+        children: Vec<Node<'a>>,
+    }
+
+    impl<'a> Node<'a> {
+        fn insert(
+            &mut self,
+            path: &[(crate::cancel::ScopeId, Option<&'a str>, bool)],
+            t: ThreadInfo<'a>,
+        ) {
+            match path.split_first() {
+                None => self.threads.push(t),
+                Some((&(id, name, cancelled), rest)) => {
+                    let child = match self.children.iter().position(|c| c.id == Some(id)) {
+                        Some(i) => &mut self.children[i],
+                        None => {
+                            self.children.push(Node {
+                                id: Some(id),
+                                name,
+                                cancelled,
+                                ..Node::default()
+                            });
+                            self.children.last_mut().expect("just pushed")
+                        }
+                    };
+                    child.insert(rest, t);
+                }
+            }
+        }
+
+        fn write(&self, out: &mut String) {
+            out.push('{');
+            if let Some(id) = self.id {
+                let _ = write!(out, "\"scope\":{},\"name\":", id.as_u64());
+                opt_string(out, self.name);
+                let _ = write!(out, ",\"cancelled\":{},", self.cancelled);
+            }
+            out.push_str("\"threads\":[");
+            for (i, t) in self.threads.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                thread(out, t);
+            }
+            out.push_str("],\"scopes\":[");
+            for (i, c) in self.children.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                c.write(out);
+            }
+            out.push_str("]}");
+        }
+    }
+
+    pub(super) fn dump(d: &Dump, out: &mut String) {
+        let _ = write!(out, "{{\"threads\":{},\"runtimes\":[", d.len());
+        let taken = d.snapshot.taken;
+        for (i, rt) in d.snapshot.runtimes.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            let mut root = Node::default();
+            for record in &rt.threads {
+                let t = ThreadInfo { record, taken };
+                let path: Vec<_> = t
+                    .scopes()
+                    .map(|(id, name, _, cancelled)| (id, name, cancelled))
+                    .collect();
+                root.insert(&path, t);
+            }
+            let _ = write!(
+                out,
+                "{{\"runtime\":{i},\"workers\":{},\"unstarted\":{},\"unanswered_workers\":{:?},\"root\":",
+                rt.workers, rt.unstarted, rt.unanswered
+            );
+            root.write(out);
+            out.push('}');
+        }
+        out.push_str("]}");
+    }
+}
