@@ -56,6 +56,36 @@ pub fn dump() -> Dump {
     }
 }
 
+/// As [`dump`], with the stack of every listed thread.
+///
+/// Each switched-out green thread is resumed for a moment in *trace mode*
+/// on its own worker: it captures a backtrace of its own stack and
+/// switches straight back, its wait untouched (a wakeup that arrives
+/// meanwhile is kept). Symbols are resolved when the dump is printed.
+/// What it costs (measured on a 2-core machine, release build, 1,000
+/// sleeping threads): capturing takes about 7 µs per thread, on the
+/// thread's own worker, which runs nothing else meanwhile; printing
+/// resolves symbols, 75–150 µs per thread (the first print also reads the
+/// binary's debug information). A plain [`dump`] of the same threads takes
+/// well under a millisecond. A thread with less than 64 KiB of stack left
+/// is not traced (the unwinder runs on that stack); its dump says so.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sleeper = spool::thread::spawn(|| spool::thread::sleep(Duration::from_secs(60)));
+/// spool::thread::sleep(Duration::from_millis(20));
+/// let dump = spool::debug::dump_with_stacks();
+/// let it = dump.threads().find(|t| t.id() == sleeper.thread().id()).unwrap();
+/// assert!(it.stack().is_some());
+/// sleeper.cancel();
+/// ```
+pub fn dump_with_stacks() -> Dump {
+    Dump {
+        snapshot: spool_runtime::trace::snapshot_with_stacks(DUMP_PATIENCE),
+    }
+}
+
 /// A dump of green threads: see [`dump`].
 pub struct Dump {
     snapshot: Snapshot,
@@ -133,6 +163,13 @@ impl<'a> ThreadInfo<'a> {
             .scopes
             .iter()
             .map(|s| (s.id, s.label.as_deref(), s.deadline, s.cancelled))
+    }
+
+    /// Its stack, innermost frame first, when the dump was taken with
+    /// [`dump_with_stacks`]: one entry per frame (the function, then its
+    /// source location on the next line when known).
+    pub fn stack(&self) -> Option<Vec<String>> {
+        self.record.stack.as_ref().map(|stack| stack.frames())
     }
 
     fn state_text(&self) -> String {
@@ -320,6 +357,11 @@ fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo<'_>) -> fmt::Result {
         }
         writeln!(f, "{line}")?;
     }
+    if let Some(frames) = t.stack() {
+        for frame in frames {
+            writeln!(f, "    | {frame}")?;
+        }
+    }
     Ok(())
 }
 
@@ -438,6 +480,16 @@ mod json {
             site.map(|s| format!("{}:{}", s.file(), s.line()))
                 .as_deref(),
         );
+        if let Some(frames) = t.stack() {
+            out.push_str(",\"stack\":[");
+            for (i, frame) in frames.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                string(out, frame);
+            }
+            out.push(']');
+        }
         out.push('}');
     }
 
