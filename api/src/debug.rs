@@ -34,6 +34,21 @@
 //! that does not answer within [`DUMP_PATIENCE`] is running one green
 //! thread that has not reached a blocking point for that long, and the
 //! dump says so instead of waiting for it.
+//!
+//! # Names in logs
+//! On a green thread, `std::thread::current()` is its *worker's* std
+//! handle, so loggers that print thread names print `spool-worker-N`. With
+//! the crate's `tracing` feature every green thread has a `tracing` span,
+//! `green_thread{id=… name=…}`, entered on its worker around each resume,
+//! so every event it emits is inside it and subscribers that print span
+//! context (tracing-subscriber's `fmt` does) name the green thread.
+//! Without the feature nothing is compiled in; with it and no subscriber
+//! a resume pays one branch. A span that a green thread enters itself and
+//! holds across a blocking call stays entered on the worker while other
+//! green threads run (tracing keeps its span stack per OS thread): hold
+//! your own spans only between blocking calls. With `log`, name the thread
+//! from [`spool::thread::current().name()`](crate::thread::Thread::name)
+//! in the format.
 
 use std::fmt::{self, Write as _};
 use std::panic::Location;

@@ -280,6 +280,9 @@ pub(crate) struct Task {
     pub(crate) trace_request: Cell<bool>,
     /// The stack a trace-mode resume captured; owner-only.
     pub(crate) captured: Cell<Option<Box<crate::trace::Stack>>>,
+    /// The thread's `tracing` span, entered around every resume.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 // SAFETY: `state` and `worker` are atomics and `cancel_root` a `OnceLock`
@@ -308,6 +311,8 @@ impl Task {
         running: RunningStack,
         trace: crate::trace::ThreadTrace,
     ) -> Task {
+        #[cfg(feature = "tracing")]
+        let span = crate::trace::green_thread_span(id, running.name.as_deref());
         Task {
             id,
             state: ParkState::new(),
@@ -326,6 +331,8 @@ impl Task {
             trace,
             trace_request: Cell::new(false),
             captured: Cell::new(None),
+            #[cfg(feature = "tracing")]
+            span,
         }
     }
 

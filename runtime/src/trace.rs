@@ -25,6 +25,23 @@
 //! does not answer in time is running one green thread that has not
 //! reached a blocking point for that long — the very thing a dump is often
 //! taken to find — and the dump says so instead of hanging.
+//!
+//! # Names in logs
+//! `std::thread::current()` on a green thread is its *worker's* std
+//! handle, so a logger that prints thread names prints the worker's
+//! (`spool-worker-1`). Swapping the worker's name on every resume would
+//! cost a system call per switch and would not reach std's handle anyway.
+//! Instead, with the `tracing` feature, every green thread gets a
+//! `tracing` span, `green_thread{id=… name=…}`, which its worker enters
+//! around each resume: every event the thread emits is inside it, so a
+//! subscriber that prints span context (tracing-subscriber's `fmt` does by
+//! default) names the green thread. Without the feature nothing is
+//! compiled in; with it and no subscriber, a disabled span costs a branch
+//! per resume. A span the green thread enters itself and holds across a
+//! blocking call stays on the worker's span stack while other green
+//! threads run (tracing keeps that stack per OS thread): hold such spans
+//! only between blocking calls. `log` users name the thread from
+//! `spool::thread::current().name()` in their format.
 
 use std::cell::Cell;
 use std::panic::Location;
@@ -553,5 +570,14 @@ fn snapshot_of(shared: &'static Shared, deadline: Instant, stacks: bool) -> Runt
         threads,
         unstarted: request.unstarted.load(Ordering::Relaxed),
         unanswered,
+    }
+}
+
+/// The `tracing` span of a new green thread.
+#[cfg(feature = "tracing")]
+pub(crate) fn green_thread_span(id: std::num::NonZeroU64, name: Option<&str>) -> tracing::Span {
+    match name {
+        Some(name) => tracing::info_span!(target: "spool", "green_thread", id = id.get(), name),
+        None => tracing::info_span!(target: "spool", "green_thread", id = id.get()),
     }
 }

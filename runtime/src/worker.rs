@@ -577,6 +577,8 @@ impl WorkerCore {
                     "WorkerCore::run_task: a panic escaped a green thread into its worker",
                     &task,
                 );
+                #[cfg(feature = "tracing")]
+                let _span = task.span.enter();
                 let result = coroutine.resume(());
                 guard.disarm();
                 result
