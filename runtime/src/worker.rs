@@ -533,15 +533,31 @@ impl WorkerCore {
     fn sleep(&self) {
         let remote = &self.shared.workers[self.index];
         remote.sleeping.store(true, Ordering::SeqCst);
-        self.shared.num_sleeping.fetch_add(1, Ordering::SeqCst);
+        let next_timer = self.timers.borrow().next_deadline();
+        remote
+            .timers_pending
+            .store(next_timer.is_some(), Ordering::SeqCst);
+        let sleepers = self.shared.num_sleeping.fetch_add(1, Ordering::SeqCst) + 1;
         if !self.has_visible_work() {
-            let timeout = self
-                .timers
-                .borrow()
-                .next_deadline()
-                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            self.reactor.borrow_mut().poll(remote, timeout);
+            let timeout =
+                next_timer.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            // The last worker to fall asleep, with nothing that could wake
+            // it by itself: every thread may be stuck for good. Sleep only
+            // as long as it takes to confirm (see `deadlock.rs`).
+            let suspicion = (timeout.is_none() && sleepers == self.shared.workers.len())
+                .then(|| crate::deadlock::suspect(self.shared))
+                .flatten();
+            match suspicion {
+                Some((confirm, quiet)) => {
+                    self.reactor.borrow_mut().poll(remote, Some(confirm));
+                    crate::deadlock::confirm(self.shared, quiet);
+                }
+                None => {
+                    self.reactor.borrow_mut().poll(remote, timeout);
+                }
+            }
         }
+        self.shared.sleep_epoch.fetch_add(1, Ordering::SeqCst);
         crate::trace::refresh_coarse_now();
         self.shared.num_sleeping.fetch_sub(1, Ordering::SeqCst);
         remote.sleeping.store(false, Ordering::Relaxed);

@@ -346,7 +346,13 @@ impl Builder {
         let spawned = unsafe {
             match runtime {
                 Some(runtime) => runtime.spawn_unchecked(options, main),
-                None => spool_runtime::spawn_here(options, main),
+                None => {
+                    if !spool_runtime::in_green_thread() {
+                        // Possibly the first spawn, starting the global runtime.
+                        crate::debug::install_reporter();
+                    }
+                    spool_runtime::spawn_here(options, main)
+                }
             }
         };
         match spawned {
