@@ -35,10 +35,9 @@ pub(crate) const PLACED: usize = 1 << (usize::BITS - 2);
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Suspend {
     /// `yield_now`: queue me again behind the other runnable threads.
+    /// (Also what a thread switches back with from a trace-mode resume,
+    /// which only the tracing worker sees: see `Task::serve_traces`.)
     Yield,
-    /// Back from a trace-mode resume (see `trace.rs`): nothing changed;
-    /// the thread is where it was before.
-    Traced,
     /// A wait of `kind` (`park`, or spool's internal wait and `sleep`):
     /// switch out unless that kind's token arrived meanwhile (or, for an
     /// `interruptible` wait, a cancellation may be pending), with a timer
@@ -410,18 +409,37 @@ impl Task {
         // long as the coroutine runs; we are running on that stack now (the
         // caller's contract), so the pointer is valid.
         unsafe { (*yielder).suspend(why) };
-        // A dump that wants stacks resumes a switched-out thread in *trace
-        // mode* (see `trace.rs`): capture the stack, switch straight back,
-        // and go on waiting as if nothing happened.
-        while self.trace_request.replace(false) {
-            self.captured
-                .set(Some(Box::new(crate::trace::capture_stack(&self.running))));
+        if self.trace_request.get() {
             // SAFETY: as above.
-            unsafe { (*yielder).suspend(Suspend::Traced) };
+            unsafe { self.serve_traces(yielder) };
         }
         if let Some(core) = core {
             core.suspended_unwinders
                 .set(core.suspended_unwinders.get() - 1);
+        }
+    }
+}
+
+impl Task {
+    /// A dump that wants stacks resumed this switched-out thread in *trace
+    /// mode* (see `trace.rs`): capture the stack, switch straight back, and
+    /// go on waiting as if nothing happened. It switches back with
+    /// `Suspend::Yield`, which the tracing worker (`trace_task`) takes for
+    /// "traced": no variant of its own, so the scheduler's decoding of a
+    /// switch stays as it was. Out of line and cold: every switch passes
+    /// the flag's check, hardly any comes here.
+    ///
+    /// # Safety
+    /// As `suspend`'s: called by the green thread itself, on its own stack,
+    /// with the yielder `suspend` used.
+    #[cold]
+    #[inline(never)]
+    unsafe fn serve_traces(&self, yielder: *const Yielder<(), Suspend>) {
+        while self.trace_request.replace(false) {
+            self.captured
+                .set(Some(Box::new(crate::trace::capture_stack(&self.running))));
+            // SAFETY: the caller's contract.
+            unsafe { (*yielder).suspend(Suspend::Yield) };
         }
     }
 }

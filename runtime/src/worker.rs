@@ -605,9 +605,6 @@ impl WorkerCore {
         self.current.set(ptr::null());
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.push_pinned(task),
-            CoroutineResult::Yield(Suspend::Traced) => {
-                crate::fatal("WorkerCore::run_task: a thread came back from a trace it was not in")
-            }
             CoroutineResult::Yield(Suspend::Wait {
                 kind,
                 until,
@@ -659,7 +656,9 @@ impl WorkerCore {
         sys::set_running(ptr::null());
         self.current.set(ptr::null());
         match result {
-            CoroutineResult::Yield(Suspend::Traced) => task.captured.take(),
+            // The traced thread switches back with `Yield` (see
+            // `Task::serve_traces`); it is where it was before.
+            CoroutineResult::Yield(Suspend::Yield) => task.captured.take(),
             _ => crate::fatal("WorkerCore::trace_task: a traced thread did not come back traced"),
         }
     }
