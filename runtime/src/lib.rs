@@ -57,6 +57,7 @@ pub mod cancel;
 mod io_source;
 mod locals;
 mod loom;
+pub mod monitor_hooks;
 mod os_waiter;
 mod panic;
 mod park;

@@ -346,7 +346,10 @@ impl Builder {
         let spawned = unsafe {
             match runtime {
                 Some(runtime) => runtime.spawn_unchecked(options, main),
-                None => spool_runtime::spawn_here(options, main),
+                None => {
+                    crate::monitor::hook_global_start();
+                    spool_runtime::spawn_here(options, main)
+                }
             }
         };
         match spawned {
