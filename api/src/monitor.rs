@@ -135,12 +135,15 @@ impl fmt::Display for DumpSignal {
 /// A value that could not be parsed; its message names the accepted forms.
 #[derive(Clone, Debug)]
 pub struct ParseError {
-    message: String,
+    /// The accepted forms.
+    forms: String,
+    /// The text given.
+    got: String,
 }
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.message)
+        write!(f, "expected {}, got {:?}", self.forms, self.got)
     }
 }
 
@@ -157,7 +160,8 @@ impl FromStr for DumpSignal {
             signal.name()[3..] == *name || text.parse::<i32>() == Ok(signal.number())
         });
         found.ok_or_else(|| ParseError {
-            message: format!("expected {}, got {text:?}", DumpSignal::forms()),
+            forms: DumpSignal::forms(),
+            got: text.into(),
         })
     }
 }
@@ -230,7 +234,8 @@ impl FromStr for MonitorAddr {
         text.parse::<SocketAddr>()
             .map(MonitorAddr::Tcp)
             .map_err(|_| ParseError {
-                message: format!("expected {}, got {text:?}", MonitorAddr::forms()),
+                forms: MonitorAddr::forms().into(),
+                got: text.into(),
             })
     }
 }
@@ -313,7 +318,8 @@ pub(crate) fn start(options: &Options) -> io::Result<Started> {
         None => match env(SIGNAL_ENV) {
             Some(text) => Some(text.parse::<DumpSignal>().map_err(|e| {
                 invalid(format!(
-                    "spool: {SIGNAL_ENV} must be {e}; unset it for no dump signal"
+                    "spool: {SIGNAL_ENV} must be {}, got {:?}; unset it for no dump signal",
+                    e.forms, e.got
                 ))
             })?),
             None => None,
@@ -324,9 +330,11 @@ pub(crate) fn start(options: &Options) -> io::Result<Started> {
         None => match env(ALLOW_REMOTE_ENV).as_deref().map(str::trim) {
             None | Some("" | "0" | "false" | "no") => false,
             Some("1" | "true" | "yes") => true,
-            Some(other) => return Err(invalid(format!(
+            Some(other) => {
+                return Err(invalid(format!(
                 "spool: {ALLOW_REMOTE_ENV} must be 1, true or yes (or 0, false, no), got {other:?}"
-            ))),
+            )))
+            }
         },
     };
     let (address, from_env) = match &options.address {
@@ -335,7 +343,8 @@ pub(crate) fn start(options: &Options) -> io::Result<Started> {
             Some(text) => {
                 let address = text.parse::<MonitorAddr>().map_err(|e| {
                     invalid(format!(
-                        "spool: {MONITOR_ENV} must be {e}; unset it for no console"
+                        "spool: {MONITOR_ENV} must be {}, got {:?}; unset it for no console",
+                        e.forms, e.got
                     ))
                 })?;
                 (Some(address), Some(text))
