@@ -6,7 +6,7 @@
 //! Only a green thread's owner worker may look into its registry of
 //! started threads (see "Reading the traces" in `trace.rs`), so a cancel
 //! by id is asked of the workers the way a dump is: the request is queued
-//! in [`CANCELS`], each worker is poked through the same inbox flag
+//! in `CANCELS`, each worker is poked through the same inbox flag
 //! (`Shared::ask_for_dump`), and at its next turn each worker looks for the
 //! id among its own threads and, if it has it, cancels its root scope as
 //! `JoinHandle::cancel` does. The scheduling path pays nothing: the worker
