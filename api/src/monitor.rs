@@ -706,9 +706,15 @@ fn print_dump(signal: DumpSignal) {
 }
 
 /// A console client, served on an OS thread of its own.
+///
+/// # Invariant
+/// `out` writes to the descriptor `input` owns: it must never write after
+/// `input` is dropped (the number may name another connection by then), so
+/// `out` comes first (fields drop in order) and `finish` throws its
+/// unsent bytes away rather than flush them on drop.
 struct Client {
-    input: BufReader<File>,
     out: BufWriter<Sender>,
+    input: BufReader<File>,
 }
 
 /// Writes to a socket with `send(MSG_NOSIGNAL)`: a closed peer is an
@@ -746,8 +752,8 @@ impl Client {
         let file = File::from(fd);
         let out = BufWriter::new(Sender(file.as_raw_fd()));
         let mut client = Client {
-            input: BufReader::new(file),
             out,
+            input: BufReader::new(file),
         };
         if CLIENTS.fetch_add(1, Ordering::Relaxed) >= MAX_CLIENTS {
             CLIENTS.fetch_sub(1, Ordering::Relaxed);
@@ -762,11 +768,20 @@ impl Client {
             .name("spool-monitor-client".into())
             .spawn(move || {
                 let _ = client.serve();
+                client.finish();
                 CLIENTS.fetch_sub(1, Ordering::Relaxed);
             });
         if spawned.is_err() {
             CLIENTS.fetch_sub(1, Ordering::Relaxed);
         }
+    }
+
+    /// Closes the connection, dropping unsent bytes (after a write error,
+    /// flushing them would only fail again).
+    fn finish(self) {
+        let Client { out, input } = self;
+        let _ = out.into_parts();
+        drop(input);
     }
 
     /// Serves commands until `quit`, end of input or an I/O error (a
