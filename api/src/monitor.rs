@@ -496,8 +496,9 @@ impl Listener {
         }
     }
 
-    /// Accepts the pending clients, each on an OS thread of its own.
-    fn accept_all(&self) {
+    /// Accepts the pending clients, each on an OS thread of its own; `false`
+    /// if accepting failed with a lasting error (no descriptor left, say).
+    fn accept_all(&self) -> bool {
         loop {
             let accepted: io::Result<OwnedFd> = match &self.socket {
                 Socket::Tcp(l) => l.accept().and_then(|(s, _)| {
@@ -514,9 +515,10 @@ impl Listener {
             match accepted {
                 Ok(fd) => Client::start(fd),
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                // WouldBlock: all taken. Other errors (a client that reset
-                // before we accepted, no descriptor left) end this round.
-                Err(_) => return,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return true,
+                // A client that reset before we accepted, or no descriptor
+                // left: the latter would leave the socket readable.
+                Err(e) => return e.kind() == io::ErrorKind::ConnectionAborted,
             }
         }
     }
@@ -686,10 +688,16 @@ impl Monitor {
                     }
                 }
             }
+            let mut failed = false;
             for (listener, fd) in listeners.iter().zip(&fds[1..]) {
                 if fd.revents != 0 && !listener.closed.load(Ordering::Relaxed) {
-                    listener.accept_all();
+                    failed |= !listener.accept_all();
                 }
+            }
+            if failed {
+                // The pending client stays pending (poll would report it
+                // again at once): pause instead of spinning.
+                std::thread::sleep(Duration::from_millis(100));
             }
         }
     }
