@@ -253,3 +253,133 @@ pub fn stats() -> Vec<RuntimeStats> {
         })
         .collect()
 }
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The cancel-by-id handshake (see "Cancelling by id" above): each
+    //! worker notes its answer once (`answered`, then `pending`, the last
+    //! one waking the requester); the worker that has the thread cancels
+    //! it and says so under `found`'s lock, unless the requester has closed
+    //! the request; the requester closes under that same lock when it
+    //! stops waiting (its patience ran out, or every worker answered). The
+    //! requester must never wait forever, and what it reports must agree
+    //! with what happened: "cancelled" exactly when the thread was.
+    //!
+    //! Run with
+    //! `RUSTFLAGS="--cfg loom" cargo test -p spool-runtime --release --lib loom`.
+    //!
+    //! The deliberate mutation, `checking_closed_outside_the_lock_can_cancel_unreported`:
+    //! the worker reads `closed` before it takes `found`'s lock; the
+    //! requester can close and report "not found" in between, and the
+    //! worker then cancels the thread anyway.
+    use loom::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use loom::sync::{Arc, Mutex};
+    use loom::thread;
+
+    struct Model {
+        found: Mutex<bool>,
+        closed: AtomicBool,
+        answered: [AtomicBool; 2],
+        pending: AtomicUsize,
+        /// The requester's wake token.
+        token: AtomicBool,
+        /// The thread's root scope was cancelled.
+        cancelled: AtomicBool,
+        workers_done: AtomicUsize,
+    }
+
+    fn worker(m: &Model, index: usize, has_thread: bool, check_outside_lock: bool) {
+        if has_thread {
+            if check_outside_lock {
+                let open = !m.closed.load(Ordering::Relaxed);
+                let mut found = m.found.lock().unwrap();
+                if open {
+                    m.cancelled.store(true, Ordering::Relaxed);
+                    *found = true;
+                    m.token.store(true, Ordering::Release);
+                }
+            } else {
+                let mut found = m.found.lock().unwrap();
+                if !m.closed.load(Ordering::Relaxed) {
+                    m.cancelled.store(true, Ordering::Relaxed);
+                    *found = true;
+                    m.token.store(true, Ordering::Release);
+                }
+            }
+        }
+        if !m.answered[index].swap(true, Ordering::AcqRel)
+            && m.pending.fetch_sub(1, Ordering::AcqRel) == 1
+        {
+            m.token.store(true, Ordering::Release);
+        }
+        m.workers_done.fetch_add(1, Ordering::Release);
+    }
+
+    /// Waits (unless its patience is out at once), closes, reports.
+    fn requester(m: &Model, patient: bool) -> bool {
+        if patient {
+            while m.pending.load(Ordering::Acquire) != 0 && !*m.found.lock().unwrap() {
+                while m
+                    .token
+                    .compare_exchange(true, false, Ordering::Acquire, Ordering::Acquire)
+                    .is_err()
+                {
+                    let finished = m.workers_done.load(Ordering::Acquire) == 2;
+                    assert!(
+                        !finished || m.token.load(Ordering::Acquire),
+                        "stranded: waiting with every worker done and no wake coming"
+                    );
+                    thread::yield_now();
+                }
+            }
+        }
+        let found = m.found.lock().unwrap();
+        m.closed.store(true, Ordering::Relaxed);
+        *found
+    }
+
+    fn cancel_by_id(patient: bool, check_outside_lock: bool) {
+        loom::model(move || {
+            let m = Arc::new(Model {
+                found: Mutex::new(false),
+                closed: AtomicBool::new(false),
+                answered: [AtomicBool::new(false), AtomicBool::new(false)],
+                pending: AtomicUsize::new(2),
+                token: AtomicBool::new(false),
+                cancelled: AtomicBool::new(false),
+                workers_done: AtomicUsize::new(0),
+            });
+            let workers: Vec<_> = (0..2)
+                .map(|index| {
+                    let m = Arc::clone(&m);
+                    thread::spawn(move || worker(&m, index, index == 0, check_outside_lock))
+                })
+                .collect();
+            let reported = requester(&m, patient);
+            for w in workers {
+                w.join().unwrap();
+            }
+            assert_eq!(
+                reported,
+                m.cancelled.load(Ordering::Relaxed),
+                "the report disagrees with what happened"
+            );
+        });
+    }
+
+    #[test]
+    fn a_patient_requester_is_woken_and_reports_the_cancel() {
+        cancel_by_id(true, false);
+    }
+
+    #[test]
+    fn a_requester_out_of_patience_reports_what_happened() {
+        cancel_by_id(false, false);
+    }
+
+    #[test]
+    #[should_panic(expected = "disagrees")]
+    fn checking_closed_outside_the_lock_can_cancel_unreported() {
+        cancel_by_id(false, true);
+    }
+}
