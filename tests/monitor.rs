@@ -351,8 +351,33 @@ fn console_over_tcp() {
         .build()
         .unwrap();
     let blocked = Blocked::spawn(&rt, "tcp-blocked");
+    // A task group whose child sleeps: `tree` nests it under the group.
+    let group = rt.spawn(|| {
+        spool::group::Builder::new().name("tree-group").run(|g| {
+            g.spawn_named("grouped", || {
+                spool::thread::sleep(Duration::from_secs(3600));
+                Ok::<_, ()>(())
+            });
+            Ok(())
+        })
+    });
+    wait_until_blocked("grouped");
     let mut console = tcp_console(tcp_addr(&rt));
     let id = drive(&mut console, "tcp-blocked");
+
+    let tree = console.command("tree");
+    let scope = tree
+        .iter()
+        .position(|l| l.contains("scope #") && l.contains("'tree-group'"))
+        .unwrap_or_else(|| panic!("no tree-group scope: {tree:?}"));
+    let depth = |line: &str| line.len() - line.trim_start().len();
+    let child = tree[scope + 1..]
+        .iter()
+        .find(|l| l.contains("'grouped' [sleep"))
+        .unwrap_or_else(|| panic!("no grouped thread under the group: {tree:?}"));
+    assert!(depth(child) > depth(&tree[scope]), "{tree:?}");
+    group.cancel();
+    let _ = group.join();
 
     let cancelled = console.command(&format!("cancel {id}"));
     assert_eq!(

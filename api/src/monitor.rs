@@ -29,6 +29,7 @@
 //! The console's commands are listed in [`HELP`]; each reply ends with a
 //! line holding a single `.`.
 
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt::{self, Write as _};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader, BufWriter, Read, Write};
@@ -870,11 +871,7 @@ impl Client {
         for (index, rt) in snapshot.runtimes.iter().enumerate() {
             writeln!(self.out, "runtime {index}: {} workers", rt.workers)?;
             unanswered(&mut self.out, &rt.unanswered)?;
-            let mut root = Node::default();
-            for record in &rt.threads {
-                root.insert(&record.scopes, record);
-            }
-            root.write(&mut self.out, 1, snapshot.taken)?;
+            Tree::new(&rt.threads).write(&mut self.out, snapshot.taken)?;
         }
         Ok(())
     }
@@ -1060,61 +1057,119 @@ impl fmt::Display for Human {
     }
 }
 
-/// A scope of the `tree` command with its threads and inner scopes.
-#[derive(Default)]
-struct Node<'a> {
-    scope: Option<&'a spool_runtime::trace::ScopeRecord>,
+/// The `tree` command's view of one runtime: scopes nested by the
+/// threads' chains, each thread under its innermost scope.
+///
+/// Chains need not agree: a task group's child also carries the scopes it
+/// inherited from the group's body (the body thread's root scope among
+/// them), which the body's own chain does not list. So each scope sits
+/// under the scope that precedes it in the chain where it is outermost;
+/// the parent is then always shallower than the child, so no cycle can
+/// form, and a group's body and children meet under the group.
+struct Tree<'a> {
+    scopes: BTreeMap<u64, TreeScope<'a>>,
     threads: Vec<&'a ThreadRecord>,
-    children: Vec<Node<'a>>,
+    /// Each scope's inner scopes (`None`: the top level), by id.
+    children: HashMap<Option<u64>, Vec<u64>>,
+    /// The scopes that hold a thread, themselves or deeper.
+    occupied: HashSet<u64>,
 }
 
-impl<'a> Node<'a> {
-    fn insert(&mut self, path: &'a [spool_runtime::trace::ScopeRecord], t: &'a ThreadRecord) {
-        match path.split_first() {
-            None => self.threads.push(t),
-            Some((scope, rest)) => {
-                let at = match self
-                    .children
-                    .iter()
-                    .position(|c| c.scope.is_some_and(|s| s.id == scope.id))
-                {
-                    Some(at) => at,
-                    None => {
-                        self.children.push(Node {
-                            scope: Some(scope),
-                            ..Node::default()
-                        });
-                        self.children.len() - 1
+struct TreeScope<'a> {
+    record: &'a spool_runtime::trace::ScopeRecord,
+    /// (depth in the chain it was placed by, parent scope id)
+    placed: (usize, Option<u64>),
+    threads: Vec<&'a ThreadRecord>,
+}
+
+impl<'a> Tree<'a> {
+    fn new(threads: &'a [ThreadRecord]) -> Tree<'a> {
+        let mut tree = Tree {
+            scopes: BTreeMap::new(),
+            threads: Vec::new(),
+            children: HashMap::new(),
+            occupied: HashSet::new(),
+        };
+        for t in threads {
+            let mut parent = None;
+            for (depth, scope) in t.scopes.iter().enumerate() {
+                let id = scope.id.as_u64().get();
+                let entry = tree.scopes.entry(id).or_insert(TreeScope {
+                    record: scope,
+                    placed: (depth, parent),
+                    threads: Vec::new(),
+                });
+                if depth < entry.placed.0 {
+                    entry.placed = (depth, parent);
+                }
+                parent = Some(id);
+            }
+            match parent {
+                Some(innermost) => {
+                    if let Some(scope) = tree.scopes.get_mut(&innermost) {
+                        scope.threads.push(t);
                     }
-                };
-                self.children[at].insert(rest, t);
+                }
+                None => tree.threads.push(t),
             }
         }
+        // In id order, since `scopes` is a BTreeMap.
+        for (&id, scope) in &tree.scopes {
+            tree.children.entry(scope.placed.1).or_default().push(id);
+            if !scope.threads.is_empty() {
+                // Up to the top, stopping where an earlier walk went.
+                let mut at = Some(id);
+                while let Some(id) = at {
+                    if !tree.occupied.insert(id) {
+                        break;
+                    }
+                    at = tree.scopes[&id].placed.1;
+                }
+            }
+        }
+        tree
     }
 
-    fn write(&self, out: &mut impl Write, depth: usize, taken: Instant) -> io::Result<()> {
-        let indent = "  ".repeat(depth);
+    fn write(&self, out: &mut impl Write, taken: Instant) -> io::Result<()> {
         for record in &self.threads {
-            writeln!(out, "{indent}{}", Header { record, taken })?;
+            writeln!(out, "  {}", Header { record, taken })?;
         }
-        for child in &self.children {
-            if let Some(scope) = child.scope {
-                write!(out, "{indent}scope #{}", scope.id.as_u64())?;
-                if let Some(label) = &scope.label {
-                    write!(out, " '{label}'")?;
-                }
-                if let Some(deadline) = scope.deadline {
-                    match deadline.checked_duration_since(Instant::now()) {
-                        Some(left) => write!(out, ", deadline in {}", Human(left))?,
-                        None => write!(out, ", deadline passed")?,
-                    }
-                }
-                if scope.cancelled {
-                    write!(out, ", cancelled")?;
-                }
-                writeln!(out)?;
+        self.write_scopes(out, None, 1, taken)
+    }
+
+    fn write_scopes(
+        &self,
+        out: &mut impl Write,
+        parent: Option<u64>,
+        depth: usize,
+        taken: Instant,
+    ) -> io::Result<()> {
+        let indent = "  ".repeat(depth);
+        let ids = self.children.get(&parent).map_or(&[][..], Vec::as_slice);
+        for &id in ids {
+            if !self.occupied.contains(&id) {
+                continue;
             }
-            child.write(out, depth + 1, taken)?;
+            let scope = &self.scopes[&id];
+            let record = scope.record;
+            write!(out, "{indent}scope #{id}")?;
+            if let Some(label) = &record.label {
+                write!(out, " '{label}'")?;
+            }
+            if let Some(deadline) = record.deadline {
+                match deadline.checked_duration_since(Instant::now()) {
+                    Some(left) => write!(out, ", deadline in {}", Human(left))?,
+                    None => write!(out, ", deadline passed")?,
+                }
+            }
+            if record.cancelled {
+                write!(out, ", cancelled")?;
+            }
+            writeln!(out)?;
+            for record in &scope.threads {
+                writeln!(out, "{indent}  {}", Header { record, taken })?;
+            }
+            self.write_scopes(out, Some(id), depth + 1, taken)?;
         }
         Ok(())
     }
