@@ -34,11 +34,50 @@
 //! that does not answer within [`DUMP_PATIENCE`] is running one green
 //! thread that has not reached a blocking point for that long, and the
 //! dump says so instead of waiting for it.
+//!
+//! # Deadlocks
+//! When every thread is parked and nothing is left that could wake one —
+//! every worker of every runtime asleep with nothing queued and no timer
+//! pending, no socket registered, no job out on the blocking pool, and
+//! every OS thread of the process either a worker, waiting inside a spool
+//! call without a deadline, or one of spool's idle helpers — spool prints
+//!
+//! ```text
+//! spool: all threads are parked and nothing can wake them — deadlock
+//! ```
+//!
+//! followed by a dump, whose [wait-for cycles](Dump::cycles) (threads
+//! joining each other) name the culprits. The state must hold for half a
+//! second with no worker waking before it is reported, and is reported
+//! once. [`DeadlockMode`] (`Runtime::builder().deadlock(..)` or
+//! `SPOOL_DEADLOCK=report|fatal|off`) makes it fatal instead — exit
+//! status 2, as Go does — or turns it off. An OS thread running code of
+//! its own might still wake someone, so none must exist for a report:
+//! test harnesses have one, so a deadlock inside a `#[test]` is not
+//! reported (run the scenario in a child process). [`Dump::cycles`] also
+//! finds deadlocks among *some* threads while others run, which the global
+//! check cannot see.
+//!
+//! # Names in logs
+//! On a green thread, `std::thread::current()` is its *worker's* std
+//! handle, so loggers that print thread names print `spool-worker-N`. With
+//! the crate's `tracing` feature every green thread has a `tracing` span,
+//! `green_thread{id=… name=…}`, entered on its worker around each resume,
+//! so every event it emits is inside it and subscribers that print span
+//! context (tracing-subscriber's `fmt` does) name the green thread.
+//! Without the feature nothing is compiled in; with it and no subscriber
+//! a resume pays one branch. A span that a green thread enters itself and
+//! holds across a blocking call stays entered on the worker while other
+//! green threads run (tracing keeps its span stack per OS thread): hold
+//! your own spans only between blocking calls. With `log`, name the thread
+//! from [`spool::thread::current().name()`](crate::thread::Thread::name)
+//! in the format.
 
 use std::fmt::{self, Write as _};
 use std::panic::Location;
 use std::time::{Duration, Instant};
 
+pub use spool_runtime::deadlock::DeadlockMode;
 use spool_runtime::trace::{Snapshot, ThreadRecord, ThreadState};
 pub use spool_runtime::trace::{SocketOp, WaitReason};
 
@@ -54,6 +93,42 @@ pub fn dump() -> Dump {
     Dump {
         snapshot: spool_runtime::trace::snapshot(DUMP_PATIENCE),
     }
+}
+
+/// As [`dump`], with the stack of every listed thread.
+///
+/// Each switched-out green thread is resumed for a moment in *trace mode*
+/// on its own worker: it captures a backtrace of its own stack and
+/// switches straight back, its wait untouched (a wakeup that arrives
+/// meanwhile is kept). Symbols are resolved when the dump is printed.
+/// What it costs (measured on a 2-core machine, release build, 1,000
+/// sleeping threads): capturing takes about 7 µs per thread, on the
+/// thread's own worker, which runs nothing else meanwhile; printing
+/// resolves symbols, 75–150 µs per thread (the first print also reads the
+/// binary's debug information). A plain [`dump`] of the same threads takes
+/// well under a millisecond. A thread with less than 64 KiB of stack left
+/// is not traced (the unwinder runs on that stack); its dump says so.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sleeper = spool::thread::spawn(|| spool::thread::sleep(Duration::from_secs(60)));
+/// spool::thread::sleep(Duration::from_millis(20));
+/// let dump = spool::debug::dump_with_stacks();
+/// let it = dump.threads().find(|t| t.id() == sleeper.thread().id()).unwrap();
+/// assert!(it.stack().is_some());
+/// sleeper.cancel();
+/// ```
+pub fn dump_with_stacks() -> Dump {
+    Dump {
+        snapshot: spool_runtime::trace::snapshot_with_stacks(DUMP_PATIENCE),
+    }
+}
+
+/// Installs the formatter of the dump printed after a deadlock report
+/// (see "Deadlocks"); idempotent and cheap after the first call.
+pub(crate) fn install_reporter() {
+    spool_runtime::deadlock::set_reporter(|| dump().to_string());
 }
 
 /// A dump of green threads: see [`dump`].
@@ -135,6 +210,13 @@ impl<'a> ThreadInfo<'a> {
             .map(|s| (s.id, s.label.as_deref(), s.deadline, s.cancelled))
     }
 
+    /// Its stack, innermost frame first, when the dump was taken with
+    /// [`dump_with_stacks`]: one entry per frame (the function, then its
+    /// source location on the next line when known).
+    pub fn stack(&self) -> Option<Vec<String>> {
+        self.record.stack.as_ref().map(|stack| stack.frames())
+    }
+
     fn state_text(&self) -> String {
         match (self.record.state, &self.record.wait) {
             (ThreadState::Waiting, Some((reason, _, _))) => reason.describe(),
@@ -195,6 +277,54 @@ impl Dump {
         sites
     }
 
+    /// Wait-for cycles among the listed threads: each is a list of threads
+    /// where every one waits for the next — joins it, or wants a mutex it
+    /// holds (when the owner is known) — and the last for the first. A
+    /// cycle is a deadlock of those threads even while others run (Go's
+    /// global check cannot see those).
+    ///
+    /// ```
+    /// let dump = spool::debug::dump();
+    /// assert!(dump.cycles().is_empty());
+    /// ```
+    pub fn cycles(&self) -> Vec<Vec<ThreadId>> {
+        use std::collections::HashMap;
+        let waits_for: HashMap<ThreadId, ThreadId> = self
+            .threads()
+            .filter(ThreadInfo::is_waiting)
+            .filter_map(|t| match t.wait_reason()? {
+                WaitReason::Join(other) => Some((t.id(), other)),
+                WaitReason::Mutex(_, Some(owner)) => Some((t.id(), owner)),
+                _ => None,
+            })
+            .collect();
+        let mut cycles: Vec<Vec<ThreadId>> = Vec::new();
+        let mut done: std::collections::HashSet<ThreadId> = Default::default();
+        let mut starts: Vec<ThreadId> = waits_for.keys().copied().collect();
+        starts.sort();
+        for start in starts {
+            if done.contains(&start) {
+                continue;
+            }
+            // Follow the chain; a thread seen twice closes a cycle.
+            let mut path = vec![start];
+            let mut at = start;
+            while let Some(&next) = waits_for.get(&at) {
+                if done.contains(&next) {
+                    break;
+                }
+                if let Some(i) = path.iter().position(|&p| p == next) {
+                    cycles.push(path[i..].to_vec());
+                    break;
+                }
+                path.push(next);
+                at = next;
+            }
+            done.extend(path);
+        }
+        cycles
+    }
+
     /// The dump as JSON: runtimes, and in each the threads nested under the
     /// cancel scopes (task groups, timeouts) they run in — the shape of
     /// Java's thread-container dumps.
@@ -249,6 +379,15 @@ impl fmt::Display for Dump {
             for site in &sites {
                 writeln!(f, "  {site}")?;
             }
+        }
+        for cycle in self.cycles() {
+            let ids: Vec<String> = cycle.iter().map(|id| id.as_u64().to_string()).collect();
+            writeln!(
+                f,
+                "\nwait-for cycle: threads {} each wait for the next, and the last for the \
+                 first (a deadlock)",
+                ids.join(" → ")
+            )?;
         }
         for (index, rt) in self.snapshot.runtimes.iter().enumerate() {
             writeln!(f)?;
@@ -319,6 +458,11 @@ fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo<'_>) -> fmt::Result {
             line.push_str(", cancelled");
         }
         writeln!(f, "{line}")?;
+    }
+    if let Some(frames) = t.stack() {
+        for frame in frames {
+            writeln!(f, "    | {frame}")?;
+        }
     }
     Ok(())
 }
@@ -438,6 +582,16 @@ mod json {
             site.map(|s| format!("{}:{}", s.file(), s.line()))
                 .as_deref(),
         );
+        if let Some(frames) = t.stack() {
+            out.push_str(",\"stack\":[");
+            for (i, frame) in frames.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                string(out, frame);
+            }
+            out.push(']');
+        }
         out.push('}');
     }
 

@@ -650,6 +650,9 @@ impl Monitor {
 
     /// The monitor thread's loop.
     fn run(&self, read: OwnedFd) {
+        // It waits in poll(2) for signals and clients: the deadlock check
+        // must not take it for user code that might wake a thread.
+        let _helper = spool_runtime::deadlock::helper_thread();
         let mut pipe = File::from(read);
         loop {
             let listeners: Vec<Arc<Listener>> = {

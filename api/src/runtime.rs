@@ -204,6 +204,23 @@ impl Builder {
         self
     }
 
+    /// What the runtime does on a global deadlock — every thread parked
+    /// and nothing left that could wake one (see
+    /// [`spool::debug`](crate::debug#deadlocks)): print a report and a dump
+    /// (the default), also exit with status 2 as Go does, or nothing.
+    /// Without it, `SPOOL_DEADLOCK` (`report`, `fatal`, `off`) decides.
+    ///
+    /// ```
+    /// use spool::debug::DeadlockMode;
+    ///
+    /// let rt = spool::Runtime::builder().deadlock(DeadlockMode::Off).build().unwrap();
+    /// assert_eq!(rt.run(|| 1), 1);
+    /// ```
+    pub fn deadlock(mut self, mode: crate::debug::DeadlockMode) -> Builder {
+        self.config.deadlock = Some(mode);
+        self
+    }
+
     /// Starts the runtime. Fails with `InvalidInput` on a bad worker count
     /// or stack size (or a bad `SPOOL_WORKERS`, `SPOOL_DUMP_SIGNAL`,
     /// `SPOOL_MONITOR` or `SPOOL_MONITOR_ALLOW_REMOTE`), with
@@ -216,6 +233,7 @@ impl Builder {
     /// error's `source()`, as described under
     /// [`spool::net`'s errors](crate::net#errors).
     pub fn build(self) -> io::Result<Runtime> {
+        crate::debug::install_reporter();
         let monitor = crate::monitor::start(&self.monitor)?;
         Ok(Runtime {
             inner: spool_runtime::Runtime::new(self.config)?,
@@ -228,6 +246,7 @@ impl Builder {
     /// `AlreadyExists` if it already runs (configure it before the first
     /// spawn).
     pub fn build_global(self) -> io::Result<()> {
+        crate::debug::install_reporter();
         let monitor = crate::monitor::start(&self.monitor)?;
         spool_runtime::init_global(self.config)?;
         // The global runtime is never dropped: neither is its console.
@@ -398,6 +417,7 @@ where
     F: FnOnce() -> T + Send,
     T: Send,
 {
+    crate::debug::install_reporter();
     crate::monitor::hook_global_start();
     let runtime = match spool_runtime::global() {
         Ok(runtime) => runtime,

@@ -308,6 +308,8 @@ where
     let waiter = WaitGuard {
         completion: &completion,
     };
+    // Outstanding until it is done: the deadlock check waits for it.
+    let _outstanding = spool_runtime::deadlock::external_work();
     pool().submit(job);
     waiter.wait();
     // SAFETY: `wait` returned, so `ready` was seen with `Acquire`, which
@@ -564,6 +566,9 @@ impl Pool {
     /// after `idle_timeout` without any.
     fn run_thread(&self) {
         ON_POOL_THREAD.with(|on| on.set(true));
+        // An idle pool thread wakes nobody: the deadlock check counts it
+        // as asleep (a running job counts as outstanding work).
+        let _helper = spool_runtime::deadlock::helper_thread();
         let mut state = self.lock();
         let mut idle_since = Instant::now();
         loop {
@@ -595,6 +600,7 @@ impl Pool {
 /// it kill a pool thread would leave `threads` counting a dead thread and
 /// strand the queue.
 fn run_job(job: Job) {
+    let _outstanding = spool_runtime::deadlock::external_work();
     if catch_unwind(AssertUnwindSafe(job)).is_err() {
         fatal("unblock: a pool job panicked outside its catch_unwind");
     }

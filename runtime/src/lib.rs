@@ -54,6 +54,7 @@
 compile_error!("spool supports unix-like systems only (Linux is the primary target)");
 
 pub mod cancel;
+pub mod deadlock;
 mod io_source;
 mod locals;
 mod loom;
@@ -476,6 +477,7 @@ fn os_park(deadline: Option<Instant>) -> bool {
     with_os_waiter(|waiter| {
         let parking = waiter.is_none_or(|w| w.begin_park(true));
         if parking {
+            let _waiting = deadline.is_none().then(deadlock::OsWaiting::begin);
             match deadline {
                 None => std::thread::park(),
                 Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),

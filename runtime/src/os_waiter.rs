@@ -108,6 +108,9 @@ impl OsWaiter {
         if self.ready(interruptible) {
             return;
         }
+        // Counted as asleep inside spool, for the deadlock check — unless
+        // its deadline will wake it.
+        let _waiting = deadline.is_none().then(crate::deadlock::OsWaiting::begin);
         let mut guard = crate::scheduler::lock(&self.lock);
         let mark = if interruptible {
             WAITING

@@ -295,7 +295,7 @@
 use std::io;
 use std::num::NonZeroUsize;
 use std::ptr;
-use std::sync::atomic::{fence, AtomicBool, AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::thread::JoinHandle as OsJoinHandle;
 use std::time::Duration;
@@ -338,6 +338,9 @@ pub(crate) struct Remote {
     /// A dump asks the worker for its threads (see `trace.rs`); looked at
     /// only when `has_inbox` is set.
     pub(crate) dump_wanted: AtomicBool,
+    /// Whether the worker had timers pending when it last fell asleep
+    /// (for the deadlock check).
+    pub(crate) timers_pending: AtomicBool,
 }
 
 impl Remote {
@@ -375,6 +378,10 @@ pub(crate) struct Shared {
     next_wake: AtomicUsize,
     /// Dumps waiting for this runtime's workers to answer (see `trace.rs`).
     pub(crate) dumps: Mutex<Vec<Arc<crate::trace::DumpRequest>>>,
+    /// Bumped each time a worker wakes from sleep (see `deadlock.rs`).
+    pub(crate) sleep_epoch: AtomicU64,
+    /// What to do on a global deadlock.
+    pub(crate) deadlock: crate::deadlock::ModeCell,
 }
 
 /// Every runtime ever started (their `Shared` is leaked: see "Lifetime"),
@@ -420,6 +427,30 @@ impl Shared {
         lock(&remote.inbox).push(task);
         remote.has_inbox.store(true, Ordering::Release);
         self.notify_worker(index);
+    }
+
+    /// Whether every worker sleeps with nothing to run, no timer and no
+    /// registered socket (for the deadlock check).
+    pub(crate) fn is_quiet(&self) -> bool {
+        self.phase.load(Ordering::SeqCst) == RUNNING
+            && self.num_sleeping.load(Ordering::SeqCst) == self.workers.len()
+            && self.injector.is_empty()
+            && self.workers.iter().all(|w| {
+                w.sleeping.load(Ordering::SeqCst)
+                    && !w.has_inbox.load(Ordering::SeqCst)
+                    && !w.timers_pending.load(Ordering::SeqCst)
+                    && w.stealer.is_empty()
+                    && w.placed.load(Ordering::SeqCst) == 0
+                    && !w.sources.any()
+            })
+    }
+
+    /// The started, unfinished green threads of every worker.
+    pub(crate) fn live_threads(&self) -> usize {
+        self.workers
+            .iter()
+            .map(|w| w.live.load(Ordering::SeqCst))
+            .sum()
     }
 
     /// Asks worker `index` to answer the pending dumps at its next turn
@@ -558,6 +589,9 @@ pub struct RuntimeConfig {
     pub workers: Option<usize>,
     /// Default stack size of green threads in bytes; `None` for 256 KiB.
     pub stack_size: Option<usize>,
+    /// What to do on a global deadlock; `None` for `SPOOL_DEADLOCK` or,
+    /// if that is unset, a report (see `deadlock.rs`).
+    pub deadlock: Option<crate::deadlock::DeadlockMode>,
 }
 
 /// Reads `SPOOL_WORKERS`, if set.
@@ -596,6 +630,10 @@ impl Runtime {
         };
         let stack_size =
             stack::normalize_stack_size(config.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        let deadlock = match config.deadlock {
+            Some(mode) => mode,
+            None => crate::deadlock::DeadlockMode::from_env()?.unwrap_or_default(),
+        };
         sys::install_overflow_handler();
         crate::panic::install_hook();
 
@@ -614,6 +652,7 @@ impl Runtime {
                 live: AtomicUsize::new(0),
                 placed: AtomicUsize::new(0),
                 dump_wanted: AtomicBool::new(false),
+                timers_pending: AtomicBool::new(false),
             });
             parts.push((reactor, fresh));
         }
@@ -630,6 +669,8 @@ impl Runtime {
             stack_size,
             next_wake: AtomicUsize::new(0),
             dumps: Mutex::new(Vec::new()),
+            sleep_epoch: AtomicU64::new(0),
+            deadlock: crate::deadlock::ModeCell::new(deadlock),
         }));
         lock(&RUNTIMES).push(shared);
         crate::trace::refresh_coarse_now();
@@ -920,7 +961,7 @@ mod tests {
     fn cross_worker_pingpong_loses_no_wakeup() {
         let rt = Runtime::new(RuntimeConfig {
             workers: Some(2),
-            stack_size: None,
+            ..RuntimeConfig::default()
         })
         .unwrap();
         for round in 0..20 {

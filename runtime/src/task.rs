@@ -36,6 +36,9 @@ pub(crate) const PLACED: usize = 1 << (usize::BITS - 2);
 pub(crate) enum Suspend {
     /// `yield_now`: queue me again behind the other runnable threads.
     Yield,
+    /// Back from a trace-mode resume (see `trace.rs`): nothing changed;
+    /// the thread is where it was before.
+    Traced,
     /// A wait of `kind` (`park`, or spool's internal wait and `sleep`):
     /// switch out unless that kind's token arrived meanwhile (or, for an
     /// `interruptible` wait, a cancellation may be pending), with a timer
@@ -272,6 +275,14 @@ pub(crate) struct Task {
     /// Where it was spawned and what it last waited for (owner-only; see
     /// `trace.rs`).
     pub(crate) trace: crate::trace::ThreadTrace,
+    /// Set by the worker to resume the thread in trace mode (see
+    /// `suspend`); owner-only.
+    pub(crate) trace_request: Cell<bool>,
+    /// The stack a trace-mode resume captured; owner-only.
+    pub(crate) captured: Cell<Option<Box<crate::trace::Stack>>>,
+    /// The thread's `tracing` span, entered around every resume.
+    #[cfg(feature = "tracing")]
+    pub(crate) span: tracing::Span,
 }
 
 // SAFETY: `state` and `worker` are atomics and `cancel_root` a `OnceLock`
@@ -300,6 +311,8 @@ impl Task {
         running: RunningStack,
         trace: crate::trace::ThreadTrace,
     ) -> Task {
+        #[cfg(feature = "tracing")]
+        let span = crate::trace::green_thread_span(id, running.name.as_deref());
         Task {
             id,
             state: ParkState::new(),
@@ -316,6 +329,10 @@ impl Task {
             cancel: Default::default(),
             cancel_root: Default::default(),
             trace,
+            trace_request: Cell::new(false),
+            captured: Cell::new(None),
+            #[cfg(feature = "tracing")]
+            span,
         }
     }
 
@@ -393,6 +410,15 @@ impl Task {
         // long as the coroutine runs; we are running on that stack now (the
         // caller's contract), so the pointer is valid.
         unsafe { (*yielder).suspend(why) };
+        // A dump that wants stacks resumes a switched-out thread in *trace
+        // mode* (see `trace.rs`): capture the stack, switch straight back,
+        // and go on waiting as if nothing happened.
+        while self.trace_request.replace(false) {
+            self.captured
+                .set(Some(Box::new(crate::trace::capture_stack(&self.running))));
+            // SAFETY: as above.
+            unsafe { (*yielder).suspend(Suspend::Traced) };
+        }
         if let Some(core) = core {
             core.suspended_unwinders
                 .set(core.suspended_unwinders.get() - 1);

@@ -25,6 +25,23 @@
 //! does not answer in time is running one green thread that has not
 //! reached a blocking point for that long — the very thing a dump is often
 //! taken to find — and the dump says so instead of hanging.
+//!
+//! # Names in logs
+//! `std::thread::current()` on a green thread is its *worker's* std
+//! handle, so a logger that prints thread names prints the worker's
+//! (`spool-worker-1`). Swapping the worker's name on every resume would
+//! cost a system call per switch and would not reach std's handle anyway.
+//! Instead, with the `tracing` feature, every green thread gets a
+//! `tracing` span, `green_thread{id=… name=…}`, which its worker enters
+//! around each resume: every event the thread emits is inside it, so a
+//! subscriber that prints span context (tracing-subscriber's `fmt` does by
+//! default) names the green thread. Without the feature nothing is
+//! compiled in; with it and no subscriber, a disabled span costs a branch
+//! per resume. A span the green thread enters itself and holds across a
+//! blocking call stays on the worker's span stack while other green
+//! threads run (tracing keeps that stack per OS thread): hold such spans
+//! only between blocking calls. `log` users name the thread from
+//! `spool::thread::current().name()` in their format.
 
 use std::cell::Cell;
 use std::panic::Location;
@@ -297,6 +314,8 @@ pub struct ThreadRecord {
     pub parent: Option<ThreadId>,
     /// Its cancel scopes, outermost first.
     pub scopes: Vec<ScopeRecord>,
+    /// Its stack, when the dump asked for stacks.
+    pub stack: Option<Arc<Stack>>,
 }
 
 impl ThreadRecord {
@@ -316,7 +335,122 @@ impl ThreadRecord {
             spawn_site: task.trace.spawn_site,
             parent: task.trace.parent,
             scopes: crate::cancel::scope_records(task),
+            stack: None,
         }
+    }
+}
+
+/// The stack of a switched-out green thread, captured by resuming it in
+/// *trace mode* on its own worker: the worker sets the thread's trace flag
+/// and resumes it; the thread, inside its suspend, captures a backtrace of
+/// its own stack and switches straight back, its park state untouched (an
+/// `unpark` that arrives meanwhile is kept, and the thread runs as usual
+/// later). Symbols are resolved only when the stack is printed, on the
+/// thread that prints it.
+pub struct Stack {
+    backtrace: Option<std::backtrace::Backtrace>,
+    /// Why there is no backtrace.
+    missing: Option<&'static str>,
+}
+
+/// Stack a traced thread must have left to capture a backtrace (the
+/// unwinder's frames run on the thread's own stack).
+const TRACE_STACK_NEEDED: usize = 64 * 1024;
+
+/// Captures the calling green thread's stack (in trace mode).
+pub(crate) fn capture_stack(running: &crate::sys::RunningStack) -> Stack {
+    let here = &running as *const _ as usize;
+    if here.saturating_sub(running.guard_end) < TRACE_STACK_NEEDED {
+        return Stack {
+            backtrace: None,
+            missing: Some("not captured: less than 64 KiB of the thread's stack is left"),
+        };
+    }
+    let captured = std::panic::catch_unwind(std::backtrace::Backtrace::force_capture);
+    match captured {
+        Ok(backtrace) => Stack {
+            backtrace: Some(backtrace),
+            missing: None,
+        },
+        Err(payload) => {
+            std::mem::forget(payload);
+            Stack {
+                backtrace: None,
+                missing: Some("not captured: the unwinder failed"),
+            }
+        }
+    }
+}
+
+impl Stack {
+    /// The frames, one per line, innermost first, from the blocking call's
+    /// caller up to the thread's entry (the trace machinery and the
+    /// runtime's frames below the thread's closure are cut).
+    pub fn frames(&self) -> Vec<String> {
+        let Some(backtrace) = &self.backtrace else {
+            return self
+                .missing
+                .map(|m| vec![m.to_string()])
+                .unwrap_or_default();
+        };
+        let text = backtrace.to_string();
+        let mut frames: Vec<String> = Vec::new();
+        for line in text.lines() {
+            let trimmed = line.trim_start();
+            // "N: symbol" lines start a frame; "at file:line" lines follow.
+            let is_frame = trimmed
+                .split_once(": ")
+                .is_some_and(|(n, _)| n.chars().all(|c| c.is_ascii_digit()));
+            if is_frame {
+                frames.push(
+                    trimmed
+                        .split_once(": ")
+                        .map_or(trimmed, |(_, f)| f)
+                        .to_string(),
+                );
+            } else if let Some(last) = frames.last_mut() {
+                last.push_str("\n        ");
+                last.push_str(trimmed);
+            }
+        }
+        // Cut the trace machinery (innermost) ...
+        let start = frames
+            .iter()
+            .rposition(|f| f.starts_with("spool_runtime::task::Task::suspend"))
+            .map_or(0, |i| i + 1);
+        // ... and what runs below the thread's closure (outermost).
+        let end = frames
+            .iter()
+            .position(|f| {
+                f.starts_with("spool_runtime::task::coroutine_running")
+                    || f.starts_with("corosensei::")
+                    || f.contains("spool::thread::packet::Completion")
+            })
+            .unwrap_or(frames.len());
+        // The catch_unwind and call shims between the cut and the thread's
+        // closure are the runtime's too.
+        let shim = |f: &str| {
+            f.starts_with("std::panicking::")
+                || f.starts_with("std::panic::")
+                || f.starts_with("__rust_try")
+                || f.starts_with("<core::panic::unwind_safe::AssertUnwindSafe")
+                || f.starts_with("core::ops::function::FnOnce::call_once")
+                || f.starts_with("spool::thread::packet::")
+                || f.starts_with("spool::group::builder::")
+        };
+        let mut end = end;
+        while end > start && shim(&frames[end - 1]) {
+            end -= 1;
+        }
+        frames.into_iter().take(end).skip(start).collect()
+    }
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("frames", &self.frames().len())
+            .finish()
     }
 }
 
@@ -331,9 +465,16 @@ pub(crate) struct DumpRequest {
     pending: AtomicUsize,
     /// Who waits for the answers.
     requester: ThreadHandle,
+    /// Whether to capture every thread's stack.
+    stacks: bool,
 }
 
 impl DumpRequest {
+    /// Whether the dump wants each thread's stack.
+    pub(crate) fn wants_stacks(&self) -> bool {
+        self.stacks
+    }
+
     /// Worker side: adds worker `index`'s records, once.
     pub(crate) fn answer(&self, index: usize, records: Vec<ThreadRecord>, unstarted: usize) {
         if self.answered[index].swap(true, Ordering::AcqRel) {
@@ -378,15 +519,25 @@ pub struct Snapshot {
 /// cancellation point; the wait is spool's own (a green thread's worker
 /// is free meanwhile, and answers too).
 pub fn snapshot(patience: Duration) -> Snapshot {
+    snapshot_with(patience, false)
+}
+
+/// As [`snapshot`], with every listed thread's [`Stack`] (see there for
+/// how it is captured).
+pub fn snapshot_with_stacks(patience: Duration) -> Snapshot {
+    snapshot_with(patience, true)
+}
+
+fn snapshot_with(patience: Duration, stacks: bool) -> Snapshot {
     let taken = refresh_coarse_now();
     let runtimes = crate::scheduler::all_runtimes()
         .into_iter()
-        .map(|shared| snapshot_of(shared, taken + patience))
+        .map(|shared| snapshot_of(shared, taken + patience, stacks))
         .collect();
     Snapshot { taken, runtimes }
 }
 
-fn snapshot_of(shared: &'static Shared, deadline: Instant) -> RuntimeSnapshot {
+fn snapshot_of(shared: &'static Shared, deadline: Instant, stacks: bool) -> RuntimeSnapshot {
     let workers = shared.workers.len();
     let request = Arc::new(DumpRequest {
         records: Mutex::new(Vec::new()),
@@ -394,6 +545,7 @@ fn snapshot_of(shared: &'static Shared, deadline: Instant) -> RuntimeSnapshot {
         answered: (0..workers).map(|_| AtomicBool::new(false)).collect(),
         pending: AtomicUsize::new(workers),
         requester: crate::current(),
+        stacks,
     });
     lock(&shared.dumps).push(Arc::clone(&request));
     for index in 0..workers {
@@ -418,5 +570,14 @@ fn snapshot_of(shared: &'static Shared, deadline: Instant) -> RuntimeSnapshot {
         threads,
         unstarted: request.unstarted.load(Ordering::Relaxed),
         unanswered,
+    }
+}
+
+/// The `tracing` span of a new green thread.
+#[cfg(feature = "tracing")]
+pub(crate) fn green_thread_span(id: std::num::NonZeroU64, name: Option<&str>) -> tracing::Span {
+    match name {
+        Some(name) => tracing::info_span!(target: "spool", "green_thread", id = id.get(), name),
+        None => tracing::info_span!(target: "spool", "green_thread", id = id.get()),
     }
 }

@@ -400,9 +400,11 @@ impl WorkerCore {
         if requests.is_empty() {
             return;
         }
-        let records: Vec<_> = self
-            .threads
-            .borrow()
+        let stacks = requests.iter().any(|r| r.wants_stacks())
+            && self.shared.phase.load(Ordering::Acquire) == RUNNING;
+        // A copy: no `RefCell` borrow is held across a (trace) resume.
+        let tasks = self.threads.borrow().clone();
+        let records: Vec<_> = tasks
             .iter()
             .map(|task| {
                 let state = if task.state.is_switched_out() {
@@ -410,7 +412,11 @@ impl WorkerCore {
                 } else {
                     crate::trace::ThreadState::Runnable
                 };
-                crate::trace::ThreadRecord::of(task, self.index, state)
+                let mut record = crate::trace::ThreadRecord::of(task, self.index, state);
+                if stacks {
+                    record.stack = self.trace_task(task).map(Arc::from);
+                }
+                record
             })
             .collect();
         let unstarted = self.fresh.len();
@@ -528,15 +534,31 @@ impl WorkerCore {
     fn sleep(&self) {
         let remote = &self.shared.workers[self.index];
         remote.sleeping.store(true, Ordering::SeqCst);
-        self.shared.num_sleeping.fetch_add(1, Ordering::SeqCst);
+        let next_timer = self.timers.borrow().next_deadline();
+        remote
+            .timers_pending
+            .store(next_timer.is_some(), Ordering::SeqCst);
+        let sleepers = self.shared.num_sleeping.fetch_add(1, Ordering::SeqCst) + 1;
         if !self.has_visible_work() {
-            let timeout = self
-                .timers
-                .borrow()
-                .next_deadline()
-                .map(|deadline| deadline.saturating_duration_since(Instant::now()));
-            self.reactor.borrow_mut().poll(remote, timeout);
+            let timeout =
+                next_timer.map(|deadline| deadline.saturating_duration_since(Instant::now()));
+            // The last worker to fall asleep, with nothing that could wake
+            // it by itself: every thread may be stuck for good. Sleep only
+            // as long as it takes to confirm (see `deadlock.rs`).
+            let suspicion = (timeout.is_none() && sleepers == self.shared.workers.len())
+                .then(|| crate::deadlock::suspect(self.shared))
+                .flatten();
+            match suspicion {
+                Some((confirm, quiet)) => {
+                    self.reactor.borrow_mut().poll(remote, Some(confirm));
+                    crate::deadlock::confirm(self.shared, quiet);
+                }
+                None => {
+                    self.reactor.borrow_mut().poll(remote, timeout);
+                }
+            }
         }
+        self.shared.sleep_epoch.fetch_add(1, Ordering::SeqCst);
         crate::trace::refresh_coarse_now();
         self.shared.num_sleeping.fetch_sub(1, Ordering::SeqCst);
         remote.sleeping.store(false, Ordering::Relaxed);
@@ -572,6 +594,8 @@ impl WorkerCore {
                     "WorkerCore::run_task: a panic escaped a green thread into its worker",
                     &task,
                 );
+                #[cfg(feature = "tracing")]
+                let _span = task.span.enter();
                 let result = coroutine.resume(());
                 guard.disarm();
                 result
@@ -582,6 +606,9 @@ impl WorkerCore {
         self.current.set(ptr::null());
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.push_pinned(task),
+            CoroutineResult::Yield(Suspend::Traced) => {
+                crate::fatal("WorkerCore::run_task: a thread came back from a trace it was not in")
+            }
             CoroutineResult::Yield(Suspend::Wait {
                 kind,
                 until,
@@ -606,6 +633,35 @@ impl WorkerCore {
                 }
                 self.recycle_or_drop(task);
             }
+        }
+    }
+
+    /// Resumes a switched-out green thread of this worker in trace mode:
+    /// it captures its stack and switches straight back (see `trace.rs`),
+    /// its park state untouched, so a wakeup that arrives meanwhile is
+    /// kept and the thread runs as usual later.
+    fn trace_task(&self, task: &Arc<Task>) -> Option<Box<crate::trace::Stack>> {
+        // SAFETY: we own the task (it is in our registry and not running:
+        // we are between resumes), so nobody else touches its coroutine.
+        let coroutine = unsafe { &mut *task.coroutine.get() };
+        let coroutine = coroutine.as_mut()?;
+        if !coroutine.started() || coroutine.done() {
+            return None;
+        }
+        task.trace_request.set(true);
+        self.current.set(Arc::as_ptr(task));
+        sys::set_running(&task.running);
+        let guard = AbortOnUnwind::naming(
+            "WorkerCore::trace_task: a panic escaped a green thread into its worker",
+            task,
+        );
+        let result = coroutine.resume(());
+        guard.disarm();
+        sys::set_running(ptr::null());
+        self.current.set(ptr::null());
+        match result {
+            CoroutineResult::Yield(Suspend::Traced) => task.captured.take(),
+            _ => crate::fatal("WorkerCore::trace_task: a traced thread did not come back traced"),
         }
     }
 

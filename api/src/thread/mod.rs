@@ -347,7 +347,11 @@ impl Builder {
             match runtime {
                 Some(runtime) => runtime.spawn_unchecked(options, main),
                 None => {
-                    crate::monitor::hook_global_start();
+                    if !spool_runtime::in_green_thread() {
+                        // Possibly the first spawn, starting the global runtime.
+                        crate::debug::install_reporter();
+                        crate::monitor::hook_global_start();
+                    }
                     spool_runtime::spawn_here(options, main)
                 }
             }
