@@ -263,6 +263,7 @@ pub mod cancel;
 pub mod debug;
 pub mod group;
 mod loom;
+mod monitor;
 pub mod net;
 pub mod os;
 pub mod runtime;

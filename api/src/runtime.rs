@@ -6,6 +6,54 @@
 //! runtimes (tests do), to run a closure as a green thread and get its
 //! result with [`run`], or to shut a runtime down with a grace period of
 //! your choosing ([`Runtime::shutdown`], [`ShutdownReport`]).
+//!
+//! # Looking in from outside: dump signal and monitor console
+//! Two opt-in ways to see every green thread of a running program without
+//! changing its code, both served by one OS thread of spool's,
+//! `spool-monitor`, that uses no green thread and no worker, so they work
+//! while every worker is wedged:
+//!
+//! * `SPOOL_DUMP_SIGNAL=SIGQUIT` (or `SIGUSR1`, `SIGUSR2`; the name with
+//!   or without `SIG`, in any case, or its number) or
+//!   [`Builder::dump_signal`]: on that signal the program prints
+//!   [`spool::debug::dump`](crate::debug::dump) to stderr and keeps
+//!   running (`kill -QUIT <pid>`, or Ctrl-\ in a terminal).
+//! * `SPOOL_MONITOR=127.0.0.1:48802` (an IP address and port, or
+//!   `localhost:PORT`, or a Unix socket path starting with `/` or `./`) or
+//!   [`Builder::monitor`]: a line-based console, for `nc 127.0.0.1 48802`
+//!   or `nc -U ./spool.sock`. Loopback only: a non-loopback address is
+//!   refused unless `SPOOL_MONITOR_ALLOW_REMOTE=1` or
+//!   [`Builder::allow_remote_monitor`] says otherwise, since whoever
+//!   connects can read every thread's state and cancel threads. Its
+//!   commands (each reply ends with a line holding a single `.`):
+//!
+//!   | command | reply |
+//!   |---|---|
+//!   | `ps` | one line per green thread: id, name, state or wait reason, for how long, worker |
+//!   | `where ID` | that thread's block of the dump: wait, call site, spawn site, cancel scopes |
+//!   | `tree` | the threads nested under their cancel scopes and task groups |
+//!   | `dump` | the whole dump, as the dump signal prints it |
+//!   | `cancel ID` | cancels the thread as `JoinHandle::cancel` does (reason: "cancelled from the monitor console"); says whether it was found |
+//!   | `stats` | per runtime and worker: live threads, threads queued to start, sockets, sleeping; parked and runnable counts; the `unblock` pool's threads and queue |
+//!   | `help` | the commands |
+//!   | `quit` | closes the connection |
+//!
+//!   An unknown command gets a one-line `error:` reply and the connection
+//!   stays open; a client that disconnects mid-reply ends only its own
+//!   connection. Up to 16 clients are served at once, each by an OS
+//!   thread. `stats` reads counters the engine keeps anyway; it does not
+//!   count context switches or each worker's queue of woken threads,
+//!   which would cost the scheduling path.
+//!
+//! The variables are read when a runtime starts (the global one on first
+//! use); a malformed value is an `InvalidInput` error at that start,
+//! naming the variable and its accepted forms, and so is a non-loopback
+//! address without the opt-in (`PermissionDenied`). Builder options win
+//! over the variables. A console from `SPOOL_MONITOR` serves the whole
+//! process for its lifetime; one from [`Builder::monitor`] closes when its
+//! runtime is dropped (a Unix socket's file is removed). The signal's
+//! handler, once installed, stays; any handler the program had for that
+//! signal is replaced.
 
 use std::fmt;
 use std::io;
@@ -13,6 +61,8 @@ use std::time::Duration;
 
 use spool_runtime::RuntimeConfig;
 pub use spool_runtime::{ShutdownReport, DEFAULT_SHUTDOWN_GRACE};
+
+pub use crate::monitor::{DumpSignal, MonitorAddr, ParseError};
 
 use crate::thread::{self, JoinHandle};
 
@@ -65,6 +115,9 @@ use crate::thread::{self, JoinHandle};
 /// ```
 pub struct Runtime {
     inner: spool_runtime::Runtime,
+    /// What the start set up for the dump signal and console; dropped
+    /// after `inner`, so the console outlives the shutdown.
+    monitor: crate::monitor::Started,
 }
 
 /// Configures a [`Runtime`].
@@ -72,6 +125,7 @@ pub struct Runtime {
 #[must_use = "call `build` or `build_global`"]
 pub struct Builder {
     config: RuntimeConfig,
+    monitor: crate::monitor::Options,
 }
 
 impl Builder {
@@ -94,6 +148,62 @@ impl Builder {
         self
     }
 
+    /// Prints a dump of every green thread to stderr on `signal`, and keeps
+    /// running (see [Looking in from outside](self#looking-in-from-outside-dump-signal-and-monitor-console)).
+    /// Overrides `SPOOL_DUMP_SIGNAL`.
+    ///
+    /// ```
+    /// use spool::runtime::DumpSignal;
+    ///
+    /// let rt = spool::Runtime::builder()
+    ///     .workers(1)
+    ///     .dump_signal(DumpSignal::Usr2)
+    ///     .build()
+    ///     .unwrap();
+    /// // `kill -USR2 <pid>` now prints the dump.
+    /// # drop(rt);
+    /// ```
+    pub fn dump_signal(mut self, signal: DumpSignal) -> Builder {
+        self.monitor.signal = Some(signal);
+        self
+    }
+
+    /// Serves the monitor console on `address` (a TCP address or a Unix
+    /// socket path; see [Looking in from outside](self#looking-in-from-outside-dump-signal-and-monitor-console)),
+    /// until the runtime is dropped. Overrides `SPOOL_MONITOR`. Port 0
+    /// picks a free port: [`Runtime::monitor_addr`] tells which.
+    ///
+    /// ```
+    /// use std::io::{BufRead, BufReader, Write};
+    ///
+    /// let rt = spool::Runtime::builder()
+    ///     .workers(1)
+    ///     .monitor("127.0.0.1:0".parse::<std::net::SocketAddr>().unwrap())
+    ///     .build()
+    ///     .unwrap();
+    /// let Some(spool::runtime::MonitorAddr::Tcp(addr)) = rt.monitor_addr() else { panic!() };
+    /// let mut console = std::net::TcpStream::connect(addr).unwrap();
+    /// console.write_all(b"ps\n").unwrap();
+    /// let mut lines = BufReader::new(console).lines().map(Result::unwrap);
+    /// let greeting: Vec<_> = lines.by_ref().take_while(|l| l != ".").collect();
+    /// assert!(greeting[0].starts_with("spool monitor"));
+    /// let ps: Vec<_> = lines.take_while(|l| l != ".").collect();
+    /// assert!(ps.iter().any(|l| l.starts_with("runtime ")));
+    /// ```
+    pub fn monitor(mut self, address: impl Into<MonitorAddr>) -> Builder {
+        self.monitor.address = Some(address.into());
+        self
+    }
+
+    /// Allows (or forbids) a monitor console on an address other than
+    /// loopback, which is refused otherwise: whoever connects can read
+    /// every thread's state and cancel threads. Overrides
+    /// `SPOOL_MONITOR_ALLOW_REMOTE`.
+    pub fn allow_remote_monitor(mut self, allow: bool) -> Builder {
+        self.monitor.allow_remote = Some(allow);
+        self
+    }
+
     /// What the runtime does on a global deadlock — every thread parked
     /// and nothing left that could wake one (see
     /// [`spool::debug`](crate::debug#deadlocks)): print a report and a dump
@@ -112,7 +222,11 @@ impl Builder {
     }
 
     /// Starts the runtime. Fails with `InvalidInput` on a bad worker count
-    /// or stack size (or a bad `SPOOL_WORKERS`). When worker threads or
+    /// or stack size (or a bad `SPOOL_WORKERS`, `SPOOL_DUMP_SIGNAL`,
+    /// `SPOOL_MONITOR` or `SPOOL_MONITOR_ALLOW_REMOTE`), with
+    /// `PermissionDenied` on a non-loopback monitor address without
+    /// [`allow_remote_monitor`](Builder::allow_remote_monitor), and with
+    /// the OS error's kind when the console's socket cannot be bound. When worker threads or
     /// their epoll instances cannot be created, fails with the OS error's
     /// kind and a message naming what could not be created (and, when no
     /// descriptor is left, the limit to raise); the OS error itself is the
@@ -120,8 +234,10 @@ impl Builder {
     /// [`spool::net`'s errors](crate::net#errors).
     pub fn build(self) -> io::Result<Runtime> {
         crate::debug::install_reporter();
+        let monitor = crate::monitor::start(&self.monitor)?;
         Ok(Runtime {
             inner: spool_runtime::Runtime::new(self.config)?,
+            monitor,
         })
     }
 
@@ -131,7 +247,11 @@ impl Builder {
     /// spawn).
     pub fn build_global(self) -> io::Result<()> {
         crate::debug::install_reporter();
-        spool_runtime::init_global(self.config).map(|_| ())
+        let monitor = crate::monitor::start(&self.monitor)?;
+        spool_runtime::init_global(self.config)?;
+        // The global runtime is never dropped: neither is its console.
+        monitor.keep();
+        Ok(())
     }
 }
 
@@ -149,6 +269,18 @@ impl Runtime {
     /// The number of worker OS threads.
     pub fn workers(&self) -> usize {
         self.inner.workers()
+    }
+
+    /// The address the monitor console serves this runtime on (the port
+    /// chosen, when [`Builder::monitor`] asked for port 0), if one does.
+    ///
+    /// ```
+    /// let rt = spool::Runtime::builder().workers(1).build().unwrap();
+    /// assert_eq!(rt.monitor_addr(), None); // unless SPOOL_MONITOR is set
+    /// # drop(rt);
+    /// ```
+    pub fn monitor_addr(&self) -> Option<&MonitorAddr> {
+        self.monitor.address()
     }
 
     /// Runs `f` as a green thread on this runtime and blocks the caller
@@ -286,6 +418,7 @@ where
     T: Send,
 {
     crate::debug::install_reporter();
+    crate::monitor::hook_global_start();
     let runtime = match spool_runtime::global() {
         Ok(runtime) => runtime,
         Err(e) => panic!("failed to start the spool runtime: {e}"),

@@ -454,6 +454,13 @@ fn pool() -> &'static Pool {
     &POOL
 }
 
+/// The pool's OS threads, how many of them are idle, and the jobs queued
+/// (for the monitor console's `stats`).
+pub(crate) fn pool_figures() -> (usize, usize, usize) {
+    let state = pool().lock();
+    (state.threads, state.idle, state.queue.len())
+}
+
 /// The limit `SPOOL_UNBLOCK_THREADS` asks for, or the default when it is
 /// unset or not a positive integer.
 fn max_threads_from(value: Option<&str>) -> usize {

@@ -58,6 +58,7 @@ pub mod deadlock;
 mod io_source;
 mod locals;
 mod loom;
+pub mod monitor_hooks;
 mod os_waiter;
 mod panic;
 mod park;

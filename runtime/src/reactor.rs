@@ -157,6 +157,11 @@ impl Registrations {
         self.count.load(Ordering::Relaxed) > 0
     }
 
+    /// How many sockets are registered (for the monitor's figures).
+    pub(crate) fn count(&self) -> usize {
+        self.count.load(Ordering::Relaxed)
+    }
+
     /// Registers `fd`, edge-triggered for both directions, under the
     /// address of `record`, and keeps a strong reference to `record` for as
     /// long as events may name it. Returns the slot to deregister with.

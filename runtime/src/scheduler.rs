@@ -825,7 +825,11 @@ pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
 /// The global runtime, started with the default configuration (honouring
 /// `SPOOL_WORKERS`) on first use.
 pub fn global() -> io::Result<&'static Runtime> {
-    match GLOBAL.get_or_init(|| Runtime::new(RuntimeConfig::default())) {
+    let start = || {
+        crate::monitor_hooks::before_global_start()?;
+        Runtime::new(RuntimeConfig::default())
+    };
+    match GLOBAL.get_or_init(start) {
         Ok(rt) => Ok(rt),
         Err(e) => Err(crate::duplicate_error(e)),
     }

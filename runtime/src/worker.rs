@@ -395,6 +395,7 @@ impl WorkerCore {
     /// one of them is switched out, and their traces are ours to read.
     #[cold]
     fn answer_dumps(&self) {
+        crate::monitor_hooks::answer_cancels(self.shared, self.index, &self.threads);
         let requests = crate::scheduler::lock(&self.shared.dumps).clone();
         if requests.is_empty() {
             return;

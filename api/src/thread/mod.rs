@@ -350,6 +350,7 @@ impl Builder {
                     if !spool_runtime::in_green_thread() {
                         // Possibly the first spawn, starting the global runtime.
                         crate::debug::install_reporter();
+                        crate::monitor::hook_global_start();
                     }
                     spool_runtime::spawn_here(options, main)
                 }
