@@ -214,6 +214,10 @@ pub enum Check {
 /// A cancel scope's shared state.
 pub(crate) struct ScopeInner {
     id: ScopeId,
+    /// A green thread's root scope (what `JoinHandle::cancel` cancels),
+    /// not one a program entered: dumps leave inherited roots out of the
+    /// scope tree.
+    root: bool,
     /// Set once, when the scope is cancelled (never cleared).
     cancelled: AtomicBool,
     shield: AtomicBool,
@@ -237,9 +241,10 @@ struct ScopeData {
 }
 
 impl ScopeInner {
-    fn new(deadline: Option<Instant>) -> Arc<ScopeInner> {
+    fn new(deadline: Option<Instant>, root: bool) -> Arc<ScopeInner> {
         Arc::new(ScopeInner {
             id: ScopeId::next(),
+            root,
             cancelled: AtomicBool::new(false),
             shield: AtomicBool::new(false),
             running: AtomicBool::new(false),
@@ -858,7 +863,7 @@ impl CancelScope {
     /// A scope with no deadline, not cancelled.
     pub fn new() -> CancelScope {
         CancelScope {
-            inner: ScopeInner::new(None),
+            inner: ScopeInner::new(None, false),
         }
     }
 
@@ -1227,7 +1232,7 @@ impl Drop for LeaveInherited {
 
 /// A green thread's root scope, made on first use.
 fn root_of(task: &crate::task::Task) -> &Arc<ScopeInner> {
-    task.cancel_root.get_or_init(|| ScopeInner::new(None))
+    task.cancel_root.get_or_init(|| ScopeInner::new(None, true))
 }
 
 /// The root scope slot of a green thread (in its `Task`).
@@ -1259,7 +1264,15 @@ pub(crate) fn scope_records(task: &crate::task::Task) -> Vec<crate::trace::Scope
             cancelled: data.cancel.is_some(),
         }
     };
-    let mut scopes: Vec<_> = chain.inherited.iter().map(|l| record(&l.scope)).collect();
+    // Inherited roots (the spawner's `JoinHandle::cancel` scope) are not
+    // part of the structure a dump shows: a task group's body and its
+    // children must meet under the group's scope.
+    let mut scopes: Vec<_> = chain
+        .inherited
+        .iter()
+        .filter(|l| !l.scope.root)
+        .map(|l| record(&l.scope))
+        .collect();
     if let Some(root) = task.cancel_root.get() {
         if root.cancelled.load(Ordering::Relaxed) {
             scopes.push(record(root));
