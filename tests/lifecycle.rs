@@ -214,7 +214,7 @@ fn child_engine_payload_panics_on_drop() {
     // The engine's own spawn: no `spool::thread` wrapper catches the panic.
     let rt = spool_runtime::Runtime::new(spool_runtime::RuntimeConfig {
         workers: Some(1),
-        stack_size: None,
+        ..Default::default()
     })
     .unwrap();
     rt.spawn(spool_runtime::SpawnOptions::default(), || {

@@ -566,7 +566,7 @@ mod tests {
         for round in 0..ROUNDS {
             let runtime = Runtime::new(RuntimeConfig {
                 workers: Some(1),
-                stack_size: None,
+                ..RuntimeConfig::default()
             })
             .unwrap();
             let (fd, _peer) = socket_pair();

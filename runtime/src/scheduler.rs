@@ -338,6 +338,9 @@ pub(crate) struct Remote {
     /// A dump asks the worker for its threads (see `trace.rs`); looked at
     /// only when `has_inbox` is set.
     pub(crate) dump_wanted: AtomicBool,
+    /// The worker's resume counter and the blocking watchdog's requests
+    /// (see `watchdog.rs`).
+    pub(crate) watch: crate::watchdog::Slot,
 }
 
 impl Remote {
@@ -371,6 +374,9 @@ pub(crate) struct Shared {
     pub(crate) leaked: AtomicUsize,
     /// Stack size of green threads spawned without an explicit size.
     pub(crate) stack_size: usize,
+    /// How long one resume may last before the watchdog reports it; zero
+    /// for never (see `watchdog.rs`).
+    pub(crate) blocking_threshold: Duration,
     /// Rotates the worker woken first, so wakeups spread.
     next_wake: AtomicUsize,
     /// Dumps waiting for this runtime's workers to answer (see `trace.rs`).
@@ -558,6 +564,12 @@ pub struct RuntimeConfig {
     pub workers: Option<usize>,
     /// Default stack size of green threads in bytes; `None` for 256 KiB.
     pub stack_size: Option<usize>,
+    /// How long a green thread may run without reaching a blocking point
+    /// before the watchdog reports it on stderr (once per spawn site);
+    /// zero turns the watchdog off. `None` for `SPOOL_BLOCKING_MS` (in
+    /// milliseconds) or, if that is unset,
+    /// [`DEFAULT_BLOCKING_THRESHOLD`](crate::DEFAULT_BLOCKING_THRESHOLD).
+    pub blocking_threshold: Option<Duration>,
 }
 
 /// Reads `SPOOL_WORKERS`, if set.
@@ -596,12 +608,13 @@ impl Runtime {
         };
         let stack_size =
             stack::normalize_stack_size(config.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        let blocking_threshold = crate::watchdog::threshold(config.blocking_threshold)?;
         sys::install_overflow_handler();
         crate::panic::install_hook();
 
         let mut remotes = Vec::with_capacity(workers);
         let mut parts = Vec::with_capacity(workers);
-        for _ in 0..workers {
+        for index in 0..workers {
             let (reactor, waker, sources) = Reactor::new()?;
             let fresh = Deque::new_fifo();
             remotes.push(Remote {
@@ -614,6 +627,7 @@ impl Runtime {
                 live: AtomicUsize::new(0),
                 placed: AtomicUsize::new(0),
                 dump_wanted: AtomicBool::new(false),
+                watch: crate::watchdog::Slot::new(index),
             });
             parts.push((reactor, fresh));
         }
@@ -628,6 +642,7 @@ impl Runtime {
             closing: Mutex::new(Closing::default()),
             leaked: AtomicUsize::new(0),
             stack_size,
+            blocking_threshold,
             next_wake: AtomicUsize::new(0),
             dumps: Mutex::new(Vec::new()),
         }));
@@ -853,17 +868,20 @@ where
         None => stack::allocate(size)?,
     };
     let (guard_start, guard_end) = stack.guard_range();
+    let id = next_thread_id();
     let running = RunningStack {
         guard_start,
         guard_end,
         stack_size: stack.size(),
         name: options.name.map(String::into_boxed_str),
+        id: id.get(),
+        site: options.site,
     };
     // SAFETY: the caller guarantees that the closure's borrows outlive
     // every use the coroutine can make of them (see `spawn_unchecked`).
     let coroutine: GreenCoroutine = unsafe { crate::task::green_coroutine(stack, f) };
     let trace = crate::trace::ThreadTrace::new(options.site, Some(crate::current_thread_id()));
-    let fresh = Task::new(next_thread_id(), shared, coroutine, running, trace);
+    let fresh = Task::new(id, shared, coroutine, running, trace);
     let task = match core.and_then(WorkerCore::take_recycled_task) {
         Some(mut recycled) => match Arc::get_mut(&mut recycled) {
             Some(slot) => {
@@ -916,7 +934,7 @@ mod tests {
     fn cross_worker_pingpong_loses_no_wakeup() {
         let rt = Runtime::new(RuntimeConfig {
             workers: Some(2),
-            stack_size: None,
+            ..RuntimeConfig::default()
         })
         .unwrap();
         for round in 0..20 {

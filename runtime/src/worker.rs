@@ -78,6 +78,8 @@ pub(crate) fn enter_green_thread(yielder: &Yielder<(), Suspend>) {
 pub(crate) struct WorkerCore {
     pub(crate) index: usize,
     pub(crate) shared: &'static Shared,
+    /// This worker's resume counter (see `watchdog.rs`).
+    watch: &'static crate::watchdog::Slot,
     /// The green thread being resumed, or null.
     pub(crate) current: Cell<*const Task>,
     pinned: RefCell<VecDeque<Arc<Task>>>,
@@ -123,6 +125,7 @@ impl WorkerCore {
         WorkerCore {
             index,
             shared,
+            watch: &shared.workers[index].watch,
             current: Cell::new(ptr::null()),
             pinned: RefCell::new(VecDeque::with_capacity(64)),
             fresh,
@@ -278,6 +281,10 @@ impl WorkerCore {
         crate::trace::refresh_coarse_now();
         CURRENT.with(|c| c.set(&self));
         let remote = &self.shared.workers[self.index];
+        // Deregisters (dropped) before this OS thread exits: the watchdog
+        // never signals a thread that has gone.
+        let _watched =
+            crate::watchdog::watch(self.watch, &remote.sleeping, self.shared.blocking_threshold);
         loop {
             // One plain load per turn notices the runtime shutting down:
             // cancelling, then stopped, after which no green thread runs
@@ -558,6 +565,9 @@ impl WorkerCore {
             }
         }
         self.current.set(Arc::as_ptr(&task));
+        // One store for the blocking watchdog, before `set_running` (see
+        // "Ordering" in `watchdog.rs`).
+        self.watch.note_resume();
         sys::set_running(&task.running);
         // SAFETY: we are the owner of `task` (it was in our queue, and a
         // queued task is in exactly one queue), so no one else touches its

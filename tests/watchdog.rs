@@ -1,0 +1,242 @@
+//! The blocking watchdog: a green thread that holds its worker in a
+//! blocking std call is named on stderr, once per spawn site; spool's own
+//! blocking calls, a zero threshold and a malformed `SPOOL_BLOCKING_MS`
+//! behave as documented.
+//!
+//! Each scenario runs in a child process (this test binary re-executed to
+//! run one `child_*` test, see `common::run_child`), whose stderr the
+//! parent reads: the report is written with raw `write(2)` from a signal
+//! handler, which the test harness cannot capture.
+
+mod common;
+
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use common::{is_child, run_child, ChildOutput};
+
+/// What every report says after the thread's description.
+const ADVICE: &str = "without reaching a blocking point";
+
+fn describe(out: &ChildOutput) -> String {
+    format!(
+        "status {}\n--- stdout\n{}\n--- stderr\n{}",
+        out.status, out.stdout, out.stderr
+    )
+}
+
+fn reports(out: &ChildOutput) -> Vec<&str> {
+    out.stderr.lines().filter(|l| l.contains(ADVICE)).collect()
+}
+
+#[track_caller]
+fn assert_succeeded(out: &ChildOutput) {
+    assert!(out.status.success(), "child failed:\n{}", describe(out));
+}
+
+/// A one-worker runtime with the given threshold.
+fn runtime(threshold: Option<Duration>) -> spool::Runtime {
+    let builder = spool::Runtime::builder().workers(1);
+    match threshold {
+        Some(threshold) => builder.blocking_threshold(threshold),
+        None => builder,
+    }
+    .build()
+    .unwrap()
+}
+
+/// Runs a named green thread that calls `std::thread::sleep` for `ms`,
+/// always spawned at the same site; prints that site on stdout.
+fn stall(rt: &spool::Runtime, ms: u64) {
+    rt.run(|| {
+        let builder = spool::thread::Builder::new().name("stuck-one".into());
+        #[rustfmt::skip]
+        let (handle, line) = (builder.spawn(move || std::thread::sleep(Duration::from_millis(ms))), line!());
+        println!("site {}:{line}", file!());
+        handle.unwrap().join().unwrap();
+    });
+}
+
+#[test]
+fn a_std_sleep_is_reported_once_with_name_and_spawn_site() {
+    let out = run_child("child_std_sleep_twice", &[]);
+    assert_succeeded(&out);
+    let site = out
+        .stdout
+        .lines()
+        .find_map(|l| l.strip_prefix("site "))
+        .unwrap_or_else(|| panic!("no site line:\n{}", describe(&out)));
+    let lines = reports(&out);
+    assert_eq!(lines.len(), 1, "expected one report:\n{}", describe(&out));
+    let line = lines[0];
+    assert!(
+        line.starts_with("spool: thread 'stuck-one' ("),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        line.contains(" on worker 0 without reaching a blocking point"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        line.contains(&format!("(spawned at {site})")),
+        "the report does not name the spawn site {site}:\n{}",
+        describe(&out)
+    );
+    assert!(
+        line.ends_with(
+            "a blocking std call or a long computation stalls every green thread on this \
+             worker \u{2014} use spool's equivalent or spool::unblock"
+        ),
+        "{}",
+        describe(&out)
+    );
+}
+
+#[test]
+fn child_std_sleep_twice() {
+    if !is_child("child_std_sleep_twice") {
+        return;
+    }
+    let rt = runtime(Some(Duration::from_millis(50)));
+    stall(&rt, 300);
+    // The same site again: already reported.
+    stall(&rt, 300);
+}
+
+#[test]
+fn the_threshold_comes_from_the_environment() {
+    let out = run_child("child_std_sleep_default", &[("SPOOL_BLOCKING_MS", "50")]);
+    assert_succeeded(&out);
+    assert_eq!(reports(&out).len(), 1, "{}", describe(&out));
+    // The builder's option wins over the variable.
+    let out = run_child("child_std_sleep_off", &[("SPOOL_BLOCKING_MS", "50")]);
+    assert_succeeded(&out);
+    assert_eq!(reports(&out).len(), 0, "{}", describe(&out));
+}
+
+#[test]
+fn child_std_sleep_default() {
+    if !is_child("child_std_sleep_default") {
+        return;
+    }
+    stall(&runtime(None), 300);
+}
+
+#[test]
+fn a_zero_threshold_reports_nothing() {
+    let out = run_child("child_std_sleep_off", &[]);
+    assert_succeeded(&out);
+    assert_eq!(reports(&out).len(), 0, "{}", describe(&out));
+    let out = run_child("child_std_sleep_default", &[("SPOOL_BLOCKING_MS", "0")]);
+    assert_succeeded(&out);
+    assert_eq!(reports(&out).len(), 0, "{}", describe(&out));
+}
+
+#[test]
+fn child_std_sleep_off() {
+    if !is_child("child_std_sleep_off") {
+        return;
+    }
+    let rt = runtime(Some(Duration::ZERO));
+    stall(&rt, 300);
+    if common::os_thread_names()
+        .iter()
+        .any(|name| name == "spool-watchdog")
+    {
+        panic!("a watchdog thread runs although every runtime turned it off");
+    }
+}
+
+#[test]
+fn blocking_in_spool_calls_reports_nothing() {
+    let out = run_child("child_spool_waits", &[]);
+    assert_succeeded(&out);
+    assert_eq!(reports(&out).len(), 0, "{}", describe(&out));
+}
+
+#[test]
+fn child_spool_waits() {
+    if !is_child("child_spool_waits") {
+        return;
+    }
+    let rt = runtime(Some(Duration::from_millis(20)));
+    let (tx, rx) = spool::sync::mpsc::channel::<u32>();
+    let lock = Arc::new(spool::sync::Mutex::new(0));
+    let held = lock.lock().unwrap();
+    let locker = {
+        let lock = lock.clone();
+        rt.spawn(move || *lock.lock().unwrap() += 1)
+    };
+    let receiver = rt.spawn(move || rx.recv().unwrap());
+    let sleeper = rt.spawn(|| spool::thread::sleep(Duration::from_millis(300)));
+    let parker = rt.spawn(|| spool::thread::park_timeout(Duration::from_millis(300)));
+    // A long computation that yields often is fine too.
+    let yielder = rt.spawn(|| {
+        let start = std::time::Instant::now();
+        while start.elapsed() < Duration::from_millis(300) {
+            for _ in 0..1000 {
+                std::hint::spin_loop();
+            }
+            spool::thread::yield_now();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    tx.send(7).unwrap();
+    drop(held);
+    assert_eq!(receiver.join().unwrap(), 7);
+    locker.join().unwrap();
+    sleeper.join().unwrap();
+    parker.join().unwrap();
+    yielder.join().unwrap();
+    assert_eq!(*lock.lock().unwrap(), 1);
+}
+
+#[test]
+fn a_malformed_variable_is_an_error_naming_it() {
+    let out = run_child("child_malformed_variable", &[("SPOOL_BLOCKING_MS", "abc")]);
+    assert_succeeded(&out);
+}
+
+#[test]
+fn child_malformed_variable() {
+    if !is_child("child_malformed_variable") {
+        return;
+    }
+    let error = spool::Runtime::builder().workers(1).build().unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    let message = error.to_string();
+    assert!(
+        message.contains("SPOOL_BLOCKING_MS") && message.contains("\"abc\""),
+        "{message}"
+    );
+    assert!(message.contains("whole number of milliseconds"), "{message}");
+    // An explicit threshold does not read the variable.
+    let rt = runtime(Some(Duration::from_millis(100)));
+    drop(rt);
+}
+
+#[test]
+fn the_global_runtime_reports_a_malformed_variable_as_for_workers() {
+    let out = run_child(
+        "child_malformed_variable_global",
+        &[("SPOOL_BLOCKING_MS", "1.5")],
+    );
+    assert_succeeded(&out);
+}
+
+#[test]
+fn child_malformed_variable_global() {
+    if !is_child("child_malformed_variable_global") {
+        return;
+    }
+    let error = spool::thread::Builder::new().spawn(|| ()).unwrap_err();
+    assert_eq!(error.kind(), io::ErrorKind::InvalidInput);
+    let message = error.to_string();
+    assert!(
+        message.contains("SPOOL_BLOCKING_MS") && message.contains("\"1.5\""),
+        "{message}"
+    );
+}
