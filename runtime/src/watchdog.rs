@@ -97,10 +97,11 @@ use std::fmt;
 use std::io;
 use std::panic::Location;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{compiler_fence, AtomicBool, AtomicUsize};
 use std::sync::{Condvar, Mutex, MutexGuard, Once};
 use std::time::{Duration, Instant};
 
+use crate::loom::atomic::{AtomicU64, Ordering};
 use crate::sys::{self, OsThread, RunningStack};
 
 /// The environment variable that sets the threshold in milliseconds.
@@ -179,8 +180,43 @@ impl Slot {
         self.resumes.store(next, Ordering::Relaxed);
         // Keeps the store before `set_running`'s for this thread's signal
         // handler (see "Ordering" above). No instruction is emitted.
-        compiler_fence(Ordering::Release);
+        compiler_fence(std::sync::atomic::Ordering::Release);
     }
+
+    /// The watchdog asks the worker's signal handler to report resume
+    /// `resume`, which has run for `ran_for_ms`.
+    fn flag(&self, resume: u64, ran_for_ms: u64) {
+        self.ran_for_ms.store(ran_for_ms, Ordering::Relaxed);
+        // Release: the handler that acquires the flag reads `ran_for_ms`.
+        self.flagged.store(resume, Ordering::Release);
+    }
+
+    /// The signal handler takes the watchdog's request, on the worker's
+    /// own OS thread.
+    fn take_request(&self) -> Request {
+        let flagged = self.flagged.swap(0, Ordering::Acquire);
+        if flagged == 0 {
+            Request::None
+        } else if self.resumes.load(Ordering::Relaxed) != flagged {
+            // The stuck resume ended before the signal arrived.
+            Request::Stale
+        } else {
+            Request::Report {
+                ran_for_ms: self.ran_for_ms.load(Ordering::Relaxed),
+            }
+        }
+    }
+}
+
+/// What the signal handler finds in its worker's slot.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    /// No request: the signal was not the watchdog's.
+    None,
+    /// A request for a resume that has ended.
+    Stale,
+    /// Report the running resume, which ran this long when flagged.
+    Report { ran_for_ms: u64 },
 }
 
 /// One watched worker.
@@ -315,9 +351,7 @@ fn sample(worker: &mut Watched, now: Instant) {
     }
     worker.flagged = resumes;
     let ms = u64::try_from(ran.as_millis()).unwrap_or(u64::MAX);
-    worker.slot.ran_for_ms.store(ms, Ordering::Relaxed);
-    // Release: the handler that acquires the flag reads `ran_for_ms`.
-    worker.slot.flagged.store(resumes, Ordering::Release);
+    worker.slot.flag(resumes, ms);
     // SAFETY: the worker is registered and we hold `WATCHED`, which it
     // takes to deregister before its OS thread exits: the thread is alive.
     let _ = unsafe { sys::signal_thread(worker.thread) };
@@ -332,17 +366,18 @@ fn report(running: Option<&RunningStack>) -> bool {
     }
     // SAFETY: SLOT's invariant: a non-null slot lives for the process.
     let slot = unsafe { &*slot };
-    let flagged = slot.flagged.swap(0, Ordering::Acquire);
-    if flagged == 0 {
-        return false;
-    }
+    let ran_for_ms = match slot.take_request() {
+        Request::None => return false,
+        Request::Stale => return true,
+        Request::Report { ran_for_ms } => ran_for_ms,
+    };
     let Some(running) = running else {
         return true;
     };
-    if slot.resumes.load(Ordering::Relaxed) != flagged || !first_report(running.site) {
+    if !first_report(running.site) {
         return true;
     }
-    let ran_for = Duration::from_millis(slot.ran_for_ms.load(Ordering::Relaxed));
+    let ran_for = Duration::from_millis(ran_for_ms);
     let mut line = LineBuffer::new();
     let _ = write_message(&mut line, running, ran_for, slot.worker);
     sys::write_stderr(line.as_bytes());
@@ -360,7 +395,15 @@ fn first_report(site: Option<&'static Location<'static>>) -> bool {
     let start = (key >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) % REPORTED_SITES;
     for probe in 0..REPORTED_SITES {
         let entry = &REPORTED[(start + probe) % REPORTED_SITES];
-        match entry.compare_exchange(0, key, Ordering::AcqRel, Ordering::Acquire) {
+        // Relaxed: an entry publishes only its own value (an address
+        // compared, never followed), and each entry's modification order
+        // alone decides who inserted a key first.
+        match entry.compare_exchange(
+            0,
+            key,
+            std::sync::atomic::Ordering::Relaxed,
+            std::sync::atomic::Ordering::Relaxed,
+        ) {
             Ok(_) => return true,
             Err(existing) if existing == key => return false,
             Err(_) => {}
@@ -430,7 +473,7 @@ impl fmt::Write for LineBuffer {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
 
@@ -509,5 +552,53 @@ mod tests {
         assert!(!first_report(Some(A)));
         assert!(first_report(Some(B)));
         assert!(!first_report(Some(B)));
+    }
+}
+
+/// The watchdog's request handshake under loom (see `crate::loom`):
+/// `RUSTFLAGS="--cfg loom" cargo test -p spool-runtime --release --lib loom`.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use loom::sync::Arc;
+    use loom::thread;
+
+    /// The watchdog flags whatever resume it sees while the worker resumes
+    /// twice, its signal handler looking at the slot after each resume
+    /// begins (a signal can arrive at any point; these are the points
+    /// where the answer can differ). A report always carries the time the
+    /// watchdog stored with the flag, names the resume running when it is
+    /// handled, and a request is handled at most once.
+    #[test]
+    fn loom_a_request_is_reported_once_with_its_time() {
+        loom::model(|| {
+            let slot = Arc::new(Slot::new(0));
+            let watchdog = {
+                let slot = slot.clone();
+                thread::spawn(move || {
+                    let resume = slot.resumes.load(Ordering::Relaxed);
+                    if resume != 0 {
+                        slot.flag(resume, 7);
+                    }
+                    resume
+                })
+            };
+            let mut reports = Vec::new();
+            for resume in 1..=2u64 {
+                slot.note_resume();
+                match slot.take_request() {
+                    Request::Report { ran_for_ms } => reports.push((resume, ran_for_ms)),
+                    Request::None | Request::Stale => {}
+                }
+            }
+            let flagged = watchdog.join().unwrap();
+            let late = slot.take_request();
+            assert!(reports.len() <= 1, "{reports:?}");
+            if let Some(&(resume, ran_for_ms)) = reports.first() {
+                assert_eq!(ran_for_ms, 7, "a report without the watchdog's time");
+                assert_eq!(resume, flagged, "a report named another resume");
+                assert_eq!(late, Request::None, "a request handled twice");
+            }
+        });
     }
 }
