@@ -46,11 +46,11 @@ fn runtime(threshold: Option<Duration>) -> spool::Runtime {
     .unwrap()
 }
 
-/// Runs a named green thread that calls `std::thread::sleep` for `ms`,
-/// always spawned at the same site; prints that site on stdout.
-fn stall(rt: &spool::Runtime, ms: u64) {
+/// Runs a green thread named `name` that calls `std::thread::sleep` for
+/// `ms`, always spawned at the same site; prints that site on stdout.
+fn stall(rt: &spool::Runtime, name: &str, ms: u64) {
     rt.run(|| {
-        let builder = spool::thread::Builder::new().name("stuck-one".into());
+        let builder = spool::thread::Builder::new().name(name.into());
         #[rustfmt::skip]
         let (handle, line) = (builder.spawn(move || std::thread::sleep(Duration::from_millis(ms))), line!());
         println!("site {}:{line}", file!());
@@ -101,9 +101,9 @@ fn child_std_sleep_twice() {
         return;
     }
     let rt = runtime(Some(Duration::from_millis(50)));
-    stall(&rt, 300);
+    stall(&rt, "stuck-one", 300);
     // The same site again: already reported.
-    stall(&rt, 300);
+    stall(&rt, "stuck-one", 300);
 }
 
 #[test]
@@ -111,10 +111,6 @@ fn the_threshold_comes_from_the_environment() {
     let out = run_child("child_std_sleep_default", &[("SPOOL_BLOCKING_MS", "50")]);
     assert_succeeded(&out);
     assert_eq!(reports(&out).len(), 1, "{}", describe(&out));
-    // The builder's option wins over the variable.
-    let out = run_child("child_std_sleep_off", &[("SPOOL_BLOCKING_MS", "50")]);
-    assert_succeeded(&out);
-    assert_eq!(reports(&out).len(), 0, "{}", describe(&out));
 }
 
 #[test]
@@ -122,39 +118,79 @@ fn child_std_sleep_default() {
     if !is_child("child_std_sleep_default") {
         return;
     }
-    stall(&runtime(None), 300);
+    stall(&runtime(None), "stuck-one", 300);
+}
+
+/// Runs `child_off_then_on` and checks that only its second, watched
+/// stall was reported (both share a spawn site, so a report of the first
+/// would have suppressed the second's).
+#[track_caller]
+fn assert_only_the_watched_stall_reported(first: &str, env: Option<&str>) {
+    let mut vars = vec![("WATCHDOG_TEST_FIRST", first)];
+    if let Some(ms) = env {
+        vars.push(("SPOOL_BLOCKING_MS", ms));
+    }
+    let out = run_child("child_off_then_on", &vars);
+    assert_succeeded(&out);
+    let lines = reports(&out);
+    assert_eq!(lines.len(), 1, "{}", describe(&out));
+    assert!(
+        lines[0].starts_with("spool: thread 'watched' ("),
+        "{}",
+        describe(&out)
+    );
 }
 
 #[test]
 fn a_zero_threshold_reports_nothing() {
-    let out = run_child("child_std_sleep_off", &[]);
-    assert_succeeded(&out);
-    assert_eq!(reports(&out).len(), 0, "{}", describe(&out));
-    let out = run_child("child_std_sleep_default", &[("SPOOL_BLOCKING_MS", "0")]);
-    assert_succeeded(&out);
-    assert_eq!(reports(&out).len(), 0, "{}", describe(&out));
+    assert_only_the_watched_stall_reported("zero", None);
 }
 
 #[test]
-fn child_std_sleep_off() {
-    if !is_child("child_std_sleep_off") {
+fn a_zero_variable_reports_nothing() {
+    assert_only_the_watched_stall_reported("default", Some("0"));
+}
+
+#[test]
+fn the_builder_wins_over_the_variable() {
+    assert_only_the_watched_stall_reported("zero", Some("50"));
+}
+
+/// Stalls on a runtime that should not be watched (its threshold from
+/// `WATCHDOG_TEST_FIRST`: `zero`, or `default` for the environment's),
+/// then on one with a 50 ms threshold.
+#[test]
+fn child_off_then_on() {
+    if !is_child("child_off_then_on") {
         return;
     }
-    let rt = runtime(Some(Duration::ZERO));
-    stall(&rt, 300);
+    let first = match std::env::var("WATCHDOG_TEST_FIRST").unwrap().as_str() {
+        "zero" => Some(Duration::ZERO),
+        _ => None,
+    };
+    let unwatched = runtime(first);
+    stall(&unwatched, "unwatched", 300);
     if common::os_thread_names()
         .iter()
         .any(|name| name == "spool-watchdog")
     {
-        panic!("a watchdog thread runs although every runtime turned it off");
+        panic!("a watchdog thread runs although no runtime asked for one");
     }
+    let watched = runtime(Some(Duration::from_millis(50)));
+    stall(&watched, "watched", 300);
 }
 
 #[test]
 fn blocking_in_spool_calls_reports_nothing() {
     let out = run_child("child_spool_waits", &[]);
     assert_succeeded(&out);
-    assert_eq!(reports(&out).len(), 0, "{}", describe(&out));
+    let lines = reports(&out);
+    assert_eq!(lines.len(), 1, "{}", describe(&out));
+    assert!(
+        lines[0].starts_with("spool: thread 'watched' ("),
+        "only the final std sleep is a stall:\n{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -192,6 +228,8 @@ fn child_spool_waits() {
     parker.join().unwrap();
     yielder.join().unwrap();
     assert_eq!(*lock.lock().unwrap(), 1);
+    // The watchdog was awake all along.
+    stall(&rt, "watched", 300);
 }
 
 #[test]
