@@ -107,6 +107,39 @@ fn child_std_sleep_twice() {
 }
 
 #[test]
+fn a_thread_still_running_is_announced_before_it_switches_out() {
+    let out = run_child("child_long_stall", &[]);
+    assert_succeeded(&out);
+    let still = out
+        .stderr
+        .find("spool: a green thread has run for ")
+        .unwrap_or_else(|| panic!("no still-running line:\n{}", describe(&out)));
+    let named = out
+        .stderr
+        .find("spool: thread 'stuck-one' (")
+        .unwrap_or_else(|| panic!("no named line:\n{}", describe(&out)));
+    assert!(still < named, "{}", describe(&out));
+    let still_line = out.stderr[still..].lines().next().unwrap();
+    assert!(
+        still_line.contains(" on worker 0 without reaching a blocking point and is still running"),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(reports(&out).len(), 2, "{}", describe(&out));
+    // The named line gives the whole stall.
+    let named_line = out.stderr[named..].lines().next().unwrap();
+    assert!(named_line.contains(" has run for 1."), "{}", describe(&out));
+}
+
+#[test]
+fn child_long_stall() {
+    if !is_child("child_long_stall") {
+        return;
+    }
+    stall(&runtime(Some(Duration::from_millis(50))), "stuck-one", 1500);
+}
+
+#[test]
 fn the_threshold_comes_from_the_environment() {
     let out = run_child("child_std_sleep_default", &[("SPOOL_BLOCKING_MS", "50")]);
     assert_succeeded(&out);

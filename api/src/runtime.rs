@@ -63,7 +63,8 @@ use crate::thread::{self, JoinHandle};
 /// calls (or [`thread::yield_now`]). A green thread that calls a blocking
 /// std function (`std::thread::sleep`, a `std::sync::Mutex`, a std socket)
 /// or computes for a long time stalls every other green thread on its
-/// worker. A watchdog OS thread, started with the first runtime, notices a
+/// worker. A watchdog OS thread, started with the first runtime that
+/// wants it, notices a
 /// green thread that has run for longer than the runtime's threshold
 /// without switching out and says so on stderr, once per spawn site:
 ///
@@ -80,20 +81,14 @@ use crate::thread::{self, JoinHandle};
 /// malformed `SPOOL_BLOCKING_MS` makes starting a runtime fail with
 /// `InvalidInput` naming the variable.
 ///
-/// The watchdog costs one store per context switch. To name the thread it
-/// sends the stuck worker's OS thread a `SIGURG` (ignored by default; a
-/// handler the program installed before the runtime started still gets
-/// the program's own): a system call interrupted in the stuck code
-/// restarts, or, for the few that never restart (`nanosleep`, `poll`, timed
-/// waits), returns `EINTR` once, which std's functions retry.
+/// The line is printed when the green thread finally switches out, so it
+/// gives the whole length of the stall; the watchdog never interrupts the
+/// thread or its call. Of a thread still running a second past the
+/// threshold the watchdog says so itself, then, naming only the worker (it
+/// may not read the thread's name while the thread runs), once per worker
+/// (the named line still follows when the thread switches out). The
+/// watchdog costs a store and a load per context switch.
 ///
-/// ```
-/// let rt = spool::Runtime::builder().workers(2).build().unwrap();
-/// let answer = rt.run(|| {
-///     let h = spool::thread::spawn(|| 6 * 7);
-///     h.join().unwrap()
-/// });
-/// assert_eq!(answer, 42);
 /// ```
 pub struct Runtime {
     inner: spool_runtime::Runtime,

@@ -868,20 +868,17 @@ where
         None => stack::allocate(size)?,
     };
     let (guard_start, guard_end) = stack.guard_range();
-    let id = next_thread_id();
     let running = RunningStack {
         guard_start,
         guard_end,
         stack_size: stack.size(),
         name: options.name.map(String::into_boxed_str),
-        id: id.get(),
-        site: options.site,
     };
     // SAFETY: the caller guarantees that the closure's borrows outlive
     // every use the coroutine can make of them (see `spawn_unchecked`).
     let coroutine: GreenCoroutine = unsafe { crate::task::green_coroutine(stack, f) };
     let trace = crate::trace::ThreadTrace::new(options.site, Some(crate::current_thread_id()));
-    let fresh = Task::new(id, shared, coroutine, running, trace);
+    let fresh = Task::new(next_thread_id(), shared, coroutine, running, trace);
     let task = match core.and_then(WorkerCore::take_recycled_task) {
         Some(mut recycled) => match Arc::get_mut(&mut recycled) {
             Some(slot) => {

@@ -19,90 +19,79 @@
 //!
 //! *Progress.* Each worker owns a [`Slot`] (in its `Remote`, padded to its
 //! own cache lines). At the start of every resume the worker stores the
-//! next value of the slot's resume counter: one plain store (the worker is
-//! the only writer, so no read-modify-write), the whole per-switch cost.
+//! next value of the slot's resume counter (it is the only writer, so a
+//! plain store, no read-modify-write), and after the resume it loads the
+//! slot's request word, which is zero unless the watchdog wrote to it: one
+//! store and one load of a line that stays in the worker's cache, the
+//! whole per-switch cost.
 //!
 //! *Sampling.* One process-wide OS thread, `spool-watchdog`, started with
 //! the first runtime whose threshold is not zero, wakes every quarter of
 //! the smallest threshold and reads each watched worker's counter and its
-//! `Remote::sleeping` flag. A counter that has not moved since a sample
-//! at least one threshold ago, on a worker that was not seen sleeping
-//! meanwhile, means one resume has lasted that long. It is independent of
+//! `Remote::sleeping` flag. A counter that has not moved since a sample at
+//! least one threshold ago, on a worker not seen sleeping meanwhile, means
+//! that one resume has lasted that long. The watchdog is independent of
 //! the workers, so it works when all of them are wedged.
 //!
 //! *Naming the thread.* The watchdog knows which resume is stuck (the
 //! counter's value) but may not read the stuck green thread's `Task`: its
-//! owner-only fields belong to the worker's OS thread, and the task can be
-//! freed or recycled at any moment. So the watchdog asks the worker's own
-//! OS thread: it stores the counter value it saw and the time measured in
-//! the slot (`flagged`, `ran_for_ms`) and sends the worker the watchdog
-//! signal (`pthread_kill`). The handler runs on the worker's OS thread,
-//! interrupting the stuck code; there the running green thread's
-//! `RunningStack` (published by `sys::set_running` around every resume, as
-//! for the stack-overflow report) is valid, and it holds the name, id and
-//! spawn site. The handler checks that the counter still has the flagged
-//! value (the same resume is still running: a resume that ended meanwhile
-//! is not reported), looks the spawn site up in a lock-free table of sites
-//! already reported, formats the line into a stack buffer and `write(2)`s
-//! it. Everything it does is async-signal-safe: atomics, a thread-local
-//! load, `core::fmt` into a fixed buffer, `write`.
+//! name and trace are owner-only, and the task can be freed or recycled at
+//! any moment. So it *flags* the resume: it stores when it first saw it
+//! (`since`) and then the resume's number (`flagged`, Release). When the
+//! green thread finally switches out, its worker finds the flag (Acquire),
+//! and if it names the resume that just ended, the worker, which owns the
+//! task, reads its name, id and spawn site, looks the site up among those
+//! already reported, and prints the line with the full length of the
+//! stall. A flag for a resume that had already ended when the watchdog set
+//! it (a worker between resumes that the kernel did not schedule for a
+//! while) names an older resume and is dropped.
 //!
-//! *Ordering.* The worker stores the counter before it publishes the
-//! running thread (`set_running`), with a compiler fence between them, so
-//! a handler that sees the flagged counter and a running thread sees the
-//! thread of that resume (a signal handler observes its own thread's
-//! stores in program order once the compiler keeps them in order). The
-//! watchdog stores `ran_for_ms` before it releases `flagged`, which the
-//! handler acquires.
+//! *Still stuck.* A thread that never switches out (a deadlock on a std
+//! lock, an endless loop) would never be named. If a flagged resume is
+//! still running [`STILL_RUNNING_AFTER`] past the threshold, the watchdog
+//! itself prints what it may know without touching the task: which worker,
+//! for how long, and that the thread will be named when it switches out;
+//! once per worker, so a program that stalls often is not flooded.
 //!
-//! *Lifetime.* `pthread_kill` on an exited thread is undefined behaviour.
-//! A worker registers itself (its `pthread_t`, its slot) on its own thread
-//! when it starts, and deregisters under the same lock before it exits;
-//! the watchdog signals only while holding that lock, so it never signals
-//! a thread that has gone. A signal still pending when a worker
-//! deregisters finds no flag, or no running thread, and does nothing.
+//! *Lifetime.* A worker registers its slot on its own OS thread when it
+//! starts and deregisters when it stops, both under the watchdog's lock;
+//! the slots live in a runtime's leaked `Shared`, so the watchdog's
+//! references stay valid anyway.
 //!
-//! # The signal
+//! # Rejected: a signal to the stuck worker
 //!
-//! `SIGURG` (see `sys::WATCHDOG_SIGNAL`), as Go's scheduler uses for
-//! preemption: ignored by default, so it can never kill the process, and
-//! rarely used otherwise (socket out-of-band data), in which case the
-//! handler passes any signal that is not the watchdog's to the handler
-//! installed before ours. Its effect on the stuck code: the handler is
-//! installed with `SA_RESTART`, so most interrupted system calls (reads,
-//! writes, `futex` lock waits) restart transparently; a few never restart
-//! by POSIX rule (`nanosleep`, `poll`, `epoll_wait`, `select`, timed
-//! waits) and return `EINTR` once. std retries these itself
-//! (`std::thread::sleep` sleeps the remaining time, its locks and
-//! condition variables loop), so only code calling such system calls
-//! directly through `libc` can see one `EINTR`, once per stuck resume. A
-//! signal that arrives together with a program's own `SIGURG` is merged
-//! with it by the kernel (standard signals do not queue); the watchdog's
-//! claims it then, and the program's handler is not called for that one.
+//! The stuck worker's OS thread could be sent a signal whose handler,
+//! running on that thread, reads the running thread's name (as the
+//! stack-overflow handler does) and reports at once. It was built and
+//! dropped: the signal interrupts the very blocking call being reported,
+//! and system calls that never restart (socket reads and writes with a
+//! timeout, `poll`, `epoll_wait`, `select`) fail with `EINTR`, which
+//! `std::io::Read::read` hands to the caller as `ErrorKind::Interrupted`.
+//! A program that merely ran slowly would see errors because the watchdog
+//! looked at it (a std stream read with a read timeout in the test suite
+//! did). Reporting at switch-out changes nothing in the program.
 //!
 //! # What it does not see
 //!
 //! A resume is measured from the first sample that saw it, so the time
 //! reported is a lower bound, and a stall shorter than the threshold plus
-//! one sampling period may go unreported. A worker whose OS thread the
-//! kernel does not schedule for a while (an overloaded machine) looks
-//! stuck too; if it is between resumes then, the handler finds no running
-//! green thread and prints nothing. Sites are remembered in a fixed table
-//! of [`REPORTED_SITES`] entries; once it is full, further sites are
-//! reported at each stuck resume. Threads spawned without a known site
-//! share one entry.
+//! one sampling period may go unreported, as may one that ends between the
+//! watchdog's sample and its flag. A worker whose OS thread the kernel
+//! does not run for a while (an overloaded machine) looks stuck as well;
+//! its green thread is then reported too, which is what its neighbours
+//! experienced.
 
-use std::cell::Cell;
+use std::collections::HashSet;
 use std::fmt;
 use std::io;
 use std::panic::Location;
 use std::ptr;
-use std::sync::atomic::{compiler_fence, AtomicBool, AtomicUsize};
-use std::sync::{Condvar, Mutex, MutexGuard, Once};
+use std::sync::atomic::AtomicBool;
+use std::sync::{Condvar, Mutex, MutexGuard, Once, OnceLock};
 use std::time::{Duration, Instant};
 
 use crate::loom::atomic::{AtomicU64, Ordering};
-use crate::sys::{self, OsThread, RunningStack};
+use crate::task::Task;
 
 /// The environment variable that sets the threshold in milliseconds.
 pub(crate) const ENV: &str = "SPOOL_BLOCKING_MS";
@@ -111,8 +100,9 @@ pub(crate) const ENV: &str = "SPOOL_BLOCKING_MS";
 /// sets one.
 pub const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(100);
 
-/// How many distinct spawn sites the once-per-site table remembers.
-const REPORTED_SITES: usize = 512;
+/// How long past its threshold a flagged resume may go on before the
+/// watchdog says so itself (see "Still stuck").
+const STILL_RUNNING_AFTER: Duration = Duration::from_secs(1);
 
 /// The threshold of a runtime: `configured`, or else `SPOOL_BLOCKING_MS`,
 /// or else [`DEFAULT_BLOCKING_THRESHOLD`]. Zero turns the watchdog off.
@@ -143,21 +133,32 @@ fn parse_threshold(value: Option<&str>) -> Result<Option<Duration>, String> {
     }
 }
 
-/// What the watchdog and a worker's signal handler share about one worker
-/// (see "Design" above). Padded so the per-resume store shares its cache
-/// line with nothing the worker's other fields or neighbours write.
+/// What the watchdog and one worker share (see "Design" above). Padded so
+/// the per-resume store shares its cache line with nothing that other
+/// threads write often.
 #[repr(align(128))]
 pub(crate) struct Slot {
     /// Resumes begun by the worker; written only by the worker (a plain
-    /// load and store), read by the watchdog and the handler. Zero until
-    /// the first resume.
+    /// load and store), read by the watchdog. Zero until the first resume.
     resumes: AtomicU64,
-    /// The resume the watchdog asks the handler to report, or zero.
+    /// The resume the watchdog found running too long, or zero.
     flagged: AtomicU64,
-    /// How long that resume had run when the watchdog flagged it.
-    ran_for_ms: AtomicU64,
+    /// When the watchdog first saw the flagged resume, in nanoseconds
+    /// since `epoch()`; published by `flagged`.
+    since: AtomicU64,
     /// The worker's index in its runtime.
     worker: usize,
+}
+
+/// What a worker finds in its slot after a resume.
+#[derive(Debug, PartialEq, Eq)]
+enum Request {
+    /// Nothing: the common case.
+    None,
+    /// A flag for a resume that had ended before the watchdog set it.
+    Stale,
+    /// The resume that just ended ran too long; it began by `since`.
+    Report { since: u64 },
 }
 
 impl Slot {
@@ -165,98 +166,85 @@ impl Slot {
         Slot {
             resumes: AtomicU64::new(0),
             flagged: AtomicU64::new(0),
-            ran_for_ms: AtomicU64::new(0),
+            since: AtomicU64::new(0),
             worker,
         }
     }
 
-    /// Called by the worker at the start of every resume, before it
-    /// publishes the running thread with `sys::set_running`.
+    /// Called by the worker at the start of every resume.
     #[inline(always)]
     pub(crate) fn note_resume(&self) {
         // Only this worker writes the counter, so a load and a store is an
         // increment; Relaxed, since the watchdog only compares values.
         let next = self.resumes.load(Ordering::Relaxed).wrapping_add(1);
         self.resumes.store(next, Ordering::Relaxed);
-        // Keeps the store before `set_running`'s for this thread's signal
-        // handler (see "Ordering" above). No instruction is emitted.
-        compiler_fence(std::sync::atomic::Ordering::Release);
     }
 
-    /// The watchdog asks the worker's signal handler to report resume
-    /// `resume`, which has run for `ran_for_ms`.
-    fn flag(&self, resume: u64, ran_for_ms: u64) {
-        self.ran_for_ms.store(ran_for_ms, Ordering::Relaxed);
-        // Release: the handler that acquires the flag reads `ran_for_ms`.
+    /// Called by the worker after every resume: whether the watchdog left
+    /// a request (then the worker calls `report_stall`, off the hot path).
+    #[inline(always)]
+    pub(crate) fn has_request(&self) -> bool {
+        // Relaxed: a hint; `take_request` acquires.
+        self.flagged.load(Ordering::Relaxed) != 0
+    }
+
+    /// The watchdog flags resume `resume`, first seen at `since`.
+    fn flag(&self, resume: u64, since: u64) {
+        self.since.store(since, Ordering::Relaxed);
+        // Release: the worker that acquires the flag reads `since`.
         self.flagged.store(resume, Ordering::Release);
     }
 
-    /// The signal handler takes the watchdog's request, on the worker's
-    /// own OS thread.
+    /// The worker takes the watchdog's request, after a resume.
     fn take_request(&self) -> Request {
         let flagged = self.flagged.swap(0, Ordering::Acquire);
         if flagged == 0 {
             Request::None
         } else if self.resumes.load(Ordering::Relaxed) != flagged {
-            // The stuck resume ended before the signal arrived.
             Request::Stale
         } else {
             Request::Report {
-                ran_for_ms: self.ran_for_ms.load(Ordering::Relaxed),
+                since: self.since.load(Ordering::Relaxed),
             }
         }
     }
 }
 
-/// What the signal handler finds in its worker's slot.
-#[derive(Debug, PartialEq, Eq)]
-enum Request {
-    /// No request: the signal was not the watchdog's.
-    None,
-    /// A request for a resume that has ended.
-    Stale,
-    /// Report the running resume, which ran this long when flagged.
-    Report { ran_for_ms: u64 },
+/// The instant `Slot::since` counts from.
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(Instant::now)
+}
+
+/// `at` in nanoseconds since `epoch()`; at least 1.
+fn to_nanos(at: Instant) -> u64 {
+    let nanos = at.saturating_duration_since(epoch()).as_nanos();
+    u64::try_from(nanos).unwrap_or(u64::MAX).max(1)
 }
 
 /// One watched worker.
 struct Watched {
     slot: &'static Slot,
     sleeping: &'static AtomicBool,
-    thread: OsThread,
     threshold: Duration,
     /// The counter value last seen, and the first sample that saw it (or
     /// the last one that saw the worker sleeping).
     seen: u64,
     since: Instant,
-    /// The last resume flagged, so each stuck resume is signalled once.
+    /// The last resume flagged, so each stuck resume is flagged once.
     flagged: u64,
+    /// Whether "Still stuck" was printed for this worker.
+    told_still_running: bool,
 }
 
-// SAFETY: `OsThread` is a `pthread_t`, an opaque id that any thread may
-// pass to `pthread_kill`; the references are to `Sync` atomics.
-unsafe impl Send for Watched {}
-
-/// The watched workers. A worker is removed before its OS thread exits,
-/// and signals are sent only with this lock held (see "Lifetime").
+/// The watched workers.
 static WATCHED: Mutex<Vec<Watched>> = Mutex::new(Vec::new());
 
 /// Wakes the watchdog when the first worker registers.
 static REGISTERED: Condvar = Condvar::new();
 
-fn lock() -> MutexGuard<'static, Vec<Watched>> {
-    WATCHED.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-thread_local! {
-    /// This worker's slot, for the signal handler; null on other threads.
-    ///
-    /// # Invariant
-    ///
-    /// When non-null it points to a `Slot` inside a leaked `Shared`, so it
-    /// is valid for the rest of the process. Const-initialized with no
-    /// destructor, so the handler reads it with a plain thread-local load.
-    static SLOT: Cell<*const Slot> = const { Cell::new(ptr::null()) };
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// A worker's registration with the watchdog; deregisters on drop.
@@ -264,8 +252,8 @@ pub(crate) struct Registration {
     slot: &'static Slot,
 }
 
-/// Registers the calling worker OS thread, if `threshold` is not zero,
-/// starting the watchdog on first use.
+/// Registers a worker's slot, if `threshold` is not zero, starting the
+/// watchdog on first use.
 pub(crate) fn watch(
     slot: &'static Slot,
     sleeping: &'static AtomicBool,
@@ -275,35 +263,30 @@ pub(crate) fn watch(
         return None;
     }
     start();
-    SLOT.set(slot);
-    let mut watched = lock();
-    watched.push(Watched {
+    lock(&WATCHED).push(Watched {
         slot,
         sleeping,
-        thread: sys::current_os_thread(),
         threshold,
         seen: slot.resumes.load(Ordering::Relaxed),
         since: Instant::now(),
         flagged: 0,
+        told_still_running: false,
     });
-    drop(watched);
     REGISTERED.notify_one();
     Some(Registration { slot })
 }
 
 impl Drop for Registration {
     fn drop(&mut self) {
-        // After this, the watchdog never signals this thread again.
-        lock().retain(|w| !ptr::eq(w.slot, self.slot));
-        SLOT.set(ptr::null());
+        lock(&WATCHED).retain(|w| !ptr::eq(w.slot, self.slot));
     }
 }
 
-/// Installs the signal handler and starts the watchdog thread, once.
+/// Starts the watchdog thread, once.
 fn start() {
     static START: Once = Once::new();
     START.call_once(|| {
-        sys::install_watchdog_handler(report);
+        epoch();
         let started = std::thread::Builder::new()
             .name("spool-watchdog".into())
             .spawn(run);
@@ -318,7 +301,7 @@ fn start() {
 
 /// The watchdog thread's loop.
 fn run() {
-    let mut watched = lock();
+    let mut watched = lock(&WATCHED);
     loop {
         let Some(smallest) = watched.iter().map(|w| w.threshold).min() else {
             watched = REGISTERED.wait(watched).unwrap_or_else(|e| e.into_inner());
@@ -336,8 +319,7 @@ fn run() {
     }
 }
 
-/// Looks at one worker; flags and signals it if one resume has run for its
-/// threshold. Called with `WATCHED` locked.
+/// Looks at one worker; flags its resume if it has run for the threshold.
 fn sample(worker: &mut Watched, now: Instant) {
     let resumes = worker.slot.resumes.load(Ordering::Relaxed);
     if worker.sleeping.load(Ordering::Relaxed) || resumes != worker.seen {
@@ -346,130 +328,113 @@ fn sample(worker: &mut Watched, now: Instant) {
         return;
     }
     let ran = now.saturating_duration_since(worker.since);
-    if resumes == 0 || ran < worker.threshold || worker.flagged == resumes {
+    if resumes == 0 || ran < worker.threshold {
         return;
     }
-    worker.flagged = resumes;
-    let ms = u64::try_from(ran.as_millis()).unwrap_or(u64::MAX);
-    worker.slot.flag(resumes, ms);
-    // SAFETY: the worker is registered and we hold `WATCHED`, which it
-    // takes to deregister before its OS thread exits: the thread is alive.
-    let _ = unsafe { sys::signal_thread(worker.thread) };
+    if worker.flagged != resumes {
+        worker.flagged = resumes;
+        worker.slot.flag(resumes, to_nanos(worker.since));
+    } else if !worker.told_still_running && ran >= worker.threshold + STILL_RUNNING_AFTER {
+        worker.told_still_running = true;
+        eprintln!("{}", StillRunning { ran, worker: worker.slot.worker });
+    }
 }
 
-/// The handler's part, on the signalled OS thread: `true` if the signal
-/// was the watchdog's. Async-signal-safe (see "Design").
-fn report(running: Option<&RunningStack>) -> bool {
-    let slot = SLOT.get();
-    if slot.is_null() {
-        return false;
-    }
-    // SAFETY: SLOT's invariant: a non-null slot lives for the process.
-    let slot = unsafe { &*slot };
-    let ran_for_ms = match slot.take_request() {
-        Request::None => return false,
-        Request::Stale => return true,
-        Request::Report { ran_for_ms } => ran_for_ms,
+/// Called by the worker after a resume of `task` when `has_request` said
+/// so: reports the resume if it is the one the watchdog flagged.
+#[cold]
+#[inline(never)]
+pub(crate) fn report_stall(slot: &Slot, task: &Task) {
+    let Request::Report { since } = slot.take_request() else {
+        return;
     };
-    let Some(running) = running else {
-        return true;
-    };
-    if !first_report(running.site) {
-        return true;
+    // Off the hot path: a record is the owner's view of the thread's trace.
+    let site =
+        crate::trace::ThreadRecord::of(task, slot.worker, crate::trace::ThreadState::Runnable)
+            .spawn_site;
+    if !first_report(site) {
+        return;
     }
-    let ran_for = Duration::from_millis(ran_for_ms);
-    let mut line = LineBuffer::new();
-    let _ = write_message(&mut line, running, ran_for, slot.worker);
-    sys::write_stderr(line.as_bytes());
-    true
+    let began = epoch() + Duration::from_nanos(since);
+    let stall = Stall {
+        name: task.name(),
+        id: task.id.get(),
+        ran: began.elapsed(),
+        worker: slot.worker,
+        site,
+    };
+    eprintln!("{stall}");
 }
 
-/// Spawn sites already reported (their addresses; 1 for "unknown").
-static REPORTED: [AtomicUsize; REPORTED_SITES] = [const { AtomicUsize::new(0) }; REPORTED_SITES];
-
-/// Records `site` as reported; `false` if it was already. Lock-free (an
-/// open-addressing set filled with compare-exchange), so the signal
-/// handler may call it. A full table reports every site.
+/// Records `site` as reported; `false` if it was already. Threads spawned
+/// without a known site share one entry.
 fn first_report(site: Option<&'static Location<'static>>) -> bool {
-    let key = site.map_or(1, |site| ptr::from_ref(site) as usize);
-    let start = (key >> 3).wrapping_mul(0x9E37_79B9_7F4A_7C15_u64 as usize) % REPORTED_SITES;
-    for probe in 0..REPORTED_SITES {
-        let entry = &REPORTED[(start + probe) % REPORTED_SITES];
-        // Relaxed: an entry publishes only its own value (an address
-        // compared, never followed), and each entry's modification order
-        // alone decides who inserted a key first.
-        match entry.compare_exchange(
-            0,
-            key,
-            std::sync::atomic::Ordering::Relaxed,
-            std::sync::atomic::Ordering::Relaxed,
-        ) {
-            Ok(_) => return true,
-            Err(existing) if existing == key => return false,
-            Err(_) => {}
-        }
-    }
-    true
+    static REPORTED: Mutex<Option<HashSet<usize>>> = Mutex::new(None);
+    let key = site.map_or(0, |site| ptr::from_ref(site) as usize);
+    lock(&REPORTED).get_or_insert_with(HashSet::new).insert(key)
 }
 
-/// The report line (see the top of this file).
-fn write_message(
-    out: &mut impl fmt::Write,
-    running: &RunningStack,
-    ran_for: Duration,
+/// The advice that ends both lines.
+const ADVICE: &str = "a blocking std call or a long computation stalls every green thread \
+                      on this worker \u{2014} use spool's equivalent or spool::unblock";
+
+/// Formats a duration as "120 ms" or "2.3 s".
+struct Length(Duration);
+
+impl fmt::Display for Length {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let ms = self.0.as_millis();
+        if ms < 1000 {
+            write!(f, "{ms} ms")
+        } else {
+            write!(f, "{}.{} s", ms / 1000, ms % 1000 / 100)
+        }
+    }
+}
+
+/// The report of one stall (see the top of this file).
+struct Stall<'a> {
+    name: Option<&'a str>,
+    id: u64,
+    ran: Duration,
     worker: usize,
-) -> fmt::Result {
-    let name = running.name.as_deref().unwrap_or("<unnamed>");
-    write!(out, "spool: thread '{}' ({}) has run for ", name, running.id)?;
-    let ms = ran_for.as_millis();
-    if ms < 1000 {
-        write!(out, "{ms} ms")?;
-    } else {
-        write!(out, "{}.{} s", ms / 1000, ms % 1000 / 100)?;
-    }
-    write!(
-        out,
-        " on worker {worker} without reaching a blocking point"
-    )?;
-    if let Some(site) = running.site {
-        write!(out, " (spawned at {}:{})", site.file(), site.line())?;
-    }
-    out.write_str(
-        "; a blocking std call or a long computation stalls every green thread on this \
-         worker \u{2014} use spool's equivalent or spool::unblock\n",
-    )
+    site: Option<&'static Location<'static>>,
 }
 
-/// A fixed buffer that `core::fmt` writes into without allocating; what
-/// does not fit is cut off, keeping the final newline.
-struct LineBuffer {
-    bytes: [u8; 1024],
-    len: usize,
-}
-
-impl LineBuffer {
-    fn new() -> LineBuffer {
-        LineBuffer {
-            bytes: [0; 1024],
-            len: 0,
+impl fmt::Display for Stall<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let name = self.name.unwrap_or("<unnamed>");
+        write!(
+            f,
+            "spool: thread '{name}' ({}) has run for {} on worker {} without reaching a \
+             blocking point",
+            self.id,
+            Length(self.ran),
+            self.worker
+        )?;
+        if let Some(site) = self.site {
+            write!(f, " (spawned at {}:{})", site.file(), site.line())?;
         }
-    }
-
-    fn as_bytes(&mut self) -> &[u8] {
-        if self.len == self.bytes.len() {
-            self.bytes[self.len - 1] = b'\n';
-        }
-        &self.bytes[..self.len]
+        write!(f, "; {ADVICE}")
     }
 }
 
-impl fmt::Write for LineBuffer {
-    fn write_str(&mut self, text: &str) -> fmt::Result {
-        let room = self.bytes.len() - self.len;
-        let n = text.len().min(room);
-        self.bytes[self.len..self.len + n].copy_from_slice(&text.as_bytes()[..n]);
-        self.len += n;
-        Ok(())
+/// What the watchdog says itself of a resume that goes on (see "Still
+/// stuck").
+struct StillRunning {
+    ran: Duration,
+    worker: usize,
+}
+
+impl fmt::Display for StillRunning {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "spool: a green thread has run for {} on worker {} without reaching a blocking \
+             point and is still running (it is named when it switches out); {ADVICE}",
+            Length(self.ran),
+            self.worker
+        )
     }
 }
 
@@ -495,53 +460,32 @@ mod tests {
     #[test]
     fn message_layout() {
         static SITE: &Location<'static> = Location::caller();
-        let running = RunningStack {
-            guard_start: 0,
-            guard_end: 0,
-            stack_size: 0,
-            name: Some("conn-17".into()),
+        let stall = Stall {
+            name: Some("conn-17"),
             id: 42,
+            ran: Duration::from_millis(2345),
+            worker: 1,
             site: Some(SITE),
         };
-        let mut line = LineBuffer::new();
-        write_message(&mut line, &running, Duration::from_millis(2345), 1).unwrap();
-        let text = std::str::from_utf8(line.as_bytes()).unwrap().to_owned();
         let expected = format!(
             "spool: thread 'conn-17' (42) has run for 2.3 s on worker 1 without reaching a \
              blocking point (spawned at {}:{}); a blocking std call or a long computation \
              stalls every green thread on this worker \u{2014} use spool's equivalent or \
-             spool::unblock\n",
+             spool::unblock",
             SITE.file(),
             SITE.line()
         );
-        assert_eq!(text, expected);
-
-        let mut line = LineBuffer::new();
-        let unnamed = RunningStack {
+        assert_eq!(stall.to_string(), expected);
+        let unnamed = Stall {
             name: None,
             site: None,
-            ..running
+            ran: Duration::from_millis(120),
+            ..stall
         };
-        write_message(&mut line, &unnamed, Duration::from_millis(120), 0).unwrap();
-        let text = std::str::from_utf8(line.as_bytes()).unwrap();
-        assert!(text.starts_with("spool: thread '<unnamed>' (42) has run for 120 ms on worker 0 without reaching a blocking point;"), "{text}");
-    }
-
-    #[test]
-    fn long_names_are_cut_and_the_line_ends() {
-        let running = RunningStack {
-            guard_start: 0,
-            guard_end: 0,
-            stack_size: 0,
-            name: Some("x".repeat(5000).into()),
-            id: 1,
-            site: None,
-        };
-        let mut line = LineBuffer::new();
-        write_message(&mut line, &running, Duration::from_millis(100), 0).unwrap();
-        let bytes = line.as_bytes();
-        assert_eq!(bytes.len(), 1024);
-        assert_eq!(bytes[1023], b'\n');
+        assert!(unnamed.to_string().starts_with(
+            "spool: thread '<unnamed>' (42) has run for 120 ms on worker 1 without reaching \
+             a blocking point; a blocking"
+        ));
     }
 
     #[test]
@@ -563,14 +507,12 @@ mod loom_models {
     use loom::sync::Arc;
     use loom::thread;
 
-    /// The watchdog flags whatever resume it sees while the worker resumes
-    /// twice, its signal handler looking at the slot after each resume
-    /// begins (a signal can arrive at any point; these are the points
-    /// where the answer can differ). A report always carries the time the
-    /// watchdog stored with the flag, names the resume running when it is
-    /// handled, and a request is handled at most once.
+    /// The watchdog flags whatever resume it sees while the worker runs
+    /// two resumes and looks at its slot after each. A report always
+    /// carries the time the watchdog stored with the flag, is made at the
+    /// end of the resume that was flagged, and happens at most once.
     #[test]
-    fn loom_a_request_is_reported_once_with_its_time() {
+    fn loom_a_flagged_resume_is_reported_once_with_its_start() {
         loom::model(|| {
             let slot = Arc::new(Slot::new(0));
             let watchdog = {
@@ -586,18 +528,19 @@ mod loom_models {
             let mut reports = Vec::new();
             for resume in 1..=2u64 {
                 slot.note_resume();
-                match slot.take_request() {
-                    Request::Report { ran_for_ms } => reports.push((resume, ran_for_ms)),
-                    Request::None | Request::Stale => {}
+                // The green thread runs here.
+                if slot.has_request() {
+                    if let Request::Report { since } = slot.take_request() {
+                        reports.push((resume, since));
+                    }
                 }
             }
             let flagged = watchdog.join().unwrap();
-            let late = slot.take_request();
             assert!(reports.len() <= 1, "{reports:?}");
-            if let Some(&(resume, ran_for_ms)) = reports.first() {
-                assert_eq!(ran_for_ms, 7, "a report without the watchdog's time");
-                assert_eq!(resume, flagged, "a report named another resume");
-                assert_eq!(late, Request::None, "a request handled twice");
+            if let Some(&(resume, since)) = reports.first() {
+                assert_eq!(since, 7, "a report without the watchdog's time");
+                assert_eq!(resume, flagged, "a report of another resume");
+                assert_eq!(slot.take_request(), Request::None, "a request taken twice");
             }
         });
     }

@@ -565,8 +565,7 @@ impl WorkerCore {
             }
         }
         self.current.set(Arc::as_ptr(&task));
-        // One store for the blocking watchdog, before `set_running` (see
-        // "Ordering" in `watchdog.rs`).
+        // One store for the blocking watchdog (see `watchdog.rs`).
         self.watch.note_resume();
         sys::set_running(&task.running);
         // SAFETY: we are the owner of `task` (it was in our queue, and a
@@ -589,6 +588,10 @@ impl WorkerCore {
         };
         sys::set_running(ptr::null());
         self.current.set(ptr::null());
+        // One load: did the watchdog find this resume too long?
+        if self.watch.has_request() {
+            crate::watchdog::report_stall(self.watch, &task);
+        }
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.push_pinned(task),
             CoroutineResult::Yield(Suspend::Wait {

@@ -253,8 +253,6 @@ fn a_frame_skipping_32_kib_past_the_stack_end_is_reported_as_an_overflow() {
             guard_end,
             stack_size: stack.size(),
             name: Some("skipper".into()),
-            id: 0,
-            site: None,
         };
         let (status, stderr) = in_child(move || {
             sys::ensure_altstack();
@@ -480,8 +478,6 @@ fn overflow_in_child(name: Option<&str>, kind: GuardKind) -> (c_int, String) {
         guard_end,
         stack_size: stack.size(),
         name: name.map(Into::into),
-        id: 0,
-        site: None,
     };
     in_child(move || {
         sys::ensure_altstack();
@@ -519,8 +515,6 @@ fn other_faults_in_a_green_thread_still_kill_with_sigsegv() {
         guard_end,
         stack_size: stack.size(),
         name: None,
-        id: 0,
-        site: None,
     };
     let (status, stderr) = in_child(move || {
         sys::ensure_altstack();

@@ -81,14 +81,3 @@ pub(super) unsafe fn fault_address(info: *const libc::siginfo_t) -> usize {
     // which the `si_addr` union member is the one that is set.
     unsafe { (*info).si_addr() as usize }
 }
-
-/// The calling thread's `errno` cell (the watchdog's signal handler saves
-/// and restores it).
-///
-/// # Safety
-///
-/// The pointer is valid on the calling thread only, until it exits.
-pub(super) unsafe fn errno_location() -> *mut c_int {
-    // SAFETY: __errno_location has no preconditions.
-    unsafe { libc::__errno_location() }
-}

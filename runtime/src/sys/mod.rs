@@ -37,18 +37,6 @@
 //! - `ensure_altstack()`: gives the calling OS thread a signal stack if it has
 //!   none, so the handler can run when the faulting stack is exhausted.
 //!
-//! The blocking watchdog (see `watchdog.rs`):
-//! - `WATCHDOG_SIGNAL`: the signal it sends a worker (`SIGURG`).
-//! - `OsThread`, `current_os_thread()`: a signalable OS thread id.
-//! - `unsafe signal_thread(thread)`: sends `WATCHDOG_SIGNAL` to a live
-//!   thread.
-//! - `install_watchdog_handler(report)`: installs, once per process, the
-//!   handler that calls `report` with the signalled thread's
-//!   `RunningStack` (the one `set_running` published) and passes signals
-//!   `report` disowns to the action installed before ours. It saves and
-//!   restores `errno`.
-//! - `write_stderr(bytes)`: raw, async-signal-safe `write(2)` to fd 2.
-//!
 //! # Backends
 //!
 //! `unix` holds what POSIX provides everywhere (`mmap`, `mprotect`,
@@ -61,8 +49,6 @@
 //! - `MAP_NORESERVE`: the `mmap` flag that skips swap reservation, or 0.
 //! - `max_map_count() -> Option<usize>`.
 //! - `unsafe fault_address(*const siginfo_t) -> usize`.
-//!
-//! - `unsafe errno_location() -> *mut c_int`: the calling thread's `errno`.
 //!
 //! Non-unix targets are not supported and fail to compile.
 //!
@@ -103,9 +89,8 @@ pub(crate) use os::max_map_count;
 #[cfg(test)]
 pub(crate) use unix::is_readable;
 pub(crate) use unix::{
-    address_space_limit, current_os_thread, ensure_altstack, install_guard,
-    install_overflow_handler, install_watchdog_handler, page_size, release_pages, reserve,
-    set_running, signal_thread, write_stderr, OsThread, RunningStack,
+    address_space_limit, ensure_altstack, install_guard, install_overflow_handler, page_size,
+    release_pages, reserve, set_running, RunningStack,
 };
 
 /// The environment variable that overrides the guard-page probe.

@@ -42,22 +42,3 @@ pub(super) unsafe fn fault_address(info: *const libc::siginfo_t) -> usize {
     // which `si_addr` is set.
     unsafe { (*info).si_addr as usize }
 }
-
-/// The calling thread's `errno` cell (the watchdog's signal handler saves
-/// and restores it).
-///
-/// # Safety
-///
-/// The pointer is valid on the calling thread only, until it exits.
-pub(super) unsafe fn errno_location() -> *mut c_int {
-    #[cfg(any(target_vendor = "apple", target_os = "freebsd", target_os = "dragonfly"))]
-    // SAFETY: __error has no preconditions.
-    unsafe {
-        libc::__error()
-    }
-    #[cfg(any(target_os = "openbsd", target_os = "netbsd", target_os = "android"))]
-    // SAFETY: __errno has no preconditions.
-    unsafe {
-        libc::__errno()
-    }
-}

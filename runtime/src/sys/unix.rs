@@ -138,11 +138,6 @@ pub(crate) struct RunningStack {
     pub(crate) stack_size: usize,
     /// The green thread's name, if it has one.
     pub(crate) name: Option<Box<str>>,
-    /// The green thread's id (`ThreadId`'s number), for the watchdog's
-    /// report.
-    pub(crate) id: u64,
-    /// Where it was spawned, if known, for the watchdog's report.
-    pub(crate) site: Option<&'static std::panic::Location<'static>>,
 }
 
 thread_local! {
@@ -285,8 +280,7 @@ fn report_overflow_and_abort(stack: &RunningStack) -> ! {
 }
 
 /// Writes all of `bytes` to fd 2 with raw `write(2)`, ignoring errors.
-/// Async-signal-safe.
-pub(crate) fn write_stderr(mut bytes: &[u8]) {
+fn write_stderr(mut bytes: &[u8]) {
     while !bytes.is_empty() {
         // SAFETY: `bytes` is a valid readable buffer of the given length.
         let written = unsafe { libc::write(2, bytes.as_ptr().cast(), bytes.len()) };
@@ -312,122 +306,6 @@ fn format_decimal(mut value: usize, buffer: &mut [u8; 20]) -> &[u8] {
             return &buffer[start..];
         }
     }
-}
-
-// ---------------------------------------------------------------------------
-// Watchdog signal
-// ---------------------------------------------------------------------------
-
-/// The signal the watchdog sends a worker running one green thread for too
-/// long. `SIGURG` (as Go's preemption uses): its default action is to be
-/// ignored, so a stray one harms no process, and programs rarely use it
-/// (only for out-of-band socket data, which our handler passes on).
-pub(crate) const WATCHDOG_SIGNAL: c_int = libc::SIGURG;
-
-/// An OS thread the watchdog can signal.
-pub(crate) type OsThread = libc::pthread_t;
-
-/// The calling OS thread, for `signal_thread`.
-pub(crate) fn current_os_thread() -> OsThread {
-    // SAFETY: pthread_self has no preconditions.
-    unsafe { libc::pthread_self() }
-}
-
-/// Sends `WATCHDOG_SIGNAL` to `thread`.
-///
-/// # Safety
-///
-/// `thread` must be alive (not exited, or exited but not yet joined or
-/// detached-and-gone): `pthread_kill` on a dead thread's id is undefined
-/// behaviour.
-pub(crate) unsafe fn signal_thread(thread: OsThread) -> io::Result<()> {
-    // SAFETY: the caller guarantees the thread is alive.
-    let result = unsafe { libc::pthread_kill(thread, WATCHDOG_SIGNAL) };
-    if result == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::from_raw_os_error(result))
-    }
-}
-
-/// What the watchdog signal's handler calls: receives the running green
-/// thread's description (or `None`) and returns whether the signal was the
-/// watchdog's. Must be async-signal-safe.
-pub(crate) type WatchdogReport = fn(Option<&RunningStack>) -> bool;
-
-/// The report function, set once before the handler is installed.
-static WATCHDOG_REPORT: OnceLock<WatchdogReport> = OnceLock::new();
-
-/// The `WATCHDOG_SIGNAL` action installed before ours.
-static PREVIOUS_WATCHDOG: OnceLock<libc::sigaction> = OnceLock::new();
-
-/// Installs, once per process, the handler of `WATCHDOG_SIGNAL`: it calls
-/// `report` with the green thread running on the signalled OS thread and,
-/// when `report` says the signal was not the watchdog's, passes it on to
-/// the action installed before ours (if that was a handler). `SA_RESTART`
-/// makes most interrupted system calls restart; see "The signal" in
-/// `watchdog.rs` for those that return `EINTR`.
-pub(crate) fn install_watchdog_handler(report: WatchdogReport) {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let _ = WATCHDOG_REPORT.set(report);
-        // SAFETY: an all-zero sigaction is a valid out-parameter.
-        let mut old: libc::sigaction = unsafe { mem::zeroed() };
-        // SAFETY: a null new action only reads the current one.
-        if unsafe { libc::sigaction(WATCHDOG_SIGNAL, ptr::null(), &mut old) } == 0 {
-            let _ = PREVIOUS_WATCHDOG.set(old);
-        }
-        // SAFETY: an all-zero sigaction is valid; we fill in what we need.
-        let mut action: libc::sigaction = unsafe { mem::zeroed() };
-        action.sa_sigaction = on_watchdog_signal as *const () as libc::sighandler_t;
-        action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK | libc::SA_RESTART;
-        // SAFETY: `sa_mask` is a valid sigset_t to initialize.
-        unsafe { libc::sigemptyset(&mut action.sa_mask) };
-        // SAFETY: `on_watchdog_signal` has the SA_SIGINFO signature and is
-        // async-signal-safe (see its docs).
-        unsafe { libc::sigaction(WATCHDOG_SIGNAL, &action, ptr::null_mut()) };
-    });
-}
-
-/// The watchdog signal's handler. Async-signal-safe: it reads a
-/// thread-local pointer and calls the report function (which formats into
-/// a stack buffer and calls `write(2)`), saving and restoring `errno` so
-/// the interrupted code never sees it change.
-extern "C" fn on_watchdog_signal(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_void) {
-    // SAFETY: errno_location returns this thread's errno cell.
-    let errno = unsafe { os::errno_location() };
-    // SAFETY: as above; a plain read of this thread's errno.
-    let saved = unsafe { *errno };
-    let running = RUNNING.get();
-    // SAFETY: RUNNING's invariant: a non-null pointer is live while set,
-    // and it is set on this very thread, which the handler interrupts.
-    let running = unsafe { running.as_ref() };
-    let ours = WATCHDOG_REPORT.get().is_some_and(|report| report(running));
-    if !ours {
-        if let Some(previous) = PREVIOUS_WATCHDOG.get() {
-            let handler = previous.sa_sigaction;
-            if handler != libc::SIG_DFL && handler != libc::SIG_IGN {
-                if previous.sa_flags & libc::SA_SIGINFO != 0 {
-                    // SAFETY: with SA_SIGINFO the stored address is a
-                    // three-argument handler; we pass the kernel's arguments.
-                    unsafe {
-                        let handler: extern "C" fn(c_int, *mut libc::siginfo_t, *mut c_void) =
-                            mem::transmute(handler);
-                        handler(signal, info, context);
-                    }
-                } else {
-                    // SAFETY: without SA_SIGINFO the stored address is a
-                    // one-argument handler.
-                    unsafe {
-                        let handler: extern "C" fn(c_int) = mem::transmute(handler);
-                        handler(signal);
-                    }
-                }
-            }
-        }
-    }
-    // SAFETY: restores this thread's errno as the interrupted code left it.
-    unsafe { *errno = saved };
 }
 
 /// Size of the signal stack `ensure_altstack` maps: far more than the
