@@ -283,7 +283,10 @@ fn child_malformed_variable() {
         message.contains("SPOOL_BLOCKING_MS") && message.contains("\"abc\""),
         "{message}"
     );
-    assert!(message.contains("whole number of milliseconds"), "{message}");
+    assert!(
+        message.contains("whole number of milliseconds"),
+        "{message}"
+    );
     // An explicit threshold does not read the variable.
     let rt = runtime(Some(Duration::from_millis(100)));
     drop(rt);

@@ -336,7 +336,13 @@ fn sample(worker: &mut Watched, now: Instant) {
         worker.slot.flag(resumes, to_nanos(worker.since));
     } else if !worker.told_still_running && ran >= worker.threshold + STILL_RUNNING_AFTER {
         worker.told_still_running = true;
-        eprintln!("{}", StillRunning { ran, worker: worker.slot.worker });
+        eprintln!(
+            "{}",
+            StillRunning {
+                ran,
+                worker: worker.slot.worker
+            }
+        );
     }
 }
 
