@@ -53,10 +53,12 @@
 //! for how long, and that the thread will be named when it switches out;
 //! once per worker, so a program that stalls often is not flooded.
 //!
-//! *Lifetime.* A worker registers its slot on its own OS thread when it
-//! starts and deregisters when it stops, both under the watchdog's lock;
-//! the slots live in a runtime's leaked `Shared`, so the watchdog's
-//! references stay valid anyway.
+//! *Lifetime.* A worker registers its slot when it starts and
+//! deregisters when it stops running green threads (before its shutdown
+//! work), both under the watchdog's lock; the slots live in a runtime's
+//! leaked `Shared`, so the watchdog's references stay valid anyway. Long
+//! work of the worker's own between resumes (answering a dump) moves the
+//! counter too (`note_progress`), so it is not taken for a stall.
 //!
 //! # Rejected: a signal to the stuck worker
 //!
@@ -138,8 +140,9 @@ fn parse_threshold(value: Option<&str>) -> Result<Option<Duration>, String> {
 /// threads write often.
 #[repr(align(128))]
 pub(crate) struct Slot {
-    /// Resumes begun by the worker; written only by the worker (a plain
-    /// load and store), read by the watchdog. Zero until the first resume.
+    /// Resumes begun by the worker (and `note_progress` calls); written
+    /// only by the worker (a plain load and store), read by the watchdog.
+    /// Zero until the first resume.
     resumes: AtomicU64,
     /// The resume the watchdog found running too long, or zero.
     flagged: AtomicU64,
@@ -178,6 +181,14 @@ impl Slot {
         // increment; Relaxed, since the watchdog only compares values.
         let next = self.resumes.load(Ordering::Relaxed).wrapping_add(1);
         self.resumes.store(next, Ordering::Relaxed);
+    }
+
+    /// Called by the worker before work of its own that may take long
+    /// (answering a dump), so the watchdog does not take it for the
+    /// previous resume going on: a flag for that resume then finds the
+    /// counter moved and is dropped as stale.
+    pub(crate) fn note_progress(&self) {
+        self.note_resume();
     }
 
     /// Called by the worker after every resume: whether the watchdog left

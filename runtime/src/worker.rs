@@ -281,9 +281,9 @@ impl WorkerCore {
         crate::trace::refresh_coarse_now();
         CURRENT.with(|c| c.set(&self));
         let remote = &self.shared.workers[self.index];
-        // Deregisters (dropped) before this OS thread exits: the watchdog
-        // never signals a thread that has gone.
-        let _watched =
+        // Watched while it runs green threads; its shutdown work below is
+        // no green thread's.
+        let watched =
             crate::watchdog::watch(self.watch, &remote.sleeping, self.shared.blocking_threshold);
         loop {
             // One plain load per turn notices the runtime shutting down:
@@ -326,6 +326,7 @@ impl WorkerCore {
             }
             self.sleep();
         }
+        drop(watched);
         self.shut_down();
         CURRENT.with(|c| c.set(ptr::null()));
     }
@@ -406,6 +407,9 @@ impl WorkerCore {
         if requests.is_empty() {
             return;
         }
+        // Recording a million threads takes a while, and no green thread
+        // runs meanwhile: tell the watchdog the worker moves on.
+        self.watch.note_progress();
         let records: Vec<_> = self
             .threads
             .borrow()
