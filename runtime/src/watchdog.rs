@@ -302,10 +302,10 @@ fn start() {
             .name("spool-watchdog".into())
             .spawn(run);
         if let Err(e) = started {
-            eprintln!(
+            print_line(format_args!(
                 "spool: cannot start the blocking watchdog thread ({e}); green threads that \
                  block their worker will not be reported"
-            );
+            ));
         }
     });
 }
@@ -347,13 +347,10 @@ fn sample(worker: &mut Watched, now: Instant) {
         worker.slot.flag(resumes, to_nanos(worker.since));
     } else if !worker.told_still_running && ran >= worker.threshold + STILL_RUNNING_AFTER {
         worker.told_still_running = true;
-        eprintln!(
-            "{}",
-            StillRunning {
-                ran,
-                worker: worker.slot.worker
-            }
-        );
+        print_line(StillRunning {
+            ran,
+            worker: worker.slot.worker,
+        });
     }
 }
 
@@ -380,7 +377,15 @@ pub(crate) fn report_stall(slot: &Slot, task: &Task) {
         worker: slot.worker,
         site,
     };
-    eprintln!("{stall}");
+    print_line(stall);
+}
+
+/// Writes `line` to stderr in one piece. Never panics (unlike `eprintln!`
+/// when stderr is closed): a worker must not unwind.
+fn print_line(line: impl fmt::Display) {
+    use std::io::Write as _;
+    let text = format!("{line}\n");
+    let _ = std::io::stderr().write_all(text.as_bytes());
 }
 
 /// Records `site` as reported; `false` if it was already. Threads spawned
