@@ -90,6 +90,13 @@ use crate::thread::{self, JoinHandle};
 /// watchdog costs a store and a load per context switch.
 ///
 /// ```
+/// let rt = spool::Runtime::builder().workers(2).build().unwrap();
+/// let answer = rt.run(|| {
+///     let h = spool::thread::spawn(|| 6 * 7);
+///     h.join().unwrap()
+/// });
+/// assert_eq!(answer, 42);
+/// ```
 pub struct Runtime {
     inner: spool_runtime::Runtime,
 }

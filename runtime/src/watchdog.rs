@@ -99,7 +99,14 @@ use crate::task::Task;
 pub(crate) const ENV: &str = "SPOOL_BLOCKING_MS";
 
 /// The threshold when neither the configuration nor `SPOOL_BLOCKING_MS`
-/// sets one.
+/// sets one: how long a green thread may run without reaching a blocking
+/// point before the blocking watchdog reports it.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// assert_eq!(spool::runtime::DEFAULT_BLOCKING_THRESHOLD, Duration::from_millis(100));
+/// ```
 pub const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(100);
 
 /// How long past its threshold a flagged resume may go on before the
