@@ -5,7 +5,9 @@
 //! choose the worker count and default stack size, to run several isolated
 //! runtimes (tests do), to run a closure as a green thread and get its
 //! result with [`run`], or to shut a runtime down with a grace period of
-//! your choosing ([`Runtime::shutdown`], [`ShutdownReport`]).
+//! your choosing ([`Runtime::shutdown`], [`ShutdownReport`]), or to set
+//! how long a green thread may hold its worker before the blocking
+//! watchdog reports it ([`Builder::blocking_threshold`]).
 //!
 //! # Looking in from outside: dump signal and monitor console
 //! Two opt-in ways to see every green thread of a running program without
@@ -60,7 +62,7 @@ use std::io;
 use std::time::Duration;
 
 use spool_runtime::RuntimeConfig;
-pub use spool_runtime::{ShutdownReport, DEFAULT_SHUTDOWN_GRACE};
+pub use spool_runtime::{ShutdownReport, DEFAULT_BLOCKING_THRESHOLD, DEFAULT_SHUTDOWN_GRACE};
 
 pub use crate::monitor::{DumpSignal, MonitorAddr, ParseError};
 
@@ -105,6 +107,38 @@ use crate::thread::{self, JoinHandle};
 /// background and the drop returns at once. The global runtime is never
 /// dropped.
 ///
+/// # The blocking watchdog
+/// A worker runs one green thread at a time and gets its OS thread back
+/// only when that thread reaches a blocking point: one of spool's blocking
+/// calls (or [`thread::yield_now`]). A green thread that calls a blocking
+/// std function (`std::thread::sleep`, a `std::sync::Mutex`, a std socket)
+/// or computes for a long time stalls every other green thread on its
+/// worker. A watchdog OS thread, started with the first runtime that
+/// wants it, notices a
+/// green thread that has run for longer than the runtime's threshold
+/// without switching out and says so on stderr, once per spawn site:
+///
+/// ```text
+/// spool: thread 'conn-17' (42) has run for 120 ms on worker 1 without reaching a blocking point (spawned at src/server.rs:44); a blocking std call or a long computation stalls every green thread on this worker — use spool's equivalent or spool::unblock
+/// ```
+///
+/// The cure is spool's equivalent of the call (`spool::thread::sleep`,
+/// `spool::sync`, `spool::net`), [`unblock`](crate::unblock) for a call
+/// that has none, or [`thread::yield_now`] now and then in a long
+/// computation. The threshold is [`DEFAULT_BLOCKING_THRESHOLD`] (100 ms),
+/// or `SPOOL_BLOCKING_MS` (a whole number of milliseconds; `0` turns the
+/// watchdog off), or what [`Builder::blocking_threshold`] sets. A
+/// malformed `SPOOL_BLOCKING_MS` makes starting a runtime fail with
+/// `InvalidInput` naming the variable.
+///
+/// The line is printed when the green thread finally switches out, so it
+/// gives the whole length of the stall; the watchdog never interrupts the
+/// thread or its call. Of a thread still running a second past the
+/// threshold the watchdog says so itself, then, naming only the worker (it
+/// may not read the thread's name while the thread runs), once per worker
+/// (the named line still follows when the thread switches out). The
+/// watchdog costs a store and a load per context switch.
+///
 /// ```
 /// let rt = spool::Runtime::builder().workers(2).build().unwrap();
 /// let answer = rt.run(|| {
@@ -130,7 +164,8 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with the defaults: workers from `SPOOL_WORKERS` or one per
-    /// core; 256 KiB stacks.
+    /// core; 256 KiB stacks; a blocking threshold from `SPOOL_BLOCKING_MS`
+    /// or 100 ms.
     pub fn new() -> Builder {
         Builder::default()
     }
@@ -221,13 +256,41 @@ impl Builder {
         self
     }
 
+    /// Sets how long a green thread may run without reaching a blocking
+    /// point before the watchdog reports it on stderr, once per spawn site
+    /// (see [the blocking watchdog](Runtime#the-blocking-watchdog));
+    /// `Duration::ZERO` turns the watchdog off for this runtime. Overrides
+    /// `SPOOL_BLOCKING_MS`; the default is [`DEFAULT_BLOCKING_THRESHOLD`]
+    /// (100 ms).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = spool::Runtime::builder()
+    ///     .workers(1)
+    ///     .blocking_threshold(Duration::from_millis(20))
+    ///     .build()
+    ///     .unwrap();
+    /// rt.run(|| {
+    ///     // Reported: holds the only worker for 50 ms.
+    ///     std::thread::sleep(Duration::from_millis(50));
+    ///     // Not reported: spool's sleep switches out.
+    ///     spool::thread::sleep(Duration::from_millis(50));
+    /// });
+    /// ```
+    pub fn blocking_threshold(mut self, threshold: Duration) -> Builder {
+        self.config.blocking_threshold = Some(threshold);
+        self
+    }
+
     /// Starts the runtime. Fails with `InvalidInput` on a bad worker count
-    /// or stack size (or a bad `SPOOL_WORKERS`, `SPOOL_DUMP_SIGNAL`,
-    /// `SPOOL_MONITOR` or `SPOOL_MONITOR_ALLOW_REMOTE`), with
-    /// `PermissionDenied` on a non-loopback monitor address without
+    /// or stack size (or a bad `SPOOL_WORKERS`, `SPOOL_BLOCKING_MS`,
+    /// `SPOOL_DEADLOCK`, `SPOOL_DUMP_SIGNAL`, `SPOOL_MONITOR` or
+    /// `SPOOL_MONITOR_ALLOW_REMOTE`), with `PermissionDenied` on a
+    /// non-loopback monitor address without
     /// [`allow_remote_monitor`](Builder::allow_remote_monitor), and with
-    /// the OS error's kind when the console's socket cannot be bound. When worker threads or
-    /// their epoll instances cannot be created, fails with the OS error's
+    /// the OS error's kind when the console's socket cannot be bound. When
+    /// worker threads or their epoll instances cannot be created, fails with the OS error's
     /// kind and a message naming what could not be created (and, when no
     /// descriptor is left, the limit to raise); the OS error itself is the
     /// error's `source()`, as described under

@@ -70,6 +70,7 @@ mod sys;
 mod task;
 mod timer;
 pub mod trace;
+mod watchdog;
 mod worker;
 
 use std::fmt;
@@ -86,6 +87,7 @@ pub use scheduler::{
 };
 pub use shutdown::{ShutdownReport, DEFAULT_SHUTDOWN_GRACE};
 pub use task::{clear_abandon_hook, next_thread_id, set_abandon_hook};
+pub use watchdog::DEFAULT_BLOCKING_THRESHOLD;
 
 use park::WaitKind;
 use task::{Suspend, Task};

@@ -341,6 +341,9 @@ pub(crate) struct Remote {
     /// Whether the worker had timers pending when it last fell asleep
     /// (for the deadlock check).
     pub(crate) timers_pending: AtomicBool,
+    /// The worker's resume counter and the blocking watchdog's requests
+    /// (see `watchdog.rs`).
+    pub(crate) watch: crate::watchdog::Slot,
 }
 
 impl Remote {
@@ -374,6 +377,9 @@ pub(crate) struct Shared {
     pub(crate) leaked: AtomicUsize,
     /// Stack size of green threads spawned without an explicit size.
     pub(crate) stack_size: usize,
+    /// How long one resume may last before the watchdog reports it; zero
+    /// for never (see `watchdog.rs`).
+    pub(crate) blocking_threshold: Duration,
     /// Rotates the worker woken first, so wakeups spread.
     next_wake: AtomicUsize,
     /// Dumps waiting for this runtime's workers to answer (see `trace.rs`).
@@ -592,6 +598,12 @@ pub struct RuntimeConfig {
     /// What to do on a global deadlock; `None` for `SPOOL_DEADLOCK` or,
     /// if that is unset, a report (see `deadlock.rs`).
     pub deadlock: Option<crate::deadlock::DeadlockMode>,
+    /// How long a green thread may run without reaching a blocking point
+    /// before the watchdog reports it on stderr (once per spawn site);
+    /// zero turns the watchdog off. `None` for `SPOOL_BLOCKING_MS` (in
+    /// milliseconds) or, if that is unset,
+    /// [`DEFAULT_BLOCKING_THRESHOLD`](crate::DEFAULT_BLOCKING_THRESHOLD).
+    pub blocking_threshold: Option<Duration>,
 }
 
 /// Reads `SPOOL_WORKERS`, if set.
@@ -634,12 +646,13 @@ impl Runtime {
             Some(mode) => mode,
             None => crate::deadlock::DeadlockMode::from_env()?.unwrap_or_default(),
         };
+        let blocking_threshold = crate::watchdog::threshold(config.blocking_threshold)?;
         sys::install_overflow_handler();
         crate::panic::install_hook();
 
         let mut remotes = Vec::with_capacity(workers);
         let mut parts = Vec::with_capacity(workers);
-        for _ in 0..workers {
+        for index in 0..workers {
             let (reactor, waker, sources) = Reactor::new()?;
             let fresh = Deque::new_fifo();
             remotes.push(Remote {
@@ -653,6 +666,7 @@ impl Runtime {
                 placed: AtomicUsize::new(0),
                 dump_wanted: AtomicBool::new(false),
                 timers_pending: AtomicBool::new(false),
+                watch: crate::watchdog::Slot::new(index),
             });
             parts.push((reactor, fresh));
         }
@@ -667,6 +681,7 @@ impl Runtime {
             closing: Mutex::new(Closing::default()),
             leaked: AtomicUsize::new(0),
             stack_size,
+            blocking_threshold,
             next_wake: AtomicUsize::new(0),
             dumps: Mutex::new(Vec::new()),
             sleep_epoch: AtomicU64::new(0),

@@ -78,6 +78,8 @@ pub(crate) fn enter_green_thread(yielder: &Yielder<(), Suspend>) {
 pub(crate) struct WorkerCore {
     pub(crate) index: usize,
     pub(crate) shared: &'static Shared,
+    /// This worker's resume counter (see `watchdog.rs`).
+    watch: &'static crate::watchdog::Slot,
     /// The green thread being resumed, or null.
     pub(crate) current: Cell<*const Task>,
     pinned: RefCell<VecDeque<Arc<Task>>>,
@@ -123,6 +125,7 @@ impl WorkerCore {
         WorkerCore {
             index,
             shared,
+            watch: &shared.workers[index].watch,
             current: Cell::new(ptr::null()),
             pinned: RefCell::new(VecDeque::with_capacity(64)),
             fresh,
@@ -278,6 +281,10 @@ impl WorkerCore {
         crate::trace::refresh_coarse_now();
         CURRENT.with(|c| c.set(&self));
         let remote = &self.shared.workers[self.index];
+        // Watched while it runs green threads; its shutdown work below is
+        // no green thread's.
+        let watched =
+            crate::watchdog::watch(self.watch, &remote.sleeping, self.shared.blocking_threshold);
         loop {
             // One plain load per turn notices the runtime shutting down:
             // cancelling, then stopped, after which no green thread runs
@@ -319,6 +326,7 @@ impl WorkerCore {
             }
             self.sleep();
         }
+        drop(watched);
         self.shut_down();
         CURRENT.with(|c| c.set(ptr::null()));
     }
@@ -400,6 +408,9 @@ impl WorkerCore {
         if requests.is_empty() {
             return;
         }
+        // Recording a million threads takes a while, and no green thread
+        // runs meanwhile: tell the watchdog the worker moves on.
+        self.watch.note_progress();
         let stacks = requests.iter().any(|r| r.wants_stacks())
             && self.shared.phase.load(Ordering::Acquire) == RUNNING;
         // A copy: no `RefCell` borrow is held across a (trace) resume.
@@ -415,6 +426,9 @@ impl WorkerCore {
                 let mut record = crate::trace::ThreadRecord::of(task, self.index, state);
                 if stacks {
                     record.stack = self.trace_task(task).map(Arc::from);
+                    // Each capture takes microseconds: keep the watchdog
+                    // from taking a long dump for a stuck thread.
+                    self.watch.note_progress();
                 }
                 record
             })
@@ -581,6 +595,8 @@ impl WorkerCore {
             }
         }
         self.current.set(Arc::as_ptr(&task));
+        // One store for the blocking watchdog (see `watchdog.rs`).
+        self.watch.note_resume();
         sys::set_running(&task.running);
         // SAFETY: we are the owner of `task` (it was in our queue, and a
         // queued task is in exactly one queue), so no one else touches its
@@ -604,6 +620,10 @@ impl WorkerCore {
         };
         sys::set_running(ptr::null());
         self.current.set(ptr::null());
+        // One load: did the watchdog find this resume too long?
+        if self.watch.has_request() {
+            crate::watchdog::report_stall(self.watch, &task);
+        }
         match result {
             CoroutineResult::Yield(Suspend::Yield) => self.push_pinned(task),
             CoroutineResult::Yield(Suspend::Wait {
