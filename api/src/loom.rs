@@ -94,6 +94,19 @@ pub(crate) fn note_wait(reason: spool_runtime::trace::WaitReason) {
     let _ = reason;
 }
 
+/// As [`note_wait`], at an explicit call site (captured by a
+/// `#[track_caller]` function before a closure, which cannot carry it).
+#[inline]
+pub(crate) fn note_wait_at(
+    reason: spool_runtime::trace::WaitReason,
+    site: &'static std::panic::Location<'static>,
+) {
+    #[cfg(not(loom))]
+    spool_runtime::trace::note_wait(reason, site);
+    #[cfg(loom)]
+    let _ = (reason, site);
+}
+
 /// The id a thread dump shows for the object at `address` (a channel's or
 /// a lock's shared state): its address.
 #[inline]

@@ -138,7 +138,9 @@ impl Event {
             }
             list.push_back(waiter.clone());
         }
-        crate::loom::note_wait(spool_runtime::trace::WaitReason::Event(crate::loom::object_id(self)));
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::Event(
+            crate::loom::object_id(self),
+        ));
         let failed = match waiter.wait_cancellable(deadline) {
             Waited::Woken(reason) => return Ok(reason == SET),
             Waited::TimedOut => None,

@@ -302,7 +302,9 @@ impl Once {
             }
             list.push_back(waiter.clone());
         }
-        crate::loom::note_wait(spool_runtime::trace::WaitReason::Once(crate::loom::object_id(self)));
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::Once(
+            crate::loom::object_id(self),
+        ));
         match waiter.wait_cancellable(None) {
             Waited::Woken(_) => {}
             Waited::Cancelled(cancelled) => {

@@ -214,7 +214,9 @@ impl Semaphore {
             }
             list.push_back(waiter.clone());
         }
-        crate::loom::note_wait(spool_runtime::trace::WaitReason::Semaphore(crate::loom::object_id(self)));
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::Semaphore(
+            crate::loom::object_id(self),
+        ));
         let failed = match waiter.wait_cancellable(deadline) {
             // `GRANTED` is the only wake reason.
             Waited::Woken(_) => return Ok(permit()),

@@ -169,7 +169,9 @@ impl WaitGroup {
             }
             list.push_back(waiter.clone());
         }
-        crate::loom::note_wait(spool_runtime::trace::WaitReason::WaitGroup(crate::loom::object_id(self)));
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::WaitGroup(
+            crate::loom::object_id(self),
+        ));
         let failed = match waiter.wait_cancellable(deadline) {
             Waited::Woken(reason) => return Ok(reason == DONE),
             Waited::TimedOut => None,
