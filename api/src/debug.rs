@@ -362,9 +362,11 @@ impl fmt::Display for Human {
 mod json {
     //! A hand-written JSON encoder for the dump (no dependency).
 
+    use std::collections::HashMap;
     use std::fmt::Write as _;
 
     use super::{Dump, ThreadInfo};
+    use crate::cancel::ScopeId;
 
     pub(super) fn string(out: &mut String, s: &str) {
         out.push('"');
@@ -503,6 +505,57 @@ mod json {
         }
     }
 
+    /// Where each scope goes in the tree. A thread's chain may lack outer
+    /// scopes another thread's chain has — a thread's own root scope is
+    /// not on its chain, but its children inherit it — so a scope is put
+    /// under the parent it has in the deepest chain it appears in, and
+    /// every thread under its innermost scope there: each scope is one
+    /// node of the tree (a task group's body and its children under the
+    /// same node).
+    struct Placement<'a> {
+        /// Scope → (its depth, its parent, its name, whether cancelled).
+        scopes: HashMap<ScopeId, Scope<'a>>,
+    }
+
+    type Scope<'a> = (usize, Option<ScopeId>, Option<&'a str>, bool);
+
+    impl<'a> Placement<'a> {
+        fn of(threads: impl Iterator<Item = ThreadInfo<'a>>) -> Placement<'a> {
+            let mut scopes: HashMap<ScopeId, Scope<'a>> = HashMap::new();
+            for t in threads {
+                let mut parent = None;
+                for (depth, (id, name, _, cancelled)) in t.scopes().enumerate() {
+                    let entry = scopes.entry(id).or_insert((depth, parent, name, cancelled));
+                    if depth > entry.0 {
+                        *entry = (depth, parent, name, cancelled);
+                    }
+                    parent = Some(id);
+                }
+            }
+            Placement { scopes }
+        }
+
+        /// The path from the root to `t`'s innermost scope.
+        fn path(&self, t: &ThreadInfo<'a>) -> Vec<(ScopeId, Option<&'a str>, bool)> {
+            let mut path = Vec::new();
+            let mut next = t.scopes().last().map(|(id, ..)| id);
+            while let Some(id) = next {
+                let Some(&(_, parent, name, cancelled)) = self.scopes.get(&id) else {
+                    break;
+                };
+                // A contradictory nesting cannot loop: a chain is at most
+                // as long as the number of scopes.
+                if path.len() > self.scopes.len() {
+                    break;
+                }
+                path.push((id, name, cancelled));
+                next = parent;
+            }
+            path.reverse();
+            path
+        }
+    }
+
     pub(super) fn dump(d: &Dump, out: &mut String) {
         let _ = write!(out, "{{\"threads\":{},\"runtimes\":[", d.len());
         let taken = d.snapshot.taken;
@@ -511,12 +564,11 @@ mod json {
                 out.push(',');
             }
             let mut root = Node::default();
+            let placement =
+                Placement::of(rt.threads.iter().map(|record| ThreadInfo { record, taken }));
             for record in &rt.threads {
                 let t = ThreadInfo { record, taken };
-                let path: Vec<_> = t
-                    .scopes()
-                    .map(|(id, name, _, cancelled)| (id, name, cancelled))
-                    .collect();
+                let path = placement.path(&t);
                 root.insert(&path, t);
             }
             let _ = write!(
