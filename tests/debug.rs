@@ -250,14 +250,14 @@ rt_test! {
         let mutex = Arc::new(Mutex::new(()));
         let held = mutex.lock().unwrap();
         let m = mutex.clone();
-        b.go("mutex", line!(), move || drop(m.lock()));
+        b.go("mutex", line!(), move || ignore(m.lock()));
         let for_read = Arc::new(RwLock::new(()));
         let for_write = Arc::new(RwLock::new(()));
         let writing = for_read.write().unwrap();
         let reading = for_write.read().unwrap();
         let (r, w) = (for_read.clone(), for_write.clone());
-        b.go("rwlock-read", line!(), move || drop(r.read()));
-        b.go("rwlock-write", line!(), move || drop(w.write()));
+        b.go("rwlock-read", line!(), move || ignore(r.read()));
+        b.go("rwlock-write", line!(), move || ignore(w.write()));
 
         // Condvar, barrier, semaphore, wait group, event.
         let pair = Arc::new((Mutex::new(()), Condvar::new()));
@@ -265,10 +265,10 @@ rt_test! {
         b.go("condvar", line!(), move || wait_on(&p2));
         let barrier = Arc::new(Barrier::new(2));
         let b2 = barrier.clone();
-        b.go("barrier", line!(), move || drop(b2.wait()));
+        b.go("barrier", line!(), move || ignore(b2.wait()));
         let sem = Arc::new(Semaphore::new(0));
         let s2 = sem.clone();
-        b.go("semaphore", line!(), move || drop(s2.acquire()));
+        b.go("semaphore", line!(), move || ignore(s2.acquire()));
         let wg = Arc::new(WaitGroup::new());
         wg.add(1);
         let wg2 = wg.clone();
@@ -305,7 +305,7 @@ rt_test! {
         let target = thread::Builder::new().name(format!("{p}target")).spawn(move || r2.wait());
         let target = target.unwrap();
         let target_id = target.thread().id();
-        b.go("join", line!(), move || drop(target.join()));
+        b.go("join", line!(), move || ignore(target.join()));
         b.go("scope", line!(), move || thread::scope(|s| drop(s.spawn(|| park_forever()))));
         let group = format!("{p}grp");
         let gname = group.clone();
@@ -318,20 +318,20 @@ rt_test! {
         let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (server, _) = listener.accept().unwrap();
         let client_fd = client.as_raw_fd();
-        b.go("tcp-read", line!(), move || drop(client.read(&mut [0; 8])));
+        b.go("tcp-read", line!(), move || ignore(client.read(&mut [0; 8])));
         let quiet = TcpListener::bind("127.0.0.1:0").unwrap();
         let quiet_fd = quiet.as_raw_fd();
-        b.go("accept", line!(), move || drop(quiet.accept()));
+        b.go("accept", line!(), move || ignore(quiet.accept()));
         let writer = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
         let (sink, _) = listener.accept().unwrap();
         let writer_fd = writer.as_raw_fd();
         b.go("tcp-write", line!(), move || write_until_full(&writer));
         let udp = UdpSocket::bind("127.0.0.1:0").unwrap();
         let udp_fd = udp.as_raw_fd();
-        b.go("udp", line!(), move || drop(udp.recv(&mut [0; 8])));
+        b.go("udp", line!(), move || ignore(udp.recv(&mut [0; 8])));
         let (mut unix, unix_peer) = UnixStream::pair().unwrap();
         let unix_fd = unix.as_raw_fd();
-        b.go("unix", line!(), move || drop(unix.read(&mut [0; 8])));
+        b.go("unix", line!(), move || ignore(unix.read(&mut [0; 8])));
 
         // The blocking pool: jobs waiting on std channels.
         let (job_tx, job_rx) = std::sync::mpsc::channel::<()>();
@@ -502,7 +502,7 @@ fn the_aggregated_view_counts_the_threads_blocked_at_each_site() {
         }
         for i in 0..3 {
             let s = sem.clone();
-            b.go(&format!("few{i}"), line!(), move || drop(s.acquire()));
+            b.go(&format!("few{i}"), line!(), move || ignore(s.acquire()));
             expected.push((format!("{p}few{i}"), "semaphore"));
         }
         let dump = dump_when_blocked(&expected);

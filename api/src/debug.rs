@@ -25,6 +25,45 @@
 //! sleeper.cancel();
 //! ```
 //!
+//! # What a thread waits for
+//! Every blocking call of spool records its [`WaitReason`] when it has to
+//! wait, with the call site of the public function you called (the line
+//! of your `recv()`, not a line inside spool). An object's id — a
+//! channel's, a lock's — is the address of its shared state, printed in
+//! hex, so threads waiting on the same object show the same `#0x…`.
+//!
+//! | Call | Recorded as ([`ThreadInfo::wait_kind`]) |
+//! |------|------------------------------------------|
+//! | `thread::park`, `park_timeout` | `park` |
+//! | `thread::sleep` | `sleep` |
+//! | `JoinHandle::join`, `ScopedJoinHandle::join`, a task group's `JoinHandle::join` | `join` (of thread N) |
+//! | the end of `thread::scope`, of a task group (`spool::group`) | `scope exit` |
+//! | `recv`, `recv_timeout`, ... of `mpmc`, `mpsc`, `oneshot`, their iterators | `channel receive` (#id) |
+//! | `send`, `send_timeout`, ... of a full or rendezvous channel | `channel send` (#id) |
+//! | `select!`, `Select::select`, `Select::ready` and their timed forms | `select` (over n operations) |
+//! | `Mutex::lock`, and `Condvar` taking its mutex back | `mutex` (#id) |
+//! | `RwLock::read`, `RwLock::write` | `rwlock read`, `rwlock write` (#id) |
+//! | `Condvar::wait` and its timed and `_while` forms | `condvar` (#id) |
+//! | `Barrier::wait` | `barrier` (#id) |
+//! | `Semaphore::acquire`, `acquire_timeout` | `semaphore` (#id) |
+//! | `WaitGroup::wait`, `wait_timeout` | `wait group` (#id) |
+//! | `Event::wait`, `wait_timeout` | `event` (#id) |
+//! | `Once`, `OnceLock`, `LazyLock` initialised by another thread | `once` (#id) |
+//! | `accept` of `TcpListener`, `UnixListener` | `socket accept` (fd) |
+//! | `TcpStream::connect`, `connect_timeout` | `socket connect` (fd) |
+//! | reads, receives and peeks of every spool socket | `socket read` (fd) |
+//! | writes and sends of every spool socket | `socket write` (fd) |
+//! | `unblock`, `unblock_abandon` | `unblock job` |
+//! | host name resolution (`connect("host:port")`, `bind`, `send_to`) | `name resolution` |
+//!
+//! `spool::time::timeout` records nothing of its own: the call it wraps
+//! records its wait. A call reached through a function that is not
+//! `#[track_caller]` — `Read::read_exact`, `Write::write_all` and other
+//! provided methods of std's traits, or your own wrapper — shows the line
+//! inside that function: mark your wrapper `#[track_caller]` to see its
+//! caller's line instead. A `UnixStream::connect` to a listener whose
+//! queue is full retries with pauses, and shows as a `sleep`.
+//!
 //! # What it costs
 //! The record is kept always: a blocking call that has to wait writes what
 //! it waits for, its call site and a coarse time into cells its thread
