@@ -25,6 +25,45 @@
 //! sleeper.cancel();
 //! ```
 //!
+//! # What a thread waits for
+//! Every blocking call of spool records its [`WaitReason`] when it has to
+//! wait, with the call site of the public function you called (the line
+//! of your `recv()`, not a line inside spool). An object's id — a
+//! channel's, a lock's — is the address of its shared state, printed in
+//! hex, so threads waiting on the same object show the same `#0x…`.
+//!
+//! | Call | Recorded as ([`ThreadInfo::wait_kind`]) |
+//! |------|------------------------------------------|
+//! | `thread::park`, `park_timeout` | `park` |
+//! | `thread::sleep` | `sleep` |
+//! | `JoinHandle::join`, `ScopedJoinHandle::join`, a task group's `JoinHandle::join` | `join` (of thread N) |
+//! | the end of `thread::scope`, of a task group (`spool::group`) | `scope exit` |
+//! | `recv`, `recv_timeout`, ... of `mpmc`, `mpsc`, `oneshot`, their iterators | `channel receive` (#id) |
+//! | `send`, `send_timeout`, ... of a full or rendezvous channel | `channel send` (#id) |
+//! | `select!`, `Select::select`, `Select::ready` and their timed forms | `select` (over n operations) |
+//! | `Mutex::lock`, and `Condvar` taking its mutex back | `mutex` (#id) |
+//! | `RwLock::read`, `RwLock::write` | `rwlock read`, `rwlock write` (#id) |
+//! | `Condvar::wait` and its timed and `_while` forms | `condvar` (#id) |
+//! | `Barrier::wait` | `barrier` (#id) |
+//! | `Semaphore::acquire`, `acquire_timeout` | `semaphore` (#id) |
+//! | `WaitGroup::wait`, `wait_timeout` | `wait group` (#id) |
+//! | `Event::wait`, `wait_timeout` | `event` (#id) |
+//! | `Once`, `OnceLock`, `LazyLock` initialised by another thread | `once` (#id) |
+//! | `accept` of `TcpListener`, `UnixListener` | `socket accept` (fd) |
+//! | `TcpStream::connect`, `connect_timeout` | `socket connect` (fd) |
+//! | reads, receives and peeks of every spool socket | `socket read` (fd) |
+//! | writes and sends of every spool socket | `socket write` (fd) |
+//! | `unblock`, `unblock_abandon` | `unblock job` |
+//! | host name resolution (`connect("host:port")`, `bind`, `send_to`) | `name resolution` |
+//!
+//! `spool::time::timeout` records nothing of its own: the call it wraps
+//! records its wait. A call reached through a function that is not
+//! `#[track_caller]` — `Read::read_exact`, `Write::write_all` and other
+//! provided methods of std's traits, or your own wrapper — shows the line
+//! inside that function: mark your wrapper `#[track_caller]` to see its
+//! caller's line instead. A `UnixStream::connect` to a listener whose
+//! queue is full retries with pauses, and shows as a `sleep`.
+//!
 //! # What it costs
 //! The record is kept always: a blocking call that has to wait writes what
 //! it waits for, its call site and a coarse time into cells its thread
@@ -506,9 +545,11 @@ impl fmt::Display for Human {
 mod json {
     //! A hand-written JSON encoder for the dump (no dependency).
 
+    use std::collections::HashMap;
     use std::fmt::Write as _;
 
     use super::{Dump, ThreadInfo};
+    use crate::cancel::ScopeId;
 
     pub(super) fn string(out: &mut String, s: &str) {
         out.push('"');
@@ -657,6 +698,57 @@ mod json {
         }
     }
 
+    /// Where each scope goes in the tree. A thread's chain may lack outer
+    /// scopes another thread's chain has — a thread's own root scope is
+    /// not on its chain, but its children inherit it — so a scope is put
+    /// under the parent it has in the deepest chain it appears in, and
+    /// every thread under its innermost scope there: each scope is one
+    /// node of the tree (a task group's body and its children under the
+    /// same node).
+    struct Placement<'a> {
+        /// Scope → (its depth, its parent, its name, whether cancelled).
+        scopes: HashMap<ScopeId, Scope<'a>>,
+    }
+
+    type Scope<'a> = (usize, Option<ScopeId>, Option<&'a str>, bool);
+
+    impl<'a> Placement<'a> {
+        fn of(threads: impl Iterator<Item = ThreadInfo<'a>>) -> Placement<'a> {
+            let mut scopes: HashMap<ScopeId, Scope<'a>> = HashMap::new();
+            for t in threads {
+                let mut parent = None;
+                for (depth, (id, name, _, cancelled)) in t.scopes().enumerate() {
+                    let entry = scopes.entry(id).or_insert((depth, parent, name, cancelled));
+                    if depth > entry.0 {
+                        *entry = (depth, parent, name, cancelled);
+                    }
+                    parent = Some(id);
+                }
+            }
+            Placement { scopes }
+        }
+
+        /// The path from the root to `t`'s innermost scope.
+        fn path(&self, t: &ThreadInfo<'a>) -> Vec<(ScopeId, Option<&'a str>, bool)> {
+            let mut path = Vec::new();
+            let mut next = t.scopes().last().map(|(id, ..)| id);
+            while let Some(id) = next {
+                let Some(&(_, parent, name, cancelled)) = self.scopes.get(&id) else {
+                    break;
+                };
+                // A contradictory nesting cannot loop: a chain is at most
+                // as long as the number of scopes.
+                if path.len() > self.scopes.len() {
+                    break;
+                }
+                path.push((id, name, cancelled));
+                next = parent;
+            }
+            path.reverse();
+            path
+        }
+    }
+
     pub(super) fn dump(d: &Dump, out: &mut String) {
         let _ = write!(out, "{{\"threads\":{},\"runtimes\":[", d.len());
         let taken = d.snapshot.taken;
@@ -665,12 +757,11 @@ mod json {
                 out.push(',');
             }
             let mut root = Node::default();
+            let placement =
+                Placement::of(rt.threads.iter().map(|record| ThreadInfo { record, taken }));
             for record in &rt.threads {
                 let t = ThreadInfo { record, taken };
-                let path: Vec<_> = t
-                    .scopes()
-                    .map(|(id, name, _, cancelled)| (id, name, cancelled))
-                    .collect();
+                let path = placement.path(&t);
                 root.insert(&path, t);
             }
             let _ = write!(

@@ -79,6 +79,41 @@ pub(crate) mod thread {
     pub(crate) use ::loom::thread::yield_now;
 }
 
+/// Records the wait a blocking call is about to make, for thread dumps
+/// (`spool_runtime::trace::note_wait`), at the call site of the innermost
+/// function of the `#[track_caller]` chain that leads here: the public
+/// blocking call when every function between it and here is
+/// `#[track_caller]`. Nothing under loom, whose threads are no green
+/// threads.
+#[inline]
+#[track_caller]
+pub(crate) fn note_wait(reason: spool_runtime::trace::WaitReason) {
+    #[cfg(not(loom))]
+    spool_runtime::trace::note_wait(reason, std::panic::Location::caller());
+    #[cfg(loom)]
+    let _ = reason;
+}
+
+/// As [`note_wait`], at an explicit call site (captured by a
+/// `#[track_caller]` function before a closure, which cannot carry it).
+#[inline]
+pub(crate) fn note_wait_at(
+    reason: spool_runtime::trace::WaitReason,
+    site: &'static std::panic::Location<'static>,
+) {
+    #[cfg(not(loom))]
+    spool_runtime::trace::note_wait(reason, site);
+    #[cfg(loom)]
+    let _ = (reason, site);
+}
+
+/// The id a thread dump shows for the object at `address` (a channel's or
+/// a lock's shared state): its address.
+#[inline]
+pub(crate) fn object_id<T: ?Sized>(address: *const T) -> u64 {
+    address.cast::<u8>() as usize as u64
+}
+
 // ---- cancellation (`spool::sync`'s waits) -------------------------------
 
 /// The cancellation points of `spool::sync`'s waits: the engine's

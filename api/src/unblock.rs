@@ -103,6 +103,7 @@ use spool_runtime::ThreadHandle;
 
 mod abandon;
 
+pub(crate) use abandon::run_abandoning;
 pub use abandon::unblock_abandon;
 
 /// Default maximum number of pool threads.
@@ -196,6 +197,7 @@ const THREAD_NAME: &str = "spool-unblock";
 /// let caught = spool::run(|| std::panic::catch_unwind(|| spool::unblock(|| panic!("boom"))));
 /// assert!(caught.is_err());
 /// ```
+#[track_caller]
 pub fn unblock<F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'static,
@@ -213,6 +215,7 @@ where
 /// cancelled caller that unwound early would leave the pool thread holding
 /// dangling borrows. The guard in `run_on_pool` also keeps waiting should
 /// the wait itself ever unwind.
+#[track_caller]
 pub(crate) fn unblock_scoped<'a, F, T>(f: F) -> T
 where
     F: FnOnce() -> T + Send + 'a,
@@ -278,6 +281,7 @@ fn run_closure<T>(scopes: Inherited, f: impl FnOnce() -> T) -> thread::Result<T>
 }
 
 /// Runs `f` on the global pool and waits, parking, for its outcome.
+#[track_caller]
 fn run_on_pool<'a, F, T>(f: F) -> thread::Result<T>
 where
     F: FnOnce() -> T + Send + 'a,
@@ -311,6 +315,9 @@ where
     // Outstanding until it is done: the deadlock check waits for it.
     let _outstanding = spool_runtime::deadlock::external_work();
     pool().submit(job);
+    if !completion.is_ready() {
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::Unblock);
+    }
     waiter.wait();
     // SAFETY: `wait` returned, so `ready` was seen with `Acquire`, which
     // synchronises with the job's `Release` store made after it wrote the

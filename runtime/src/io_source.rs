@@ -118,6 +118,7 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::panic::Location;
 use std::ptr;
 use std::sync::atomic::AtomicPtr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -127,6 +128,7 @@ use std::time::Instant;
 use crate::cancel::{self, Check};
 use crate::reactor::Registrations;
 use crate::scheduler::{lock, Shared};
+use crate::trace::{SocketOp, WaitReason};
 use crate::ThreadHandle;
 
 mod os_wait;
@@ -291,8 +293,43 @@ impl IoSource {
     /// [`Cancelled`](crate::cancel::Cancelled) (and a thread that is
     /// already unwinding gets an error of kind `TimedOut`); a result `op`
     /// returned is always returned. See "Cancellation" in this module.
+    ///
+    /// A wait is recorded for thread dumps as a socket read or write (see
+    /// [`io_as`](IoSource::io_as)) at the caller's call site, or that of
+    /// the `#[track_caller]` chain that leads here.
+    #[track_caller]
     pub fn io<R>(
         &self,
+        direction: Direction,
+        deadline: Option<Instant>,
+        op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        let what = match direction {
+            Direction::Read => SocketOp::Read,
+            Direction::Write => SocketOp::Write,
+        };
+        self.io_as(what, Location::caller(), direction, deadline, op)
+    }
+
+    /// As [`io`](IoSource::io), its waits recorded for thread dumps as the
+    /// socket operation `what` (an `accept` waits for `Read` readiness, a
+    /// `connect` for `Write`) at the call site `site` of the public
+    /// blocking call.
+    ///
+    /// ```no_run
+    /// # fn demo(source: &spool_runtime::IoSource, listener: &std::net::TcpListener) {
+    /// use spool_runtime::{trace::SocketOp, Direction};
+    /// use std::panic::Location;
+    /// let site = Location::caller();
+    /// let accepted = source.io_as(SocketOp::Accept, site, Direction::Read, None, || {
+    ///     listener.accept()
+    /// });
+    /// # }
+    /// ```
+    pub fn io_as<R>(
+        &self,
+        what: SocketOp,
+        site: &'static Location<'static>,
         direction: Direction,
         deadline: Option<Instant>,
         mut op: impl FnMut() -> io::Result<R>,
@@ -304,7 +341,7 @@ impl IoSource {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
                 result => return result,
             }
-            self.wait_after(direction, seen, deadline)?;
+            self.wait_after(direction, seen, deadline, what, site)?;
         }
     }
 
@@ -328,6 +365,7 @@ impl IoSource {
     /// always try first. Only for TCP: a short datagram says nothing about
     /// the queue, and a Unix stream read can stop short at a boundary
     /// between messages with different credentials.
+    #[track_caller]
     pub fn read_stream(
         &self,
         len: usize,
@@ -351,17 +389,21 @@ impl IoSource {
                     result => return result,
                 }
             }
-            self.wait_after(Direction::Read, seen, deadline)?;
+            let site = Location::caller();
+            self.wait_after(Direction::Read, seen, deadline, SocketOp::Read, site)?;
         }
     }
 
     /// Waits until the generation of `direction` differs from `seen`: a
-    /// cancellation point (see "Cancellation" above).
+    /// cancellation point (see "Cancellation" above). The wait is recorded
+    /// for thread dumps as `what` on this socket, at `site`.
     fn wait_after(
         &self,
         direction: Direction,
         seen: u64,
         deadline: Option<Instant>,
+        what: SocketOp,
+        site: &'static Location<'static>,
     ) -> io::Result<()> {
         let Some(core) = crate::worker::current().filter(|_| crate::in_green_thread()) else {
             return os_wait::wait(self.fd, direction, deadline);
@@ -376,6 +418,7 @@ impl IoSource {
             }
             parked.push(me.clone());
         }
+        crate::trace::note_wait(WaitReason::Socket(self.fd, what), site);
         let withdraw = || {
             let id = me.id();
             lock(&waiters.parked).retain(|t| t.id() != id);

@@ -68,6 +68,10 @@ pub enum SocketOp {
 }
 
 /// What a blocked thread waits for.
+///
+/// An object's id (a channel's, a lock's, ...) is the address of its
+/// shared state: the same for every thread waiting on that object while it
+/// lives, and printed in hex (`mutex #0x55d0c2a4b7e0`).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WaitReason {
@@ -122,21 +126,21 @@ impl WaitReason {
             WaitReason::Sleep => "sleep".into(),
             WaitReason::Join(id) => format!("join of thread {}", id.as_u64()),
             WaitReason::ScopeExit => "scope exit (waiting for its threads)".into(),
-            WaitReason::Recv(id) => format!("channel receive on channel #{id}"),
-            WaitReason::Send(id) => format!("channel send on channel #{id}"),
+            WaitReason::Recv(id) => format!("channel receive on channel #{id:#x}"),
+            WaitReason::Send(id) => format!("channel send on channel #{id:#x}"),
             WaitReason::Select(n) => format!("select over {n} operations"),
             WaitReason::Mutex(id, Some(owner)) => {
-                format!("mutex #{id} held by thread {}", owner.as_u64())
+                format!("mutex #{id:#x} held by thread {}", owner.as_u64())
             }
-            WaitReason::Mutex(id, None) => format!("mutex #{id}"),
-            WaitReason::RwLockRead(id) => format!("rwlock #{id} (read)"),
-            WaitReason::RwLockWrite(id) => format!("rwlock #{id} (write)"),
-            WaitReason::Condvar(id) => format!("condvar #{id}"),
-            WaitReason::Barrier(id) => format!("barrier #{id}"),
-            WaitReason::Semaphore(id) => format!("semaphore #{id}"),
-            WaitReason::WaitGroup(id) => format!("wait group #{id}"),
-            WaitReason::Event(id) => format!("event #{id}"),
-            WaitReason::Once(id) => format!("once #{id}"),
+            WaitReason::Mutex(id, None) => format!("mutex #{id:#x}"),
+            WaitReason::RwLockRead(id) => format!("rwlock #{id:#x} (read)"),
+            WaitReason::RwLockWrite(id) => format!("rwlock #{id:#x} (write)"),
+            WaitReason::Condvar(id) => format!("condvar #{id:#x}"),
+            WaitReason::Barrier(id) => format!("barrier #{id:#x}"),
+            WaitReason::Semaphore(id) => format!("semaphore #{id:#x}"),
+            WaitReason::WaitGroup(id) => format!("wait group #{id:#x}"),
+            WaitReason::Event(id) => format!("event #{id:#x}"),
+            WaitReason::Once(id) => format!("once #{id:#x}"),
             WaitReason::Socket(fd, op) => {
                 let op = match op {
                     SocketOp::Accept => "accept",

@@ -3,7 +3,7 @@
 
 use std::any::Any;
 use std::num::NonZeroUsize;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
@@ -215,6 +215,7 @@ impl Builder {
     ///     .unwrap();
     /// assert_eq!(total, 42);
     /// ```
+    #[track_caller]
     pub fn run<'env, F, T, E>(self, f: F) -> Result<T, GroupError<E>>
     where
         F: for<'g> FnOnce(&'g Group<'g, 'env, E>) -> Result<T, E>,
@@ -410,6 +411,7 @@ impl<E> Drop for NotStarted<'_, E> {
 
 /// Runs a group with its state made: the body inside the group's scope,
 /// then the wait for every child, then the result (see `finish`).
+#[track_caller]
 fn run_group<'env, F, T, E>(state: &State<E>, f: F) -> Result<T, GroupError<E>>
 where
     F: for<'g> FnOnce(&'g Group<'g, 'env, E>) -> Result<T, E>,
@@ -418,6 +420,7 @@ where
     // The closure catches every unwind itself and makes no cancellation
     // point after the body (the wait is masked), so `run` always returns
     // its value.
+    let site = Location::caller();
     let body = state.cancel.run(|| {
         // Made inside the group's scope: the children inherit it.
         let scope = thread::Scope::new();
@@ -449,7 +452,7 @@ where
         };
         // Exit always waits for every child, whatever the body did. Not a
         // cancellation point: the children borrow from the caller.
-        scope.wait_all();
+        scope.wait_all(site);
         body
     });
     finish(state, body)

@@ -20,6 +20,7 @@ use super::{group, Builder};
 ///     .unwrap_err();
 /// assert_eq!(err.into_first(), Some(2));
 /// ```
+#[track_caller]
 pub fn all<I, F, R, E>(jobs: I) -> Result<Vec<R>, GroupError<E>>
 where
     I: IntoIterator<Item = F>,
@@ -66,6 +67,7 @@ where
 /// let err = spool::group::race([1, 2].map(|i| move || Err::<(), _>(i))).unwrap_err();
 /// assert_eq!(err.len(), 2);
 /// ```
+#[track_caller]
 pub fn race<I, F, R, E>(jobs: I) -> Result<R, GroupError<E>>
 where
     I: IntoIterator<Item = F>,

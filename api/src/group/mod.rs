@@ -154,6 +154,7 @@ use crate::thread::{self, ScopedJoinHandle, Thread};
 /// .unwrap();
 /// assert_eq!((total, counts), (6, [1, 2, 3]));
 /// ```
+#[track_caller]
 pub fn group<'env, F, T, E>(f: F) -> Result<T, GroupError<E>>
 where
     F: for<'g> FnOnce(&'g Group<'g, 'env, E>) -> Result<T, E>,
@@ -364,6 +365,7 @@ impl<R> JoinHandle<'_, R> {
     /// })
     /// .unwrap();
     /// ```
+    #[track_caller]
     pub fn join(self) -> Result<R, JoinError> {
         let thread = self.inner.thread().clone();
         let kind = match self.inner.join() {

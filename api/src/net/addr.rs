@@ -8,7 +8,9 @@ use std::option;
 use std::slice;
 use std::vec;
 
-use crate::unblock::unblock_abandon;
+use spool_runtime::trace::WaitReason;
+
+use crate::unblock::run_abandoning;
 
 /// Converts a value to one or more [`SocketAddr`]s, mirroring
 /// [`std::net::ToSocketAddrs`].
@@ -69,6 +71,7 @@ pub trait ToSocketAddrs {
 
 impl ToSocketAddrs for SocketAddr {
     type Iter = option::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         Ok(Some(*self).into_iter())
     }
@@ -76,6 +79,7 @@ impl ToSocketAddrs for SocketAddr {
 
 impl ToSocketAddrs for SocketAddrV4 {
     type Iter = option::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         SocketAddr::V4(*self).to_socket_addrs()
     }
@@ -83,6 +87,7 @@ impl ToSocketAddrs for SocketAddrV4 {
 
 impl ToSocketAddrs for SocketAddrV6 {
     type Iter = option::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         SocketAddr::V6(*self).to_socket_addrs()
     }
@@ -90,6 +95,7 @@ impl ToSocketAddrs for SocketAddrV6 {
 
 impl ToSocketAddrs for (IpAddr, u16) {
     type Iter = option::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         SocketAddr::new(self.0, self.1).to_socket_addrs()
     }
@@ -97,6 +103,7 @@ impl ToSocketAddrs for (IpAddr, u16) {
 
 impl ToSocketAddrs for (Ipv4Addr, u16) {
     type Iter = option::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         SocketAddrV4::new(self.0, self.1).to_socket_addrs()
     }
@@ -104,6 +111,7 @@ impl ToSocketAddrs for (Ipv4Addr, u16) {
 
 impl ToSocketAddrs for (Ipv6Addr, u16) {
     type Iter = option::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         SocketAddrV6::new(self.0, self.1, 0, 0).to_socket_addrs()
     }
@@ -111,6 +119,7 @@ impl ToSocketAddrs for (Ipv6Addr, u16) {
 
 impl ToSocketAddrs for (&str, u16) {
     type Iter = vec::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         let (host, port) = *self;
         // A numeric host needs no lookup (std parses these first too).
@@ -123,6 +132,7 @@ impl ToSocketAddrs for (&str, u16) {
 
 impl ToSocketAddrs for (String, u16) {
     type Iter = vec::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         (self.0.as_str(), self.1).to_socket_addrs()
     }
@@ -130,6 +140,7 @@ impl ToSocketAddrs for (String, u16) {
 
 impl ToSocketAddrs for str {
     type Iter = vec::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         if let Ok(addr) = self.parse::<SocketAddr>() {
             return Ok(vec![addr].into_iter());
@@ -149,6 +160,7 @@ impl ToSocketAddrs for str {
 
 impl ToSocketAddrs for String {
     type Iter = vec::IntoIter<SocketAddr>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         self.as_str().to_socket_addrs()
     }
@@ -156,6 +168,7 @@ impl ToSocketAddrs for String {
 
 impl<'a> ToSocketAddrs for &'a [SocketAddr] {
     type Iter = iter::Cloned<slice::Iter<'a, SocketAddr>>;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         Ok(self.iter().cloned())
     }
@@ -163,6 +176,7 @@ impl<'a> ToSocketAddrs for &'a [SocketAddr] {
 
 impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {
     type Iter = T::Iter;
+    #[track_caller]
     fn to_socket_addrs(&self) -> io::Result<Self::Iter> {
         (**self).to_socket_addrs()
     }
@@ -171,12 +185,14 @@ impl<T: ToSocketAddrs + ?Sized> ToSocketAddrs for &T {
 /// Resolves `host` with std's resolver on the blocking pool, so the lookup
 /// never blocks a worker, and a cancellation of the caller does not wait
 /// for it.
+#[track_caller]
 fn lookup_host(host: &str, port: u16) -> io::Result<vec::IntoIter<SocketAddr>> {
     let host = host.to_owned();
-    unblock_abandon(move || {
+    let lookup = move || {
         std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), port))
             .map(|addrs| addrs.collect::<Vec<_>>().into_iter())
-    })
+    };
+    run_abandoning(lookup, WaitReason::Resolve)
 }
 
 #[cfg(test)]

@@ -11,10 +11,12 @@
 
 use std::io;
 use std::os::fd::AsRawFd;
+use std::panic::Location;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use spool_runtime::trace::SocketOp;
 use spool_runtime::{Direction, IoSource};
 
 /// A socket `S` whose blocking operations park the calling green thread.
@@ -87,13 +89,23 @@ impl<S: AsRawFd> Io<S> {
 
     /// Runs a read-side operation (read, recv, accept, peek) with std's
     /// blocking semantics: waits for readiness, up to the read timeout.
+    #[track_caller]
     pub(crate) fn read<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
-        self.run(Direction::Read, &self.settings.read_timeout, op)
+        let timeout = &self.settings.read_timeout;
+        self.run(Direction::Read, SocketOp::Read, timeout, op)
+    }
+
+    /// As `read`, for an `accept` (a dump says so).
+    #[track_caller]
+    pub(crate) fn accept<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
+        let timeout = &self.settings.read_timeout;
+        self.run(Direction::Read, SocketOp::Accept, timeout, op)
     }
 
     /// As `read`, for a read of up to `len` bytes from a stream socket:
     /// skips the attempt that would only say `WouldBlock` after a short
     /// read (see `IoSource::read_stream`).
+    #[track_caller]
     pub(crate) fn read_stream(
         &self,
         len: usize,
@@ -109,13 +121,19 @@ impl<S: AsRawFd> Io<S> {
 
     /// As `read`, for write-side operations (write, send), with the write
     /// timeout.
+    #[track_caller]
     pub(crate) fn write<R>(&self, op: impl FnMut(&S) -> io::Result<R>) -> io::Result<R> {
-        self.run(Direction::Write, &self.settings.write_timeout, op)
+        let timeout = &self.settings.write_timeout;
+        self.run(Direction::Write, SocketOp::Write, timeout, op)
     }
 
+    /// Runs `op` with std's blocking semantics, its waits recorded for
+    /// thread dumps as `what` at the caller's call site.
+    #[track_caller]
     fn run<R>(
         &self,
         direction: Direction,
+        what: SocketOp,
         timeout: &AtomicU64,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
@@ -124,20 +142,26 @@ impl<S: AsRawFd> Io<S> {
         }
         entry_checkpoint();
         let deadline = deadline_after(timeout);
-        self.source.io(direction, deadline, || op(&self.socket))
+        let site = Location::caller();
+        self.source
+            .io_as(what, site, direction, deadline, || op(&self.socket))
     }
 
     /// Runs `op` until it stops reporting `WouldBlock`, waiting for
     /// `direction` readiness up to `deadline` in between, whatever the
     /// socket's timeouts and blocking mode: for a non-blocking `connect`,
     /// whose `op` reports `WouldBlock` while the connection is in progress.
+    /// Its waits are recorded for thread dumps as a `connect` at `site`.
     pub(crate) fn run_until<R>(
         &self,
+        site: &'static Location<'static>,
         direction: Direction,
         deadline: Option<Instant>,
         mut op: impl FnMut(&S) -> io::Result<R>,
     ) -> io::Result<R> {
-        self.source.io(direction, deadline, || op(&self.socket))
+        let what = SocketOp::Connect;
+        self.source
+            .io_as(what, site, direction, deadline, || op(&self.socket))
     }
 
     pub(crate) fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {

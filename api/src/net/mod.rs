@@ -114,12 +114,14 @@ pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
 
 /// Every address `addr` resolves to.
+#[track_caller]
 pub(crate) fn resolve<A: ToSocketAddrs + ?Sized>(addr: &A) -> stdio::Result<Vec<SocketAddr>> {
     Ok(addr.to_socket_addrs()?.collect())
 }
 
 /// Tries `f` on each address `addr` resolves to until one succeeds; else
 /// the last error, as std does.
+#[track_caller]
 pub(crate) fn each_addr<A: ToSocketAddrs, T>(
     addr: A,
     mut f: impl FnMut(&SocketAddr) -> stdio::Result<T>,

@@ -2,6 +2,7 @@
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::panic::Location;
 use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, SockRef, Socket, Type};
@@ -97,6 +98,7 @@ impl TcpListener {
     ///
     /// Binding to port 0 asks the system for a free port; see
     /// [`local_addr`](TcpListener::local_addr).
+    #[track_caller]
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
         each_addr(addr, |addr| {
             let socket = Socket::new(
@@ -139,10 +141,11 @@ impl TcpListener {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let (stream, addr) = self
             .io
-            .read(|l| l.accept())
+            .accept(|l| l.accept())
             .map_err(|e| describe_exhaustion(e, "an accepted TCP connection"))?;
         Ok((TcpStream::from_accepted(stream)?, addr))
     }
@@ -201,6 +204,7 @@ impl TcpListener {
 impl<'a> Iterator for Incoming<'a> {
     type Item = io::Result<TcpStream>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
         Some(self.listener.accept().map(|(stream, _)| stream))
     }
@@ -217,8 +221,10 @@ impl TcpStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
-        each_addr(addr, |a| TcpStream::connect_deadline(a, None))
+        let site = Location::caller();
+        each_addr(addr, |a| TcpStream::connect_deadline(a, None, site))
     }
 
     /// Opens a connection to `addr`, failing with
@@ -229,6 +235,7 @@ impl TcpStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -236,10 +243,17 @@ impl TcpStream {
                 "cannot set a 0 duration timeout",
             ));
         }
-        TcpStream::connect_deadline(addr, Instant::now().checked_add(timeout))
+        let deadline = Instant::now().checked_add(timeout);
+        TcpStream::connect_deadline(addr, deadline, Location::caller())
     }
 
-    fn connect_deadline(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+    /// Connects to `addr`; `site` is the call site a thread dump shows.
+    #[track_caller]
+    fn connect_deadline(
+        addr: &SocketAddr,
+        deadline: Option<Instant>,
+        site: &'static Location<'static>,
+    ) -> io::Result<TcpStream> {
         let socket = Socket::new(
             Domain::for_address(*addr),
             Type::STREAM.nonblocking().cloexec(),
@@ -250,16 +264,18 @@ impl TcpStream {
         match SockRef::from(io.get()).connect(&(*addr).into()) {
             Ok(()) => {}
             Err(e) if e.raw_os_error() == Some(libc_einprogress()) => {
-                io.run_until(Direction::Write, deadline, |s| match s.take_error()? {
-                    Some(e) => Err(e),
-                    None => match s.peer_addr() {
-                        Ok(_) => Ok(()),
-                        // Still connecting.
-                        Err(e) if e.kind() == io::ErrorKind::NotConnected => {
-                            Err(io::ErrorKind::WouldBlock.into())
-                        }
-                        Err(e) => Err(e),
-                    },
+                io.run_until(site, Direction::Write, deadline, |s| {
+                    match s.take_error()? {
+                        Some(e) => Err(e),
+                        None => match s.peer_addr() {
+                            Ok(_) => Ok(()),
+                            // Still connecting.
+                            Err(e) if e.kind() == io::ErrorKind::NotConnected => {
+                                Err(io::ErrorKind::WouldBlock.into())
+                            }
+                            Err(e) => Err(e),
+                        },
+                    }
                 })
                 .map_err(|e| {
                     if e.kind() == io::ErrorKind::WouldBlock {
@@ -338,6 +354,7 @@ impl TcpStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| s.peek(buf))
     }
@@ -425,21 +442,25 @@ fn libc_einprogress() -> i32 {
 /// unwinding from a cancellation gets an error of kind `TimedOut` instead
 /// of waiting.
 impl Read for TcpStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
 }
 
 impl Read for &TcpStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let len = buf.len();
         self.io.read_stream(len, |mut s| s.read(buf))
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let len = bufs.iter().map(|b| b.len()).sum();
         self.io.read_stream(len, |mut s| s.read_vectored(bufs))
@@ -452,10 +473,12 @@ impl Read for &TcpStream {
 /// a cancellation gets an error of kind `TimedOut` instead of waiting (so
 /// a `BufWriter` dropped during a cancellation does not hang).
 impl Write for TcpStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }
@@ -466,10 +489,12 @@ impl Write for TcpStream {
 }
 
 impl Write for &TcpStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.io.write(|mut s| s.write(buf))
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.io.write(|mut s| s.write_vectored(bufs))
     }

@@ -40,6 +40,7 @@ pub struct UdpSocket {
 impl UdpSocket {
     /// Creates a socket bound to `addr`, trying each address it resolves
     /// to until one binds.
+    #[track_caller]
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
         let addrs = resolve(&addr)?;
         let socket = std::net::UdpSocket::bind(&addrs[..])
@@ -57,6 +58,7 @@ impl UdpSocket {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.io.read(|s| s.recv_from(buf))
     }
@@ -67,6 +69,7 @@ impl UdpSocket {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         self.io.read(|s| s.peek_from(buf))
     }
@@ -77,6 +80,7 @@ impl UdpSocket {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
         match resolve(&addr)?.first() {
             Some(to) => self.io.write(|s| s.send_to(buf, to)),
@@ -203,6 +207,7 @@ impl UdpSocket {
 
     /// Connects the socket to the first address `addr` resolves to that
     /// accepts: `send` and `recv` then talk to it only.
+    #[track_caller]
     pub fn connect<A: ToSocketAddrs>(&self, addr: A) -> io::Result<()> {
         each_addr(addr, |a| self.io.get().connect(a))
     }
@@ -213,6 +218,7 @@ impl UdpSocket {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.io.write(|s| s.send(buf))
     }
@@ -223,6 +229,7 @@ impl UdpSocket {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| s.recv(buf))
     }
@@ -233,6 +240,7 @@ impl UdpSocket {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| s.peek(buf))
     }

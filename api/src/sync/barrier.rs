@@ -10,6 +10,8 @@
 
 use std::fmt;
 
+use spool_runtime::trace::WaitReason;
+
 use super::condvar::{Condvar, Outcome, WhileUnwinding};
 use super::mutex::Mutex;
 use crate::loom::cancel;
@@ -95,14 +97,18 @@ impl Barrier {
     /// let me = barrier.wait().is_leader();
     /// assert!(me ^ other.join().unwrap());
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> BarrierWaitResult {
         // Poison cannot arise: no user code runs while the lock is held.
         let mut round = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         let generation = round.generation;
         round.count += 1;
         if round.count < self.num_threads {
+            let reason = WaitReason::Barrier(crate::loom::object_id(self));
             while round.generation == generation {
-                let (relocked, outcome) = self.cvar.wait_inner(round, None, WhileUnwinding::Block);
+                let (relocked, outcome) =
+                    self.cvar
+                        .wait_as(round, None, WhileUnwinding::Block, reason);
                 round = relocked;
                 if let Outcome::Cancelled(cancelled) = outcome {
                     if round.generation == generation {

@@ -33,6 +33,8 @@ use std::fmt;
 use std::sync::{LockResult, PoisonError};
 use std::time::{Duration, Instant};
 
+use spool_runtime::trace::WaitReason;
+
 use super::mutex::MutexGuard;
 use super::waitlist::{WaitList, Waited, Waiter, WAITING};
 use crate::loom::cancel::{self, Cancelled};
@@ -163,6 +165,7 @@ impl Condvar {
     /// }
     /// assert_eq!(*n, 1);
     /// ```
+    #[track_caller]
     pub fn wait<'a, T>(&self, guard: MutexGuard<'a, T>) -> LockResult<MutexGuard<'a, T>> {
         let (guard, outcome) = self.wait_inner(guard, None, WhileUnwinding::ReturnEarly);
         if let Outcome::Cancelled(cancelled) = outcome {
@@ -191,6 +194,7 @@ impl Condvar {
     /// let pending = pair.1.wait_while(pair.0.lock().unwrap(), |p| *p).unwrap();
     /// assert!(!*pending);
     /// ```
+    #[track_caller]
     pub fn wait_while<'a, T, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -227,6 +231,7 @@ impl Condvar {
     /// let (_g, r) = c.wait_timeout(m.lock().unwrap(), Duration::from_millis(5)).unwrap();
     /// assert!(r.timed_out() && start.elapsed() >= Duration::from_millis(5));
     /// ```
+    #[track_caller]
     pub fn wait_timeout<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -256,6 +261,7 @@ impl Condvar {
     /// assert!(timed_out);
     /// ```
     #[deprecated(note = "replaced by `spool::sync::Condvar::wait_timeout`")]
+    #[track_caller]
     pub fn wait_timeout_ms<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -287,6 +293,7 @@ impl Condvar {
     ///     .unwrap();
     /// assert!(r.timed_out() && *n == 0);
     /// ```
+    #[track_caller]
     pub fn wait_timeout_while<'a, T, F>(
         &self,
         mut guard: MutexGuard<'a, T>,
@@ -378,6 +385,7 @@ impl Condvar {
 
     /// One timed wait for `wait_timeout`: the guard and whether it timed
     /// out (also under rule R1); unwinds if cancelled.
+    #[track_caller]
     fn wait_timed<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
@@ -394,11 +402,26 @@ impl Condvar {
     /// The wait itself: enqueue, unlock, wait until notified, `deadline`
     /// (`None`: none) or a cancellation, lock again. The mutex is locked
     /// again whatever the outcome; the caller unwinds on `Cancelled`.
+    #[track_caller]
     pub(super) fn wait_inner<'a, T>(
         &self,
         guard: MutexGuard<'a, T>,
         deadline: Option<Instant>,
         while_unwinding: WhileUnwinding,
+    ) -> (MutexGuard<'a, T>, Outcome) {
+        let reason = WaitReason::Condvar(crate::loom::object_id(self));
+        self.wait_as(guard, deadline, while_unwinding, reason)
+    }
+
+    /// `wait_inner`, recording the wait as `reason` for thread dumps (a
+    /// `Barrier` waits on its condvar as a barrier wait).
+    #[track_caller]
+    pub(super) fn wait_as<'a, T>(
+        &self,
+        guard: MutexGuard<'a, T>,
+        deadline: Option<Instant>,
+        while_unwinding: WhileUnwinding,
+        reason: WaitReason,
     ) -> (MutexGuard<'a, T>, Outcome) {
         let mutex = MutexGuard::mutex(&guard);
         let waiter = Waiter::new(0, Instant::now());
@@ -407,6 +430,7 @@ impl Condvar {
         // The guard stays alive (it keeps its poison record, as std's does)
         // but is not used while the mutex is unlocked.
         mutex.raw_unlock();
+        crate::loom::note_wait(reason);
         let outcome = match waiter.wait_cancellable(deadline) {
             Waited::Woken(_) => Outcome::Notified,
             Waited::TimedOut => self.withdraw(&waiter, Outcome::TimedOut),

@@ -84,6 +84,7 @@ impl Event {
     /// let never = Event::new();
     /// assert!(spool::time::timeout(Duration::from_millis(5), || never.wait()).is_err());
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
         if let Err(cancelled) = self.wait_until(None, true) {
             cancel::raise(cancelled);
@@ -106,6 +107,7 @@ impl Event {
     /// event.set();
     /// assert!(event.wait_timeout(Duration::from_millis(1)));
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         if timeout.is_zero() {
             return self.is_set();
@@ -119,6 +121,7 @@ impl Event {
     /// Waits until the event is set or `deadline` (`None`: none); a
     /// cancellation point. `Ok(false)` on timeout, and under rule R1
     /// unless `block_while_unwinding` (then it goes on waiting, masked).
+    #[track_caller]
     fn wait_until(
         &self,
         deadline: Option<Instant>,
@@ -135,6 +138,9 @@ impl Event {
             }
             list.push_back(waiter.clone());
         }
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::Event(
+            crate::loom::object_id(self),
+        ));
         let failed = match waiter.wait_cancellable(deadline) {
             Waited::Woken(reason) => return Ok(reason == SET),
             Waited::TimedOut => None,

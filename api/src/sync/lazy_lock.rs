@@ -78,6 +78,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     /// let lazy = LazyLock::new(|| 92);
     /// assert_eq!(*LazyLock::force(&lazy), 92);
     /// ```
+    #[track_caller]
     pub fn force(this: &LazyLock<T, F>) -> &T {
         this.once.call_once_force(|state| {
             if state.is_poisoned() {
@@ -113,6 +114,7 @@ impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
     type Target = T;
 
     /// Forces evaluation ([`LazyLock::force`]).
+    #[track_caller]
     fn deref(&self) -> &T {
         LazyLock::force(self)
     }

@@ -93,6 +93,7 @@ impl<T> Sender<T> {
     /// drop(rx);
     /// assert_eq!(tx.send(1), Err(SendError(1)));
     /// ```
+    #[track_caller]
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         self.inner.send(t).map_err(send_error)
     }
@@ -138,6 +139,7 @@ impl<T> SyncSender<T> {
     /// spool::thread::spawn(move || assert_eq!(rx.recv(), Ok(9)));
     /// tx.send(9).unwrap();
     /// ```
+    #[track_caller]
     pub fn send(&self, t: T) -> Result<(), SendError<T>> {
         self.inner.send(t).map_err(send_error)
     }
@@ -216,6 +218,7 @@ impl<T> Receiver<T> {
     /// drop(tx);
     /// assert_eq!(rx.recv(), Err(RecvError));
     /// ```
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.inner.recv().map_err(|_| RecvError)
     }
@@ -231,6 +234,7 @@ impl<T> Receiver<T> {
     /// let (_tx, rx) = channel::<i32>();
     /// assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
     /// ```
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.inner.recv_timeout(timeout).map_err(recv_timeout_error)
     }
@@ -281,6 +285,7 @@ pub struct Iter<'a, T: 'a> {
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
@@ -321,6 +326,7 @@ pub struct IntoIter<T> {
 
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }

@@ -57,6 +57,8 @@ use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::{LockResult, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
+use spool_runtime::trace::WaitReason;
+
 use super::poison;
 use super::waitlist::{WaitList, Waited, Waiter, WAITING};
 use crate::loom::atomic::{AtomicU32, Ordering};
@@ -224,6 +226,7 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.lock().unwrap(), 10);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
         self.raw_lock();
         MutexGuard::new(self)
@@ -309,6 +312,7 @@ impl<T: ?Sized> Mutex<T> {
     /// Takes `LOCKED`, parking if needed; a cancellation point where it
     /// parks. Used by `lock`.
     #[inline]
+    #[track_caller]
     pub(crate) fn raw_lock(&self) {
         // `Acquire`: pairs with the previous owner's `Release` unlock, so
         // its writes to the data are visible to us.
@@ -324,6 +328,7 @@ impl<T: ?Sized> Mutex<T> {
     /// As `raw_lock`, but never a cancellation point: how `Condvar` takes
     /// the mutex back, which it must hold before it returns or unwinds.
     #[inline]
+    #[track_caller]
     pub(crate) fn raw_lock_masked(&self) {
         // `Acquire`: as in `raw_lock`.
         if self
@@ -369,6 +374,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// The slow path of `raw_lock` (`cancellable`) and `raw_lock_masked`.
     #[cold]
+    #[track_caller]
     fn lock_contended(&self, cancellable: bool) {
         let mut waiter: Option<Arc<Waiter>> = None;
         loop {
@@ -400,6 +406,12 @@ impl<T: ?Sized> Mutex<T> {
                 list.push_back(current.clone());
             }
             drop(list);
+            if !requeue {
+                crate::loom::note_wait(WaitReason::Mutex(
+                    crate::loom::object_id(&self.state),
+                    None,
+                ));
+            }
             let reason = if cancellable {
                 match current.wait_cancellable(None) {
                     Waited::Woken(reason) => reason,

@@ -235,6 +235,7 @@ impl Once {
     /// once.call_once(|| {});
     /// once.wait_force();
     /// ```
+    #[track_caller]
     pub fn wait_force(&self) {
         loop {
             match self.state.load(Ordering::Acquire) {
@@ -246,6 +247,7 @@ impl Once {
 
     /// Parks until a closure has completed, waiting through poisoned
     /// runs (for `OnceLock::wait`).
+    #[track_caller]
     pub(crate) fn wait_complete(&self) {
         while !self.is_completed() {
             self.park_while(|s| s != COMPLETE);
@@ -290,6 +292,7 @@ impl Once {
     /// Enqueues and parks if `state` still satisfies `blocked` under the
     /// list lock (see "No lost wakeup"); a cancellation point (see
     /// "Cancellation"). The caller looks at `state` again.
+    #[track_caller]
     fn park_while(&self, blocked: impl Fn(u32) -> bool) {
         let waiter = Waiter::new(0, Instant::now());
         {
@@ -299,6 +302,9 @@ impl Once {
             }
             list.push_back(waiter.clone());
         }
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::Once(
+            crate::loom::object_id(self),
+        ));
         match waiter.wait_cancellable(None) {
             Waited::Woken(_) => {}
             Waited::Cancelled(cancelled) => {

@@ -99,6 +99,7 @@ impl<T> OnceLock<T> {
     /// cell.set(9).unwrap();
     /// assert_eq!(reader.join().unwrap(), 9);
     /// ```
+    #[track_caller]
     pub fn wait(&self) -> &T {
         // Not `wait_force`: a panicked initialiser leaves the cell empty
         // and std's `OnceLock::wait` keeps waiting for a successful one.
@@ -117,6 +118,7 @@ impl<T> OnceLock<T> {
     /// assert_eq!(cell.set(1), Ok(()));
     /// assert_eq!(cell.set(2), Err(2));
     /// ```
+    #[track_caller]
     pub fn set(&self, value: T) -> Result<(), T> {
         let mut value = Some(value);
         self.get_or_init(|| {
@@ -145,6 +147,7 @@ impl<T> OnceLock<T> {
     /// assert_eq!(*cell.get_or_init(|| 92), 92);
     /// assert_eq!(*cell.get_or_init(|| unreachable!()), 92);
     /// ```
+    #[track_caller]
     pub fn get_or_init<F>(&self, f: F) -> &T
     where
         F: FnOnce() -> T,

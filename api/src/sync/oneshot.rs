@@ -99,6 +99,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(rx.recv(), Ok(5));
     /// assert!(rx.recv().is_err());
     /// ```
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.inner.recv()
     }
@@ -126,6 +127,7 @@ impl<T> Receiver<T> {
     /// let (_tx, rx) = channel::<i32>();
     /// assert_eq!(rx.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
     /// ```
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         self.inner.recv_timeout(timeout)
     }

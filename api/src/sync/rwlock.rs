@@ -54,6 +54,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::Instant;
 
+use spool_runtime::trace::WaitReason;
+
 use super::poison;
 use super::waitlist::{Locked, WaitList, Waited, Waiter, Woken, WAITING};
 use crate::loom::cancel;
@@ -210,6 +212,7 @@ impl<T: ?Sized> RwLock<T> {
     /// returns the guard, and the cancellation is raised at the next
     /// cancellation point). A thread already unwinding waits as usual.
     #[inline]
+    #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
         if !self.try_acquire_read() {
             self.read_contended();
@@ -252,6 +255,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(*lock.read().unwrap(), [1, 2]);
     /// ```
     #[inline]
+    #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
         if !self.try_acquire_write() {
             self.lock_contended(KIND_WRITE);
@@ -365,6 +369,7 @@ impl<T: ?Sized> RwLock<T> {
     /// A `read` whose fast path failed: panics at the reader cap (see
     /// "Fast paths"), else waits in the queue.
     #[cold]
+    #[track_caller]
     fn read_contended(&self) {
         let readers = (self.state.load(Ordering::Relaxed) & !(WRITER | QUEUED)) / READER;
         assert!(
@@ -376,6 +381,7 @@ impl<T: ?Sized> RwLock<T> {
 
     /// Enqueues and waits until granted (see "Slow paths").
     #[cold]
+    #[track_caller]
     fn lock_contended(&self, kind: u32) {
         let waiter = Waiter::new(kind, Instant::now());
         let mut list = self.waiters.lock();
@@ -387,6 +393,15 @@ impl<T: ?Sized> RwLock<T> {
         drop(list);
         for woken in woken.into_iter().flatten() {
             woken.unpark();
+        }
+        if waiter.state() == WAITING {
+            let id = crate::loom::object_id(&self.state);
+            let reason = if kind == KIND_WRITE {
+                WaitReason::RwLockWrite(id)
+            } else {
+                WaitReason::RwLockRead(id)
+            };
+            crate::loom::note_wait(reason);
         }
         // `Waiter::state` is read with `Acquire`, and the grant stored it
         // with `Release` after reading `state` with `Acquire`: the previous

@@ -111,6 +111,7 @@ impl Semaphore {
     /// // Nobody releases a permit: the timeout cancels the wait.
     /// assert!(spool::time::timeout(Duration::from_millis(5), || sem.acquire().forget()).is_err());
     /// ```
+    #[track_caller]
     pub fn acquire(&self) -> SemaphorePermit<'_> {
         match self.acquire_until(None, true) {
             Ok(permit) => permit,
@@ -144,6 +145,7 @@ impl Semaphore {
     /// assert!(first.is_some());
     /// assert!(sem.acquire_timeout(Duration::from_millis(1)).is_none());
     /// ```
+    #[track_caller]
     pub fn acquire_timeout(&self, timeout: Duration) -> Option<SemaphorePermit<'_>> {
         if let Some(permit) = self.try_acquire() {
             return Some(permit);
@@ -192,6 +194,7 @@ impl Semaphore {
     /// Takes a permit, waiting until `deadline` (`None`: none) at most; a
     /// cancellation point. Under rule R1 it goes on waiting (masked) if
     /// `block_while_unwinding`, else fails with `Unwinding`.
+    #[track_caller]
     fn acquire_until(
         &self,
         deadline: Option<Instant>,
@@ -211,6 +214,9 @@ impl Semaphore {
             }
             list.push_back(waiter.clone());
         }
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::Semaphore(
+            crate::loom::object_id(self),
+        ));
         let failed = match waiter.wait_cancellable(deadline) {
             // `GRANTED` is the only wake reason.
             Waited::Woken(_) => return Ok(permit()),

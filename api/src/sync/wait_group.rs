@@ -114,6 +114,7 @@ impl WaitGroup {
     /// wg.add(1); // never done
     /// assert!(spool::time::timeout(Duration::from_millis(5), || wg.wait()).is_err());
     /// ```
+    #[track_caller]
     pub fn wait(&self) {
         if let Err(cancelled) = self.wait_until(None, true) {
             cancel::raise(cancelled);
@@ -137,6 +138,7 @@ impl WaitGroup {
     /// wg.done();
     /// assert!(wg.wait_timeout(Duration::from_millis(1)));
     /// ```
+    #[track_caller]
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         if timeout.is_zero() {
             return self.count() == 0;
@@ -150,6 +152,7 @@ impl WaitGroup {
     /// Waits until the count is zero or `deadline` (`None`: none); a
     /// cancellation point. `Ok(false)` on timeout, and under rule R1
     /// unless `block_while_unwinding` (then it goes on waiting, masked).
+    #[track_caller]
     fn wait_until(
         &self,
         deadline: Option<Instant>,
@@ -166,6 +169,9 @@ impl WaitGroup {
             }
             list.push_back(waiter.clone());
         }
+        crate::loom::note_wait(spool_runtime::trace::WaitReason::WaitGroup(
+            crate::loom::object_id(self),
+        ));
         let failed = match waiter.wait_cancellable(deadline) {
             Waited::Woken(reason) => return Ok(reason == DONE),
             Waited::TimedOut => None,

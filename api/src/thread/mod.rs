@@ -381,14 +381,16 @@ pub(crate) struct JoinInner<'scope, T> {
 }
 
 impl<T> JoinInner<'_, T> {
+    #[track_caller]
     pub(crate) fn join(self) -> Result<T> {
-        self.packet.join()
+        self.packet.join(self.thread.id())
     }
 
     /// Waits for the thread to end, not a cancellation point (see
     /// `Builder::spawn_run`).
+    #[track_caller]
     pub(crate) fn join_to_end(self) -> Result<T> {
-        self.packet.join_to_end()
+        self.packet.join_to_end(self.thread.id())
     }
 
     pub(crate) fn cancel(&self, reason: crate::cancel::CancelReason) {
@@ -436,6 +438,7 @@ impl<T> JoinHandle<T> {
     /// let waited = spool::time::timeout(Duration::from_millis(5), move || slow.join());
     /// assert!(waited.is_err()); // the timeout ended the wait, not the thread
     /// ```
+    #[track_caller]
     pub fn join(self) -> Result<T> {
         self.0.join()
     }

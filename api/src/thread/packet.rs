@@ -3,12 +3,13 @@
 
 use std::cell::UnsafeCell;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use spool_runtime::cancel::{raise, Cancelled, Check, Inherited};
-use spool_runtime::ThreadHandle;
+use spool_runtime::trace::WaitReason;
+use spool_runtime::{ThreadHandle, ThreadId};
 
 /// The thread is running; nobody waits yet.
 const RUNNING: u8 = 0;
@@ -106,8 +107,9 @@ impl<'scope, T> Packet<'scope, T> {
     /// with the joiner's cancellation rather than hand it the child's
     /// payload as a result (which `join().unwrap()` would turn into a
     /// panic).
-    pub(crate) fn join(&self) -> crate::thread::Result<T> {
-        let result = self.wait_and_take(true);
+    #[track_caller]
+    pub(crate) fn join(&self, thread: ThreadId) -> crate::thread::Result<T> {
+        let result = self.wait_and_take(true, thread);
         if let Err(payload) = &result {
             if Cancelled::from_payload(payload).is_some() {
                 if let Check::Raise(cancelled) = spool_runtime::cancel::check() {
@@ -122,13 +124,16 @@ impl<'scope, T> Packet<'scope, T> {
     /// Joiner side, not a cancellation point: waits for the thread to end
     /// whatever happens. For `Runtime::run`, whose thread borrows from the
     /// caller's stack, so the caller must not unwind before it has ended.
-    pub(crate) fn join_to_end(&self) -> crate::thread::Result<T> {
-        self.wait_and_take(false)
+    #[track_caller]
+    pub(crate) fn join_to_end(&self, thread: ThreadId) -> crate::thread::Result<T> {
+        self.wait_and_take(false, thread)
     }
 
     /// Waits for the result and takes it; if `cancellable`, a cancelled
-    /// joiner gives up waiting and unwinds.
-    fn wait_and_take(&self, cancellable: bool) -> crate::thread::Result<T> {
+    /// joiner gives up waiting and unwinds. `thread` is the one joined (for
+    /// thread dumps).
+    #[track_caller]
+    fn wait_and_take(&self, cancellable: bool, thread: ThreadId) -> crate::thread::Result<T> {
         if self.state.load(Ordering::Acquire) != DONE {
             // SAFETY: we are the only joiner (`join` consumes the handle)
             // and the spawned thread reads `joiner` only after WAITING.
@@ -146,6 +151,7 @@ impl<'scope, T> Packet<'scope, T> {
                 // wake of ours is harmless), unless the thread finished
                 // meanwhile (rule R2). While unwinding, it waits as usual
                 // (rule R1).
+                crate::loom::note_wait(WaitReason::Join(thread));
                 while self.state.load(Ordering::Acquire) != DONE {
                     if !cancellable {
                         spool_runtime::wait();
@@ -400,7 +406,14 @@ impl ScopeData {
     /// children borrow from the caller's stack, so it cannot unwind before
     /// they end; a cancellation reaches them instead (they inherit the
     /// caller's scopes).
-    pub(crate) fn wait_all(&self) {
+    ///
+    /// `site` is the call site recorded for thread dumps: the scope's or
+    /// the task group's.
+    pub(crate) fn wait_all(&self, site: &'static Location<'static>) {
+        if self.num_running_threads.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        crate::loom::note_wait_at(WaitReason::ScopeExit, site);
         while self.num_running_threads.load(Ordering::Acquire) != 0 {
             spool_runtime::wait();
         }

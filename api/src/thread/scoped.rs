@@ -17,7 +17,7 @@
 
 use std::fmt;
 use std::marker::PhantomData;
-use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::panic::{catch_unwind, AssertUnwindSafe, Location};
 use std::sync::Arc;
 
 use super::packet::ScopeData;
@@ -62,7 +62,7 @@ where
 {
     let scope = Scope::new();
     let result = catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    scope.data.wait_all();
+    scope.data.wait_all(Location::caller());
     // Children cancelled with the caller (they inherit its cancel scopes)
     // did not finish their work: the caller's cancellation is raised here,
     // at the scope's exit, rather than returning as if they had.
@@ -89,9 +89,10 @@ impl Scope<'_, '_> {
     }
 
     /// Waits, uncancellably, until every thread spawned in the scope has
-    /// finished and dropped its packet.
-    pub(crate) fn wait_all(&self) {
-        self.data.wait_all();
+    /// finished and dropped its packet. `site` is the call site recorded
+    /// for thread dumps.
+    pub(crate) fn wait_all(&self, site: &'static Location<'static>) {
+        self.data.wait_all(site);
     }
 }
 
@@ -134,6 +135,7 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     /// let sum = spool::thread::scope(|s| s.spawn(|| data.iter().sum::<i32>()).join().unwrap());
     /// assert_eq!(sum, 6);
     /// ```
+    #[track_caller]
     pub fn join(self) -> Result<T> {
         self.0.join()
     }

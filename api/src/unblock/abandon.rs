@@ -22,6 +22,7 @@
 use std::thread;
 
 use spool_runtime::cancel::{self, Check};
+use spool_runtime::trace::WaitReason;
 
 use crate::loom::thread::{current, Thread};
 use crate::loom::{Arc, Mutex};
@@ -66,7 +67,19 @@ use crate::loom::{Arc, Mutex};
 /// # Panics
 /// A panic in `f` is caught on the pool thread and resumed in the caller,
 /// as with `unblock` (or dropped unseen, if the caller has left).
+#[track_caller]
 pub fn unblock_abandon<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    run_abandoning(f, WaitReason::Unblock)
+}
+
+/// `unblock_abandon`, its wait recorded as `reason` for thread dumps (a
+/// host name resolution is one).
+#[track_caller]
+pub(crate) fn run_abandoning<F, T>(f: F, reason: WaitReason) -> T
 where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
@@ -80,6 +93,10 @@ where
     super::pool().submit(Box::new(move || {
         delivery.complete(super::run_closure(scopes, f));
     }));
+    if let Some(result) = handoff.take() {
+        return super::finish(result);
+    }
+    crate::loom::note_wait(reason);
     loop {
         if let Some(result) = handoff.take() {
             return super::finish(result);

@@ -235,8 +235,11 @@
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Instant;
+
+use spool_runtime::trace::WaitReason;
 
 use std::ops::{Deref, DerefMut};
 
@@ -244,7 +247,7 @@ use crate::loom::atomic::{fence, AtomicBool, AtomicUsize, Ordering};
 use crate::loom::thread;
 use crate::loom::{Mutex, MutexGuard};
 
-use super::context::{Abort, Context, DISCONNECTED, FIRST_OPERATION, WAITING};
+use super::context::{Abort, Context, WaitSite, DISCONNECTED, FIRST_OPERATION, WAITING};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
 use super::ring::{CachePadded, Claim, Pop, Refused, Ring};
 
@@ -637,6 +640,7 @@ impl<T> Chan<T> {
     }
 
     /// Sends, blocking until `deadline` (forever if `None`).
+    #[track_caller]
     pub(crate) fn send(
         &self,
         msg: T,
@@ -646,6 +650,7 @@ impl<T> Chan<T> {
         if let Some(ring) = &self.ring {
             return self.ring_send(ring, msg, deadline);
         }
+        let site = Location::caller();
         let mut inner = self.lock();
         match self.put(&mut inner, msg) {
             Put::Sent(woken) => {
@@ -657,7 +662,7 @@ impl<T> Chan<T> {
             // Still holding the lock, so the registration below belongs to
             // the same critical section as the failed attempt.
             Put::Full(msg) => {
-                Context::with_current(move |cx| self.send_blocking(inner, msg, deadline, cx))
+                Context::with_current(move |cx| self.send_blocking(inner, msg, deadline, cx, site))
             }
         }
     }
@@ -672,7 +677,12 @@ impl<T> Chan<T> {
         mut msg: T,
         deadline: Option<Instant>,
         cx: &Arc<Context>,
+        site: &'static Location<'static>,
     ) -> Result<(), SendTimeoutError<T>> {
+        let why = WaitSite {
+            reason: WaitReason::Send(crate::loom::object_id(self)),
+            site,
+        };
         loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(SendTimeoutError::Timeout(msg));
@@ -684,7 +694,7 @@ impl<T> Chan<T> {
                 inner.recv_observers.notify(&mut observers);
                 drop(inner);
                 observers.iter().for_each(|o| o.unpark());
-                let outcome = cx.wait_until(deadline);
+                let outcome = cx.wait_until(deadline, why);
                 if matches!(outcome, Ok(state) if state != DISCONNECTED) {
                     // A receiver selected us and took the message out of
                     // our entry (even if we are cancelled by now: rule R2).
@@ -709,7 +719,7 @@ impl<T> Chan<T> {
             }
             inner.senders.push(cx, FIRST_OPERATION, None);
             drop(inner);
-            if let Err(abort) = cx.wait_until(deadline) {
+            if let Err(abort) = cx.wait_until(deadline, why) {
                 self.lock().senders.remove(cx, FIRST_OPERATION);
                 abort.raise_if_cancelled();
                 return Err(SendTimeoutError::Timeout(msg));
@@ -733,15 +743,17 @@ impl<T> Chan<T> {
 
     /// Receives, blocking until `deadline` (forever if `None`). A
     /// cancellation point: raises, or while unwinding fails with `Timeout`.
+    #[track_caller]
     pub(crate) fn recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         entry_checkpoint();
         if let Some(ring) = &self.ring {
             return self.ring_recv(ring, deadline);
         }
+        let site = Location::caller();
         match self.receive_now(self.lock()) {
             Received::Msg(msg) => Ok(msg),
             Received::Empty(inner) => {
-                Context::with_current(move |cx| self.recv_blocking(inner, deadline, cx))
+                Context::with_current(move |cx| self.recv_blocking(inner, deadline, cx, site))
             }
             Received::Disconnected => Err(RecvTimeoutError::Disconnected),
         }
@@ -753,7 +765,12 @@ impl<T> Chan<T> {
         mut inner: Locked<'c, T>,
         deadline: Option<Instant>,
         cx: &Arc<Context>,
+        site: &'static Location<'static>,
     ) -> Result<T, RecvTimeoutError> {
+        let why = WaitSite {
+            reason: WaitReason::Recv(crate::loom::object_id(self)),
+            site,
+        };
         loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RecvTimeoutError::Timeout);
@@ -767,7 +784,7 @@ impl<T> Chan<T> {
             }
             drop(inner);
             observers.iter().for_each(|o| o.unpark());
-            match cx.wait_until(deadline) {
+            match cx.wait_until(deadline, why) {
                 Err(abort) => {
                     // Nobody selected us: withdraw, and nothing was taken.
                     self.lock().receivers.remove(cx, FIRST_OPERATION);

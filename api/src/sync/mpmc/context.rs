@@ -1,8 +1,11 @@
 //! A waiter: one blocked thread and the word that says which of its
 //! operations won. See "Waiters and selection" at the top of `chan.rs`.
 
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::Instant;
+
+use spool_runtime::trace::WaitReason;
 
 use crate::loom::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use crate::loom::chan_cancel::{self, Cancelled, Check};
@@ -181,19 +184,34 @@ impl Context {
     /// costs one more check. No wakeup is lost: whoever decides the
     /// outcome does so before waking us, and a wait returns at once if
     /// that wake came before it.
-    pub(crate) fn wait_until(&self, deadline: Option<Instant>) -> Result<usize, Abort> {
-        self.wait(deadline, true)
+    ///
+    /// `why` is recorded for thread dumps once the wait stops yielding.
+    pub(crate) fn wait_until(
+        &self,
+        deadline: Option<Instant>,
+        why: WaitSite,
+    ) -> Result<usize, Abort> {
+        self.wait(deadline, true, why)
     }
 
     /// As `wait_until`, but not a cancellation point: for a wait that has
     /// no error to fail with while its thread unwinds (rule R1: a `select`
     /// or `ready` without deadline blocks as usual). Only `Abort::Deadline`
     /// can come back.
-    pub(crate) fn wait_masked(&self, deadline: Option<Instant>) -> Result<usize, Abort> {
-        self.wait(deadline, false)
+    pub(crate) fn wait_masked(
+        &self,
+        deadline: Option<Instant>,
+        why: WaitSite,
+    ) -> Result<usize, Abort> {
+        self.wait(deadline, false, why)
     }
 
-    fn wait(&self, deadline: Option<Instant>, cancellable: bool) -> Result<usize, Abort> {
+    fn wait(
+        &self,
+        deadline: Option<Instant>,
+        cancellable: bool,
+        why: WaitSite,
+    ) -> Result<usize, Abort> {
         // Before waiting: a green thread yields (see `GREEN_YIELDS`); an OS
         // thread spins briefly, which helps when the counterpart runs on
         // another core. The yield is not a cancellation point: unwinding
@@ -218,6 +236,7 @@ impl Context {
                 hint::spin_loop();
             }
         }
+        crate::loom::note_wait_at(why.reason, why.site);
         loop {
             let state = self.state();
             if state != WAITING {
@@ -248,6 +267,26 @@ impl Context {
             Err(why)
         } else {
             Ok(self.state())
+        }
+    }
+}
+
+/// What a channel or select waiter waits for and the call site of the
+/// public blocking call, recorded for thread dumps.
+#[derive(Clone, Copy)]
+pub(crate) struct WaitSite {
+    pub(crate) reason: WaitReason,
+    pub(crate) site: &'static Location<'static>,
+}
+
+impl WaitSite {
+    /// `reason`, at the call site of the `#[track_caller]` chain.
+    #[inline]
+    #[track_caller]
+    pub(crate) fn here(reason: WaitReason) -> WaitSite {
+        WaitSite {
+            reason,
+            site: Location::caller(),
         }
     }
 }
@@ -306,7 +345,7 @@ mod loom_models {
                 wins.fetch_add(1, Ordering::Relaxed);
                 ABORTED
             } else {
-                cx.wait_until(None)
+                cx.wait_until(None, WaitSite::here(WaitReason::Select(2)))
                     .expect("no deadline and no cancellation")
             };
             for selector in selectors {

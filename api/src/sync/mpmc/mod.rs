@@ -88,6 +88,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use spool_runtime::trace::WaitReason;
+
 use crate::loom::chan_cancel::{self, Check};
 
 pub(crate) use chan::Chan;
@@ -271,6 +273,17 @@ impl<T> Flavor<T> {
         }
     }
 
+    /// The channel's id in thread dumps: the address of its shared state
+    /// (0 for `never`, which has none).
+    fn id(&self) -> u64 {
+        match self {
+            Flavor::Chan(chan) => crate::loom::object_id(Arc::as_ptr(chan)),
+            Flavor::At(timer, _) => crate::loom::object_id(Arc::as_ptr(timer)),
+            Flavor::Tick(timer, _) => crate::loom::object_id(Arc::as_ptr(timer)),
+            Flavor::Never => 0,
+        }
+    }
+
     /// When a timer flavour may next have a message (`None`: never).
     fn timer_due(&self) -> Option<Instant> {
         match self {
@@ -347,6 +360,7 @@ impl<T> Sender<T> {
     /// s.send("hi").unwrap();
     /// assert_eq!(t.join().unwrap(), "hi");
     /// ```
+    #[track_caller]
     pub fn send(&self, msg: T) -> Result<(), SendError<T>> {
         self.chan
             .send(msg, None)
@@ -364,6 +378,7 @@ impl<T> Sender<T> {
     /// s.send(1).unwrap();
     /// assert_eq!(s.send_timeout(2, Duration::from_millis(1)), Err(SendTimeoutError::Timeout(2)));
     /// ```
+    #[track_caller]
     pub fn send_timeout(&self, msg: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
         self.chan.send(msg, deadline_after(timeout))
     }
@@ -377,6 +392,7 @@ impl<T> Sender<T> {
     /// s.send_deadline(1, Instant::now() + Duration::from_millis(1)).unwrap();
     /// assert_eq!(r.recv(), Ok(1));
     /// ```
+    #[track_caller]
     pub fn send_deadline(&self, msg: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
         self.chan.send(msg, Some(deadline))
     }
@@ -508,6 +524,7 @@ impl<T> Receiver<T> {
     /// assert_eq!(r.recv(), Ok(5));
     /// assert!(r.recv().is_err()); // the sender is gone
     /// ```
+    #[track_caller]
     pub fn recv(&self) -> Result<T, RecvError> {
         self.recv_until(None).map_err(|_| RecvError)
     }
@@ -522,6 +539,7 @@ impl<T> Receiver<T> {
     /// let (_s, r) = unbounded::<i32>();
     /// assert_eq!(r.recv_timeout(Duration::from_millis(1)), Err(RecvTimeoutError::Timeout));
     /// ```
+    #[track_caller]
     pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
         match deadline_after(timeout) {
             Some(deadline) => self.recv_until(Some(deadline)),
@@ -538,10 +556,12 @@ impl<T> Receiver<T> {
     /// s.send(1).unwrap();
     /// assert_eq!(r.recv_deadline(Instant::now() + Duration::from_millis(1)), Ok(1));
     /// ```
+    #[track_caller]
     pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
         self.recv_until(Some(deadline))
     }
 
+    #[track_caller]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
             Flavor::Chan(chan) => chan.recv(deadline),
@@ -549,6 +569,7 @@ impl<T> Receiver<T> {
                 if let Ok(msg) = timer.timer_try_recv() {
                     return Ok(msg);
                 }
+                crate::loom::note_wait(WaitReason::Recv(timer.id()));
                 let wake = match (timer.timer_due(), deadline) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
@@ -702,6 +723,7 @@ pub struct Iter<'a, T> {
 
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.receiver.recv().ok()
     }
@@ -754,6 +776,7 @@ pub struct IntoIter<T> {
 
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
+    #[track_caller]
     fn next(&mut self) -> Option<T> {
         self.receiver.recv().ok()
     }

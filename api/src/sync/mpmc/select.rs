@@ -39,8 +39,10 @@ use std::fmt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use spool_runtime::trace::WaitReason;
+
 use super::chan::{Packet, SendSlot};
-use super::context::{Abort, Context, ABORTED, FIRST_OPERATION};
+use super::context::{Abort, Context, WaitSite, ABORTED, FIRST_OPERATION};
 use super::error::{ReadyTimeoutError, TryReadyError};
 use super::{
     sleep_until, Flavor, Receiver, RecvError, SelectTimeoutError, SendError, Sender, TryRecvError,
@@ -455,6 +457,7 @@ impl<'a> Select<'a> {
     /// sel.recv(&r);
     /// assert_eq!(sel.select().recv(&r), Ok(3));
     /// ```
+    #[track_caller]
     pub fn select(&mut self) -> SelectedOperation<'a> {
         let index = self
             .run(Wait::Until(None))
@@ -476,6 +479,7 @@ impl<'a> Select<'a> {
     /// sel.recv(&r);
     /// assert!(sel.select_timeout(Duration::from_millis(1)).is_err());
     /// ```
+    #[track_caller]
     pub fn select_timeout(
         &mut self,
         timeout: Duration,
@@ -496,6 +500,7 @@ impl<'a> Select<'a> {
     /// let oper = sel.select_deadline(Instant::now() + Duration::from_secs(1)).unwrap();
     /// assert_eq!(oper.recv(&r), Ok(1));
     /// ```
+    #[track_caller]
     pub fn select_deadline(
         &mut self,
         deadline: Instant,
@@ -503,6 +508,7 @@ impl<'a> Select<'a> {
         self.select_until(Some(deadline))
     }
 
+    #[track_caller]
     fn select_until(
         &mut self,
         deadline: Option<Instant>,
@@ -550,6 +556,7 @@ impl<'a> Select<'a> {
     /// s.send(5).unwrap();
     /// assert_eq!(t.join().unwrap(), 5);
     /// ```
+    #[track_caller]
     pub fn ready(&mut self) -> usize {
         self.run_ready(Wait::Until(None))
             .expect("a ready without deadline returns an operation")
@@ -567,6 +574,7 @@ impl<'a> Select<'a> {
     /// sel.recv(&r);
     /// assert!(sel.ready_timeout(Duration::from_millis(1)).is_err());
     /// ```
+    #[track_caller]
     pub fn ready_timeout(&mut self, timeout: Duration) -> Result<usize, ReadyTimeoutError> {
         self.run_ready(Wait::Until(Instant::now().checked_add(timeout)))
             .ok_or(ReadyTimeoutError)
@@ -584,6 +592,7 @@ impl<'a> Select<'a> {
     /// let i = sel.recv(&r);
     /// assert_eq!(sel.ready_deadline(Instant::now()), Ok(i));
     /// ```
+    #[track_caller]
     pub fn ready_deadline(&mut self, deadline: Instant) -> Result<usize, ReadyTimeoutError> {
         self.run_ready(Wait::Until(Some(deadline)))
             .ok_or(ReadyTimeoutError)
@@ -628,6 +637,7 @@ impl<'a> Select<'a> {
     /// deadline passed, or the thread is cancelled while unwinding and the
     /// wait has a deadline). A cancellation point: see the top of this
     /// file.
+    #[track_caller]
     fn run(&mut self, wait: Wait) -> Option<usize> {
         if let Wait::Until(_) = wait {
             // A cancellation point on entry too, so a select loop whose
@@ -640,6 +650,7 @@ impl<'a> Select<'a> {
             Ok(order) => order,
             Err(none) => return none,
         };
+        let why = WaitSite::here(WaitReason::Select(order.len()));
         let mut cx: Option<Arc<Context>> = None;
         let mut registered = Vec::with_capacity(order.len());
         let mut masked = false;
@@ -683,9 +694,9 @@ impl<'a> Select<'a> {
                     Ok(cx.state())
                 }
             } else if masked {
-                cx.wait_masked(wake)
+                cx.wait_masked(wake, why)
             } else {
-                cx.wait_until(wake)
+                cx.wait_until(wake, why)
             };
             for &i in &registered {
                 self.op(i).unregister(cx, FIRST_OPERATION + i);
@@ -718,6 +729,7 @@ impl<'a> Select<'a> {
 
     /// The `ready` loop: as `run`, with observers instead of wait-list
     /// entries and without performing the operation.
+    #[track_caller]
     fn run_ready(&mut self, wait: Wait) -> Option<usize> {
         if let Wait::Until(_) = wait {
             // A cancellation point on entry too, so a select loop whose
@@ -730,6 +742,7 @@ impl<'a> Select<'a> {
             Ok(order) => order,
             Err(none) => return none,
         };
+        let why = WaitSite::here(WaitReason::Select(order.len()));
         let mut cx: Option<Arc<Context>> = None;
         let mut watched = Vec::with_capacity(order.len());
         let mut masked = false;
@@ -767,9 +780,9 @@ impl<'a> Select<'a> {
                 cx.try_select(ABORTED);
                 Ok(ABORTED)
             } else if masked {
-                cx.wait_masked(wake)
+                cx.wait_masked(wake, why)
             } else {
-                cx.wait_until(wake)
+                cx.wait_until(wake, why)
             };
             for &i in &watched {
                 self.op(i).unwatch(cx, FIRST_OPERATION + i);

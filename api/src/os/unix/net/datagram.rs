@@ -133,6 +133,7 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let (n, from) = self.receive(
             |s| s.recv_from(buf).map(|(n, from)| (n, Some(from))),
@@ -151,6 +152,7 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.receive(|s| s.recv(buf), 0)
     }
@@ -162,6 +164,7 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.receive(|s| SockRef::from(s).peek(as_uninit(buf)), 0)
     }
@@ -169,6 +172,7 @@ impl UnixDatagram {
     /// Runs the receive `op` as std's blocking call would; `shut` is what
     /// it returns once the read side is shut down (see "Receiving after
     /// `shutdown(Read)`" at the top of this file).
+    #[track_caller]
     fn receive<R>(
         &self,
         mut op: impl FnMut(&std_net::UnixDatagram) -> io::Result<R>,
@@ -193,6 +197,7 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
         self.io.write(|s| s.send_to(buf, path))
@@ -204,6 +209,7 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
         self.io.write(|s| s.send_to_addr(buf, addr))
     }
@@ -214,6 +220,7 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.io.write(|s| s.send(buf))
     }

@@ -105,10 +105,11 @@ impl UnixListener {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self
             .io
-            .read(|l| l.accept())
+            .accept(|l| l.accept())
             .map_err(|e| describe_exhaustion(e, "an accepted Unix connection"))?;
         Ok((UnixStream::from_accepted(stream)?, addr))
     }
@@ -173,6 +174,7 @@ impl<'a> IntoIterator for &'a UnixListener {
 impl Iterator for Incoming<'_> {
     type Item = io::Result<UnixStream>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<UnixStream>> {
         Some(self.listener.accept().map(|(stream, _)| stream))
     }

@@ -14,6 +14,7 @@
 
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
+use std::panic::Location;
 use std::path::Path;
 use std::time::Duration;
 
@@ -71,6 +72,7 @@ impl UnixStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         UnixStream::connect_sock_addr(&SockAddr::unix(path)?)
     }
@@ -82,12 +84,14 @@ impl UnixStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
         UnixStream::connect_sock_addr(&to_sock_addr(addr)?)
     }
 
     /// See "Connecting without blocking the worker" at the top of this
     /// file.
+    #[track_caller]
     fn connect_sock_addr(addr: &SockAddr) -> io::Result<UnixStream> {
         let socket = new_socket(Type::STREAM, "a Unix socket")?;
         let io = Io::new(std::os::unix::net::UnixStream::from(socket));
@@ -107,7 +111,8 @@ impl UnixStream {
                     pause = (pause * 2).min(CONNECT_RETRY_MAX);
                 }
                 Err(e) if e.raw_os_error() == Some(EINPROGRESS) => {
-                    io.run_until(Direction::Write, None, |s| match s.take_error()? {
+                    let site = Location::caller();
+                    io.run_until(site, Direction::Write, None, |s| match s.take_error()? {
                         Some(e) => Err(e),
                         None => match s.peer_addr() {
                             Ok(_) => Ok(()),
@@ -221,6 +226,7 @@ impl UnixStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| SockRef::from(s).peek(as_uninit(buf)))
     }
@@ -257,20 +263,24 @@ const EINPROGRESS: i32 = if cfg!(any(target_os = "linux", target_os = "android")
 /// unwinding from a cancellation gets an error of kind `TimedOut` instead
 /// of waiting.
 impl Read for UnixStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
 }
 
 impl Read for &UnixStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|mut s| s.read(buf))
     }
 
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         self.io.read(|mut s| s.read_vectored(bufs))
     }
@@ -282,10 +292,12 @@ impl Read for &UnixStream {
 /// a cancellation gets an error of kind `TimedOut` instead of waiting (so
 /// a `BufWriter` dropped during a cancellation does not hang).
 impl Write for UnixStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }
@@ -296,10 +308,12 @@ impl Write for UnixStream {
 }
 
 impl Write for &UnixStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.io.write(|mut s| s.write(buf))
     }
 
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         self.io.write(|mut s| s.write_vectored(bufs))
     }

@@ -95,6 +95,7 @@ impl<T> Chan<T> {
     /// Ring send, blocking until `deadline`. A cancellation point (see
     /// "Cancellation"): raises, dropping `msg`, or while unwinding fails
     /// with `Timeout(msg)`.
+    #[track_caller]
     pub(super) fn ring_send(
         &self,
         ring: &Ring<T>,
@@ -112,7 +113,9 @@ impl<T> Chan<T> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(SendTimeoutError::Timeout(msg));
             }
-            if let Err(abort) = Context::with_current(|cx| self.ring_wait(ring, cx, deadline, true))
+            let why = WaitSite::here(WaitReason::Send(crate::loom::object_id(self)));
+            if let Err(abort) =
+                Context::with_current(|cx| self.ring_wait(ring, cx, deadline, true, why))
             {
                 abort.raise_if_cancelled();
                 return Err(SendTimeoutError::Timeout(msg));
@@ -122,6 +125,7 @@ impl<T> Chan<T> {
 
     /// Ring receive, blocking until `deadline`. A cancellation point:
     /// raises, or while unwinding fails with `Timeout`.
+    #[track_caller]
     pub(super) fn ring_recv(
         &self,
         ring: &Ring<T>,
@@ -136,8 +140,9 @@ impl<T> Chan<T> {
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RecvTimeoutError::Timeout);
             }
+            let why = WaitSite::here(WaitReason::Recv(crate::loom::object_id(self)));
             if let Err(abort) =
-                Context::with_current(|cx| self.ring_wait(ring, cx, deadline, false))
+                Context::with_current(|cx| self.ring_wait(ring, cx, deadline, false, why))
             {
                 abort.raise_if_cancelled();
                 return Err(RecvTimeoutError::Timeout);
@@ -158,6 +163,7 @@ impl<T> Chan<T> {
         cx: &Arc<Context>,
         deadline: Option<Instant>,
         sending: bool,
+        why: WaitSite,
     ) -> Result<(), Abort> {
         let mut inner = self.lock();
         cx.reset();
@@ -180,7 +186,7 @@ impl<T> Chan<T> {
             return Ok(());
         }
         drop(inner);
-        if let Err(abort) = cx.wait_until(deadline) {
+        if let Err(abort) = cx.wait_until(deadline, why) {
             let mut inner = self.lock();
             if sending {
                 inner.senders.remove(cx, FIRST_OPERATION);

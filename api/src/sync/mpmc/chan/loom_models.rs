@@ -155,7 +155,7 @@ fn select_send(chan: &Chan<u32>) -> SendSlot<u32> {
                 cx.state()
             }
         } else {
-            cx.wait_until(None)
+            cx.wait_until(None, WaitSite::here(WaitReason::Send(0)))
                 .expect("no deadline and no cancellation")
         };
         chan.unregister_send(&cx, FIRST_OPERATION);
