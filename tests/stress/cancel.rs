@@ -643,7 +643,12 @@ pub fn unlock_races_cancel(rounds: usize, a_on: On, b_on: On, seed: u64) {
         steps.next_round();
     }
     drop(held);
-    outcomes.check("an unlock racing a cancel", true);
+    // Not `wakes_at_once`: below the starvation threshold an unlock only
+    // wakes `A`, which must then take the mutex itself, racing the cancel
+    // (and `B`); only the rare rounds past the threshold hand it over. So
+    // `A` may lose every race where it is slow to wake (an OS thread
+    // under a sanitizer), and only "the cancel did end a wait" is certain.
+    outcomes.check("an unlock racing a cancel", false);
     a.join();
     b.join();
 }
