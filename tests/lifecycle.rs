@@ -471,6 +471,56 @@ fn join_after_the_runtime_is_dropped_from_its_own_green_thread_returns_an_error(
 }
 
 #[test]
+fn a_join_that_need_not_wait_after_the_runtime_is_dropped_from_its_own_thread_still_unwinds() {
+    let _watchdog = Watchdog::new(
+        "a_join_that_need_not_wait_after_the_runtime_is_dropped_from_its_own_thread_still_unwinds",
+        LIMIT,
+    );
+    // The race the test above may or may not hit, made certain: `blocked`
+    // (on the other worker) has unwound before the dropper joins it, so
+    // the join returns without blocking, and the dropper (still running on
+    // its worker, which has not switched it out since the drop) must be
+    // cancelled already.
+    let slot = Arc::new(Mutex::new(Some(
+        Runtime::builder().workers(2).build().unwrap(),
+    )));
+    let guard = slot.lock().unwrap();
+    let rt = guard.as_ref().unwrap();
+    let started = Arc::new(AtomicBool::new(false));
+    let s = Arc::clone(&started);
+    let blocked = rt.spawn(move || {
+        s.store(true, Ordering::SeqCst);
+        loop {
+            thread::park();
+        }
+    });
+    wait_os("the blocked thread started", || {
+        started.load(Ordering::SeqCst)
+    });
+    let dropper_slot = Arc::clone(&slot);
+    let dropper = rt.spawn(move || {
+        drop(dropper_slot.lock().unwrap().take());
+        // OS sleeps: not a cancellation point, and no switch. Should
+        // `blocked` share this worker it cannot unwind meanwhile, hence
+        // the bound.
+        let start = Instant::now();
+        while !blocked.is_finished() && start.elapsed() < ms(500) {
+            std::thread::sleep(ms(1));
+        }
+        blocked.join()
+    });
+    drop(guard);
+    let result = dropper.join();
+    match result {
+        Err(payload) => assert_shutdown_cancellation(&payload),
+        // `blocked` shared the dropper's worker: it could not unwind while
+        // the dropper spun, so the join blocked and was cancelled there. Any
+        // other outcome is the bug: the dropper got `blocked`'s payload.
+        Ok(joined) => panic!("the dropper was not cancelled; its join returned {joined:?}"),
+    }
+}
+
+#[test]
 fn join_after_the_runtime_is_dropped_from_a_thread_that_then_returns() {
     let _watchdog = Watchdog::new(
         "join_after_the_runtime_is_dropped_from_a_thread_that_then_returns",

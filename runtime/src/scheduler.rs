@@ -241,8 +241,10 @@
 //! cancelled, and its worker's registry is not empty while it runs. It
 //! publishes the phase and hands the waiting, the stop and the join to a
 //! new OS thread (`spool-shutdown`), which on a drop prints the leaks; the
-//! caller returns at once, is cancelled at its next turn like every other
-//! thread, and unwinds at its next cancellation point. (Should that OS
+//! caller is cancelled before it returns (not at its next turn, as the
+//! other threads are: a cancellation point that need not block, a `join`
+//! of a thread that has already unwound, would not switch out) and unwinds
+//! at its next cancellation point. (Should that OS
 //! thread not start, the runtime stops at once, as with a zero grace.)
 //!
 //! To find the started ones, each worker keeps a **registry** of its

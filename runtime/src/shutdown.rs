@@ -178,6 +178,11 @@ pub(crate) fn close(
     if !inside {
         return Some(finish(shared, workers, grace, start));
     }
+    // The caller is one of the threads being cancelled. Its worker would
+    // cancel it only once it switches out, and a cancellation point that
+    // does not block (a `join` of a thread that has already unwound) would
+    // not see it: cancel it now, so its next cancellation point unwinds.
+    crate::current().cancel(crate::cancel::CancelReason::Shutdown);
     let background = std::thread::Builder::new()
         .name("spool-shutdown".into())
         .spawn(move || {
