@@ -186,9 +186,44 @@ pub(crate) struct GuardedStack {
     size: usize,
     /// The pool the slot came from and goes back to.
     pool: &'static Pool,
+    /// Where the stack starts (its highest address, colored): computed
+    /// once, as corosensei asks for it at every resume.
+    base: NonZeroUsize,
 }
 
 impl GuardedStack {
+    /// The stack of the slot at `start`, of `size` usable bytes, from
+    /// `pool`; the caller hands over the slot's ownership (see `start`).
+    #[inline]
+    fn new(start: NonZeroUsize, size: usize, pool: &'static Pool) -> GuardedStack {
+        // Stack coloring: slots are a whole number of pages apart, so their
+        // tops would all map to the same L1 cache sets (and to few L2
+        // sets), and a batch of fresh threads would evict each other's
+        // first frames. Starting each stack a few cache lines below its top,
+        // varying with the slot, spreads them (`COLORS` × `COLOR_STEP`
+        // bytes at most, all within the first page, which a green thread
+        // touches anyway). Measured on spawn+join of 1,000-thread batches on
+        // one worker: 400 → 325 ns per thread. The color comes from a
+        // multiplicative hash of the slot's page number (Knuth's Fibonacci
+        // hashing): slots of one size class are a fixed number of pages
+        // apart, often a multiple of `COLORS` (a 256 KiB stack and a 64 KiB
+        // guard make 80 pages), and the hash spreads any such progression
+        // over every color where the page number modulo `COLORS` would not.
+        // Computed here, once per stack handed out, not in `base`: that is
+        // called at every resume, and the two divisions by the page size
+        // cost a yield about a tenth of its instructions.
+        let page_number = (start.get() / sys::page_size()) as u64;
+        let color = (page_number.wrapping_mul(FIBONACCI_MULTIPLIER) >> COLOR_SHIFT) as usize;
+        let color = color * COLOR_STEP;
+        let base = start.saturating_add(guard_size() + size - color);
+        GuardedStack {
+            start,
+            size,
+            pool,
+            base,
+        }
+    }
+
     /// Usable bytes, excluding the guard.
     pub(crate) fn size(&self) -> usize {
         self.size
@@ -218,23 +253,8 @@ impl fmt::Debug for GuardedStack {
 unsafe impl Stack for GuardedStack {
     #[inline]
     fn base(&self) -> StackPointer {
-        // Stack coloring: slots are a whole number of pages apart, so their
-        // tops would all map to the same L1 cache sets (and to few L2
-        // sets), and a batch of fresh threads would evict each other's
-        // first frames. Starting each stack a few cache lines below its top,
-        // varying with the slot, spreads them (`COLORS` × `COLOR_STEP`
-        // bytes at most, all within the first page, which a green thread
-        // touches anyway). Measured on spawn+join of 1,000-thread batches on
-        // one worker: 400 → 325 ns per thread. The color comes from a
-        // multiplicative hash of the slot's page number (Knuth's Fibonacci
-        // hashing): slots of one size class are a fixed number of pages
-        // apart, often a multiple of `COLORS` (a 256 KiB stack and a 64 KiB
-        // guard make 80 pages), and the hash spreads any such progression
-        // over every color where the page number modulo `COLORS` would not.
-        let page_number = (self.start.get() / sys::page_size()) as u64;
-        let color = (page_number.wrapping_mul(FIBONACCI_MULTIPLIER) >> COLOR_SHIFT) as usize;
-        let color = color * COLOR_STEP;
-        self.start.saturating_add(guard_size() + self.size - color)
+        // Colored (see `GuardedStack::new`).
+        self.base
     }
 
     #[inline]
@@ -316,11 +336,7 @@ impl StackCache {
     /// ownership.
     #[inline]
     fn owned(&self, start: NonZeroUsize) -> GuardedStack {
-        GuardedStack {
-            start,
-            size: self.size,
-            pool: self.pool,
-        }
+        GuardedStack::new(start, self.size, self.pool)
     }
 
     #[cold]
@@ -436,11 +452,7 @@ impl Pool {
                 fresh[0]
             }
         };
-        Ok(GuardedStack {
-            start,
-            size,
-            pool: self,
-        })
+        Ok(GuardedStack::new(start, size, self))
     }
 
     /// Appends between 1 and `want` stacks of `size` to `out`, which then
