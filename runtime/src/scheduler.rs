@@ -925,16 +925,16 @@ where
     // every use the coroutine can make of them (see `spawn_unchecked`).
     let coroutine: GreenCoroutine = unsafe { crate::task::green_coroutine(stack, f) };
     let trace = crate::trace::ThreadTrace::new(options.site, Some(crate::current_thread_id()));
-    let fresh = Task::new(next_thread_id(), shared, coroutine, running, trace);
+    let id = next_thread_id();
     let task = match core.and_then(WorkerCore::take_recycled_task) {
         Some(mut recycled) => match Arc::get_mut(&mut recycled) {
             Some(slot) => {
-                *slot = fresh;
+                slot.reuse(id, coroutine, running, trace);
                 recycled
             }
-            None => Arc::new(fresh),
+            None => Arc::new(Task::new(id, shared, coroutine, running, trace)),
         },
-        None => Arc::new(fresh),
+        None => Arc::new(Task::new(id, shared, coroutine, running, trace)),
     };
     let handle = ThreadHandle::green(task.clone());
     match core {

@@ -49,8 +49,24 @@ pub(crate) enum Suspend {
     },
 }
 
+/// What a worker resumes a green thread with: the value its `suspend`
+/// returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Resume {
+    /// Go on running.
+    Run,
+    /// Capture your stack and switch straight back (see `serve_traces`).
+    /// Passed in the switch itself, in a register, so the check every
+    /// switch makes is a compare of a value it already holds, not a load
+    /// from the task.
+    Trace,
+}
+
+/// The yielder of a green thread's coroutine.
+pub(crate) type GreenYielder = Yielder<Resume, Suspend>;
+
 /// The coroutine type every green thread runs in.
-pub(crate) type GreenCoroutine = Coroutine<(), Suspend, (), GuardedStack>;
+pub(crate) type GreenCoroutine = Coroutine<Resume, Suspend, (), GuardedStack>;
 
 /// The largest closure a green thread's coroutine holds as it is.
 /// corosensei copies a coroutine's closure onto the new stack for the
@@ -93,7 +109,7 @@ where
     F: FnOnce() + Send + 'a,
 {
     let closure = UnrunClosure::new(f);
-    let body = move |yielder: &Yielder<(), Suspend>, ()| {
+    let body = move |yielder: &GreenYielder, _first: Resume| {
         crate::worker::enter_green_thread(yielder);
         // The `spool` crate catches its closure's panics itself, to keep the
         // payload for `join`; this catch serves the engine's own
@@ -248,7 +264,7 @@ pub(crate) struct Task {
     /// generation is stale and ignored (lazy timer cancellation).
     pub(crate) wait_gen: Cell<u64>,
     /// The coroutine's yielder, set when the coroutine first runs.
-    pub(crate) yielder: Cell<*const Yielder<(), Suspend>>,
+    pub(crate) yielder: Cell<*const GreenYielder>,
     /// The coroutine; `None` once it has finished and its stack went back to
     /// the pool.
     pub(crate) coroutine: UnsafeCell<Option<GreenCoroutine>>,
@@ -274,9 +290,6 @@ pub(crate) struct Task {
     /// Where it was spawned and what it last waited for (owner-only; see
     /// `trace.rs`).
     pub(crate) trace: crate::trace::ThreadTrace,
-    /// Set by the worker to resume the thread in trace mode (see
-    /// `suspend`); owner-only.
-    pub(crate) trace_request: Cell<bool>,
     /// The stack a trace-mode resume captured; owner-only.
     pub(crate) captured: Cell<Option<Box<crate::trace::Stack>>>,
     /// The thread's `tracing` span, entered around every resume.
@@ -328,11 +341,64 @@ impl Task {
             cancel: Default::default(),
             cancel_root: Default::default(),
             trace,
-            trace_request: Cell::new(false),
             captured: Cell::new(None),
             #[cfg(feature = "tracing")]
             span,
         }
+    }
+
+    /// Makes a finished task, whose allocation a spawn reuses (see
+    /// `WorkerCore::recycle_or_drop`), the new green thread's, equal to
+    /// what `new` would make, field by field: building a whole `Task` and
+    /// assigning it would copy every byte of it once more, the largest copy
+    /// of a spawn.
+    pub(crate) fn reuse(
+        &mut self,
+        id: NonZeroU64,
+        coroutine: GreenCoroutine,
+        running: RunningStack,
+        trace: crate::trace::ThreadTrace,
+    ) {
+        // Exhaustive, so a field added to `Task` cannot be left out here.
+        let Task {
+            id: old_id,
+            state,
+            worker,
+            shared: _, // the recycling worker's runtime: the same
+            wait_gen,
+            yielder,
+            coroutine: old_coroutine,
+            locals,
+            running: old_running,
+            unwinding,
+            registry_index,
+            abandon_hook,
+            cancel,
+            cancel_root,
+            trace: old_trace,
+            captured,
+            #[cfg(feature = "tracing")]
+            span,
+        } = self;
+        #[cfg(feature = "tracing")]
+        {
+            *span = crate::trace::green_thread_span(id, running.name.as_deref());
+        }
+        *old_id = id;
+        *state = ParkState::new();
+        *worker.get_mut() = UNPINNED;
+        *wait_gen.get_mut() = 0;
+        *yielder.get_mut() = std::ptr::null();
+        *old_coroutine.get_mut() = Some(coroutine);
+        *locals.get_mut() = LocalStorage::new();
+        *old_running = running;
+        *unwinding.get_mut() = false;
+        *registry_index.get_mut() = usize::MAX;
+        *abandon_hook.get_mut() = None;
+        *cancel = Default::default();
+        *cancel_root = Default::default();
+        *old_trace = trace;
+        *captured.get_mut() = None;
     }
 
     /// The green thread's name, if it was given one.
@@ -386,16 +452,34 @@ impl Task {
         if yielder.is_null() {
             crate::fatal("Task::suspend: green thread has no yielder");
         }
-        // std counts panics per OS thread: while we are switched out in the
-        // middle of unwinding, the other green threads of this worker see
-        // that count. Record it so `crate::panicking` can tell them apart.
-        let unwinding = if std::thread::panicking() {
-            crate::panicking()
-        } else {
-            self.unwinding.set(false);
-            false
-        };
-        let core = if unwinding {
+        if std::thread::panicking() {
+            // SAFETY: forwarded (the caller's contract); `yielder` is this
+            // coroutine's, as below.
+            return unsafe { self.suspend_unwinding(yielder, why) };
+        }
+        self.unwinding.set(false);
+        // SAFETY: `yielder` was set by this coroutine's entry closure to the
+        // yielder corosensei placed on this coroutine's stack, which lives as
+        // long as the coroutine runs; we are running on that stack now (the
+        // caller's contract), so the pointer is valid.
+        if unsafe { (*yielder).suspend(why) } == Resume::Trace {
+            // SAFETY: as above.
+            unsafe { self.serve_traces(yielder) };
+        }
+    }
+
+    /// `suspend` while std says this OS thread is panicking. std counts
+    /// panics per OS thread: while we are switched out in the middle of
+    /// unwinding, the other green threads of this worker see that count.
+    /// Record it so `crate::panicking` can tell them apart. Out of line, so
+    /// the common switch stays short.
+    ///
+    /// # Safety
+    /// As `suspend`'s, with the yielder `suspend` read.
+    #[cold]
+    #[inline(never)]
+    unsafe fn suspend_unwinding(&self, yielder: *const GreenYielder, why: Suspend) {
+        let core = if crate::panicking() {
             crate::worker::current()
         } else {
             None
@@ -404,12 +488,8 @@ impl Task {
             core.suspended_unwinders
                 .set(core.suspended_unwinders.get() + 1);
         }
-        // SAFETY: `yielder` was set by this coroutine's entry closure to the
-        // yielder corosensei placed on this coroutine's stack, which lives as
-        // long as the coroutine runs; we are running on that stack now (the
-        // caller's contract), so the pointer is valid.
-        unsafe { (*yielder).suspend(why) };
-        if self.trace_request.get() {
+        // SAFETY: as in `suspend` (the caller's contract).
+        if unsafe { (*yielder).suspend(why) } == Resume::Trace {
             // SAFETY: as above.
             unsafe { self.serve_traces(yielder) };
         }
@@ -426,20 +506,22 @@ impl Task {
     /// go on waiting as if nothing happened. It switches back with
     /// `Suspend::Yield`, which the tracing worker (`trace_task`) takes for
     /// "traced": no variant of its own, so the scheduler's decoding of a
-    /// switch stays as it was. Out of line and cold: every switch passes
-    /// the flag's check, hardly any comes here.
+    /// switch stays as it was. Out of line and cold: every switch checks
+    /// the value it was resumed with (`Resume`), hardly any comes here.
     ///
     /// # Safety
     /// As `suspend`'s: called by the green thread itself, on its own stack,
     /// with the yielder `suspend` used.
     #[cold]
     #[inline(never)]
-    unsafe fn serve_traces(&self, yielder: *const Yielder<(), Suspend>) {
-        while self.trace_request.replace(false) {
+    unsafe fn serve_traces(&self, yielder: *const GreenYielder) {
+        loop {
             self.captured
                 .set(Some(Box::new(crate::trace::capture_stack(&self.running))));
             // SAFETY: the caller's contract.
-            unsafe { (*yielder).suspend(Suspend::Yield) };
+            if unsafe { (*yielder).suspend(Suspend::Yield) } == Resume::Run {
+                return;
+            }
         }
     }
 }

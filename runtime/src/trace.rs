@@ -345,8 +345,10 @@ impl ThreadRecord {
 }
 
 /// The stack of a switched-out green thread, captured by resuming it in
-/// *trace mode* on its own worker: the worker sets the thread's trace flag
-/// and resumes it; the thread, inside its suspend, captures a backtrace of
+/// *trace mode* on its own worker: the worker resumes it with
+/// `Resume::Trace`, the value its suspend returns (so a plain switch pays a
+/// compare of a register, not a load); the thread, inside its suspend,
+/// captures a backtrace of
 /// its own stack and switches straight back, its park state untouched (an
 /// `unpark` that arrives meanwhile is kept, and the thread runs as usual
 /// later). Symbols are resolved only when the stack is printed, on the

@@ -11,7 +11,7 @@ use std::sync::atomic::{fence, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use corosensei::{CoroutineResult, Yielder};
+use corosensei::CoroutineResult;
 use crossbeam_deque::{Steal, Worker as Deque};
 
 use crate::cancel::CancelReason;
@@ -21,12 +21,12 @@ use crate::scheduler::{lock, Shared};
 use crate::shutdown::{CANCELLING, RUNNING, STOPPED};
 use crate::stack::{GuardedStack, StackCache};
 use crate::sys;
-use crate::task::{Suspend, Task, PLACED, UNPINNED};
+use crate::task::{GreenYielder, Resume, Suspend, Task, PLACED, UNPINNED};
 use crate::timer::Timers;
 use crate::{ThreadHandle, ThreadId};
 
 /// Turns between maintenance passes (see "Fairness" in `scheduler.rs`).
-const MAINTENANCE_INTERVAL: u32 = 61;
+const MAINTENANCE_INTERVAL: u8 = 61;
 
 /// How many more live green threads a spawning worker may have than
 /// another before new ones are placed there (see "Placement" in
@@ -61,7 +61,7 @@ pub(crate) fn current() -> Option<&'static WorkerCore> {
 
 /// Records the running coroutine's yielder in its task (first thing a green
 /// thread does).
-pub(crate) fn enter_green_thread(yielder: &Yielder<(), Suspend>) {
+pub(crate) fn enter_green_thread(yielder: &GreenYielder) {
     match crate::scheduler::current_task() {
         Some(task) => task.yielder.set(yielder),
         None => crate::fatal("enter_green_thread: no current task"),
@@ -91,8 +91,6 @@ pub(crate) struct WorkerCore {
     inbox_scratch: RefCell<Vec<Arc<Task>>>,
     /// Allocations of finished green threads, reused by spawns.
     recycled: RefCell<Vec<Arc<Task>>>,
-    /// Turns left before the next maintenance pass.
-    countdown: Cell<u32>,
     /// The next id this worker hands out, and the end of its claimed block.
     ids: Cell<(u64, u64)>,
     /// Green threads of this worker switched out while unwinding; see
@@ -133,7 +131,6 @@ impl WorkerCore {
             timers: RefCell::new(Timers::default()),
             reactor: RefCell::new(reactor),
             inbox_scratch: RefCell::new(Vec::new()),
-            countdown: Cell::new(MAINTENANCE_INTERVAL),
             recycled: RefCell::new(Vec::new()),
             suspended_unwinders: Cell::new(0),
             ids: Cell::new((0, 0)),
@@ -293,16 +290,15 @@ impl WorkerCore {
             if phase != self.phase.get() && self.enter_phase(phase) {
                 break;
             }
-            let countdown = self.countdown.get();
-            let task = if countdown == 0 {
-                self.countdown.set(MAINTENANCE_INTERVAL);
+            // The countdown to maintenance, which is also the blocking
+            // watchdog's progress counter (see `watchdog.rs`).
+            let task = if self.watch.begin_turn(MAINTENANCE_INTERVAL) {
                 self.maintenance();
                 // Woken threads go first now and then, so a burst of spawns
                 // cannot starve them (see "Fairness").
                 let pinned = self.pinned.borrow_mut().pop_front();
                 pinned.or_else(|| self.fresh.pop())
             } else {
-                self.countdown.set(countdown - 1);
                 if remote.has_inbox.load(Ordering::Relaxed) {
                     self.drain_inbox();
                 }
@@ -595,8 +591,6 @@ impl WorkerCore {
             }
         }
         self.current.set(Arc::as_ptr(&task));
-        // One store for the blocking watchdog (see `watchdog.rs`).
-        self.watch.note_resume();
         sys::set_running(&task.running);
         // SAFETY: we are the owner of `task` (it was in our queue, and a
         // queued task is in exactly one queue), so no one else touches its
@@ -612,7 +606,7 @@ impl WorkerCore {
                 );
                 #[cfg(feature = "tracing")]
                 let _span = task.span.enter();
-                let result = coroutine.resume(());
+                let result = coroutine.resume(Resume::Run);
                 guard.disarm();
                 result
             }
@@ -665,14 +659,13 @@ impl WorkerCore {
         if !coroutine.started() || coroutine.done() {
             return None;
         }
-        task.trace_request.set(true);
         self.current.set(Arc::as_ptr(task));
         sys::set_running(&task.running);
         let guard = AbortOnUnwind::naming(
             "WorkerCore::trace_task: a panic escaped a green thread into its worker",
             task,
         );
-        let result = coroutine.resume(());
+        let result = coroutine.resume(Resume::Trace);
         guard.disarm();
         sys::set_running(ptr::null());
         self.current.set(ptr::null());
