@@ -389,6 +389,9 @@ impl Task {
         *worker.get_mut() = UNPINNED;
         *wait_gen.get_mut() = 0;
         *yielder.get_mut() = std::ptr::null();
+        // `recycle_or_drop` takes only finished tasks, whose coroutine is
+        // gone (a started one must never be dropped here: see `Drop`).
+        debug_assert!(old_coroutine.get_mut().is_none());
         *old_coroutine.get_mut() = Some(coroutine);
         *locals.get_mut() = LocalStorage::new();
         *old_running = running;
