@@ -319,18 +319,7 @@ mod loom_models {
     fn requester(m: &Model, patient: bool) -> bool {
         if patient {
             while m.pending.load(Ordering::Acquire) != 0 && !*m.found.lock().unwrap() {
-                while m
-                    .token
-                    .compare_exchange(true, false, Ordering::Acquire, Ordering::Acquire)
-                    .is_err()
-                {
-                    let finished = m.workers_done.load(Ordering::Acquire) == 2;
-                    assert!(
-                        !finished || m.token.load(Ordering::Acquire),
-                        "stranded: waiting with every worker done and no wake coming"
-                    );
-                    thread::yield_now();
-                }
+                crate::loom::wait_for_token(&m.token, &m.workers_done, 2);
             }
         }
         let found = m.found.lock().unwrap();

@@ -334,18 +334,7 @@ mod loom_models {
         *m.closing.lock().unwrap() = true;
         while m.unsettled.load(Ordering::Acquire) != 0 {
             // Wait: consume the token, or stay asleep.
-            while m
-                .token
-                .compare_exchange(true, false, Ordering::Acquire, Ordering::Acquire)
-                .is_err()
-            {
-                let finished = m.workers_done.load(Ordering::Acquire) == 2;
-                assert!(
-                    !finished || m.token.load(Ordering::Acquire),
-                    "stranded: waiting with every worker done and no wake coming"
-                );
-                thread::yield_now();
-            }
+            crate::loom::wait_for_token(&m.token, &m.workers_done, 2);
         }
         for work in &m.work {
             assert!(
