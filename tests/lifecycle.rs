@@ -431,56 +431,14 @@ fn join_of_a_thread_blocked_at_shutdown_returns_an_error() {
     assert_abandoned(receiving.join());
 }
 
-#[test]
-fn join_after_the_runtime_is_dropped_from_its_own_green_thread_returns_an_error() {
-    let _watchdog = Watchdog::new(
-        "join_after_the_runtime_is_dropped_from_its_own_green_thread_returns_an_error",
-        LIMIT,
-    );
-    let slot = Arc::new(Mutex::new(Some(
-        Runtime::builder().workers(2).build().unwrap(),
-    )));
-    let started = Arc::new(AtomicBool::new(false));
-    let guard = slot.lock().unwrap();
-    let rt = guard.as_ref().unwrap();
-    let s = Arc::clone(&started);
-    let blocked = rt.spawn(move || {
-        s.store(true, Ordering::SeqCst);
-        loop {
-            thread::park();
-        }
-    });
-    let blocked_thread = blocked.thread().clone();
-    let (s, dropper_slot) = (Arc::clone(&started), Arc::clone(&slot));
-    // Drops the runtime, then blocks joining a thread that is not done.
-    let dropper = rt.spawn(move || {
-        while !s.load(Ordering::SeqCst) {
-            thread::sleep(ms(1));
-        }
-        drop(dropper_slot.lock().unwrap().take());
-        blocked.join()
-    });
-    drop(guard);
-    // The dropper is cancelled with every other thread of the runtime: its
-    // `join` (a cancellation point) unwinds, whether `blocked` had finished
-    // unwinding by then or not. Nothing hangs and the error names the
-    // shutdown.
-    let payload = dropper.join().expect_err("the dropper was not cancelled");
-    assert_shutdown_cancellation(&payload);
-    blocked_thread.unpark(); // harmless: nobody runs it any more
-}
-
-#[test]
-fn a_join_that_need_not_wait_after_the_runtime_is_dropped_from_its_own_thread_still_unwinds() {
-    let _watchdog = Watchdog::new(
-        "a_join_that_need_not_wait_after_the_runtime_is_dropped_from_its_own_thread_still_unwinds",
-        LIMIT,
-    );
-    // The race the test above may or may not hit, made certain: `blocked`
-    // (on the other worker) has unwound before the dropper joins it, so
-    // the join returns without blocking, and the dropper (still running on
-    // its worker, which has not switched it out since the drop) must be
-    // cancelled already.
+/// A green thread drops its own two-worker runtime, then joins `blocked`,
+/// a thread parked for good; first, if `let_it_unwind`, it waits (with OS
+/// sleeps: no cancellation point, no switch) until `blocked`, cancelled by
+/// the shutdown, has finished, so the join need not block. The dropper is
+/// cancelled with every other thread of the runtime: its `join` (a
+/// cancellation point) must unwind either way, with an error that names
+/// the shutdown, and nothing may hang.
+fn join_after_dropping_the_runtime_from_inside(let_it_unwind: bool) {
     let slot = Arc::new(Mutex::new(Some(
         Runtime::builder().workers(2).build().unwrap(),
     )));
@@ -500,24 +458,41 @@ fn a_join_that_need_not_wait_after_the_runtime_is_dropped_from_its_own_thread_st
     let dropper_slot = Arc::clone(&slot);
     let dropper = rt.spawn(move || {
         drop(dropper_slot.lock().unwrap().take());
-        // OS sleeps: not a cancellation point, and no switch. Should
-        // `blocked` share this worker it cannot unwind meanwhile, hence
-        // the bound.
+        // Should `blocked` share this worker it cannot unwind meanwhile,
+        // hence the bound (the join then blocks and is cancelled there).
         let start = Instant::now();
-        while !blocked.is_finished() && start.elapsed() < ms(500) {
+        while let_it_unwind && !blocked.is_finished() && start.elapsed() < ms(500) {
             std::thread::sleep(ms(1));
         }
         blocked.join()
     });
     drop(guard);
-    let result = dropper.join();
-    match result {
+    match dropper.join() {
         Err(payload) => assert_shutdown_cancellation(&payload),
-        // `blocked` shared the dropper's worker: it could not unwind while
-        // the dropper spun, so the join blocked and was cancelled there. Any
-        // other outcome is the bug: the dropper got `blocked`'s payload.
         Ok(joined) => panic!("the dropper was not cancelled; its join returned {joined:?}"),
     }
+}
+
+#[test]
+fn join_after_the_runtime_is_dropped_from_its_own_green_thread_returns_an_error() {
+    let _watchdog = Watchdog::new(
+        "join_after_the_runtime_is_dropped_from_its_own_green_thread_returns_an_error",
+        LIMIT,
+    );
+    join_after_dropping_the_runtime_from_inside(false);
+}
+
+#[test]
+fn a_join_that_need_not_wait_after_the_runtime_is_dropped_from_its_own_thread_still_unwinds() {
+    let _watchdog = Watchdog::new(
+        "a_join_that_need_not_wait_after_the_runtime_is_dropped_from_its_own_thread_still_unwinds",
+        LIMIT,
+    );
+    // The race the test above may or may not hit, made certain: the join
+    // returns without blocking, and the dropper (still running on its
+    // worker, which has not switched it out since the drop) must be
+    // cancelled already.
+    join_after_dropping_the_runtime_from_inside(true);
 }
 
 #[test]
