@@ -448,7 +448,8 @@ impl Dump {
 
     /// The dump as JSON: runtimes, and in each the threads nested under the
     /// cancel scopes (task groups, timeouts) they run in — the shape of
-    /// Java's thread-container dumps.
+    /// Java's thread-container dumps. A thread waiting for a lock has its
+    /// holder's id in `"holder"` when it is known (else `null`).
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         json::dump(self, &mut out);

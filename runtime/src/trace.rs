@@ -67,7 +67,13 @@
 //!   seen in two dumps is a deadlock.
 //! * A guard that is leaked (`mem::forget`) keeps its id in the list; if
 //!   its lock is then freed, a new lock at the same address would show
-//!   that thread as its holder.
+//!   that thread as its holder. Likewise a guard dropped by another green
+//!   thread than the one that locked (guards are not `Send`, but the green
+//!   threads of one worker share std's thread-locals, where a guard can be
+//!   parked): the locker's list keeps the id until the locker ends.
+//!   Besides the workers' different moments (above), these are the only
+//!   ways a holder can be wrong; the dump stays sound, as it reads ids
+//!   only.
 //!
 //! # Names in logs
 //! `std::thread::current()` on a green thread is its *worker's* std
