@@ -3,9 +3,11 @@
 //! waits for, where it blocked (the line of the blocking call in this
 //! file), where and by whom it was spawned; the aggregated view counts the
 //! threads blocked at one call site; the JSON nests the threads of a task
-//! group under the group's scope. Through the public API only, the main
-//! scenario on a one-worker runtime, a two-worker runtime and a plain OS
-//! thread, under a watchdog.
+//! group under the group's scope; a thread waiting for a lock is shown
+//! with the thread that holds it as of the dump, and lock-order cycles
+//! among some threads are found while the others run. Through the public
+//! API only, the scenarios on a one-worker runtime, a two-worker runtime
+//! and a plain OS thread, under a watchdog.
 
 #[macro_use]
 mod common;
@@ -225,6 +227,32 @@ fn names_under(node: &serde_json::Value) -> Vec<String> {
         .collect()
 }
 
+/// The holder a dump names for a thread waiting on a mutex.
+fn mutex_holder(reason: Option<WaitReason>) -> Option<ThreadId> {
+    match reason {
+        Some(WaitReason::Mutex(_, holder)) => holder,
+        _ => None,
+    }
+}
+
+/// Spawns green thread `name` that takes `first`, waits at `barrier`, then
+/// takes `second` (and holds both until cancelled).
+fn lock_in_order(
+    name: String,
+    first: Arc<Mutex<()>>,
+    second: Arc<Mutex<()>>,
+    barrier: Arc<Barrier>,
+) -> JoinHandle<()> {
+    thread::Builder::new()
+        .name(name)
+        .spawn(move || {
+            let _one = first.lock().unwrap();
+            barrier.wait();
+            let _two = second.lock().unwrap();
+        })
+        .unwrap()
+}
+
 rt_test! {
     fn a_dump_shows_every_kind_of_wait_where_it_blocked() {
         let mut b = Spawner::new();
@@ -404,7 +432,8 @@ rt_test! {
 
             let block = block_of(&text, t.id());
             for line in [
-                format!("'{what}' [{description}, "),
+                // (A lock's holder may be followed by its name.)
+                format!("'{what}' [{description}"),
                 format!("    blocked at tests/debug.rs:{}\n", blocked.line),
                 format!(
                     "    spawned by thread {} at tests/debug.rs:{}",
@@ -415,6 +444,26 @@ rt_test! {
                 assert!(block.contains(&line), "{what}: no {line:?} in\n{block}");
             }
         }
+        // Locks name their holder as of the dump: this thread holds the
+        // mutex and `for_read` for writing, when it is a green thread (an
+        // OS thread is not listed, and its locks show no holder); readers
+        // are not recorded. A condvar waiter has released its mutex.
+        let me_listed = dump.threads().any(|t| t.id() == b.me);
+        let me = me_listed.then_some(b.me);
+        let holder = |name: &str| {
+            let t = find(&dump, &b.get(name).name).unwrap();
+            t.wait_reason().and_then(|r| r.lock()).map(|(_, holder)| holder)
+        };
+        assert_eq!(holder("mutex"), Some(me));
+        assert_eq!(holder("rwlock-read"), Some(me));
+        assert_eq!(holder("rwlock-write"), Some(None));
+        if me_listed {
+            let mine = dump.threads().find(|t| t.id() == b.me).unwrap();
+            assert_eq!(mine.held_locks().len(), 2, "the mutex and the written rwlock");
+        }
+        let waiter = find(&dump, &b.get("condvar").name).unwrap();
+        assert_eq!(waiter.held_locks(), &[] as &[u64], "a condvar wait releases its mutex");
+
         // The JSON: runtimes → root → threads, a task group's threads
         // under a scope named as the group.
         let json: serde_json::Value = serde_json::from_str(&dump.to_json()).unwrap();
@@ -482,6 +531,126 @@ rt_test! {
         }
         assert!(once.is_completed());
         let _ = (barrier, cell, lazy, pair);
+    }
+
+    fn a_partial_mutex_deadlock_is_a_wait_for_cycle_of_its_two_threads() {
+        let p = unique_prefix();
+        // A thread that keeps running through the deadlock (so does this
+        // one): the process as a whole is not deadlocked.
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let stop = Arc::new(Event::new());
+        let (t2, s2) = (ticks.clone(), stop.clone());
+        let ticker = thread::spawn(move || {
+            while !s2.is_set() {
+                t2.fetch_add(1, Ordering::Relaxed);
+                thread::sleep(Duration::from_millis(1));
+            }
+        });
+        // Two threads take two mutexes in opposite orders.
+        let (m1, m2) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+        let barrier = Arc::new(Barrier::new(2));
+        let (name_a, name_b) = (format!("{p}locker-a"), format!("{p}locker-b"));
+        let a = lock_in_order(name_a.clone(), m1.clone(), m2.clone(), barrier.clone());
+        let b = lock_in_order(name_b.clone(), m2.clone(), m1.clone(), barrier);
+        let (a_id, b_id) = (a.thread().id(), b.thread().id());
+        let dump = dump_when_blocked(&[(name_a.clone(), "mutex"), (name_b.clone(), "mutex")]);
+
+        let ours: Vec<Vec<ThreadId>> = dump
+            .cycles()
+            .into_iter()
+            .filter(|c| c.contains(&a_id) || c.contains(&b_id))
+            .collect();
+        let mut pair = [a_id, b_id];
+        pair.sort();
+        assert_eq!(ours, vec![pair.to_vec()], "{dump}");
+        let text = dump.to_string();
+        let first = |id: ThreadId| if id == a_id { &name_a } else { &name_b };
+        let cycle_line = format!(
+            "wait-for cycle: threads {} '{}' → {} '{}' each wait for the next",
+            pair[0].as_u64(),
+            first(pair[0]),
+            pair[1].as_u64(),
+            first(pair[1]),
+        );
+        assert!(text.contains(&cycle_line), "no {cycle_line:?} in\n{text}");
+        for (waiter, holder, name) in [(a_id, b_id, &name_b), (b_id, a_id, &name_a)] {
+            let block = block_of(&text, waiter);
+            let held = format!(" held by thread {} ('{name}'), ", holder.as_u64());
+            assert!(block.contains(&held), "no {held:?} in\n{block}");
+        }
+        // The rest of the program went on meanwhile.
+        let before = ticks.load(Ordering::Relaxed);
+        while ticks.load(Ordering::Relaxed) == before {
+            thread::sleep(Duration::from_millis(1));
+        }
+
+        // Lock acquisitions are cancellation points where they park.
+        a.cancel();
+        b.cancel();
+        let _ = (a.join(), b.join());
+        stop.set();
+        ticker.join().unwrap();
+        drop(m1.try_lock().expect("the cancelled lockers released m1"));
+        drop(m2.try_lock().expect("the cancelled lockers released m2"));
+    }
+
+    fn a_dump_names_the_thread_a_mutex_was_handed_to_not_the_one_before() {
+        let p = unique_prefix();
+        let m = Arc::new(Mutex::new(()));
+        // Each holder keeps the mutex until its event is set.
+        let hold = |name: &str, release: &Arc<Event>| {
+            let (m, release) = (m.clone(), release.clone());
+            thread::Builder::new()
+                .name(format!("{p}{name}"))
+                .spawn(move || {
+                    let _guard = m.lock().unwrap();
+                    release.wait();
+                })
+                .unwrap()
+        };
+        let (release_a, release_b) = (Arc::new(Event::new()), Arc::new(Event::new()));
+        let a = hold("holder-a", &release_a);
+        dump_when_blocked(&[(format!("{p}holder-a"), "event")]);
+        let b = hold("next-b", &release_b);
+        dump_when_blocked(&[(format!("{p}next-b"), "mutex")]);
+        let c = hold("last-c", &release_b);
+        let (a_id, b_id, c_id) = (a.thread().id(), b.thread().id(), c.thread().id());
+        let holder_for_c = |dump: &Dump| {
+            let t = dump.threads().find(|t| t.id() == c_id).unwrap();
+            mutex_holder(t.wait_reason())
+        };
+        let dump = dump_when_blocked(&[(format!("{p}last-c"), "mutex")]);
+        assert_eq!(holder_for_c(&dump), Some(a_id), "{dump}");
+
+        // A unlocks: B, first in line, gets the mutex (handed over: B has
+        // waited far longer than the starvation threshold) and holds it
+        // while it waits for its event; C still waits, now for B.
+        release_a.set();
+        a.join().unwrap();
+        let dump = dump_when_blocked(&[
+            (format!("{p}next-b"), "event"),
+            (format!("{p}last-c"), "mutex"),
+        ]);
+        assert_eq!(holder_for_c(&dump), Some(b_id), "{dump}");
+        let text = dump.to_string();
+        let block = block_of(&text, c_id);
+        let held = format!(" held by thread {} ('{p}next-b'), ", b_id.as_u64());
+        assert!(block.contains(&held), "no {held:?} in\n{block}");
+        let json: serde_json::Value = serde_json::from_str(&dump.to_json()).unwrap();
+        let mut nodes = Vec::new();
+        for rt in json["runtimes"].as_array().unwrap() {
+            scope_nodes(&rt["root"], &mut nodes);
+        }
+        let entry = nodes
+            .iter()
+            .flat_map(|n| n["threads"].as_array().unwrap())
+            .find(|t| t["id"].as_u64() == Some(c_id.as_u64().get()))
+            .unwrap();
+        assert_eq!(entry["holder"].as_u64(), Some(b_id.as_u64().get()));
+
+        release_b.set();
+        b.join().unwrap();
+        c.join().unwrap();
     }
 }
 

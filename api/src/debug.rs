@@ -41,8 +41,8 @@
 //! | `recv`, `recv_timeout`, ... of `mpmc`, `mpsc`, `oneshot`, their iterators | `channel receive` (#id) |
 //! | `send`, `send_timeout`, ... of a full or rendezvous channel | `channel send` (#id) |
 //! | `select!`, `Select::select`, `Select::ready` and their timed forms | `select` (over n operations) |
-//! | `Mutex::lock`, and `Condvar` taking its mutex back | `mutex` (#id) |
-//! | `RwLock::read`, `RwLock::write` | `rwlock read`, `rwlock write` (#id) |
+//! | `Mutex::lock`, and `Condvar` taking its mutex back | `mutex` (#id, and who holds it) |
+//! | `RwLock::read`, `RwLock::write` | `rwlock read`, `rwlock write` (#id, and who holds it for writing) |
 //! | `Condvar::wait` and its timed and `_while` forms | `condvar` (#id) |
 //! | `Barrier::wait` | `barrier` (#id) |
 //! | `Semaphore::acquire`, `acquire_timeout` | `semaphore` (#id) |
@@ -55,6 +55,19 @@
 //! | writes and sends of every spool socket | `socket write` (fd) |
 //! | `unblock`, `unblock_abandon` | `unblock job` |
 //! | host name resolution (`connect("host:port")`, `bind`, `send_to`) | `name resolution` |
+//!
+//! A thread waiting for a `Mutex`, or for a `RwLock` a writer holds, is
+//! shown with the green thread that holds the lock *when the dump is
+//! taken* — after a handover to another waiter, the new holder:
+//! `mutex #0x55d0c2a4b7e0 held by thread 12 ('worker-3')`
+//! ([`WaitReason::Mutex`]'s second field). Each green thread keeps the ids
+//! of the locks it holds (up to four at once; see
+//! [`ThreadInfo::held_locks`]), and the dump matches them up; it never
+//! reads the lock itself, which may be gone. The holder is left out when
+//! it is not known: a plain OS thread (which a dump does not list), a
+//! thread holding more than four locks (the extra ones), readers of a
+//! `RwLock`, or a waiter the lock was just handed to that has not run
+//! since.
 //!
 //! `spool::time::timeout` records nothing of its own: the call it wraps
 //! records its wait. A call reached through a function that is not
@@ -86,7 +99,8 @@
 //! ```
 //!
 //! followed by a dump, whose [wait-for cycles](Dump::cycles) (threads
-//! joining each other) name the culprits. The state must hold for half a
+//! joining each other, or each waiting for a lock the next one holds)
+//! name the culprits. The state must hold for half a
 //! second with no worker waking before it is reported, and is reported
 //! once. [`DeadlockMode`] (`Runtime::builder().deadlock(..)` or
 //! `SPOOL_DEADLOCK=report|fatal|off`) makes it fatal instead — exit
@@ -249,6 +263,37 @@ impl<'a> ThreadInfo<'a> {
             .map(|s| (s.id, s.label.as_deref(), s.deadline, s.cancelled))
     }
 
+    /// The ids of the locks it holds — spool `Mutex`es, and `RwLock`s it
+    /// holds for writing — the same ids its waiters' [`WaitReason`]s show
+    /// (at most four; one held beyond them is not listed).
+    ///
+    /// ```
+    /// use spool::sync::{mpsc, Arc, Mutex};
+    ///
+    /// let m = Arc::new(Mutex::new(()));
+    /// let (tx, rx) = mpsc::channel::<()>();
+    /// let m2 = m.clone();
+    /// let holder = spool::thread::spawn(move || {
+    ///     let _guard = m2.lock().unwrap();
+    ///     let _ = rx.recv(); // holds the mutex while it waits
+    /// });
+    /// let dump = loop {
+    ///     let dump = spool::debug::dump();
+    ///     let it = dump.threads().find(|t| t.id() == holder.thread().id());
+    ///     if it.is_some_and(|t| t.is_waiting() && !t.held_locks().is_empty()) {
+    ///         break dump;
+    ///     }
+    ///     spool::thread::sleep(std::time::Duration::from_millis(5));
+    /// };
+    /// let it = dump.threads().find(|t| t.id() == holder.thread().id()).unwrap();
+    /// assert_eq!(it.held_locks().len(), 1);
+    /// drop(tx);
+    /// holder.join().unwrap();
+    /// ```
+    pub fn held_locks(&self) -> &'a [u64] {
+        &self.record.held
+    }
+
     /// Its stack, innermost frame first, when the dump was taken with
     /// [`dump_with_stacks`]: one entry per frame (the function, then its
     /// source location on the next line when known).
@@ -256,9 +301,9 @@ impl<'a> ThreadInfo<'a> {
         self.record.stack.as_ref().map(|stack| stack.frames())
     }
 
-    fn state_text(&self) -> String {
+    fn state_text(&self, names: &Names<'_>) -> String {
         match (self.record.state, &self.record.wait) {
-            (ThreadState::Waiting, Some((reason, _, _))) => reason.describe(),
+            (ThreadState::Waiting, Some((reason, _, _))) => describe(reason, names),
             (ThreadState::Waiting, None) => "waiting".into(),
             (ThreadState::Runnable, _) => "runnable".into(),
             (ThreadState::NotStarted, _) => "not started".into(),
@@ -267,7 +312,37 @@ impl<'a> ThreadInfo<'a> {
     }
 }
 
+/// The names of a dump's threads, by id.
+type Names<'a> = std::collections::HashMap<ThreadId, &'a str>;
+
+/// `reason.describe()`, with the name of the lock's holder after its id
+/// when it has one: `mutex #0x… held by thread 12 ('worker-3')`.
+fn describe(reason: &WaitReason, names: &Names<'_>) -> String {
+    let mut text = reason.describe();
+    if let Some((_, Some(holder))) = reason.lock() {
+        if let Some(name) = names.get(&holder) {
+            let _ = write!(text, " ('{name}')");
+        }
+    }
+    text
+}
+
+/// `thread 12 'worker-3'`, or `thread 12` without a name.
+fn thread_label(id: ThreadId, names: &Names<'_>) -> String {
+    match names.get(&id) {
+        Some(name) => format!("thread {} '{name}'", id.as_u64()),
+        None => format!("thread {}", id.as_u64()),
+    }
+}
+
 impl Dump {
+    /// The names of the listed threads that have one.
+    fn names(&self) -> Names<'_> {
+        self.threads()
+            .filter_map(|t| Some((t.id(), t.name()?)))
+            .collect()
+    }
+
     /// Every listed thread, by runtime and worker.
     pub fn threads(&self) -> impl Iterator<Item = ThreadInfo<'_>> {
         let taken = self.snapshot.taken;
@@ -317,10 +392,18 @@ impl Dump {
     }
 
     /// Wait-for cycles among the listed threads: each is a list of threads
-    /// where every one waits for the next — joins it, or wants a mutex it
-    /// holds (when the owner is known) — and the last for the first. A
+    /// where every one waits for the next — joins it, or wants a `Mutex`
+    /// it holds, or a `RwLock` it holds for writing (see "What a thread
+    /// waits for" in the [module](self)) — and the last for the first. A
     /// cycle is a deadlock of those threads even while others run (Go's
-    /// global check cannot see those).
+    /// global check cannot see those). A thread relocking a mutex it holds
+    /// is a cycle of one.
+    ///
+    /// The workers report their threads one after another: threads stuck
+    /// in a cycle look the same whenever they are looked at, so a deadlock
+    /// is always seen; threads that keep taking and releasing locks on
+    /// different workers may, rarely, be caught at moments that look like
+    /// a cycle. A cycle found again in a second dump is a deadlock.
     ///
     /// ```
     /// let dump = spool::debug::dump();
@@ -333,8 +416,7 @@ impl Dump {
             .filter(ThreadInfo::is_waiting)
             .filter_map(|t| match t.wait_reason()? {
                 WaitReason::Join(other) => Some((t.id(), other)),
-                WaitReason::Mutex(_, Some(owner)) => Some((t.id(), owner)),
-                _ => None,
+                reason => Some((t.id(), reason.lock()?.1?)),
             })
             .collect();
         let mut cycles: Vec<Vec<ThreadId>> = Vec::new();
@@ -366,7 +448,8 @@ impl Dump {
 
     /// The dump as JSON: runtimes, and in each the threads nested under the
     /// cancel scopes (task groups, timeouts) they run in — the shape of
-    /// Java's thread-container dumps.
+    /// Java's thread-container dumps. A thread waiting for a lock has its
+    /// holder's id in `"holder"` when it is known (else `null`).
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         json::dump(self, &mut out);
@@ -419,8 +502,23 @@ impl fmt::Display for Dump {
                 writeln!(f, "  {site}")?;
             }
         }
+        let names = self.names();
         for cycle in self.cycles() {
-            let ids: Vec<String> = cycle.iter().map(|id| id.as_u64().to_string()).collect();
+            if let [alone] = cycle[..] {
+                writeln!(
+                    f,
+                    "\nwait-for cycle: {} waits for a lock it holds itself (a deadlock)",
+                    thread_label(alone, &names)
+                )?;
+                continue;
+            }
+            let ids: Vec<String> = cycle
+                .iter()
+                .map(|&id| {
+                    let label = thread_label(id, &names);
+                    label.strip_prefix("thread ").unwrap_or(&label).to_owned()
+                })
+                .collect();
             writeln!(
                 f,
                 "\nwait-for cycle: threads {} each wait for the next, and the last for the \
@@ -446,7 +544,7 @@ impl fmt::Display for Dump {
             let taken = self.snapshot.taken;
             for record in &rt.threads {
                 writeln!(f)?;
-                write_thread(f, &ThreadInfo { record, taken })?;
+                write_thread(f, &ThreadInfo { record, taken }, &names)?;
             }
         }
         Ok(())
@@ -454,12 +552,12 @@ impl fmt::Display for Dump {
 }
 
 /// One thread, in Go's layout.
-fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo<'_>) -> fmt::Result {
+fn write_thread(f: &mut fmt::Formatter<'_>, t: &ThreadInfo<'_>, names: &Names<'_>) -> fmt::Result {
     write!(f, "thread {}", t.id().as_u64())?;
     if let Some(name) = t.name() {
         write!(f, " '{name}'")?;
     }
-    write!(f, " [{}", t.state_text())?;
+    write!(f, " [{}", t.state_text(names))?;
     if let (true, Some(waited)) = (t.is_waiting(), t.waited()) {
         write!(f, ", {}", Human(waited))?;
     }
@@ -548,7 +646,7 @@ mod json {
     use std::collections::HashMap;
     use std::fmt::Write as _;
 
-    use super::{Dump, ThreadInfo};
+    use super::{describe, Dump, Names, ThreadInfo};
     use crate::cancel::ScopeId;
 
     pub(super) fn string(out: &mut String, s: &str) {
@@ -576,7 +674,7 @@ mod json {
         }
     }
 
-    fn thread(out: &mut String, t: &ThreadInfo<'_>) {
+    fn thread(out: &mut String, t: &ThreadInfo<'_>, names: &Names<'_>) {
         let _ = write!(out, "{{\"id\":{},\"name\":", t.id().as_u64());
         opt_string(out, t.name());
         out.push_str(",\"state\":");
@@ -590,7 +688,14 @@ mod json {
         );
         out.push_str(",\"wait\":");
         match t.wait_reason() {
-            Some(reason) if t.is_waiting() => string(out, &reason.describe()),
+            Some(reason) if t.is_waiting() => string(out, &describe(&reason, names)),
+            _ => out.push_str("null"),
+        }
+        out.push_str(",\"holder\":");
+        match t.wait_reason().and_then(|r| r.lock()?.1) {
+            Some(holder) if t.is_waiting() => {
+                let _ = write!(out, "{}", holder.as_u64());
+            }
             _ => out.push_str("null"),
         }
         out.push_str(",\"kind\":");
@@ -673,7 +778,7 @@ mod json {
             }
         }
 
-        fn write(&self, out: &mut String) {
+        fn write(&self, out: &mut String, names: &Names<'_>) {
             out.push('{');
             if let Some(id) = self.id {
                 let _ = write!(out, "\"scope\":{},\"name\":", id.as_u64());
@@ -685,14 +790,14 @@ mod json {
                 if i > 0 {
                     out.push(',');
                 }
-                thread(out, t);
+                thread(out, t, names);
             }
             out.push_str("],\"scopes\":[");
             for (i, c) in self.children.iter().enumerate() {
                 if i > 0 {
                     out.push(',');
                 }
-                c.write(out);
+                c.write(out, names);
             }
             out.push_str("]}");
         }
@@ -751,6 +856,7 @@ mod json {
 
     pub(super) fn dump(d: &Dump, out: &mut String) {
         let _ = write!(out, "{{\"threads\":{},\"runtimes\":[", d.len());
+        let names = d.names();
         let taken = d.snapshot.taken;
         for (i, rt) in d.snapshot.runtimes.iter().enumerate() {
             if i > 0 {
@@ -769,7 +875,7 @@ mod json {
                 "{{\"runtime\":{i},\"workers\":{},\"unstarted\":{},\"unanswered_workers\":{:?},\"root\":",
                 rt.workers, rt.unstarted, rt.unanswered
             );
-            root.write(out);
+            root.write(out, &names);
             out.push('}');
         }
         out.push_str("]}");

@@ -107,6 +107,26 @@ pub(crate) fn note_wait_at(
     let _ = (reason, site);
 }
 
+/// Records that the calling thread now holds the lock `id`, so a thread
+/// dump can name it as the holder (`spool_runtime::trace::note_held`; see
+/// "Who holds a lock" in the engine's `trace.rs`). Nothing under loom.
+#[inline]
+pub(crate) fn note_held(id: u64) {
+    #[cfg(not(loom))]
+    spool_runtime::trace::note_held(id);
+    #[cfg(loom)]
+    let _ = id;
+}
+
+/// Undoes [`note_held`], just before the lock is released.
+#[inline]
+pub(crate) fn note_released(id: u64) {
+    #[cfg(not(loom))]
+    spool_runtime::trace::note_released(id);
+    #[cfg(loom)]
+    let _ = id;
+}
+
 /// The id a thread dump shows for the object at `address` (a channel's or
 /// a lock's shared state): its address.
 #[inline]

@@ -26,6 +26,55 @@
 //! reached a blocking point for that long — the very thing a dump is often
 //! taken to find — and the dump says so instead of hanging.
 //!
+//! # Who holds a lock
+//! A thread waiting for a spool `Mutex` (or for a `RwLock` that a writer
+//! holds) waits for the *holder*, and a wait-for cycle through holders is a
+//! deadlock, so a dump names the holder. It must name who holds the lock
+//! *when the dump looks*: an owner noted when the wait began goes stale as
+//! soon as the lock is handed over to another waiter, and would give false
+//! cycles or miss true ones.
+//!
+//! The holder is not recorded in the lock. A dump must never dereference a
+//! lock that may have been freed, and all it knows of a lock is the id a
+//! waiter noted (the lock's address). Instead each green thread's trace
+//! keeps a tiny list of the ids of the locks it holds now (`HeldLocks`,
+//! [`HELD_SLOTS`] entries, owner-only cells like the rest of the trace):
+//! the thread adds an id itself on every path that acquires the lock
+//! (`note_held`: the fast path, after a spin, after a wakeup, after a
+//! handover), and removes it on the unlock (`note_released`; guards may
+//! drop in any order). A worker answering a dump copies each thread's list
+//! into its record, and once every worker has answered the dump builds
+//! `id → holder` from all the lists and resolves each waiting thread's
+//! [`WaitReason::Mutex`] (and `RwLock*`) owner from it. The dump reads
+//! only ids, never a lock: sound whatever became of the lock. An id in a
+//! list is a lock that its guard keeps alive (a guard borrows its lock),
+//! so two listed ids never belong to different locks at one address.
+//!
+//! Costs and limits, all in the direction of *unknown*, never *wrong*:
+//! * The list is reached through the running task (a thread-local read):
+//!   a few loads and one store per lock and per unlock, no atomics. A
+//!   plain OS thread records nothing: a lock held by an OS thread (which a
+//!   dump does not list) shows without a holder.
+//! * A thread holding more than [`HELD_SLOTS`] locks at once does not
+//!   record the extra ones: those show without a holder.
+//! * A lock handed over to a waiter that has not run since (woken, still
+//!   queued) is in nobody's list yet: no holder until it runs.
+//! * The workers answer one after another, not at one instant: threads
+//!   stuck in a cycle do not move, so every worker sees them the same
+//!   whenever it answers and the cycle is exact; threads of different
+//!   workers that keep taking and releasing locks may, rarely, be caught
+//!   at different moments in positions that look like a cycle. A cycle
+//!   seen in two dumps is a deadlock.
+//! * A guard that is leaked (`mem::forget`) keeps its id in the list; if
+//!   its lock is then freed, a new lock at the same address would show
+//!   that thread as its holder. Likewise a guard dropped by another green
+//!   thread than the one that locked (guards are not `Send`, but the green
+//!   threads of one worker share std's thread-locals, where a guard can be
+//!   parked): the locker's list keeps the id until the locker ends.
+//!   Besides the workers' different moments (above), these are the only
+//!   ways a holder can be wrong; the dump stays sound, as it reads ids
+//!   only.
+//!
 //! # Names in logs
 //! `std::thread::current()` on a green thread is its *worker's* std
 //! handle, so a logger that prints thread names prints the worker's
@@ -89,12 +138,16 @@ pub enum WaitReason {
     Send(u64),
     /// A `select` over this many operations.
     Select(usize),
-    /// A `Mutex` (its id), and its owner when known.
+    /// A `Mutex` (its id), and the thread that holds it when known. A
+    /// dump fills in the holder as of the dump (see "Who holds a lock" in
+    /// the module's essay); a blocking call notes `None`.
     Mutex(u64, Option<ThreadId>),
-    /// A `RwLock` read lock (its id).
-    RwLockRead(u64),
-    /// A `RwLock` write lock (its id).
-    RwLockWrite(u64),
+    /// A `RwLock` read lock (its id), and the thread that holds it for
+    /// writing when known (as for `Mutex`).
+    RwLockRead(u64, Option<ThreadId>),
+    /// A `RwLock` write lock (its id), and the thread that holds it for
+    /// writing when known (as for `Mutex`; readers are not recorded).
+    RwLockWrite(u64, Option<ThreadId>),
     /// A `Condvar` (its id).
     Condvar(u64),
     /// A `Barrier` (its id).
@@ -133,8 +186,20 @@ impl WaitReason {
                 format!("mutex #{id:#x} held by thread {}", owner.as_u64())
             }
             WaitReason::Mutex(id, None) => format!("mutex #{id:#x}"),
-            WaitReason::RwLockRead(id) => format!("rwlock #{id:#x} (read)"),
-            WaitReason::RwLockWrite(id) => format!("rwlock #{id:#x} (write)"),
+            WaitReason::RwLockRead(id, Some(writer)) => {
+                format!(
+                    "rwlock #{id:#x} (read) held for writing by thread {}",
+                    writer.as_u64()
+                )
+            }
+            WaitReason::RwLockRead(id, None) => format!("rwlock #{id:#x} (read)"),
+            WaitReason::RwLockWrite(id, Some(writer)) => {
+                format!(
+                    "rwlock #{id:#x} (write) held for writing by thread {}",
+                    writer.as_u64()
+                )
+            }
+            WaitReason::RwLockWrite(id, None) => format!("rwlock #{id:#x} (write)"),
             WaitReason::Condvar(id) => format!("condvar #{id:#x}"),
             WaitReason::Barrier(id) => format!("barrier #{id:#x}"),
             WaitReason::Semaphore(id) => format!("semaphore #{id:#x}"),
@@ -156,6 +221,28 @@ impl WaitReason {
         }
     }
 
+    /// The lock this reason waits for and its holder, if it waits for a
+    /// lock a dump can name a holder of (a `Mutex`, a `RwLock`).
+    pub fn lock(&self) -> Option<(u64, Option<ThreadId>)> {
+        match *self {
+            WaitReason::Mutex(id, holder)
+            | WaitReason::RwLockRead(id, holder)
+            | WaitReason::RwLockWrite(id, holder) => Some((id, holder)),
+            _ => None,
+        }
+    }
+
+    /// The same reason with the lock's holder set to `holder` (other
+    /// reasons are returned unchanged).
+    fn with_holder(self, holder: Option<ThreadId>) -> WaitReason {
+        match self {
+            WaitReason::Mutex(id, _) => WaitReason::Mutex(id, holder),
+            WaitReason::RwLockRead(id, _) => WaitReason::RwLockRead(id, holder),
+            WaitReason::RwLockWrite(id, _) => WaitReason::RwLockWrite(id, holder),
+            other => other,
+        }
+    }
+
     /// The reason's kind, without the object: what the aggregated view
     /// groups by (with the call site).
     pub fn kind(&self) -> &'static str {
@@ -168,8 +255,8 @@ impl WaitReason {
             WaitReason::Send(_) => "channel send",
             WaitReason::Select(_) => "select",
             WaitReason::Mutex(..) => "mutex",
-            WaitReason::RwLockRead(_) => "rwlock read",
-            WaitReason::RwLockWrite(_) => "rwlock write",
+            WaitReason::RwLockRead(..) => "rwlock read",
+            WaitReason::RwLockWrite(..) => "rwlock write",
             WaitReason::Condvar(_) => "condvar",
             WaitReason::Barrier(_) => "barrier",
             WaitReason::Semaphore(_) => "semaphore",
@@ -192,6 +279,59 @@ pub(crate) struct ThreadTrace {
     spawn_site: Option<&'static Location<'static>>,
     parent: Option<ThreadId>,
     wait: Cell<Option<Wait>>,
+    held: HeldLocks,
+}
+
+/// How many locks a green thread's trace remembers holding at once (see
+/// "Who holds a lock"); locks held beyond these show without a holder.
+pub const HELD_SLOTS: usize = 4;
+
+/// The ids of the locks a thread holds (see "Who holds a lock"): `0` is a
+/// free slot (an id is an address, never 0). Unordered; owner-only.
+struct HeldLocks([Cell<u64>; HELD_SLOTS]);
+
+impl HeldLocks {
+    const fn new() -> HeldLocks {
+        HeldLocks([const { Cell::new(0) }; HELD_SLOTS])
+    }
+
+    /// Records `id` in a free slot; with none free, records nothing.
+    /// The first slot is tried inline: a thread holding one lock at a
+    /// time never goes further.
+    #[inline]
+    fn add(&self, id: u64) {
+        let [first, rest @ ..] = &self.0;
+        if first.get() == 0 {
+            first.set(id);
+        } else {
+            Self::replace(rest, 0, id);
+        }
+    }
+
+    /// Forgets `id` (nothing if it was not recorded: held beyond the
+    /// slots). The first slot is tried inline, as in `add`.
+    #[inline]
+    fn remove(&self, id: u64) {
+        let [first, rest @ ..] = &self.0;
+        if first.get() == id {
+            first.set(0);
+        } else {
+            Self::replace(rest, id, 0);
+        }
+    }
+
+    /// Sets the first slot of `slots` that holds `old` to `new`.
+    #[cold]
+    #[inline(never)]
+    fn replace(slots: &[Cell<u64>], old: u64, new: u64) {
+        if let Some(slot) = slots.iter().find(|slot| slot.get() == old) {
+            slot.set(new);
+        }
+    }
+
+    fn ids(&self) -> Vec<u64> {
+        self.0.iter().map(Cell::get).filter(|&id| id != 0).collect()
+    }
 }
 
 /// One recorded wait.
@@ -212,6 +352,7 @@ impl ThreadTrace {
             spawn_site,
             parent,
             wait: Cell::new(None),
+            held: HeldLocks::new(),
         }
     }
 }
@@ -256,6 +397,35 @@ pub fn note_wait(reason: WaitReason, site: &'static Location<'static>) {
             site: Some(site),
             since: coarse_now(),
         }));
+    }
+}
+
+/// Records that the calling green thread now holds the lock `id` (a
+/// spool `Mutex`, or a `RwLock` held for writing), so that a dump can name
+/// it as the holder (see "Who holds a lock" in the module's essay). Called
+/// by the lock on every path that acquires it; [`note_released`] undoes
+/// it. A plain OS thread records nothing. A few loads and a store.
+///
+/// ```
+/// use spool_runtime::trace::{note_held, note_released};
+/// let lock = 0u32; // stands for a lock's shared state
+/// let id = &lock as *const u32 as u64;
+/// note_held(id); // just acquired
+/// note_released(id); // about to release
+/// ```
+#[inline]
+pub fn note_held(id: u64) {
+    if let Some(task) = crate::scheduler::current_task() {
+        task.trace.held.add(id);
+    }
+}
+
+/// Records that the calling green thread no longer holds the lock `id`
+/// (see [`note_held`]); called by the lock just before it releases it.
+#[inline]
+pub fn note_released(id: u64) {
+    if let Some(task) = crate::scheduler::current_task() {
+        task.trace.held.remove(id);
     }
 }
 
@@ -308,8 +478,13 @@ pub struct ThreadRecord {
     /// What it was doing.
     pub state: ThreadState,
     /// Its last recorded wait: the reason, the call site, and when it
-    /// began. For a waiting thread, what it waits for now.
+    /// began. For a waiting thread, what it waits for now; for a waiting
+    /// thread that waits for a lock, the lock's holder as of the dump
+    /// (see "Who holds a lock").
     pub wait: Option<(WaitReason, Option<&'static Location<'static>>, Instant)>,
+    /// The ids of the locks it holds (spool `Mutex`es and `RwLock`s held
+    /// for writing), at most [`HELD_SLOTS`].
+    pub held: Vec<u64>,
     /// The worker it is pinned to (or queued on).
     pub worker: usize,
     /// Where it was spawned.
@@ -335,6 +510,7 @@ impl ThreadRecord {
             name: task.name().map(Box::from),
             state,
             wait,
+            held: task.trace.held.ids(),
             worker,
             spawn_site: task.trace.spawn_site,
             parent: task.trace.parent,
@@ -536,11 +712,34 @@ pub fn snapshot_with_stacks(patience: Duration) -> Snapshot {
 
 fn snapshot_with(patience: Duration, stacks: bool) -> Snapshot {
     let taken = refresh_coarse_now();
-    let runtimes = crate::scheduler::all_runtimes()
+    let mut runtimes: Vec<RuntimeSnapshot> = crate::scheduler::all_runtimes()
         .into_iter()
         .map(|shared| snapshot_of(shared, taken + patience, stacks))
         .collect();
+    resolve_holders(&mut runtimes);
     Snapshot { taken, runtimes }
+}
+
+/// Names, for every waiting thread that waits for a lock, the thread that
+/// holds that lock as the workers answered (see "Who holds a lock"). Over
+/// every runtime at once: a lock may be shared between runtimes.
+fn resolve_holders(runtimes: &mut [RuntimeSnapshot]) {
+    use std::collections::HashMap;
+    let holders: HashMap<u64, ThreadId> = runtimes
+        .iter()
+        .flat_map(|rt| &rt.threads)
+        .flat_map(|t| t.held.iter().map(move |&id| (id, t.id)))
+        .collect();
+    for record in runtimes.iter_mut().flat_map(|rt| &mut rt.threads) {
+        let waiting = record.state == ThreadState::Waiting;
+        if let Some((reason, _, _)) = &mut record.wait {
+            if let Some((id, _)) = reason.lock() {
+                // A thread not waiting now waits for nobody.
+                let holder = holders.get(&id).copied().filter(|_| waiting);
+                *reason = reason.with_holder(holder);
+            }
+        }
+    }
 }
 
 fn snapshot_of(shared: &'static Shared, deadline: Instant, stacks: bool) -> RuntimeSnapshot {
@@ -585,5 +784,89 @@ pub(crate) fn green_thread_span(id: std::num::NonZeroU64, name: Option<&str>) ->
     match name {
         Some(name) => tracing::info_span!(target: "spool", "green_thread", id = id.get(), name),
         None => tracing::info_span!(target: "spool", "green_thread", id = id.get()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn held_locks_drop_out_of_order_and_forget_only_what_they_recorded() {
+        let held = HeldLocks::new();
+        for id in 1..=HELD_SLOTS as u64 + 2 {
+            held.add(id * 8);
+        }
+        // The first `HELD_SLOTS` are recorded, the overflow is not.
+        let expected: Vec<u64> = (1..=HELD_SLOTS as u64).map(|id| id * 8).collect();
+        assert_eq!(held.ids(), expected);
+        // Releasing one held beyond the slots changes nothing.
+        held.remove((HELD_SLOTS as u64 + 1) * 8);
+        assert_eq!(held.ids(), expected);
+        // Out of order; a freed slot is reused.
+        held.remove(16);
+        held.remove(8);
+        held.add(1000);
+        let mut ids = held.ids();
+        ids.sort_unstable();
+        let mut want: Vec<u64> = expected[2..].to_vec();
+        want.push(1000);
+        assert_eq!(ids, want);
+    }
+
+    #[test]
+    fn a_dump_names_holders_only_of_waiting_threads() {
+        let record = |id: u64, state, wait: Option<WaitReason>, held: Vec<u64>| ThreadRecord {
+            id: ThreadId(std::num::NonZeroU64::new(id).unwrap()),
+            name: None,
+            state,
+            wait: wait.map(|w| (w, None, Instant::now())),
+            held,
+            worker: 0,
+            spawn_site: None,
+            parent: None,
+            scopes: Vec::new(),
+            stack: None,
+        };
+        let id = |n: u64| ThreadId(std::num::NonZeroU64::new(n).unwrap());
+        let mut runtimes = vec![RuntimeSnapshot {
+            workers: 1,
+            threads: vec![
+                record(
+                    1,
+                    ThreadState::Waiting,
+                    Some(WaitReason::Mutex(64, None)),
+                    vec![128],
+                ),
+                record(
+                    2,
+                    ThreadState::Waiting,
+                    Some(WaitReason::RwLockRead(128, None)),
+                    vec![64],
+                ),
+                // Woken, not waiting any more: waits for nobody.
+                record(
+                    3,
+                    ThreadState::Runnable,
+                    Some(WaitReason::Mutex(64, None)),
+                    vec![],
+                ),
+                record(
+                    4,
+                    ThreadState::Waiting,
+                    Some(WaitReason::Mutex(256, None)),
+                    vec![],
+                ),
+            ],
+            unstarted: 0,
+            unanswered: Vec::new(),
+        }];
+        resolve_holders(&mut runtimes);
+        let holders: Vec<_> = runtimes[0]
+            .threads
+            .iter()
+            .map(|t| t.wait.unwrap().0.lock().unwrap().1)
+            .collect();
+        assert_eq!(holders, [Some(id(2)), Some(id(1)), None, None]);
     }
 }

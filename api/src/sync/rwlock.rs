@@ -44,6 +44,16 @@
 //! and else runs a grant pass (it may have been the head that held the
 //! others back), then unwinds. A thread already unwinding (rule R1) waits
 //! with the masked wait, as for any lock acquisition.
+//!
+//! **Who holds it for writing** (for thread dumps and their wait-for
+//! cycles): as `Mutex` does (see "Who holds it" in `mutex.rs` and "Who
+//! holds a lock" in the engine's `trace.rs`), a writer notes the lock's id
+//! in its green thread's list of held locks once `write` or `try_write`
+//! has it, by whatever path, and forgets it just before `write_unlock`.
+//! So a dump names the writer a reader or writer waits for. Readers are
+//! not recorded: there may be any number of them, the list holds a few
+//! ids, and `read`'s fast path stays as it was; a writer waiting for
+//! readers shows without a holder.
 
 use std::cell::UnsafeCell;
 use std::fmt;
@@ -260,6 +270,7 @@ impl<T: ?Sized> RwLock<T> {
         if !self.try_acquire_write() {
             self.lock_contended(KIND_WRITE);
         }
+        crate::loom::note_held(self.id());
         self.poison.result(RwLockWriteGuard::new(self))
     }
 
@@ -276,6 +287,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
         if self.try_acquire_write() {
+            crate::loom::note_held(self.id());
             self.poison
                 .result(RwLockWriteGuard::new(self))
                 .map_err(TryLockError::from)
@@ -339,6 +351,12 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    /// The id thread dumps show for this lock.
+    #[inline]
+    fn id(&self) -> u64 {
+        crate::loom::object_id(&self.state)
+    }
+
     #[inline]
     fn try_acquire_read(&self) -> bool {
         let mut state = self.state.load(Ordering::Relaxed);
@@ -395,11 +413,13 @@ impl<T: ?Sized> RwLock<T> {
             woken.unpark();
         }
         if waiter.state() == WAITING {
-            let id = crate::loom::object_id(&self.state);
+            // The writer holding the lock is named by the dump, as of the
+            // dump (see "Who holds it for writing").
+            let id = self.id();
             let reason = if kind == KIND_WRITE {
-                WaitReason::RwLockWrite(id)
+                WaitReason::RwLockWrite(id, None)
             } else {
-                WaitReason::RwLockRead(id)
+                WaitReason::RwLockRead(id, None)
             };
             crate::loom::note_wait(reason);
         }
@@ -494,6 +514,7 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn write_unlock(&self) {
+        crate::loom::note_released(self.id());
         // `Release`: publishes our writes to the next owners.
         let before = self.state.fetch_and(!WRITER, Ordering::Release);
         if before & QUEUED != 0 {
