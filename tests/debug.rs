@@ -655,6 +655,42 @@ rt_test! {
 }
 
 #[test]
+fn a_wait_that_records_no_reason_does_not_show_the_last_one() {
+    let _watchdog = common::Watchdog::new("stale_wait_reason", LIMIT);
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    // The thread waits on a mutex (recorded), gets it, lets it go, then
+    // waits for a dump of its own, a wait of spool's that names no reason.
+    // The dump must not say it still waits on the mutex: its holder would
+    // make a wait-for edge, and a false cycle, out of a wait long over.
+    let m = Arc::new(Mutex::new(()));
+    let held = m.lock().unwrap();
+    let m2 = Arc::clone(&m);
+    let locker = rt.spawn(move || {
+        drop(m2.lock().unwrap());
+        let me = thread::current().id();
+        let dump = debug::dump();
+        let own = dump
+            .threads()
+            .find(|t| t.id() == me)
+            .map(|t| (t.is_waiting(), t.wait_reason()));
+        own
+    });
+    // Let it queue on the mutex (a green thread of the runtime; `main` is
+    // an OS thread), then let it through.
+    std::thread::sleep(Duration::from_millis(50));
+    drop(held);
+    let own = locker.join().unwrap();
+    let Some((waiting, reason)) = own else {
+        panic!("the dump does not list the thread that took it");
+    };
+    assert!(waiting, "the dumping thread waits for the answers");
+    assert!(
+        !matches!(reason, Some(WaitReason::Mutex(..))),
+        "a wait long over is shown: {reason:?}"
+    );
+}
+
+#[test]
 fn the_aggregated_view_counts_the_threads_blocked_at_each_site() {
     let _watchdog = common::Watchdog::new("aggregated_view", LIMIT);
     let rt = Runtime::builder().workers(2).build().unwrap();

@@ -122,6 +122,7 @@ pub fn cancel_thread_by_id(id: u64, reason: CancelReason, patience: Duration) ->
                 shared.ask_for_dump(index);
             }
         }
+        crate::trace::forget_wait();
         while request.pending.load(Ordering::Acquire) != 0
             && lock(&request.found).is_none()
             && Instant::now() < deadline

@@ -224,6 +224,7 @@ fn finish(
     let deadline = start.checked_add(grace);
     // Acquire: pairs with the workers' decrements, so everything the
     // finished threads did (their destructors) happens before we go on.
+    crate::trace::forget_wait();
     while shared.unsettled.load(Ordering::Acquire) != 0 {
         // spool's own masked wait: the user's park token is left alone,
         // and a green thread of another runtime switches out meanwhile.

@@ -429,6 +429,17 @@ pub fn note_released(id: u64) {
     }
 }
 
+/// Forgets what the calling green thread last waited for, before a wait
+/// of spool's own that names no reason (a dump, a shutdown, a console
+/// cancel waiting for the workers). Otherwise a dump would show the last
+/// recorded wait, long over, and the holder of a mutex it once waited for
+/// would make a wait-for edge, and perhaps a false cycle.
+pub(crate) fn forget_wait() {
+    if let Some(task) = crate::scheduler::current_task() {
+        task.trace.wait.set(None);
+    }
+}
+
 /// Records a wait of the engine's own (park, sleep) by `task`.
 #[inline]
 pub(crate) fn note_task_wait(
@@ -760,6 +771,7 @@ fn snapshot_of(shared: &'static Shared, deadline: Instant, stacks: bool) -> Runt
             shared.ask_for_dump(index);
         }
     }
+    forget_wait();
     while request.pending.load(Ordering::Acquire) != 0 && Instant::now() < deadline {
         crate::wait_until(deadline);
     }
