@@ -83,70 +83,62 @@ fn run(name: &str, env: &[(&str, &str)], limit: Duration) -> Child {
     }
 }
 
+/// Runs scenario `name` with `SPOOL_DEADLOCK=fatal`, asserts that it exits
+/// with `code` (2: the deadlock report's), and returns its stderr.
+fn fatal_exits(name: &str, code: i32) -> String {
+    let child = run(
+        name,
+        &[("SPOOL_DEADLOCK", "fatal")],
+        Duration::from_secs(30),
+    );
+    assert_eq!(
+        child.status.and_then(|s| s.code()),
+        Some(code),
+        "{}",
+        child.stderr
+    );
+    child.stderr
+}
+
+/// Asserts that `stderr` contains every one of `parts`.
+fn says(stderr: &str, parts: &[&str]) {
+    for part in parts {
+        assert!(stderr.contains(part), "no {part:?} in:\n{stderr}");
+    }
+}
+
 type Case = (&'static str, fn(&str));
 
 const CASES: &[Case] = &[
     ("two_threads_joining_each_other", |name| {
-        let child = run(
-            name,
-            &[("SPOOL_DEADLOCK", "fatal")],
-            Duration::from_secs(30),
+        let stderr = fatal_exits(name, 2);
+        says(
+            &stderr,
+            &[
+                REPORT,
+                "wait-for cycle: threads",
+                "'joiner-a'",
+                "'joiner-b'",
+            ],
         );
-        assert_eq!(
-            child.status.and_then(|s| s.code()),
-            Some(2),
-            "{}",
-            child.stderr
-        );
-        assert!(child.stderr.contains(REPORT), "{}", child.stderr);
-        assert!(
-            child.stderr.contains("wait-for cycle: threads"),
-            "{}",
-            child.stderr
-        );
-        assert!(child.stderr.contains("'joiner-a'"), "{}", child.stderr);
-        assert!(child.stderr.contains("'joiner-b'"), "{}", child.stderr);
     }),
     ("a_mutex_cycle", |name| {
-        let child = run(
-            name,
-            &[("SPOOL_DEADLOCK", "fatal")],
-            Duration::from_secs(30),
-        );
-        assert_eq!(
-            child.status.and_then(|s| s.code()),
-            Some(2),
-            "{}",
-            child.stderr
-        );
-        assert!(child.stderr.contains(REPORT), "{}", child.stderr);
+        let stderr = fatal_exits(name, 2);
+        says(&stderr, &[REPORT]);
         // The cycle runs through the mutexes' holders, and names both.
-        let cycle = child
-            .stderr
+        let cycle = stderr
             .lines()
             .find(|line| line.starts_with("wait-for cycle: threads"))
-            .unwrap_or_else(|| panic!("no wait-for cycle in\n{}", child.stderr));
-        assert!(cycle.contains("'locker-a'"), "{cycle}");
-        assert!(cycle.contains("'locker-b'"), "{cycle}");
+            .unwrap_or_else(|| panic!("no wait-for cycle in\n{stderr}"));
+        says(cycle, &["'locker-a'", "'locker-b'"]);
     }),
     ("main_waiting_on_a_channel_nobody_sends_on", |name| {
-        let child = run(
-            name,
-            &[("SPOOL_DEADLOCK", "fatal")],
-            Duration::from_secs(30),
-        );
-        assert_eq!(
-            child.status.and_then(|s| s.code()),
-            Some(2),
-            "{}",
-            child.stderr
-        );
-        assert!(
-            child.stderr.contains(&format!(
+        let stderr = fatal_exits(name, 2);
+        says(
+            &stderr,
+            &[&format!(
                 "{REPORT} (and 1 OS thread waiting in a spool call)"
-            )),
-            "{}",
-            child.stderr
+            )],
         );
     }),
     ("the_default_reports_and_keeps_waiting", |name| {
@@ -179,18 +171,8 @@ const CASES: &[Case] = &[
     ("a_busy_os_thread_is_no_deadlock", |name| {
         // Green threads wait for `main`, which computes for a while first:
         // nothing is reported, and the program ends normally.
-        let child = run(
-            name,
-            &[("SPOOL_DEADLOCK", "fatal")],
-            Duration::from_secs(30),
-        );
-        assert_eq!(
-            child.status.and_then(|s| s.code()),
-            Some(0),
-            "{}",
-            child.stderr
-        );
-        assert!(!child.stderr.contains("deadlock"), "{}", child.stderr);
+        let stderr = fatal_exits(name, 0);
+        assert!(!stderr.contains("deadlock"), "{stderr}");
     }),
     (
         "a_listener_waiting_for_connections_is_no_deadlock",
@@ -201,18 +183,8 @@ const CASES: &[Case] = &[
         },
     ),
     ("a_sleeping_thread_is_no_deadlock", |name| {
-        let child = run(
-            name,
-            &[("SPOOL_DEADLOCK", "fatal")],
-            Duration::from_secs(30),
-        );
-        assert_eq!(
-            child.status.and_then(|s| s.code()),
-            Some(0),
-            "{}",
-            child.stderr
-        );
-        assert!(!child.stderr.contains("deadlock"), "{}", child.stderr);
+        let stderr = fatal_exits(name, 0);
+        assert!(!stderr.contains("deadlock"), "{stderr}");
     }),
     ("a_malformed_spool_deadlock_is_an_error", |name| {
         let child = run(
@@ -226,11 +198,7 @@ const CASES: &[Case] = &[
             "{}",
             child.stderr
         );
-        assert!(
-            child.stderr.contains("SPOOL_DEADLOCK must be"),
-            "{}",
-            child.stderr
-        );
+        says(&child.stderr, &["SPOOL_DEADLOCK must be"]);
     }),
 ];
 
