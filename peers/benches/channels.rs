@@ -59,7 +59,7 @@
 //! A sample running for over 60 s is reported as hung (a lost message or
 //! wakeup looks like that) and the binary exits with status 1.
 
-#[path = "common/sample.rs"]
+#[path = "../../benches/common/sample.rs"]
 mod sample;
 #[path = "common/matrix.rs"]
 #[macro_use]
