@@ -226,7 +226,7 @@
 //! other handle's prior operations before it disconnects.
 //!
 //! # Cost
-//! Measured with `benches/channels.rs` (see `benches/README.md`). Ring
+//! Measured with `peers/benches/channels.rs` (see `benches/README.md`). Ring
 //! channels: a send is two `SeqCst` read-modify-writes (the `tail` CAS,
 //! the stamp swap), a receive one (the `head` CAS), and neither locks
 //! while nobody waits. Rendezvous channels:

@@ -32,7 +32,7 @@ crate::thread_local! {
 /// green threads before it parks (see `wait_until`): its counterpart is
 /// often runnable on the same worker, and a yield (≈ 14 ns switch) is much
 /// cheaper than a park and unpark. Few, because a yielding waiter also
-/// takes turns from the threads it waits for: in `benches/channels.rs`,
+/// takes turns from the threads it waits for: in `peers/benches/channels.rs`,
 /// 0 / 2 / 16 yields gave pingpong_rendezvous/1w 438 / 371 / 364 ns and
 /// bounded1024_select_rx (four producers, one selecting consumer) 459 /
 /// 446 / 535 ns. None under loom, where yields would only multiply the

@@ -3,11 +3,11 @@
 //! and the matrix for the two systems whose channels have
 //! crossbeam-channel's API (spool's `mpmc` between green threads and
 //! crossbeam-channel itself between OS threads), which runs the scenario
-//! code `benches/channels.rs` runs (`benches/common/matrix.rs`).
+//! code `peers/benches/channels.rs` runs (`benches/common/matrix.rs`).
 //! `go/main.go` parses the same names and sizes its samples by the same
 //! rule.
 //!
-//! The shapes, capacities and counts follow `benches/channels.rs` (itself
+//! The shapes, capacities and counts follow `peers/benches/channels.rs` (itself
 //! crossbeam-channel's comparison benchmark), so the two suites' figures
 //! can be compared: `usize` messages, `THREADS` threads per side, bounded(N)
 //! = bounded(`CAP_N`), time taken from before the threads are spawned to
@@ -139,7 +139,7 @@ pub fn sized(
 /// The channel matrix and the rendezvous ping-pong for a channel API shaped
 /// like crossbeam-channel's (`bounded`, `unbounded`, `Select`), with
 /// `$spawn` starting the other parties: the scenarios of
-/// `benches/common/matrix.rs` (those of `benches/channels.rs`), with
+/// `benches/common/matrix.rs` (those of `peers/benches/channels.rs`), with
 /// `THREADS` threads per side and 100 untimed round trips before a
 /// ping-pong's timed ones. Defines `matrix(shape, cap, n) -> Duration` and
 /// `pingpong(n) -> Duration` in the calling module.

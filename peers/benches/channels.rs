@@ -1,9 +1,9 @@
 //! spool's channels and mutex side by side with crossbeam-channel and std.
 //!
 //! ```text
-//! cargo bench --bench channels              # full run: 7 samples per cell (a few minutes)
-//! cargo bench --bench channels -- --quick   # smoke run for CI: 3 samples, short cells
-//! cargo bench --bench channels -- spsc      # only rows whose name contains "spsc"
+//! cargo bench -p spool-peers --bench channels              # full run: 7 samples per cell (a few minutes)
+//! cargo bench -p spool-peers --bench channels -- --quick   # smoke run for CI: 3 samples, short cells
+//! cargo bench -p spool-peers --bench channels -- spsc      # only rows whose name contains "spsc"
 //! ```
 //!
 //! Three systems, measured in the same run:
@@ -59,7 +59,7 @@
 //! A sample running for over 60 s is reported as hung (a lost message or
 //! wakeup looks like that) and the binary exits with status 1.
 
-#[path = "common/sample.rs"]
+#[path = "../../benches/common/sample.rs"]
 mod sample;
 #[path = "common/matrix.rs"]
 #[macro_use]

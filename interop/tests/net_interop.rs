@@ -2,6 +2,7 @@
 //! `spool::net::TcpStream`: a WebSocket session with `tungstenite` and a
 //! TLS session with `rustls`, both ends in green threads, over loopback.
 
+#[path = "../../tests/common/mod.rs"]
 mod common;
 
 use std::io::{self, Read, Write};

@@ -1,6 +1,6 @@
 //! spool: green threads through `spool::thread`, as in `benches/thread.rs`;
 //! `spool::sync::mpmc` channels and `spool::sync::Mutex` between them, as
-//! in `benches/channels.rs`.
+//! in `peers/benches/channels.rs`.
 
 use std::hint::black_box;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

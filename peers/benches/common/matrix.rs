@@ -1,10 +1,10 @@
 //! crossbeam-channel's channel matrix and the rendezvous ping-pong, written
 //! once for every channel API shaped like crossbeam-channel's, shared by
 //! the bench binaries (each includes this file with `#[path]` and
-//! `#[macro_use]`): `benches/channels.rs` runs it for `spool::sync::mpmc`
-//! and `crossbeam_channel` in one process, `benches/peers` for the same two
+//! `#[macro_use]`): `peers/benches/channels.rs` runs it for `spool::sync::mpmc`
+//! and `crossbeam_channel` in one process, `peers/benches/peers` for the same two
 //! in child processes. The shapes are described at the top of
-//! `benches/channels.rs` and on `Shape` in `benches/peers/syncwork.rs`.
+//! `peers/benches/channels.rs` and on `Shape` in `peers/benches/peers/syncwork.rs`.
 
 /// Defines, in the calling module, the matrix's scenarios for the channel
 /// module `channel` (which must export crossbeam-channel's `bounded`,

@@ -128,7 +128,7 @@ impl Machine {
 
 /// The version of `package` in the workspace's Cargo.lock.
 fn locked_version(package: &str) -> String {
-    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.lock"))
+    let lock = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../Cargo.lock"))
         .unwrap_or_default();
     let needle = format!("name = \"{package}\"\nversion = \"");
     lock.find(&needle)

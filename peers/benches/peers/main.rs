@@ -1,17 +1,17 @@
 //! spool side by side with its peers: tokio, may, `std::thread` and Go.
 //!
 //! ```text
-//! cargo bench --bench peers              # full run (~15 minutes on 2 cores)
-//! cargo bench --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
-//! cargo bench --bench peers -- spawn     # only scenarios whose name contains "spawn"
-//! cargo bench --bench peers -- chan mutex  # ... "chan" or "mutex" (the sync scenarios)
+//! cargo bench -p spool-peers --bench peers              # full run (~15 minutes on 2 cores)
+//! cargo bench -p spool-peers --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
+//! cargo bench -p spool-peers --bench peers -- spawn     # only scenarios whose name contains "spawn"
+//! cargo bench -p spool-peers --bench peers -- chan mutex  # ... "chan" or "mutex" (the sync scenarios)
 //! ```
 //!
 //! # How a run works
 //!
 //! Every measurement runs in a child process: this binary re-runs itself as
 //! `peers --child <system> <scenario> <count>` (Go's peer is its own binary,
-//! built from `benches/peers/go/` with `go build`, taking `<scenario>
+//! built from `peers/benches/peers/go/` with `go build`, taking `<scenario>
 //! <count>`). A child does one sample's warm-up and work and prints
 //! `<metric> <value>` lines on stdout, or `error <message>` when the system
 //! could not do the work (a count it cannot reach, say). So a crash, an OOM
@@ -82,7 +82,7 @@
 //!   std `sync_channel(0)`, Go unbuffered `chan`, tokio `mpsc::channel(1)`,
 //!   may `mpsc::channel()` (the closest each has); ns per round trip.
 //! * `chan_<cap>_<shape>` — crossbeam-channel's matrix as in
-//!   `benches/channels.rs`: `seq`, `spsc`, `mpsc`, `mpmc`, `select_rx`,
+//!   `peers/benches/channels.rs`: `seq`, `spsc`, `mpsc`, `mpmc`, `select_rx`,
 //!   `select_both` × `bounded0`, `bounded1`, `bounded1024`, `unbounded`;
 //!   ns per message. With `--quick`, spsc and mpmc × bounded1 and
 //!   unbounded only.
@@ -92,7 +92,7 @@
 //! A sync child warms up with about 1/64 of its count and then times the
 //! count, or fewer operations when the warm-up says the count would take
 //! over count × 300 ns (so a rendezvous between OS threads at tens of µs
-//! per message keeps its sample short), as `benches/channels.rs` does.
+//! per message keeps its sample short), as `peers/benches/channels.rs` does.
 //!
 //! The binary exits with status 1 if spool itself failed a scenario (a
 //! peer's failure is a result, reported in its cell).
