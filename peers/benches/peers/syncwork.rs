@@ -3,7 +3,7 @@
 //! and the matrix for the two systems whose channels have
 //! crossbeam-channel's API (spool's `mpmc` between green threads and
 //! crossbeam-channel itself between OS threads), which runs the scenario
-//! code `peers/benches/channels.rs` runs (`benches/common/matrix.rs`).
+//! code `peers/benches/channels.rs` runs (`peers/benches/common/matrix.rs`).
 //! `go/main.go` parses the same names and sizes its samples by the same
 //! rule.
 //!
@@ -139,7 +139,7 @@ pub fn sized(
 /// The channel matrix and the rendezvous ping-pong for a channel API shaped
 /// like crossbeam-channel's (`bounded`, `unbounded`, `Select`), with
 /// `$spawn` starting the other parties: the scenarios of
-/// `benches/common/matrix.rs` (those of `peers/benches/channels.rs`), with
+/// `peers/benches/common/matrix.rs` (those of `peers/benches/channels.rs`), with
 /// `THREADS` threads per side and 100 untimed round trips before a
 /// ping-pong's timed ones. Defines `matrix(shape, cap, n) -> Duration` and
 /// `pingpong(n) -> Duration` in the calling module.
