@@ -4,7 +4,7 @@
 //! `mutex.rs`, `condvar.rs` and `mpmc/chan.rs` can explore every
 //! interleaving of a wait/wake handshake (the facade tokio uses;
 //! the engine's own is `runtime/src/loom.rs`). Run them with
-//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p spool --release --lib loom`.
+//! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p spool-rt --release --lib loom`.
 //!
 //! In the normal build everything here is a plain re-export, so routing a
 //! file through the facade changes nothing. Under loom:

@@ -204,7 +204,7 @@ mod loom_models {
     //! against the caller either waiting for it or abandoning it. Loom
     //! reports a caller left waiting with nobody to wake it as a deadlock.
     //! Run with
-    //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p spool --release --lib loom`.
+    //! `RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom cargo test -p spool-rt --release --lib loom`.
     use super::*;
     use ::loom::sync::atomic::{AtomicBool, Ordering};
     use ::loom::thread::spawn;
