@@ -1,4 +1,4 @@
-//! The engine under [`spool`](https://docs.rs/spool): guarded stacks,
+//! The engine under [`spool`](https://docs.rs/spool-rt): guarded stacks,
 //! coroutines, per-worker schedulers, reactors and timers.
 //!
 //! Users depend on the `spool` crate, whose `thread` module mirrors
