@@ -103,6 +103,9 @@ impl spool::net::ToSocketAddrs for Ported {
 }
 
 rt_test! {
+    // The borrowed forms are the point: `&&str`, `&(&str, u16)` and
+    // `&&&SocketAddr` are address types of their own.
+    #[allow(clippy::needless_borrows_for_generic_args)]
     fn generic_code_over_std_trait_connects_every_address_form() {
         let listener = listen_on("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();

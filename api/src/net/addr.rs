@@ -179,8 +179,8 @@ enum Text<'a> {
 /// The text of `addr` if its type is one of std's string forms or a
 /// reference to one; `None` for every other type.
 fn text_of<'a, A>(addr: &'a A) -> Option<Text<'a>> {
-    // SAFETY (each `view` below): the target type names no lifetime but
-    // `'a`, the borrow of `addr`, and is covariant in it (shared
+    // SAFETY: each target type given to `view` below names no lifetime
+    // but `'a`, the borrow of `addr`, and is covariant in it (shared
     // references, a tuple, `String`), as `view` requires.
     unsafe {
         if let Some(text) = view::<A, &'a str>(addr) {
@@ -356,7 +356,8 @@ mod tests {
         );
         let slice: &[SocketAddr] = &[sa, sa6];
         assert_eq!(ours(slice).unwrap(), std_(slice).unwrap());
-        assert_eq!(ours(&&&sa).unwrap(), vec![sa]);
+        let nested: &&&SocketAddr = &&&sa;
+        assert_eq!(ours(nested).unwrap(), vec![sa]);
     }
 
     #[test]
