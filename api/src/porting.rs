@@ -26,7 +26,7 @@
 //! | `std::thread::sleep` | [`spool::thread::sleep`](crate::thread::sleep) (or [`spool::time::sleep`](crate::time::sleep), [`sleep_until`](crate::time::sleep_until)) | |
 //! | `std::time::{Duration, Instant, SystemTime}` | unchanged | [`spool::time::timeout`](crate::time::timeout) bounds a block of code |
 //! | `std::io::{Read, Write, BufRead, BufReader, BufWriter, copy, …}` | unchanged | spool's sockets implement `Read` and `Write` (also for `&TcpStream`) |
-//! | `std::fs`, `std::io::stdin`, `std::process` waits | no counterpart: wrap the call in [`spool::unblock`](crate::unblock) | see the next section |
+//! | `std::fs`, `std::io::stdin`, `std::process` waits | no counterpart: wrap the call in [`spool::unblock`](crate::unblock()) | see the next section |
 //!
 //! ```
 //! // Before: use std::net::{TcpListener, TcpStream, ToSocketAddrs};
@@ -89,14 +89,14 @@
 //! | `std::sync::Mutex`/`RwLock` held across a wait, or long | a green thread of the same worker that locks it blocks the worker, and the holder never runs again: a deadlock | [`spool::sync::Mutex`](crate::sync::Mutex), [`RwLock`](crate::sync::RwLock). A std lock held briefly, never across a blocking call, is fine |
 //! | `std::sync::{Condvar, Barrier}` waits, `std::sync::mpsc` `recv`/`send` on a full `sync_channel` | the worker blocks; the notifier may be a green thread of it | [`spool::sync`](crate::sync)'s |
 //! | `std::sync::{OnceLock, LazyLock, Once}` whose initialiser blocks on spool | other callers block their worker; on the initialiser's own worker, a deadlock | [`spool::sync::OnceLock`](crate::sync::OnceLock), [`LazyLock`](crate::sync::LazyLock), [`Once`](crate::sync::Once) |
-//! | `std::thread::JoinHandle::join`, `std::thread::park` | the worker blocks | [`spool::thread`](crate::thread)'s, or [`unblock`](crate::unblock)`(move \|\| handle.join())` for a std thread |
+//! | `std::thread::JoinHandle::join`, `std::thread::park` | the worker blocks | [`spool::thread`](crate::thread)'s, or [`unblock`](crate::unblock())`(move \|\| handle.join())` for a std thread |
 //! | `std::net` sockets | reads, writes, `accept`, `connect` block the worker | [`spool::net`](crate::net) |
 //! | DNS: `to_socket_addrs()` on a host name, a crate's own resolver | `getaddrinfo` blocks the worker, seconds when a name server does not answer | [`spool::net::lookup_host`](crate::net::lookup_host); spool's sockets look host names up off the worker themselves |
-//! | `std::fs` (`read`, `write`, `File` reads and writes, `metadata`, `read_dir`, …) | the worker waits for the disk (regular files have no readiness to wait for) | [`spool::unblock`](crate::unblock)`(move \|\| std::fs::read(path))` |
-//! | `std::io::stdin()` reads | the worker waits for input | [`unblock`](crate::unblock) |
-//! | `std::process::Command::output`/`status`, `Child::wait`/`wait_with_output` | the worker waits for the child | [`unblock`](crate::unblock) (`Command::spawn` itself returns at once) |
-//! | blocking FFI: a C library, a database driver, `libc::read` on a blocking descriptor | the worker waits in C | [`unblock`](crate::unblock); [`unblock_abandon`](crate::unblock_abandon) when a cancelled caller should not wait for it |
-//! | a long computation | the worker runs nothing else | [`spool::thread::yield_now`](crate::thread::yield_now) now and then, or [`unblock`](crate::unblock) |
+//! | `std::fs` (`read`, `write`, `File` reads and writes, `metadata`, `read_dir`, …) | the worker waits for the disk (regular files have no readiness to wait for) | [`spool::unblock`](crate::unblock())`(move \|\| std::fs::read(path))` |
+//! | `std::io::stdin()` reads | the worker waits for input | [`unblock`](crate::unblock()) |
+//! | `std::process::Command::output`/`status`, `Child::wait`/`wait_with_output` | the worker waits for the child | [`unblock`](crate::unblock()) (`Command::spawn` itself returns at once) |
+//! | blocking FFI: a C library, a database driver, `libc::read` on a blocking descriptor | the worker waits in C | [`unblock`](crate::unblock()); [`unblock_abandon`](crate::unblock_abandon) when a cancelled caller should not wait for it |
+//! | a long computation | the worker runs nothing else | [`spool::thread::yield_now`](crate::thread::yield_now) now and then, or [`unblock`](crate::unblock()) |
 //!
 //! ```
 //! use std::process::Command;

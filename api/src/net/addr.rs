@@ -29,7 +29,7 @@
 //! user's type whose implementation does its own DNS lookup blocks the
 //! worker for it, as any blocking std call inside a green thread does (the
 //! re-export's documentation says so, and [`lookup_host`] or
-//! [`unblock`](crate::unblock) are the way out). A string behind two or
+//! [`unblock`](crate::unblock()) are the way out). A string behind two or
 //! more references (`&&&str`) is not recognized and also resolves in
 //! place.
 //!
@@ -54,9 +54,10 @@
 //!   another thread.
 //!
 //! # Why the type check is sound
-//! [`TypeId::of`] needs `'static`, and `&'a str` is not. [`typeid::of`]
-//! gives the `TypeId` of a type with every lifetime in it replaced by
-//! `'static`. So when `typeid::of::<A>()` equals `typeid::of` of
+//! [`TypeId::of`](std::any::TypeId::of) needs `'static`, and `&'a str`
+//! is not. [`typeid::of`] (dtolnay's `typeid` crate, which erased-serde
+//! relies on for the same purpose) gives the `TypeId` of a type with every
+//! lifetime in it replaced by `'static`. So when `typeid::of::<A>()` equals `typeid::of` of
 //! `&'a str`, `A` is `&'x str` for *some* lifetime `'x` — equality says
 //! nothing about which. [`view`] never needs to know: it is only asked for
 //! a `&'a T` where every lifetime in `T` is the `'a` of the borrow of the
@@ -91,7 +92,7 @@ use crate::unblock::run_abandoning;
 /// implements this trait — has its `to_socket_addrs` called in the
 /// calling green thread: if it does a DNS lookup itself, that blocks the
 /// worker, as any blocking std call does inside a green thread. Resolve
-/// such addresses with [`lookup_host`] (or [`unblock`](crate::unblock))
+/// such addresses with [`lookup_host`] (or [`unblock`](crate::unblock()))
 /// and pass the result.
 ///
 /// Calling `to_socket_addrs` yourself is std's method: a host name is
