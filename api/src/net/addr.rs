@@ -56,8 +56,8 @@
 //! # Why the type check is sound
 //! [`TypeId::of`](std::any::TypeId::of) needs `'static`, and `&'a str`
 //! is not. [`typeid::of`] (dtolnay's `typeid` crate, which erased-serde
-//! relies on for the same purpose) gives the `TypeId` of a type with every
-//! lifetime in it replaced by `'static`. So when `typeid::of::<A>()` equals `typeid::of` of
+//! also uses) gives the `TypeId` of a type with every lifetime in it
+//! replaced by `'static`. So when `typeid::of::<A>()` equals `typeid::of` of
 //! `&'a str`, `A` is `&'x str` for *some* lifetime `'x` — equality says
 //! nothing about which. [`view`] never needs to know: it is only asked for
 //! a `&'a T` where every lifetime in `T` is the `'a` of the borrow of the
