@@ -1,6 +1,7 @@
 //! Behaviour of `spool::unblock` (blocking calls offloaded to an OS-thread
 //! pool while the green thread parks) and of the host-name lookups of
-//! `spool::net::ToSocketAddrs`, which go through it.
+//! `spool::net` (`lookup_host`, the sockets' address conversion), which
+//! go through it.
 //!
 //! The tests in the `rt_test!` block run in three configurations (see
 //! `tests/common`): in a green thread of a one-worker and of a two-worker
@@ -18,7 +19,7 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use spool::net::{SocketAddr, ToSocketAddrs};
+use spool::net::{lookup_host, SocketAddr};
 use spool::thread;
 use spool::Runtime;
 
@@ -78,15 +79,15 @@ rt_test! {
 
     fn localhost_resolves_through_to_socket_addrs() {
         for addrs in [
-            "localhost:8080".to_socket_addrs(),
-            ("localhost", 8080).to_socket_addrs(),
-            ("localhost".to_string(), 8080).to_socket_addrs(),
+            lookup_host("localhost:8080"),
+            lookup_host(("localhost", 8080)),
+            lookup_host(("localhost".to_string(), 8080)),
         ] {
             let addrs: Vec<SocketAddr> = addrs.expect("localhost resolves").collect();
             assert!(!addrs.is_empty());
             assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 8080), "{addrs:?}");
         }
-        let err = "localhost:http".to_socket_addrs().unwrap_err();
+        let err = lookup_host("localhost:http").unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     }
 }

@@ -31,6 +31,12 @@
 //! Ten thousand green threads cost a few tens of MiB of *address space*
 //! and, while parked, about one page of memory each.
 //!
+//! The same goes for `std::sync`, `std::net` and `std::thread_local!`;
+//! [`porting`] lists exactly what to swap, which std calls stall a worker
+//! inside a green thread (files, child processes, DNS, blocking C
+//! libraries) and what to use instead, and what differs from std (stack
+//! size, scheduling, thread-locals, panics).
+//!
 //! ## Borrowing: scoped threads
 //! ```
 //! let mut counts = [0usize; 4];
@@ -266,6 +272,7 @@ mod loom;
 mod monitor;
 pub mod net;
 pub mod os;
+pub mod porting;
 pub mod runtime;
 pub mod sync;
 pub mod thread;

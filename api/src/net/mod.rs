@@ -105,19 +105,14 @@ mod udp;
 
 use std::io as stdio;
 
-pub use addr::ToSocketAddrs;
+pub(crate) use addr::resolve;
+pub use addr::{lookup_host, ToSocketAddrs};
 pub use std::net::{
     AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6,
 };
 pub(crate) use tcp::listen_backlog;
 pub use tcp::{Incoming, TcpListener, TcpStream};
 pub use udp::UdpSocket;
-
-/// Every address `addr` resolves to.
-#[track_caller]
-pub(crate) fn resolve<A: ToSocketAddrs + ?Sized>(addr: &A) -> stdio::Result<Vec<SocketAddr>> {
-    Ok(addr.to_socket_addrs()?.collect())
-}
 
 /// Tries `f` on each address `addr` resolves to until one succeeds; else
 /// the last error, as std does.
