@@ -68,7 +68,8 @@ pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> Result<String, String
 }
 
 type Area<'a> = DrawingArea<SVGBackend<'a>, Shift>;
-type DrawResult<'a> = Result<(), DrawingAreaErrorKind<<SVGBackend<'a> as DrawingBackend>::ErrorType>>;
+type DrawResult<'a> =
+    Result<(), DrawingAreaErrorKind<<SVGBackend<'a> as DrawingBackend>::ErrorType>>;
 
 /// A font of `size` px. plotters writes 1/1.24 of a font's size into the
 /// SVG (its fonts are sized by line height); this undoes that so the sizes
@@ -156,7 +157,14 @@ fn draw_panel<'a>(panel: &Area<'a>, row: &Row) -> DrawResult<'a> {
         }
         return Ok(());
     }
-    let lo = 10f64.powf(values.iter().copied().fold(f64::INFINITY, f64::min).log10().floor());
+    let lo = 10f64.powf(
+        values
+            .iter()
+            .copied()
+            .fold(f64::INFINITY, f64::min)
+            .log10()
+            .floor(),
+    );
     let hi = 10f64.powf(
         values
             .iter()

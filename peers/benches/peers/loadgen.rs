@@ -354,7 +354,9 @@ fn drive(streams: Vec<TcpStream>, size: usize, work: Work) -> Result<Tally, Stri
                         tally.round_trips += 1;
                         // Saturates at the histogram's highest value (an
                         // hour), which no round trip reaches.
-                        tally.latencies.saturating_record((now - c.sent).as_nanos() as u64);
+                        tally
+                            .latencies
+                            .saturating_record((now - c.sent).as_nanos() as u64);
                         if let Work::Rounds(rounds) = work {
                             c.done = c.round_trips >= rounds;
                         }

@@ -232,9 +232,9 @@ fn parse_args(mut args: lexopt::Parser) -> Result<Mode, lexopt::Error> {
         }
     }
     match report {
-        Some(_) if opts.quick || !opts.filters.is_empty() => Err(
-            "--report redraws a saved run as it is: it takes no --quick or FILTER".into(),
-        ),
+        Some(_) if opts.quick || !opts.filters.is_empty() => {
+            Err("--report redraws a saved run as it is: it takes no --quick or FILTER".into())
+        }
         Some(path) => Ok(Mode::Report(path)),
         None => Ok(Mode::Bench(opts)),
     }

@@ -347,7 +347,9 @@ impl Serialize for Cell {
 impl<'de> Deserialize<'de> for Cell {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         Ok(match CellJson::deserialize(deserializer)? {
-            CellJson::Values { samples, .. } => Cell::Values(samples.into_iter().flatten().collect()),
+            CellJson::Values { samples, .. } => {
+                Cell::Values(samples.into_iter().flatten().collect())
+            }
             CellJson::Error { error } => Cell::Failed(error),
             CellJson::Skipped { skipped } => Cell::Skipped(skipped),
             CellJson::NotApplicable { not_applicable } => Cell::NotApplicable(not_applicable),
