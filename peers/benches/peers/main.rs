@@ -1,11 +1,15 @@
 //! spool side by side with its peers: tokio, may, `std::thread` and Go.
 //!
 //! ```text
-//! cargo bench -p spool-peers --bench peers              # full run (~15 minutes on 2 cores)
-//! cargo bench -p spool-peers --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
+//! cargo bench -p spool-peers --bench peers              # full run (~8 minutes on 2 cores: 495 s in BENCHMARKS.md)
+//! cargo bench -p spool-peers --bench peers -- --quick   # smoke run for CI (~25 s after the build)
 //! cargo bench -p spool-peers --bench peers -- spawn     # only scenarios whose name contains "spawn"
 //! cargo bench -p spool-peers --bench peers -- chan mutex  # ... "chan" or "mutex" (the sync scenarios)
+//! cargo bench -p spool-peers --bench peers -- --report benches/peers/results.json  # redraw a saved run
 //! ```
+//!
+//! An unknown flag is an error (exit status 2), so a typo never starts the
+//! full run; `-- --help` lists the options.
 //!
 //! # How a run works
 //!
@@ -64,8 +68,9 @@
 //! * `many_clients/N` — N connections open at once, then each makes
 //!   `MANY_CLIENTS_ROUNDS` round trips; ms to the last.
 //! * `http_hello` — `wrk -t2 -c100 --latency` against a keep-alive
-//!   HTTP/1.1 "hello" server (request heads parsed by hand); skipped with
-//!   a message when `wrk` is not installed.
+//!   HTTP/1.1 "hello" server (each request head found up to its blank
+//!   line, not parsed, as Go's server does); skipped with a message when
+//!   `wrk` is not installed.
 //!
 //! The sync scenarios (see `syncwork.rs`) run with 2 workers (Go
 //! `GOMAXPROCS(2)`, std and crossbeam on OS threads), each system with its
