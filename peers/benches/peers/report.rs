@@ -60,7 +60,8 @@ impl Cell {
         }
     }
 
-    /// (median, min, max) if there are samples.
+    /// (median, min, max) if there are samples: exact, from the few
+    /// samples sorted (a histogram would only round them).
     pub fn stats(&self) -> Option<(f64, f64, f64)> {
         let Cell::Values(v) = self else { return None };
         if v.is_empty() {
