@@ -55,30 +55,58 @@ const HANG_LIMIT: Duration = Duration::from_secs(60);
 /// Threads spawned and joined per batch in `spawn_join`.
 const BATCH: usize = 1_000;
 
+/// What `--help` prints.
+const USAGE: &str = "\
+usage: cargo bench --bench thread -- [--quick] [FILTER...]
+
+  FILTER...   run only the rows whose name contains any FILTER
+  --quick     the CI smoke run: 3 samples per row, smaller sizes
+  -h, --help  print this help";
+
 /// Command-line options.
 struct Opts {
     quick: bool,
-    filter: Option<String>,
+    /// Run the rows whose name contains any of these (all if none).
+    filters: Vec<String>,
 }
 
 impl Opts {
+    /// Reads the command line; an unknown flag is an error (exit status 2),
+    /// so a typo never starts a full run.
     fn parse() -> Opts {
-        // Cargo passes `--bench`; ignore it and any other flag.
-        let mut opts = Opts {
-            quick: false,
-            filter: None,
-        };
-        for arg in std::env::args().skip(1) {
-            match arg.as_str() {
-                "--quick" => opts.quick = true,
-                a if !a.starts_with('-') => opts.filter = Some(a.to_owned()),
-                _ => {}
+        match Opts::parse_from(lexopt::Parser::from_env()) {
+            Ok(Some(opts)) => opts,
+            Ok(None) => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("thread: {e} (try --help)");
+                std::process::exit(2);
             }
         }
-        opts
     }
 
-    /// `full` in a full run, `quick` with `--quick`.
+    /// The options, or `None` for `--help`.
+    fn parse_from(mut args: lexopt::Parser) -> Result<Option<Opts>, lexopt::Error> {
+        use lexopt::prelude::*;
+        let mut opts = Opts {
+            quick: false,
+            filters: Vec::new(),
+        };
+        while let Some(arg) = args.next()? {
+            match arg {
+                Long("quick") => opts.quick = true,
+                // `cargo bench` passes libtest's `--bench` to every benchmark.
+                Long("bench") => {}
+                Short('h') | Long("help") => return Ok(None),
+                Value(filter) => opts.filters.push(filter.string()?),
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        Ok(Some(opts))
+    }
+
     fn pick(&self, full: usize, quick: usize) -> usize {
         if self.quick {
             quick
@@ -92,9 +120,7 @@ impl Opts {
     }
 
     fn wants(&self, name: &str) -> bool {
-        self.filter
-            .as_ref()
-            .is_none_or(|f| name.contains(f.as_str()))
+        self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
 }
 

@@ -101,20 +101,30 @@ fn accept_loop(listener: TcpListener, hub: Arc<Hub>) {
     }
 }
 
-fn parse_args() -> Result<(usize, usize, Option<String>), String> {
+const USAGE: &str = "usage: chat [--clients N] [--lines M] [--serve ADDR]";
+
+/// Reads the command line; an unknown flag or a bad value is an error.
+fn parse_args() -> Result<(usize, usize, Option<String>), lexopt::Error> {
+    use lexopt::prelude::*;
     let (mut clients, mut lines, mut serve) = (200, 10, None);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = || args.next().ok_or(format!("{arg} needs a value"));
-        let number = |v: String| match v.parse::<usize>() {
-            Ok(n) if n > 0 => Ok(n),
-            _ => Err(format!("{v:?} is not a positive number")),
-        };
-        match arg.as_str() {
-            "--clients" => clients = number(value()?)?,
-            "--lines" => lines = number(value()?)?,
-            "--serve" => serve = Some(value()?),
-            _ => return Err("usage: chat [--clients N] [--lines M] [--serve ADDR]".into()),
+    let mut args = lexopt::Parser::from_env();
+    // A count of at least 1.
+    let positive = |args: &mut lexopt::Parser, name: &str| -> Result<usize, lexopt::Error> {
+        match args.value()?.parse()? {
+            0 => Err(format!("{name} must be at least 1").into()),
+            n => Ok(n),
+        }
+    };
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("clients") => clients = positive(&mut args, "--clients")?,
+            Long("lines") => lines = positive(&mut args, "--lines")?,
+            Long("serve") => serve = Some(args.value()?.string()?),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok((clients, lines, serve))
@@ -124,7 +134,7 @@ fn main() -> ExitCode {
     let (clients, lines, serve) = match parse_args() {
         Ok(args) => args,
         Err(e) => {
-            eprintln!("chat: {e}");
+            eprintln!("chat: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };

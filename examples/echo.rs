@@ -34,7 +34,11 @@ struct Options {
     serve: Option<String>,
 }
 
-fn parse_args() -> Result<Options, String> {
+const USAGE: &str = "usage: echo [--clients N] [--messages M] [--size BYTES] [--serve ADDR]";
+
+/// Reads the command line; an unknown flag or a bad value is an error.
+fn parse_args() -> Result<Options, lexopt::Error> {
+    use lexopt::prelude::*;
     let mut options = Options {
         clients: 5_000,
         clients_given: false,
@@ -42,31 +46,28 @@ fn parse_args() -> Result<Options, String> {
         size: 64,
         serve: None,
     };
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
-        let number = |name: &str, v: String| {
-            v.parse::<usize>()
-                .map_err(|e| format!("{name} {v:?}: {e}"))
-                .and_then(|n| match n {
-                    0 => Err(format!("{name} must be at least 1")),
-                    n => Ok(n),
-                })
-        };
-        match arg.as_str() {
-            "--clients" => {
-                options.clients = number("--clients", value("--clients")?)?;
+    let mut args = lexopt::Parser::from_env();
+    // A count of at least 1.
+    let positive = |args: &mut lexopt::Parser, name: &str| -> Result<usize, lexopt::Error> {
+        match args.value()?.parse()? {
+            0 => Err(format!("{name} must be at least 1").into()),
+            n => Ok(n),
+        }
+    };
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("clients") => {
+                options.clients = positive(&mut args, "--clients")?;
                 options.clients_given = true;
             }
-            "--messages" => options.messages = number("--messages", value("--messages")?)?,
-            "--size" => options.size = number("--size", value("--size")?)?,
-            "--serve" => options.serve = Some(value("--serve")?),
-            "-h" | "--help" => {
-                return Err("usage: echo [--clients N] [--messages M] [--size BYTES] \
-                            [--serve ADDR]"
-                    .into())
+            Long("messages") => options.messages = positive(&mut args, "--messages")?,
+            Long("size") => options.size = positive(&mut args, "--size")?,
+            Long("serve") => options.serve = Some(args.value()?.string()?),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
             }
-            other => return Err(format!("unknown argument {other:?} (try --help)")),
+            _ => return Err(arg.unexpected()),
         }
     }
     Ok(options)
@@ -159,7 +160,7 @@ fn main() -> ExitCode {
     let options = match parse_args() {
         Ok(o) => o,
         Err(e) => {
-            eprintln!("echo: {e}");
+            eprintln!("echo: {e}\n{USAGE}");
             return ExitCode::from(2);
         }
     };

@@ -69,18 +69,35 @@ fn fetch(addr: std::net::SocketAddr, path: &str) -> std::io::Result<String> {
     Ok(reply.trim().to_string())
 }
 
-fn main() -> ExitCode {
+const USAGE: &str = "usage: group_fetch [--deadline-ms <milliseconds>]";
+
+/// The group's deadline from the command line (300 ms by default); an
+/// unknown flag or a bad value is an error.
+fn parse_args() -> Result<Duration, lexopt::Error> {
+    use lexopt::prelude::*;
     let mut deadline = Duration::from_millis(300);
-    let mut args = std::env::args().skip(1);
-    while let Some(arg) = args.next() {
-        match (arg.as_str(), args.next().map(|v| v.parse::<u64>())) {
-            ("--deadline-ms", Some(Ok(ms))) => deadline = Duration::from_millis(ms),
-            _ => {
-                eprintln!("usage: group_fetch [--deadline-ms <milliseconds>]");
-                return ExitCode::FAILURE;
+    let mut args = lexopt::Parser::from_env();
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("deadline-ms") => deadline = Duration::from_millis(args.value()?.parse()?),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
             }
+            _ => return Err(arg.unexpected()),
         }
     }
+    Ok(deadline)
+}
+
+fn main() -> ExitCode {
+    let deadline = match parse_args() {
+        Ok(deadline) => deadline,
+        Err(e) => {
+            eprintln!("group_fetch: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let paths = [
         "/wait/5",
         "/wait/40",

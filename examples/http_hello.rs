@@ -8,11 +8,14 @@
 //! wrk -t2 -c100 -d5s http://127.0.0.1:8080/               # against --serve
 //! ```
 //!
-//! The request parser is deliberately small (request line and headers up
-//! to a blank line, `Content-Length` bodies, `Connection: close`); a real
-//! server would use an HTTP crate over the same `Read`/`Write` streams.
+//! Requests and responses are parsed with `httparse` (the parser under
+//! hyper): the server answers every complete request in what it has read,
+//! so pipelined requests are answered in order, keeps the connection open
+//! unless the client asks to close (or speaks HTTP/1.0 without
+//! keep-alive), skips `Content-Length` bodies, and answers a malformed
+//! request with `400 Bad Request` and closes the connection.
 
-use std::io::{self, BufRead, BufReader, Read, Write};
+use std::io::{self, Read, Write};
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -26,79 +29,123 @@ const BODY: &str = "Hello, World!";
 /// Longest request head accepted, as servers cap it.
 const MAX_HEAD: usize = 16 * 1024;
 
-/// Reads one request head; `Ok(None)` at a clean end of stream. Returns
-/// whether the client asked to close, after skipping any body.
-fn read_request(reader: &mut BufReader<&TcpStream>) -> io::Result<Option<bool>> {
-    let mut line = String::new();
-    let mut head_len = 0;
-    let mut close = false;
-    let mut content_length = 0usize;
-    let mut first = true;
-    loop {
-        line.clear();
-        let n = reader.read_line(&mut line)?;
-        if n == 0 {
-            return if first && head_len == 0 {
-                Ok(None)
-            } else {
-                Err(io::Error::new(
-                    io::ErrorKind::UnexpectedEof,
-                    "connection closed mid-request",
-                ))
-            };
-        }
-        head_len += n;
-        if head_len > MAX_HEAD {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                "request head too long",
-            ));
-        }
-        let trimmed = line.trim_end();
-        if first {
-            first = false;
-            if !trimmed.ends_with("HTTP/1.1") && !trimmed.ends_with("HTTP/1.0") {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    "not an HTTP/1.x request",
-                ));
-            }
-            close = trimmed.ends_with("HTTP/1.0");
-            continue;
-        }
-        if trimmed.is_empty() {
-            break;
-        }
-        if let Some((name, value)) = trimmed.split_once(':') {
-            let value = value.trim();
-            if name.eq_ignore_ascii_case("connection") {
-                close = value.eq_ignore_ascii_case("close");
-            } else if name.eq_ignore_ascii_case("content-length") {
-                content_length = value.parse().map_err(|_| {
-                    io::Error::new(io::ErrorKind::InvalidData, "bad Content-Length")
-                })?;
-            }
-        }
-    }
-    io::copy(&mut reader.take(content_length as u64), &mut io::sink())?;
-    Ok(Some(close))
+/// Most headers a request may have.
+const MAX_HEADERS: usize = 64;
+
+/// The answer to a malformed request, which says what was wrong; the
+/// connection is closed after it.
+fn bad_request(why: &str) -> String {
+    format!(
+        "HTTP/1.1 400 Bad Request\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\
+         Connection: close\r\n\r\n{why}\n",
+        why.len() + 1
+    )
 }
 
-fn serve_connection(stream: TcpStream, requests: &AtomicU64) -> io::Result<()> {
+/// What to do with one request head found at the start of a buffer.
+enum Parsed {
+    /// A whole head of `head` bytes, followed by a body of `body` bytes;
+    /// `close` when the client asked to close after it.
+    Request {
+        head: usize,
+        body: usize,
+        close: bool,
+    },
+    /// The head is not complete yet: read more.
+    Partial,
+    /// Not a request this server accepts; the text says why.
+    Bad(&'static str),
+}
+
+/// Parses the request head at the start of `buf`.
+fn parse_request(buf: &[u8]) -> Parsed {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut headers);
+    let head = match request.parse(buf) {
+        Ok(httparse::Status::Complete(head)) => head,
+        Ok(httparse::Status::Partial) if buf.len() >= MAX_HEAD => {
+            return Parsed::Bad("request head too long")
+        }
+        Ok(httparse::Status::Partial) => return Parsed::Partial,
+        Err(_) => return Parsed::Bad("malformed request"),
+    };
+    // HTTP/1.1 keeps the connection open unless told to close; HTTP/1.0
+    // closes it unless told to keep it.
+    let mut close = request.version == Some(0);
+    let mut body = 0;
+    for header in request.headers.iter() {
+        let value = std::str::from_utf8(header.value).unwrap_or("").trim();
+        if header.name.eq_ignore_ascii_case("connection") {
+            if value.eq_ignore_ascii_case("close") {
+                close = true;
+            } else if value.eq_ignore_ascii_case("keep-alive") {
+                close = false;
+            }
+        } else if header.name.eq_ignore_ascii_case("content-length") {
+            match value.parse() {
+                Ok(n) => body = n,
+                Err(_) => return Parsed::Bad("bad Content-Length"),
+            }
+        } else if header.name.eq_ignore_ascii_case("transfer-encoding") {
+            return Parsed::Bad("chunked bodies are not supported");
+        }
+    }
+    Parsed::Request { head, body, close }
+}
+
+/// Answers every request on `stream` until the client closes or asks to.
+fn serve_connection(mut stream: TcpStream, requests: &AtomicU64) -> io::Result<()> {
     stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(&stream);
     let response = format!(
         "HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{BODY}",
         BODY.len()
     );
-    while let Some(close) = read_request(&mut reader)? {
-        (&stream).write_all(response.as_bytes())?;
-        requests.fetch_add(1, Ordering::Relaxed);
-        if close {
-            break;
+    let mut buf = vec![0; MAX_HEAD];
+    let mut filled = 0;
+    // Body bytes still to skip (a body longer than what was read).
+    let mut skip = 0usize;
+    let mut out = Vec::new();
+    loop {
+        let n = stream.read(&mut buf[filled..])?;
+        if n == 0 {
+            return Ok(()); // the client closed (mid-request or not)
         }
+        filled += n;
+        // Answer every complete request read so far (pipelining).
+        let mut used = skip.min(filled);
+        skip -= used;
+        let mut close = false;
+        while skip == 0 && !close {
+            match parse_request(&buf[used..filled]) {
+                Parsed::Request {
+                    head,
+                    body,
+                    close: c,
+                } => {
+                    out.extend_from_slice(response.as_bytes());
+                    requests.fetch_add(1, Ordering::Relaxed);
+                    let in_buf = body.min(filled - used - head);
+                    used += head + in_buf;
+                    skip = body - in_buf;
+                    close = c;
+                }
+                Parsed::Partial => break,
+                Parsed::Bad(why) => {
+                    out.extend_from_slice(bad_request(why).as_bytes());
+                    close = true;
+                }
+            }
+        }
+        if !out.is_empty() {
+            stream.write_all(&out)?;
+            out.clear();
+        }
+        if close {
+            return Ok(());
+        }
+        buf.copy_within(used..filled, 0);
+        filled -= used;
     }
-    Ok(())
 }
 
 fn accept_loop(listener: TcpListener, requests: Arc<AtomicU64>) {
@@ -125,59 +172,92 @@ fn accept_loop(listener: TcpListener, requests: Arc<AtomicU64>) {
 /// One keep-alive client: `n` GETs on one connection, each response
 /// checked.
 fn client(addr: std::net::SocketAddr, n: usize) -> io::Result<()> {
-    let stream = TcpStream::connect(addr)?;
+    let mut stream = TcpStream::connect(addr)?;
     stream.set_nodelay(true)?;
-    let mut reader = BufReader::new(&stream);
-    let mut line = String::new();
+    let mut buf = vec![0; 4096];
+    let mut filled = 0;
     for _ in 0..n {
-        (&stream).write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
-        let mut content_length = None;
-        line.clear();
-        reader.read_line(&mut line)?;
-        if !line.starts_with("HTTP/1.1 200") {
-            return Err(io::Error::other(format!("bad status line {line:?}")));
-        }
-        loop {
-            line.clear();
-            if reader.read_line(&mut line)? == 0 {
-                return Err(io::ErrorKind::UnexpectedEof.into());
+        stream.write_all(b"GET / HTTP/1.1\r\nHost: localhost\r\n\r\n")?;
+        // Read until the whole response (head and body) is in `buf`.
+        let (head, body) = loop {
+            let mut headers = [httparse::EMPTY_HEADER; 16];
+            let mut response = httparse::Response::new(&mut headers);
+            match response.parse(&buf[..filled]) {
+                Ok(httparse::Status::Complete(head)) => {
+                    if response.code != Some(200) {
+                        return Err(io::Error::other(format!(
+                            "status {:?} {:?}",
+                            response.code, response.reason
+                        )));
+                    }
+                    let length: usize = response
+                        .headers
+                        .iter()
+                        .find(|h| h.name.eq_ignore_ascii_case("content-length"))
+                        .and_then(|h| std::str::from_utf8(h.value).ok()?.trim().parse().ok())
+                        .ok_or_else(|| io::Error::other("no Content-Length"))?;
+                    if filled >= head + length {
+                        break (head, length);
+                    }
+                }
+                Ok(httparse::Status::Partial) => {}
+                Err(e) => return Err(io::Error::other(format!("malformed response: {e}"))),
             }
-            let l = line.trim_end();
-            if l.is_empty() {
-                break;
+            if filled == buf.len() {
+                return Err(io::Error::other("response too long"));
             }
-            if let Some(v) = l.strip_prefix("Content-Length: ") {
-                content_length = v.parse::<usize>().ok();
+            match stream.read(&mut buf[filled..])? {
+                0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+                k => filled += k,
             }
-        }
-        let mut body = vec![0; content_length.unwrap_or(0)];
-        reader.read_exact(&mut body)?;
-        if body != BODY.as_bytes() {
+        };
+        if &buf[head..head + body] != BODY.as_bytes() {
             return Err(io::Error::other("unexpected body"));
         }
+        buf.copy_within(head + body..filled, 0);
+        filled -= head + body;
     }
     Ok(())
 }
 
-fn main() -> ExitCode {
-    let mut args = std::env::args().skip(1);
-    let (mut clients, mut per_client, mut serve) = (500usize, 200usize, None);
-    while let Some(arg) = args.next() {
-        let value = args.next();
-        let number = value
-            .as_deref()
-            .and_then(|v| v.parse::<usize>().ok())
-            .filter(|&n| n > 0);
-        match (arg.as_str(), number, value) {
-            ("--clients", Some(n), _) => clients = n,
-            ("--requests", Some(n), _) => per_client = n,
-            ("--serve", _, Some(addr)) => serve = Some(addr),
-            _ => {
-                eprintln!("usage: http_hello [--clients N] [--requests M] [--serve ADDR]");
-                return ExitCode::from(2);
+const USAGE: &str = "usage: http_hello [--clients N] [--requests M] [--serve ADDR]";
+
+/// `(clients, requests per client, address to serve on)` from the command
+/// line; an unknown flag or a bad value is an error.
+fn parse_args() -> Result<(usize, usize, Option<String>), lexopt::Error> {
+    use lexopt::prelude::*;
+    let (mut clients, mut per_client, mut serve) = (500, 200, None);
+    let mut args = lexopt::Parser::from_env();
+    // A count of at least 1.
+    let positive = |args: &mut lexopt::Parser, name: &str| -> Result<usize, lexopt::Error> {
+        match args.value()?.parse()? {
+            0 => Err(format!("{name} must be at least 1").into()),
+            n => Ok(n),
+        }
+    };
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("clients") => clients = positive(&mut args, "--clients")?,
+            Long("requests") => per_client = positive(&mut args, "--requests")?,
+            Long("serve") => serve = Some(args.value()?.string()?),
+            Short('h') | Long("help") => {
+                println!("{USAGE}");
+                std::process::exit(0);
             }
+            _ => return Err(arg.unexpected()),
         }
     }
+    Ok((clients, per_client, serve))
+}
+
+fn main() -> ExitCode {
+    let (clients, per_client, serve) = match parse_args() {
+        Ok(args) => args,
+        Err(e) => {
+            eprintln!("http_hello: {e}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
     let requests = Arc::new(AtomicU64::new(0));
     if let Some(addr) = serve {
         match TcpListener::bind(addr.as_str()) {

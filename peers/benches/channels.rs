@@ -256,26 +256,56 @@ macro_rules! mutex_uncontended {
     }};
 }
 
+/// What `--help` prints.
+const USAGE: &str = "\
+usage: cargo bench -p spool-peers --bench channels -- [--quick] [FILTER...]
+
+  FILTER...   run only the rows whose name contains any FILTER
+  --quick     the CI smoke run: 3 samples, short cells
+  -h, --help  print this help";
+
 /// Command-line options.
 struct Opts {
     quick: bool,
-    filter: Option<String>,
+    /// Run the rows whose name contains any of these (all if none).
+    filters: Vec<String>,
 }
 
 impl Opts {
+    /// Reads the command line; an unknown flag is an error (exit status 2),
+    /// so a typo never starts a full run.
     fn parse() -> Opts {
-        let mut opts = Opts {
-            quick: false,
-            filter: None,
-        };
-        for arg in std::env::args().skip(1) {
-            match arg.as_str() {
-                "--quick" => opts.quick = true,
-                a if !a.starts_with('-') => opts.filter = Some(a.to_owned()),
-                _ => {} // cargo's `--bench`
+        match Opts::parse_from(lexopt::Parser::from_env()) {
+            Ok(Some(opts)) => opts,
+            Ok(None) => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("channels: {e} (try --help)");
+                std::process::exit(2);
             }
         }
-        opts
+    }
+
+    /// The options, or `None` for `--help`.
+    fn parse_from(mut args: lexopt::Parser) -> Result<Option<Opts>, lexopt::Error> {
+        use lexopt::prelude::*;
+        let mut opts = Opts {
+            quick: false,
+            filters: Vec::new(),
+        };
+        while let Some(arg) = args.next()? {
+            match arg {
+                Long("quick") => opts.quick = true,
+                // `cargo bench` passes libtest's `--bench` to every benchmark.
+                Long("bench") => {}
+                Short('h') | Long("help") => return Ok(None),
+                Value(filter) => opts.filters.push(filter.string()?),
+                _ => return Err(arg.unexpected()),
+            }
+        }
+        Ok(Some(opts))
     }
 
     fn pick<T>(&self, full: T, quick: T) -> T {
@@ -287,9 +317,7 @@ impl Opts {
     }
 
     fn wants(&self, name: &str) -> bool {
-        self.filter
-            .as_ref()
-            .is_none_or(|f| name.contains(f.as_str()))
+        self.filters.is_empty() || self.filters.iter().any(|f| name.contains(f.as_str()))
     }
 }
 

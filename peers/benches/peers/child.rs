@@ -177,17 +177,47 @@ fn parse(out: &str, err: &str, status: Option<std::process::ExitStatus>) -> Outc
     Outcome::Measured(values)
 }
 
-/// The child side: `<system> <scenario> <count>`. Returns the exit status.
-pub fn child_main(args: &[String]) -> i32 {
+/// The child side's command line: `--child <system> <scenario> <count>`.
+pub struct Args {
+    system: String,
+    scenario: String,
+    count: usize,
+}
+
+impl Args {
+    /// Reads the words after `--child`.
+    pub fn parse(args: &mut lexopt::Parser) -> Result<Args, lexopt::Error> {
+        let usage = "usage: peers --child <system> <scenario> <count>";
+        let mut words = Vec::new();
+        while let Some(arg) = args.next()? {
+            match arg {
+                lexopt::Arg::Value(v) if words.len() < 3 => words.push(v),
+                lexopt::Arg::Value(v) => {
+                    return Err(format!("unexpected argument {v:?} ({usage})").into())
+                }
+                other => return Err(other.unexpected()),
+            }
+        }
+        let [system, scenario, count] = <[_; 3]>::try_from(words)
+            .map_err(|_| lexopt::Error::from(format!("--child needs 3 words ({usage})")))?;
+        use lexopt::ValueExt;
+        Ok(Args {
+            system: system.string()?,
+            scenario: scenario.string()?,
+            count: count.parse()?,
+        })
+    }
+}
+
+/// The child side: runs one sample. Returns the exit status.
+pub fn child_main(args: Args) -> i32 {
     crate::sys::raise_nofile_limit();
-    let [system, scenario, count] = args else {
-        eprintln!("usage: peers --child <system> <scenario> <count>");
-        return 2;
-    };
-    let Ok(count) = count.parse::<usize>() else {
-        eprintln!("peers --child: count {count:?} is not a number");
-        return 2;
-    };
+    let Args {
+        system,
+        scenario,
+        count,
+    } = args;
+    let scenario = scenario.as_str();
     let result = match system.as_str() {
         "spool" => crate::spool_peer::run(scenario, count),
         "tokio" => crate::tokio_peer::run(scenario, count),

@@ -28,7 +28,8 @@
 //!
 //! * `echo <addr> <conns> <size> <millis>`: ping-pong for `millis` ms;
 //!   prints `round_trips_per_s` (round trips completed inside the window,
-//!   over its length) and the round trips' `p50_us` and `p99_us`.
+//!   over its length) and the round trips' `p50_us` and `p99_us` (from an
+//!   HDR histogram, to 3 significant digits).
 //! * `rounds <addr> <conns> <size> <rounds>`: every connection does
 //!   `rounds` round trips; prints `ms`, from the barrier to the last one.
 //! * `hold <addr> <conns> <size> <_>`: establishes the connections, prints
@@ -41,6 +42,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
+use hdrhistogram::Histogram;
 use mio::{Events, Interest, Poll, Token};
 
 use crate::sys;
@@ -54,6 +56,14 @@ const CONNECT_BATCH: usize = 64;
 /// A server silent for this long has stopped answering: the load generator
 /// gives up and says how far it got.
 const STALL: Duration = Duration::from_secs(20);
+
+/// A histogram of round-trip times in ns, from 1 ns to an hour, to 3
+/// significant digits (a p99 of 5,695 µs is exact to ±5 µs): the memory
+/// is fixed however many round trips there are, and the percentiles are
+/// read off it instead of sorting every sample.
+fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid histogram bounds")
+}
 
 /// What the measured phase does.
 #[derive(Clone, Copy)]
@@ -69,13 +79,57 @@ struct Tally {
     /// Round trips completed (inside the window, for `Echo`).
     round_trips: u64,
     /// Round-trip times, ns.
-    latencies: Vec<u64>,
+    latencies: Histogram<u64>,
     /// When the thread's last connection was done.
     end: Instant,
 }
 
+/// The load generator's command line: `--loadgen <mode> <addr> <conns>
+/// <size> <amount>`.
+pub struct Args {
+    work: Option<Work>,
+    addr: SocketAddr,
+    conns: usize,
+    size: usize,
+}
+
+impl Args {
+    /// Reads the words after `--loadgen`.
+    pub fn parse(args: &mut lexopt::Parser) -> Result<Args, lexopt::Error> {
+        use lexopt::ValueExt;
+        let usage = "usage: peers --loadgen <echo|rounds|hold> <addr> <conns> <size> <amount>";
+        let mut words = Vec::new();
+        while let Some(arg) = args.next()? {
+            match arg {
+                lexopt::Arg::Value(v) if words.len() < 5 => words.push(v),
+                lexopt::Arg::Value(v) => {
+                    return Err(format!("unexpected argument {v:?} ({usage})").into())
+                }
+                other => return Err(other.unexpected()),
+            }
+        }
+        let [mode, addr, conns, size, amount] = <[_; 5]>::try_from(words)
+            .map_err(|_| lexopt::Error::from(format!("--loadgen needs 5 words ({usage})")))?;
+        let amount: u64 = amount.parse()?;
+        let work = match mode.to_str() {
+            Some("echo") => Some(Work::Echo {
+                window: Duration::from_millis(amount),
+            }),
+            Some("rounds") => Some(Work::Rounds(amount)),
+            Some("hold") => None,
+            _ => return Err(format!("unknown mode {mode:?} ({usage})").into()),
+        };
+        Ok(Args {
+            work,
+            addr: addr.parse()?,
+            conns: conns.parse()?,
+            size: size.parse::<usize>()?.max(1),
+        })
+    }
+}
+
 /// `peers --loadgen ...`: runs one mode; returns the exit status.
-pub fn loadgen_main(args: &[String]) -> i32 {
+pub fn loadgen_main(args: Args) -> i32 {
     sys::raise_nofile_limit();
     match run(args) {
         Ok(lines) => {
@@ -91,29 +145,13 @@ pub fn loadgen_main(args: &[String]) -> i32 {
     }
 }
 
-fn run(args: &[String]) -> Result<Vec<String>, String> {
-    let [mode, addr, conns, size, amount] = args else {
-        return Err(
-            "usage: peers --loadgen <echo|rounds|hold> <addr> <conns> <size> <amount>".into(),
-        );
-    };
-    let addr: SocketAddr = addr.parse().map_err(|e| format!("address {addr:?}: {e}"))?;
-    let number = |what: &str, s: &str| {
-        s.parse::<u64>()
-            .map_err(|e| format!("{what} {s:?} is not a number: {e}"))
-    };
-    let conns = number("connections", conns)? as usize;
-    let size = (number("size", size)? as usize).max(1);
-    let amount = number("amount", amount)?;
-    let work = match mode.as_str() {
-        "echo" => Some(Work::Echo {
-            window: Duration::from_millis(amount),
-        }),
-        "rounds" => Some(Work::Rounds(amount)),
-        "hold" => None,
-        other => return Err(format!("unknown mode {other:?}")),
-    };
-
+fn run(args: Args) -> Result<Vec<String>, String> {
+    let Args {
+        work,
+        addr,
+        conns,
+        size,
+    } = args;
     let established = Arc::new(AtomicUsize::new(0));
     let barrier = Arc::new(Barrier::new(THREADS + 1));
     let threads: Vec<_> = (0..THREADS)
@@ -158,12 +196,16 @@ fn run(args: &[String]) -> Result<Vec<String>, String> {
         None => Vec::new(),
         Some(Work::Echo { window }) => {
             let round_trips: u64 = tallies.iter().map(|t| t.round_trips).sum();
-            let mut latencies: Vec<u64> = tallies.into_iter().flat_map(|t| t.latencies).collect();
+            let mut latencies = new_histogram();
+            for t in &tallies {
+                latencies
+                    .add(&t.latencies)
+                    .map_err(|e| format!("merging the threads' latencies: {e}"))?;
+            }
             if latencies.is_empty() {
                 return Err(format!("no round trip completed in {window:?}"));
             }
-            latencies.sort_unstable();
-            let at = |q: f64| latencies[((latencies.len() - 1) as f64 * q).round() as usize];
+            let at = |q: f64| latencies.value_at_quantile(q);
             vec![
                 format!(
                     "round_trips_per_s {}",
@@ -266,7 +308,7 @@ fn drive(streams: Vec<TcpStream>, size: usize, work: Work) -> Result<Tally, Stri
     };
     let mut tally = Tally {
         round_trips: 0,
-        latencies: Vec::new(),
+        latencies: new_histogram(),
         end: start,
     };
     let mut left = clients.len();
@@ -310,7 +352,11 @@ fn drive(streams: Vec<TcpStream>, size: usize, work: Work) -> Result<Tally, Stri
                     _ => {
                         c.round_trips += 1;
                         tally.round_trips += 1;
-                        tally.latencies.push((now - c.sent).as_nanos() as u64);
+                        // Saturates at the histogram's highest value (an
+                        // hour), which no round trip reaches.
+                        tally
+                            .latencies
+                            .saturating_record((now - c.sent).as_nanos() as u64);
                         if let Work::Rounds(rounds) = work {
                             c.done = c.round_trips >= rounds;
                         }

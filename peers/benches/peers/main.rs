@@ -1,11 +1,15 @@
 //! spool side by side with its peers: tokio, may, `std::thread` and Go.
 //!
 //! ```text
-//! cargo bench -p spool-peers --bench peers              # full run (~15 minutes on 2 cores)
-//! cargo bench -p spool-peers --bench peers -- --quick   # smoke run for CI (well under 2 minutes)
+//! cargo bench -p spool-peers --bench peers              # full run (~8 minutes on 2 cores: 495 s in BENCHMARKS.md)
+//! cargo bench -p spool-peers --bench peers -- --quick   # smoke run for CI (~25 s after the build)
 //! cargo bench -p spool-peers --bench peers -- spawn     # only scenarios whose name contains "spawn"
 //! cargo bench -p spool-peers --bench peers -- chan mutex  # ... "chan" or "mutex" (the sync scenarios)
+//! cargo bench -p spool-peers --bench peers -- --report benches/peers/results.json  # redraw a saved run
 //! ```
+//!
+//! An unknown flag is an error (exit status 2), so a typo never starts the
+//! full run; `-- --help` lists the options.
 //!
 //! # How a run works
 //!
@@ -64,8 +68,9 @@
 //! * `many_clients/N` — N connections open at once, then each makes
 //!   `MANY_CLIENTS_ROUNDS` round trips; ms to the last.
 //! * `http_hello` — `wrk -t2 -c100 --latency` against a keep-alive
-//!   HTTP/1.1 "hello" server (request heads parsed by hand); skipped with
-//!   a message when `wrk` is not installed.
+//!   HTTP/1.1 "hello" server (each request head found up to its blank
+//!   line, not parsed, as Go's server does); skipped with a message when
+//!   `wrk` is not installed.
 //!
 //! The sync scenarios (see `syncwork.rs`) run with 2 workers (Go
 //! `GOMAXPROCS(2)`, std and crossbeam on OS threads), each system with its
@@ -114,6 +119,7 @@ mod matrix;
 #[macro_use]
 mod syncwork;
 
+mod chart;
 mod child;
 mod loadgen;
 mod net;
@@ -169,28 +175,73 @@ pub enum Work {
     Net(net::Job),
 }
 
-/// Command-line options.
+/// What `peers --help` prints.
+const USAGE: &str = "\
+usage: cargo bench -p spool-peers --bench peers -- [--quick] [FILTER...]
+       cargo bench -p spool-peers --bench peers -- --report FILE
+
+Runs spool and its peers side by side; prints one table and writes
+target/peers/results.json and target/peers/chart.svg.
+
+  FILTER...      run only the scenarios whose label contains any FILTER
+  --quick        the CI smoke run: fewer, shorter samples (about 25 s)
+  --report FILE  measure nothing: print the table and draw chart.svg again
+                 from a results.json (a relative FILE is taken from peers/,
+                 where cargo runs benchmarks)
+  -h, --help     print this help
+
+Internal modes (the benchmark runs itself as):
+  --child SYSTEM SCENARIO COUNT           one sample in a child process
+  --loadgen MODE ADDR CONNS SIZE AMOUNT   the load generator";
+
+/// What this run of the binary does.
+enum Mode {
+    /// Measure (the benchmark proper).
+    Bench(Opts),
+    /// Print the table and draw the chart from a saved results file.
+    Report(std::path::PathBuf),
+    /// The child side of one sample (`child.rs`).
+    Child(child::Args),
+    /// The load generator (`loadgen.rs`).
+    Loadgen(loadgen::Args),
+    /// `--help`.
+    Help,
+}
+
+/// Command-line options of a measuring run.
 pub struct Opts {
     pub quick: bool,
     /// Run the scenarios whose label contains any of these (all if none).
     pub filters: Vec<String>,
 }
 
-impl Opts {
-    fn parse(args: &[String]) -> Opts {
-        // Cargo passes `--bench`; ignore it and any other flag.
-        let mut opts = Opts {
-            quick: false,
-            filters: Vec::new(),
-        };
-        for arg in args {
-            match arg.as_str() {
-                "--quick" => opts.quick = true,
-                a if !a.starts_with('-') => opts.filters.push(a.to_owned()),
-                _ => {}
-            }
+/// Reads the command line; an unknown flag or a bad value is an error.
+fn parse_args(mut args: lexopt::Parser) -> Result<Mode, lexopt::Error> {
+    use lexopt::prelude::*;
+    let mut opts = Opts {
+        quick: false,
+        filters: Vec::new(),
+    };
+    let mut report = None;
+    while let Some(arg) = args.next()? {
+        match arg {
+            Long("quick") => opts.quick = true,
+            Long("report") => report = Some(args.value()?.into()),
+            // `cargo bench` passes libtest's `--bench` to every benchmark.
+            Long("bench") => {}
+            Short('h') | Long("help") => return Ok(Mode::Help),
+            Long("child") => return child::Args::parse(&mut args).map(Mode::Child),
+            Long("loadgen") => return loadgen::Args::parse(&mut args).map(Mode::Loadgen),
+            Value(filter) => opts.filters.push(filter.string()?),
+            _ => return Err(arg.unexpected()),
         }
-        opts
+    }
+    match report {
+        Some(_) if opts.quick || !opts.filters.is_empty() => {
+            Err("--report redraws a saved run as it is: it takes no --quick or FILTER".into())
+        }
+        Some(path) => Ok(Mode::Report(path)),
+        None => Ok(Mode::Bench(opts)),
     }
 }
 
@@ -487,16 +538,25 @@ fn capped(system: &str, n: usize) -> usize {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    match args.first().map(String::as_str) {
-        Some("--child") => std::process::exit(child::child_main(&args[1..])),
-        Some("--loadgen") => std::process::exit(loadgen::loadgen_main(&args[1..])),
-        _ => {}
-    }
-    let opts = Opts::parse(&args);
+    let mode = match parse_args(lexopt::Parser::from_env()) {
+        Ok(mode) => mode,
+        Err(e) => {
+            eprintln!("peers: {e} (try --help)");
+            std::process::exit(2);
+        }
+    };
+    let opts = match mode {
+        Mode::Help => {
+            println!("{USAGE}");
+            return;
+        }
+        Mode::Child(args) => std::process::exit(child::child_main(args)),
+        Mode::Loadgen(args) => std::process::exit(loadgen::loadgen_main(args)),
+        Mode::Report(path) => std::process::exit(redraw(&path)),
+        Mode::Bench(opts) => opts,
+    };
     let started = Instant::now();
-    let out_dir = child::target_dir().join("peers");
-    std::fs::create_dir_all(&out_dir).expect("cannot create target/peers");
+    let out_dir = out_dir();
 
     let mut machine = sys::Machine::describe();
     eprintln!("peers: {}", machine.summary());
@@ -552,16 +612,66 @@ fn main() {
     let mode = if opts.quick { "quick" } else { "full" };
     report::print_table(&rows, mode, &machine, elapsed);
     print_targets(&rows);
-    let json = out_dir.join("results.json");
-    let svg = out_dir.join("chart.svg");
-    std::fs::write(&json, report::json(&rows, mode, &machine, elapsed)).expect("write JSON");
-    std::fs::write(&svg, report::svg(&rows, mode, &machine)).expect("write chart");
-    println!("results: {}", json.display());
-    println!("chart:   {}", svg.display());
     // A peer's failure is a result; spool's is a bug, and CI should see it.
     let spool_failed = rows.iter().any(|r| matches!(r.cells[0], Cell::Failed(_)));
+    let json = out_dir.join("results.json");
+    let written = write_chart(&rows, mode, &machine, &out_dir).and_then(|()| {
+        report::Results::new(rows, mode, &machine, elapsed).write(&json)?;
+        println!("results: {}", json.display());
+        Ok(())
+    });
+    if let Err(e) = written {
+        eprintln!("peers: {e}");
+        std::process::exit(1);
+    }
     if spool_failed {
         eprintln!("peers: spool failed a scenario (see the [e] lines above)");
         std::process::exit(1);
+    }
+}
+
+/// `target/peers`, where the results, the chart and the Go peer go.
+fn out_dir() -> std::path::PathBuf {
+    let out_dir = child::target_dir().join("peers");
+    if let Err(e) = std::fs::create_dir_all(&out_dir) {
+        eprintln!("peers: cannot create {}: {e}", out_dir.display());
+        std::process::exit(1);
+    }
+    out_dir
+}
+
+/// Draws `target/peers/chart.svg`.
+fn write_chart(
+    rows: &[Row],
+    mode: &str,
+    machine: &sys::Machine,
+    out_dir: &std::path::Path,
+) -> Result<(), String> {
+    let svg = out_dir.join("chart.svg");
+    let text = chart::svg(rows, mode, machine)?;
+    std::fs::write(&svg, text).map_err(|e| format!("cannot write {}: {e}", svg.display()))?;
+    println!("chart:   {}", svg.display());
+    Ok(())
+}
+
+/// `--report FILE`: the table, the targets and the chart of a saved run.
+fn redraw(path: &std::path::Path) -> i32 {
+    let results = match report::Results::read(path) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("peers: {e}");
+            return 2;
+        }
+    };
+    let (machine, elapsed, mode) = (results.machine(), results.elapsed(), results.mode.clone());
+    let rows = results.rows();
+    report::print_table(&rows, &mode, &machine, elapsed);
+    print_targets(&rows);
+    match write_chart(&rows, &mode, &machine, &out_dir()) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("peers: {e}");
+            1
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! The results: one table on stdout, `results.json` and `chart.svg`.
+//! The results: one table on stdout and `results.json` (the chart is
+//! `chart.rs`).
 //!
 //! Every figure is lower-is-better except rates (units ending in `/s`:
 //! round trips/s, requests/s), where higher is better. spool's ratio is
@@ -11,8 +12,11 @@
 //! `{"not_applicable": reason}` in the JSON and the reason in the chart —
 //! never a number, and never counted as the best peer.
 
-use std::fmt::Write as _;
+use std::collections::BTreeMap;
+use std::path::Path;
 use std::time::Duration;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::child::Outcome;
 use crate::sys::Machine;
@@ -56,7 +60,8 @@ impl Cell {
         }
     }
 
-    /// (median, min, max) if there are samples.
+    /// (median, min, max) if there are samples: exact, from the few
+    /// samples sorted (a histogram would only round them).
     pub fn stats(&self) -> Option<(f64, f64, f64)> {
         let Cell::Values(v) = self else { return None };
         if v.is_empty() {
@@ -116,13 +121,13 @@ impl Row {
         Some(format!("{ratio:.2}x ({best}){higher}"))
     }
 
-    fn label(&self) -> String {
+    pub fn label(&self) -> String {
         format!("{} {}", self.scenario, self.unit)
     }
 }
 
 /// A figure with about four significant digits, no more than one decimal.
-fn fmt(x: f64) -> String {
+pub fn fmt(x: f64) -> String {
     if x.abs() >= 100.0 {
         format!("{x:.0}")
     } else if x.abs() >= 10.0 {
@@ -215,296 +220,234 @@ pub fn print_table(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duratio
     }
 }
 
-/// `s` as a JSON string literal.
-fn json_str(s: &str) -> String {
-    let mut out = String::from("\"");
-    for c in s.chars() {
-        match c {
-            '"' => out += "\\\"",
-            '\\' => out += "\\\\",
-            c if (c as u32) < 0x20 => out += &format!("\\u{:04x}", c as u32),
-            c => out.push(c),
-        }
-    }
-    out + "\""
+/// `results.json`: the run's rows with every sample, written by
+/// [`Results::write`] and read back by [`Results::read`] (`--report`).
+///
+/// ```text
+/// {"mode": "full", "seconds": 494.8, "machine": {"cpu": ..., "cores": "2", ...},
+///  "rows": [{"scenario": ..., "metric": ..., "unit": ..., "note": null,
+///            "spool_ratio_to_best_peer": 0.16, "best_peer": "go", "higher_is_better": false,
+///            "systems": {"spool": {"median": ..., "min": ..., "max": ..., "samples": [...]},
+///                        "may": {"error": "..."}, "crossbeam": {"not_applicable": "..."}, ...}}]}
+/// ```
+///
+/// The ratio, best peer and direction are derived from the samples: they
+/// are written for readers of the file and recomputed when it is read.
+#[derive(Serialize, Deserialize)]
+pub struct Results {
+    pub mode: String,
+    /// The run's length, to a tenth of a second.
+    pub seconds: f64,
+    pub machine: MachineJson,
+    pub rows: Vec<RowJson>,
 }
 
-/// A finite number, or `null`.
-fn json_num(x: f64) -> String {
-    if x.is_finite() {
-        format!("{x}")
-    } else {
-        "null".into()
+/// The machine as `results.json` records it: every field a string, as
+/// printed.
+#[derive(Serialize, Deserialize)]
+pub struct MachineJson {
+    cpu: String,
+    cores: String,
+    memory_gib: String,
+    kernel: String,
+    vm_max_map_count: String,
+    rustc: String,
+    tokio: String,
+    may: String,
+    go: String,
+    load_average_1_5_15_min: String,
+}
+
+/// One row of `results.json`.
+#[derive(Serialize, Deserialize)]
+pub struct RowJson {
+    scenario: String,
+    metric: String,
+    unit: String,
+    note: Option<String>,
+    spool_ratio_to_best_peer: Option<f64>,
+    best_peer: Option<String>,
+    higher_is_better: bool,
+    systems: Systems,
+}
+
+/// The cells of a row, one per system, keyed by the system's name and
+/// written in `SYSTEMS` order.
+struct Systems(Vec<Cell>);
+
+impl Serialize for Systems {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_map(SYSTEMS.iter().zip(&self.0))
     }
 }
 
-pub fn json(rows: &[Row], mode: &str, machine: &Machine, elapsed: Duration) -> String {
-    let mut o = String::new();
-    let _ = writeln!(o, "{{");
-    let _ = writeln!(o, "  \"mode\": {},", json_str(mode));
-    let _ = writeln!(o, "  \"seconds\": {:.1},", elapsed.as_secs_f64());
-    let _ = writeln!(o, "  \"machine\": {{");
-    let fields = [
-        ("cpu", machine.cpu.clone()),
-        ("cores", machine.cores.to_string()),
-        ("memory_gib", format!("{:.1}", machine.memory_gib)),
-        ("kernel", machine.kernel.clone()),
-        ("vm_max_map_count", machine.max_map_count.clone()),
-        ("rustc", machine.rustc.clone()),
-        ("tokio", machine.tokio.clone()),
-        ("may", machine.may.clone()),
-        ("go", machine.go.clone()),
-        ("load_average_1_5_15_min", machine.load.clone()),
-    ];
-    for (i, (k, v)) in fields.iter().enumerate() {
-        let comma = if i + 1 < fields.len() { "," } else { "" };
-        let _ = writeln!(o, "    {}: {}{comma}", json_str(k), json_str(v));
+impl<'de> Deserialize<'de> for Systems {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let mut by_name = BTreeMap::<String, Cell>::deserialize(deserializer)?;
+        // A system the file does not have (an older run) is an empty cell.
+        Ok(Systems(
+            SYSTEMS
+                .iter()
+                .map(|s| by_name.remove(*s).unwrap_or_else(Cell::empty))
+                .collect(),
+        ))
     }
-    let _ = writeln!(o, "  }},");
-    let _ = writeln!(o, "  \"rows\": [");
-    for (r, row) in rows.iter().enumerate() {
-        let _ = writeln!(o, "    {{");
-        let _ = writeln!(o, "      \"scenario\": {},", json_str(&row.scenario));
-        let _ = writeln!(o, "      \"metric\": {},", json_str(&row.metric));
-        let _ = writeln!(o, "      \"unit\": {},", json_str(&row.unit));
-        let note = row.note.as_deref().map_or("null".into(), json_str);
-        let _ = writeln!(o, "      \"note\": {note},");
-        match row.ratio() {
-            Some((ratio, best)) => {
-                let _ = writeln!(
-                    o,
-                    "      \"spool_ratio_to_best_peer\": {},",
-                    json_num(ratio)
-                );
-                let _ = writeln!(o, "      \"best_peer\": {},", json_str(best));
-                let _ = writeln!(o, "      \"higher_is_better\": {},", row.higher_is_better());
-            }
-            None => {
-                let _ = writeln!(o, "      \"spool_ratio_to_best_peer\": null,");
-                let _ = writeln!(o, "      \"best_peer\": null,");
-                let _ = writeln!(o, "      \"higher_is_better\": {},", row.higher_is_better());
-            }
-        }
-        let _ = writeln!(o, "      \"systems\": {{");
-        for (i, (cell, system)) in row.cells.iter().zip(SYSTEMS).enumerate() {
-            let body = match (cell, cell.stats()) {
-                (Cell::Values(v), Some((median, min, max))) => format!(
-                    "{{\"median\": {}, \"min\": {}, \"max\": {}, \"samples\": [{}]}}",
-                    json_num(median),
-                    json_num(min),
-                    json_num(max),
-                    v.iter()
-                        .map(|x| json_num(*x))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-                (Cell::Failed(why), _) => format!("{{\"error\": {}}}", json_str(why)),
-                (Cell::Skipped(why), _) => format!("{{\"skipped\": {}}}", json_str(why)),
-                (Cell::NotApplicable(why), _) => {
-                    format!("{{\"not_applicable\": {}}}", json_str(why))
+}
+
+/// A [`Cell`] in `results.json`: its samples with their median, min and
+/// max, or why it has none.
+#[derive(Serialize, Deserialize)]
+#[serde(untagged)]
+enum CellJson {
+    Values {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        median: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<f64>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        max: Option<f64>,
+        /// A sample that is not a finite number is written as `null`
+        /// (JSON has no NaN) and left out when read back.
+        samples: Vec<Option<f64>>,
+    },
+    Error {
+        error: String,
+    },
+    Skipped {
+        skipped: String,
+    },
+    NotApplicable {
+        not_applicable: String,
+    },
+}
+
+impl Serialize for Cell {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let json = match self {
+            Cell::Values(v) => {
+                let stats = self.stats();
+                CellJson::Values {
+                    median: stats.map(|(m, _, _)| m),
+                    min: stats.map(|(_, lo, _)| lo),
+                    max: stats.map(|(_, _, hi)| hi),
+                    samples: v.iter().map(|x| x.is_finite().then_some(*x)).collect(),
                 }
-                _ => "{\"samples\": []}".into(),
-            };
-            let comma = if i + 1 < SYSTEMS.len() { "," } else { "" };
-            let _ = writeln!(o, "        {}: {body}{comma}", json_str(system));
-        }
-        let _ = writeln!(o, "      }}");
-        let comma = if r + 1 < rows.len() { "," } else { "" };
-        let _ = writeln!(o, "    }}{comma}");
+            }
+            Cell::Failed(why) => CellJson::Error { error: why.clone() },
+            Cell::Skipped(why) => CellJson::Skipped {
+                skipped: why.clone(),
+            },
+            Cell::NotApplicable(why) => CellJson::NotApplicable {
+                not_applicable: why.clone(),
+            },
+        };
+        json.serialize(serializer)
     }
-    let _ = writeln!(o, "  ]");
-    let _ = writeln!(o, "}}");
-    o
 }
 
-/// XML-escapes `s`.
-fn xml(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
+impl<'de> Deserialize<'de> for Cell {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match CellJson::deserialize(deserializer)? {
+            CellJson::Values { samples, .. } => {
+                Cell::Values(samples.into_iter().flatten().collect())
+            }
+            CellJson::Error { error } => Cell::Failed(error),
+            CellJson::Skipped { skipped } => Cell::Skipped(skipped),
+            CellJson::NotApplicable { not_applicable } => Cell::NotApplicable(not_applicable),
+        })
+    }
 }
 
-/// One color per system; spool's stands out.
-const COLORS: [&str; 6] = [
-    "#d62728", "#1f77b4", "#2ca02c", "#7f7f7f", "#17becf", "#9467bd",
-];
-
-/// Small multiples: one panel per row, one bar per system on a log scale
-/// (the systems differ by up to three orders of magnitude), the median as
-/// the bar and a whisker from min to max.
-pub fn svg(rows: &[Row], mode: &str, machine: &Machine) -> String {
-    const WIDTH: f64 = 960.0;
-    const LEFT: f64 = 80.0; // system names
-    const RIGHT: f64 = 270.0; // value labels and the ratio
-    const BAR: f64 = 18.0;
-    const GAP: f64 = 6.0;
-    const PANEL_TOP: f64 = 42.0; // the panel title and note
-    const PANEL_BOTTOM: f64 = 28.0; // the axis labels
-    let panel_height = PANEL_TOP + SYSTEMS.len() as f64 * (BAR + GAP) + PANEL_BOTTOM;
-    let top = 86.0;
-    let height = top + rows.len() as f64 * panel_height + 10.0;
-    let plot_width = WIDTH - LEFT - RIGHT;
-
-    let mut s = String::new();
-    let _ = writeln!(
-        s,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{WIDTH}" height="{height}" viewBox="0 0 {WIDTH} {height}" font-family="DejaVu Sans, Arial, sans-serif" font-size="12">"#
-    );
-    let _ = writeln!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
-    let _ = writeln!(
-        s,
-        r#"<text x="10" y="22" font-size="16" font-weight="bold">spool vs peers — lower is better except rates (/s) (median bar, min–max whisker, log scale)</text>"#
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="40" fill="#555">{}</text>"##,
-        xml(&format!("{mode} run; {}", machine.hardware()))
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="56" fill="#555">{}</text>"##,
-        xml(&machine.toolchains())
-    );
-    let _ = writeln!(
-        s,
-        r##"<text x="10" y="72" fill="#555">{}</text>"##,
-        xml(&format!("load average (1, 5, 15 min) {}", machine.load))
-    );
-
-    for (r, row) in rows.iter().enumerate() {
-        let y0 = top + r as f64 * panel_height;
-        let _ = writeln!(
-            s,
-            r#"<text x="10" y="{}" font-size="13" font-weight="bold">{}</text>"#,
-            y0 + 20.0,
-            xml(&if row.higher_is_better() {
-                format!("{} (higher is better)", row.label())
-            } else {
-                row.label()
-            })
-        );
-        if let Some(note) = &row.note {
-            let _ = writeln!(
-                s,
-                r##"<text x="10" y="{}" font-size="11" fill="#555">{}</text>"##,
-                y0 + 34.0,
-                xml(note)
-            );
-        }
-        // Log-scale axis over the decades the row spans.
-        let values: Vec<f64> = row
-            .cells
-            .iter()
-            .filter_map(Cell::stats)
-            .flat_map(|(_, lo, hi)| [lo, hi])
-            .filter(|v| *v > 0.0)
-            .collect();
-        if values.is_empty() {
-            continue;
-        }
-        let lo = values
-            .iter()
-            .copied()
-            .fold(f64::INFINITY, f64::min)
-            .log10()
-            .floor();
-        let hi = values
-            .iter()
-            .copied()
-            .fold(f64::NEG_INFINITY, f64::max)
-            .log10()
-            .ceil()
-            .max(lo + 1.0);
-        let x = |v: f64| LEFT + (v.max(10f64.powf(lo)).log10() - lo) / (hi - lo) * plot_width;
-        let bars_top = y0 + PANEL_TOP;
-        let bars_bottom = bars_top + SYSTEMS.len() as f64 * (BAR + GAP);
-        let mut decade = lo;
-        while decade <= hi {
-            let gx = x(10f64.powf(decade));
-            let _ = writeln!(
-                s,
-                r##"<line x1="{gx:.1}" y1="{bars_top:.1}" x2="{gx:.1}" y2="{bars_bottom:.1}" stroke="#ddd"/>"##
-            );
-            let _ = writeln!(
-                s,
-                r##"<text x="{gx:.1}" y="{:.1}" text-anchor="middle" fill="#555">{}</text>"##,
-                bars_bottom + 14.0,
-                xml(&fmt(10f64.powf(decade)))
-            );
-            decade += 1.0;
-        }
-        for (i, (cell, system)) in row.cells.iter().zip(SYSTEMS).enumerate() {
-            let by = bars_top + i as f64 * (BAR + GAP);
-            let _ = writeln!(
-                s,
-                r#"<text x="{:.1}" y="{:.1}" text-anchor="end"{}>{system}</text>"#,
-                LEFT - 6.0,
-                by + BAR * 0.7,
-                if i == 0 { r#" font-weight="bold""# } else { "" }
-            );
-            match (cell, cell.stats()) {
-                (_, Some((median, min, max))) => {
-                    let w = (x(median) - LEFT).max(1.0);
-                    let _ = writeln!(
-                        s,
-                        r#"<rect x="{LEFT}" y="{by:.1}" width="{w:.1}" height="{BAR}" fill="{}"/>"#,
-                        COLORS[i]
-                    );
-                    let wy = by + BAR / 2.0;
-                    let _ = writeln!(
-                        s,
-                        r#"<line x1="{:.1}" y1="{wy:.1}" x2="{:.1}" y2="{wy:.1}" stroke="black" stroke-width="1.5"/>"#,
-                        x(min),
-                        x(max)
-                    );
-                    let _ = writeln!(
-                        s,
-                        r#"<text x="{:.1}" y="{:.1}">{} {}</text>"#,
-                        WIDTH - RIGHT + 8.0,
-                        by + BAR * 0.7,
-                        xml(&fmt(median)),
-                        xml(&row.unit)
-                    );
-                }
-                (Cell::Failed(why) | Cell::Skipped(why) | Cell::NotApplicable(why), _) => {
-                    let (kind, color) = match cell {
-                        Cell::Failed(_) => ("failed", "#a00"),
-                        Cell::Skipped(_) => ("skipped", "#a00"),
-                        _ => ("n/a", "#777"),
-                    };
-                    let mut why: String = why.chars().take(95).collect();
-                    if why.len() < cell_len(cell) {
-                        why += "…";
+impl Results {
+    /// The results of a run.
+    pub fn new(rows: Vec<Row>, mode: &str, machine: &Machine, elapsed: Duration) -> Results {
+        Results {
+            mode: mode.to_owned(),
+            seconds: (elapsed.as_secs_f64() * 10.0).round() / 10.0,
+            machine: MachineJson {
+                cpu: machine.cpu.clone(),
+                cores: machine.cores.to_string(),
+                memory_gib: format!("{:.1}", machine.memory_gib),
+                kernel: machine.kernel.clone(),
+                vm_max_map_count: machine.max_map_count.clone(),
+                rustc: machine.rustc.clone(),
+                tokio: machine.tokio.clone(),
+                may: machine.may.clone(),
+                go: machine.go.clone(),
+                load_average_1_5_15_min: machine.load.clone(),
+            },
+            rows: rows
+                .into_iter()
+                .map(|row| {
+                    let ratio = row.ratio();
+                    RowJson {
+                        spool_ratio_to_best_peer: ratio.map(|(r, _)| r),
+                        best_peer: ratio.map(|(_, best)| best.to_owned()),
+                        higher_is_better: row.higher_is_better(),
+                        scenario: row.scenario,
+                        metric: row.metric,
+                        unit: row.unit,
+                        note: row.note,
+                        systems: Systems(row.cells),
                     }
-                    let _ = writeln!(
-                        s,
-                        r#"<text x="{:.1}" y="{:.1}" fill="{color}" font-style="italic">{kind}: {}</text>"#,
-                        LEFT + 4.0,
-                        by + BAR * 0.7,
-                        xml(&why)
-                    );
-                }
-                _ => {}
-            }
-        }
-        if let Some((ratio, best)) = row.ratio() {
-            let _ = writeln!(
-                s,
-                r#"<text x="{:.1}" y="{:.1}" font-weight="bold">spool / best peer ({best}): {ratio:.2}x</text>"#,
-                WIDTH - RIGHT + 8.0,
-                y0 + 20.0
-            );
+                })
+                .collect(),
         }
     }
-    let _ = writeln!(s, "</svg>");
-    s
-}
 
-/// Length of a failed or skipped cell's message, in bytes.
-fn cell_len(cell: &Cell) -> usize {
-    match cell {
-        Cell::Failed(w) | Cell::Skipped(w) | Cell::NotApplicable(w) => w.len(),
-        Cell::Values(_) => 0,
+    /// Writes the results to `path`, pretty-printed.
+    pub fn write(&self, path: &Path) -> Result<(), String> {
+        let text = serde_json::to_string_pretty(self)
+            .map_err(|e| format!("cannot encode the results: {e}"))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    }
+
+    /// Reads results written by [`Results::write`].
+    pub fn read(path: &Path) -> Result<Results, String> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| {
+            format!(
+                "{} is not a results file of this benchmark: {e}",
+                path.display()
+            )
+        })
+    }
+
+    /// The machine as recorded (numbers the file cannot hold read as 0).
+    pub fn machine(&self) -> Machine {
+        let m = &self.machine;
+        Machine {
+            cpu: m.cpu.clone(),
+            cores: m.cores.parse().unwrap_or(0),
+            memory_gib: m.memory_gib.parse().unwrap_or(0.0),
+            kernel: m.kernel.clone(),
+            rustc: m.rustc.clone(),
+            go: m.go.clone(),
+            tokio: m.tokio.clone(),
+            may: m.may.clone(),
+            max_map_count: m.vm_max_map_count.clone(),
+            load: m.load_average_1_5_15_min.clone(),
+        }
+    }
+
+    /// The rows, as the run collected them.
+    pub fn rows(self) -> Vec<Row> {
+        self.rows
+            .into_iter()
+            .map(|r| Row {
+                scenario: r.scenario,
+                metric: r.metric,
+                unit: r.unit,
+                note: r.note,
+                cells: r.systems.0,
+            })
+            .collect()
+    }
+
+    /// The run's length.
+    pub fn elapsed(&self) -> Duration {
+        Duration::from_secs_f64(self.seconds.max(0.0))
     }
 }
