@@ -478,7 +478,8 @@ impl UdpSocket {
     /// let socket = UdpSocket::bind("[::]:0")?;
     /// let group = Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 1, 3); // link-local
     /// // Interface 0: the one the system picks.
-    /// # let route = socket.join_multicast_v6(&group, 0).and_then(|()| socket.leave_multicast_v6(&group, 0));
+    /// # let joined = socket.join_multicast_v6(&group, 0);
+    /// # let route = joined.and_then(|()| socket.leave_multicast_v6(&group, 0));
     /// # if route.is_err() { return Ok(()) } // no IPv6 multicast route here
     /// socket.join_multicast_v6(&group, 0)?;
     /// socket.leave_multicast_v6(&group, 0)?;

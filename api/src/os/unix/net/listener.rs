@@ -52,7 +52,8 @@ pub struct UnixListener {
 /// ```
 /// use spool::os::unix::net::{UnixListener, UnixStream};
 ///
-/// let path = std::env::temp_dir().join(format!("spool-doc-incoming-{}.sock", std::process::id()));
+/// let name = format!("spool-doc-incoming-{}.sock", std::process::id());
+/// let path = std::env::temp_dir().join(name);
 /// # let _ = std::fs::remove_file(&path);
 /// let listener = UnixListener::bind(&path)?;
 /// let _clients = [UnixStream::connect(&path)?, UnixStream::connect(&path)?];
@@ -81,7 +82,8 @@ impl UnixListener {
     /// use spool::os::unix::net::UnixListener;
     /// use std::io::ErrorKind;
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-bind-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-bind-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// drop(listener);
@@ -144,7 +146,8 @@ impl UnixListener {
     /// use spool::os::unix::net::{UnixListener, UnixStream};
     /// use std::time::Duration;
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-accept-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-accept-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// // No client yet: a deadline ends the wait.
@@ -174,7 +177,8 @@ impl UnixListener {
     /// ```
     /// use spool::os::unix::net::{UnixListener, UnixStream};
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-listener-clone-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-listener-clone-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// let clone = listener.try_clone()?;
@@ -197,7 +201,8 @@ impl UnixListener {
     /// ```
     /// use spool::os::unix::net::UnixListener;
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-listener-addr-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-listener-addr-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
@@ -217,7 +222,8 @@ impl UnixListener {
     /// use spool::os::unix::net::{UnixListener, UnixStream};
     /// use std::io::ErrorKind;
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-listener-nb-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-listener-nb-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// listener.set_nonblocking(true)?;
@@ -239,7 +245,8 @@ impl UnixListener {
     /// ```
     /// use spool::os::unix::net::UnixListener;
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-listener-err-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-listener-err-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// assert!(listener.take_error()?.is_none());
@@ -260,7 +267,8 @@ impl UnixListener {
     /// use spool::os::unix::net::{UnixListener, UnixStream};
     /// use std::io::{Read, Write};
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-listener-inc-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-listener-inc-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// let server = spool::thread::spawn(move || -> std::io::Result<()> {
@@ -292,7 +300,8 @@ impl UnixListener {
     /// ```
     /// use spool::os::unix::net::{UnixListener, UnixStream};
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-listener-std-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-listener-std-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// let std_listener: std::os::unix::net::UnixListener = listener.into_std()?;

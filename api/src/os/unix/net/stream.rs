@@ -78,7 +78,8 @@ impl UnixStream {
     /// use spool::os::unix::net::{UnixListener, UnixStream};
     /// use std::io::ErrorKind;
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-connect-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-connect-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// let stream = UnixStream::connect(&path)?;
@@ -107,7 +108,8 @@ impl UnixStream {
     /// ```
     /// use spool::os::unix::net::{UnixListener, UnixStream};
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-connect-addr-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-connect-addr-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// // Connect to the address a listener reports.
@@ -231,7 +233,8 @@ impl UnixStream {
     /// ```
     /// use spool::os::unix::net::{UnixListener, UnixStream};
     ///
-    /// let path = std::env::temp_dir().join(format!("spool-doc-stream-local-{}.sock", std::process::id()));
+    /// let name = format!("spool-doc-stream-local-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
     /// # let _ = std::fs::remove_file(&path);
     /// let listener = UnixListener::bind(&path)?;
     /// let client = UnixStream::connect(&path)?;
