@@ -360,8 +360,15 @@ impl TcpListener {
     /// // Nothing to accept: an error instead of a wait.
     /// let err = listener.accept().unwrap_err();
     /// assert_eq!(err.kind(), ErrorKind::WouldBlock);
-    /// let _client = TcpStream::connect(listener.local_addr()?)?;
-    /// listener.accept()?; // the connection is queued
+    /// let client = TcpStream::connect(listener.local_addr()?)?;
+    /// // The usual loop: do other work until a connection is there.
+    /// let (_server, peer) = loop {
+    ///     match listener.accept() {
+    ///         Err(e) if e.kind() == ErrorKind::WouldBlock => spool::thread::yield_now(),
+    ///         accepted => break accepted?,
+    ///     }
+    /// };
+    /// assert_eq!(peer, client.local_addr()?);
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
