@@ -312,16 +312,20 @@ impl TcpListener {
     ///
     /// # Examples
     /// ```
-    /// use spool::net::TcpListener;
+    /// use spool::net::{SocketAddr, TcpListener, TcpStream};
     ///
-    /// # if TcpListener::bind("[::1]:0").is_err() { return Ok(()) } // no IPv6 here
-    /// let listener = TcpListener::bind("[::1]:0")?;
+    /// # if TcpListener::bind("[::]:0").is_err() { return Ok(()) } // no IPv6 here
+    /// let listener = TcpListener::bind("[::]:0")?;
+    /// // The system's default (`net.ipv6.bindv6only` on Linux, usually off).
     /// #[allow(deprecated)]
-    /// let only_v6 = listener.only_v6()?;
-    /// // Whatever the system's default (`net.ipv6.bindv6only` on Linux), the
-    /// // listener's address is IPv6.
-    /// assert!(listener.local_addr()?.is_ipv6());
-    /// # let _ = only_v6;
+    /// let dual_stack = !listener.only_v6()?;
+    /// if dual_stack {
+    ///     // IPv4 clients reach the listener too, as IPv4-mapped addresses.
+    ///     let port = listener.local_addr()?.port();
+    ///     let _client = TcpStream::connect(SocketAddr::from(([127, 0, 0, 1], port)))?;
+    ///     let (_, peer) = listener.accept()?;
+    ///     assert!(peer.is_ipv6());
+    /// }
     /// # Ok::<(), std::io::Error>(())
     /// ```
     #[deprecated(
