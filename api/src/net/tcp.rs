@@ -718,13 +718,16 @@ impl TcpStream {
     /// ```
     /// use spool::net::{TcpListener, TcpStream};
     /// use std::io::{Read, Write};
+    /// use std::time::Duration;
     ///
     /// let listener = TcpListener::bind("127.0.0.1:0")?;
     /// let mut client = TcpStream::connect(listener.local_addr()?)?;
     /// let (mut server, _) = listener.accept()?;
+    /// let mut buf = [0; 3];
+    /// // Nothing sent yet: a deadline ends the wait.
+    /// assert!(spool::time::timeout(Duration::from_millis(10), || server.peek(&mut buf)).is_err());
     /// client.write_all(b"GET /")?;
     /// // Waits for data, then looks at it without taking it...
-    /// let mut buf = [0; 3];
     /// let n = server.peek(&mut buf)?;
     /// assert_eq!(&buf[..n], &b"GET"[..n]);
     /// // ...so the next read sees the same bytes.
