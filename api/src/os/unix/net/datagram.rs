@@ -62,12 +62,44 @@ pub struct UnixDatagram {
 impl UnixDatagram {
     /// Creates a socket bound to the socket file `path`, which must not
     /// exist yet.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let name = format!("spool-doc-dgram-bind-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let socket = UnixDatagram::bind(&path)?;
+    /// UnixDatagram::unbound()?.send_to(b"hello", &path)?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(socket.recv(&mut buf)?, 5);
+    /// // The socket file stays until removed.
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
         UnixDatagram::wrap_new(std_net::UnixDatagram::bind(path))
     }
 
     /// Creates a socket bound to `addr` (a path name, or on Linux an
     /// abstract name).
+    ///
+    /// # Examples
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use spool::os::unix::net::{SocketAddr, UnixDatagram};
+    /// use std::os::linux::net::SocketAddrExt;
+    ///
+    /// // An abstract name: no socket file to clean up.
+    /// let name = format!("spool-doc-dgram-bind-addr-{}", std::process::id());
+    /// let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+    /// let socket = UnixDatagram::bind_addr(&addr)?;
+    /// UnixDatagram::unbound()?.send_to_addr(b"hello", &addr)?;
+    /// assert_eq!(socket.recv(&mut [0; 8])?, 5);
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
         UnixDatagram::wrap_new(std_net::UnixDatagram::bind_addr(addr))
     }
@@ -75,11 +107,41 @@ impl UnixDatagram {
     /// Creates a socket bound to no address: it can send, and receive
     /// replies only once connected (an unbound sender cannot be answered
     /// with `send_to`).
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let name = format!("spool-doc-dgram-unbound-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let server = UnixDatagram::bind(&path)?;
+    /// let client = UnixDatagram::unbound()?;
+    /// client.send_to(b"hello", &path)?;
+    /// let (n, from) = server.recv_from(&mut [0; 8])?;
+    /// assert_eq!(n, 5);
+    /// // The sender has no name to reply to.
+    /// assert!(from.is_unnamed());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn unbound() -> io::Result<UnixDatagram> {
         UnixDatagram::wrap_new(std_net::UnixDatagram::unbound())
     }
 
     /// An unnamed pair of connected sockets.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// a.send(b"hello")?;
+    /// let mut buf = [0; 8];
+    /// let n = b.recv(&mut buf)?;
+    /// assert_eq!(&buf[..n], b"hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
         let (a, b) = std_net::UnixDatagram::pair()
             .map_err(|e| describe_exhaustion(e, "a Unix datagram socket pair"))?;
@@ -99,17 +161,65 @@ impl UnixDatagram {
 
     /// Connects the socket to the socket named by `path`: `send` and
     /// `recv` then talk to it only. Never waits.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let name = format!("spool-doc-dgram-connect-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let server = UnixDatagram::bind(&path)?;
+    /// let client = UnixDatagram::unbound()?;
+    /// client.connect(&path)?;
+    /// // `send` needs no address now.
+    /// client.send(b"hello")?;
+    /// assert_eq!(server.recv(&mut [0; 8])?, 5);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
         self.io.get().connect(path)
     }
 
     /// Connects the socket to `addr`; see [`connect`](Self::connect).
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let name = format!("spool-doc-dgram-connect-addr-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let server = UnixDatagram::bind(&path)?;
+    /// let client = UnixDatagram::unbound()?;
+    /// client.connect_addr(&server.local_addr()?)?;
+    /// client.send(b"hello")?;
+    /// assert_eq!(server.recv(&mut [0; 8])?, 5);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<()> {
         self.io.get().connect_addr(addr)
     }
 
     /// A new handle (a duplicated descriptor) to the same socket; timeouts
     /// and the non-blocking mode are shared by all clones.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// // Receive in one green thread while sending from another.
+    /// let receiver = a.try_clone()?;
+    /// let received = spool::thread::spawn(move || receiver.recv(&mut [0; 8]));
+    /// b.send(b"ping")?;
+    /// a.send(b"pong")?;
+    /// assert_eq!(received.join().unwrap()?, 4);
+    /// assert_eq!(b.recv(&mut [0; 8])?, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
             io: self.io.try_clone(|s| s.try_clone())?,
@@ -117,11 +227,42 @@ impl UnixDatagram {
     }
 
     /// The address this socket is bound to.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let name = format!("spool-doc-dgram-local-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let socket = UnixDatagram::bind(&path)?;
+    /// assert_eq!(socket.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// assert!(UnixDatagram::unbound()?.local_addr()?.is_unnamed());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get().local_addr()
     }
 
     /// The address of the peer this socket is connected to.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::io::ErrorKind;
+    ///
+    /// let name = format!("spool-doc-dgram-peer-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let _server = UnixDatagram::bind(&path)?;
+    /// let client = UnixDatagram::unbound()?;
+    /// assert_eq!(client.peer_addr().unwrap_err().kind(), ErrorKind::NotConnected);
+    /// client.connect(&path)?;
+    /// assert_eq!(client.peer_addr()?.as_pathname(), Some(path.as_path()));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get().peer_addr()
     }
@@ -133,6 +274,30 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::time::Duration;
+    ///
+    /// let (dir, pid) = (std::env::temp_dir(), std::process::id());
+    /// let a_path = dir.join(format!("spool-doc-rf-a-{pid}.sock"));
+    /// let b_path = dir.join(format!("spool-doc-rf-b-{pid}.sock"));
+    /// # let _ = (std::fs::remove_file(&a_path), std::fs::remove_file(&b_path));
+    /// let a = UnixDatagram::bind(&a_path)?;
+    /// let b = UnixDatagram::bind(&b_path)?;
+    /// let mut buf = [0; 4];
+    /// // Nothing sent yet: a deadline ends the wait.
+    /// assert!(spool::time::timeout(Duration::from_millis(10), || a.recv_from(&mut buf)).is_err());
+    /// b.send_to(b"too long", &a_path)?;
+    /// let (n, from) = a.recv_from(&mut buf)?;
+    /// // The rest of a datagram longer than the buffer is lost.
+    /// assert_eq!(&buf[..n], b"too ");
+    /// assert_eq!(from.as_pathname(), Some(b_path.as_path()));
+    /// std::fs::remove_file(&a_path)?;
+    /// std::fs::remove_file(&b_path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let (n, from) = self.receive(
@@ -152,6 +317,23 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::time::Duration;
+    ///
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// let mut buf = [0; 8];
+    /// // Nothing sent yet: a deadline ends the wait.
+    /// assert!(spool::time::timeout(Duration::from_millis(10), || a.recv(&mut buf)).is_err());
+    /// b.send(b"one")?;
+    /// b.send(b"two")?;
+    /// // One datagram per call.
+    /// assert_eq!(a.recv(&mut buf)?, 3);
+    /// assert_eq!(a.recv(&mut buf)?, 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.receive(|s| s.recv(buf), 0)
@@ -164,6 +346,19 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// b.send(b"hello")?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(a.peek(&mut buf)?, 5);
+    /// // The datagram is still queued.
+    /// assert_eq!(a.recv(&mut buf)?, 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.receive(|s| SockRef::from(s).peek(as_uninit(buf)), 0)
@@ -197,6 +392,23 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let name = format!("spool-doc-dgram-send-to-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let socket = UnixDatagram::unbound()?;
+    /// // No socket there yet.
+    /// assert!(socket.send_to(b"hello", &path).is_err());
+    /// let server = UnixDatagram::bind(&path)?;
+    /// assert_eq!(socket.send_to(b"hello", &path)?, 5);
+    /// assert_eq!(server.recv(&mut [0; 8])?, 5);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
@@ -209,6 +421,27 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let (dir, pid) = (std::env::temp_dir(), std::process::id());
+    /// let a_path = dir.join(format!("spool-doc-sta-a-{pid}.sock"));
+    /// let b_path = dir.join(format!("spool-doc-sta-b-{pid}.sock"));
+    /// # let _ = (std::fs::remove_file(&a_path), std::fs::remove_file(&b_path));
+    /// let server = UnixDatagram::bind(&a_path)?;
+    /// let client = UnixDatagram::bind(&b_path)?;
+    /// client.send_to(b"ping", &a_path)?;
+    /// let mut buf = [0; 8];
+    /// let (n, from) = server.recv_from(&mut buf)?;
+    /// // Reply to the address the datagram came from.
+    /// server.send_to_addr(&buf[..n], &from)?;
+    /// assert_eq!(client.recv(&mut buf)?, 4);
+    /// std::fs::remove_file(&a_path)?;
+    /// std::fs::remove_file(&b_path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
         self.io.write(|s| s.send_to_addr(buf, addr))
@@ -220,6 +453,18 @@ impl UnixDatagram {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// // Not connected: no peer to send to.
+    /// assert!(UnixDatagram::unbound()?.send(b"lost").is_err());
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// assert_eq!(a.send(b"hello")?, 5);
+    /// assert_eq!(b.recv(&mut [0; 8])?, 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         self.io.write(|s| s.send(buf))
@@ -228,33 +473,116 @@ impl UnixDatagram {
     /// Sets the read timeout: a receive that waits longer fails with
     /// [`io::ErrorKind::WouldBlock`]. `None` waits forever; a zero duration
     /// is an error, as in std.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::io::ErrorKind;
+    /// use std::time::Duration;
+    ///
+    /// let (a, _b) = UnixDatagram::pair()?;
+    /// a.set_read_timeout(Some(Duration::from_millis(10)))?;
+    /// // Nothing arrives: std's error for a timed-out receive.
+    /// assert_eq!(a.recv(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// // A zero timeout is refused, as by std.
+    /// let err = a.set_read_timeout(Some(Duration::ZERO)).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.io.set_read_timeout(timeout)
     }
 
     /// Sets the write timeout; as [`set_read_timeout`](Self::set_read_timeout).
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::io::ErrorKind;
+    /// use std::time::Duration;
+    ///
+    /// let (a, _b) = UnixDatagram::pair()?; // `_b` never receives
+    /// a.set_write_timeout(Some(Duration::from_millis(10)))?;
+    /// // Fill the receiver's queue until a send has to wait too long.
+    /// let err = loop {
+    ///     if let Err(e) = a.send(&[0; 1024]) {
+    ///         break e;
+    ///     }
+    /// };
+    /// assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.io.set_write_timeout(timeout)
     }
 
     /// The read timeout.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::time::Duration;
+    ///
+    /// let (a, _b) = UnixDatagram::pair()?;
+    /// assert_eq!(a.read_timeout()?, None);
+    /// let clone = a.try_clone()?;
+    /// a.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// // Clones share their timeouts, as std's do.
+    /// assert_eq!(clone.read_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.io.read_timeout())
     }
 
     /// The write timeout.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::time::Duration;
+    ///
+    /// let (a, _b) = UnixDatagram::pair()?;
+    /// assert_eq!(a.write_timeout()?, None);
+    /// a.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(a.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.io.write_timeout())
     }
 
     /// In non-blocking mode, sends and receives that would wait return
     /// [`io::ErrorKind::WouldBlock`] instead. Applies to every clone.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::io::ErrorKind;
+    ///
+    /// let (a, b) = UnixDatagram::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// // Nothing to receive: an error instead of a wait.
+    /// assert_eq!(a.recv(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// b.send(b"hello")?;
+    /// assert_eq!(a.recv(&mut [0; 8])?, 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.io.set_nonblocking(nonblocking);
         Ok(())
     }
 
     /// Takes the pending error of the socket (`SO_ERROR`), if any.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    ///
+    /// let (a, _b) = UnixDatagram::pair()?;
+    /// assert!(a.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.io.get().take_error()
     }
@@ -262,6 +590,21 @@ impl UnixDatagram {
     /// Shuts down the read half, the write half or both. A green thread
     /// parked receiving on a clone wakes and receives 0 bytes, as with
     /// std's.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::net::Shutdown;
+    ///
+    /// let (a, _b) = UnixDatagram::pair()?;
+    /// // A receiver parked on a clone...
+    /// let receiver = a.try_clone()?;
+    /// let parked = spool::thread::spawn(move || receiver.recv(&mut [0; 8]));
+    /// // ...wakes when the read side is shut down, and receives 0 bytes.
+    /// a.shutdown(Shutdown::Read)?;
+    /// assert_eq!(parked.join().unwrap()?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get().shutdown(how)
     }
@@ -269,6 +612,19 @@ impl UnixDatagram {
     /// Unwraps into a blocking std socket with the same timeouts
     /// (non-blocking while clones are alive; see
     /// [`UnixStream::into_std`](super::UnixStream::into_std)).
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixDatagram;
+    /// use std::time::Duration;
+    ///
+    /// let (a, _b) = UnixDatagram::pair()?;
+    /// a.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// // A blocking std socket, for code that needs one: the timeout carries over.
+    /// let std_socket: std::os::unix::net::UnixDatagram = a.into_std()?;
+    /// assert_eq!(std_socket.read_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std_net::UnixDatagram> {
         let has_clones = self.io.has_clones();
         let (read, write) = (self.io.read_timeout(), self.io.write_timeout());

@@ -47,6 +47,23 @@ pub struct UnixListener {
 
 /// An iterator over the connections of a [`UnixListener`]: each item is
 /// what [`UnixListener::accept`] returns, without the address. Never ends.
+///
+/// # Examples
+/// ```
+/// use spool::os::unix::net::{UnixListener, UnixStream};
+///
+/// let name = format!("spool-doc-incoming-{}.sock", std::process::id());
+/// let path = std::env::temp_dir().join(name);
+/// # let _ = std::fs::remove_file(&path);
+/// let listener = UnixListener::bind(&path)?;
+/// let _clients = [UnixStream::connect(&path)?, UnixStream::connect(&path)?];
+/// // `Incoming` never ends by itself: take as many connections as wanted.
+/// for stream in listener.incoming().take(2) {
+///     assert_eq!(stream?.local_addr()?.as_pathname(), Some(path.as_path()));
+/// }
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a UnixListener,
@@ -59,6 +76,24 @@ impl UnixListener {
     /// The accept queue is as long as the system allows
     /// (`net.core.somaxconn`), as for spool's TCP listeners, so thousands
     /// of clients may connect at once.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixListener;
+    /// use std::io::ErrorKind;
+    ///
+    /// let name = format!("spool-doc-bind-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// drop(listener);
+    /// // The socket file outlives the listener: binding again needs it removed.
+    /// assert_eq!(UnixListener::bind(&path).unwrap_err().kind(), ErrorKind::AddrInUse);
+    /// std::fs::remove_file(&path)?;
+    /// let _listener = UnixListener::bind(&path)?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
         UnixListener::bind_sock_addr(&SockAddr::unix(path)?)
     }
@@ -105,6 +140,26 @@ impl UnixListener {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::{UnixListener, UnixStream};
+    /// use std::time::Duration;
+    ///
+    /// let name = format!("spool-doc-accept-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// // No client yet: a deadline ends the wait.
+    /// let waited = spool::time::timeout(Duration::from_millis(10), || listener.accept());
+    /// assert!(waited.is_err());
+    /// // The listener still works.
+    /// let _client = UnixStream::connect(&path)?;
+    /// let (_server, peer) = listener.accept()?;
+    /// assert!(peer.is_unnamed()); // the client did not bind
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let (stream, addr) = self
@@ -117,6 +172,23 @@ impl UnixListener {
     /// A new handle (a duplicated descriptor) to the same listener;
     /// accepting through either takes connections from the same queue.
     /// The non-blocking mode is shared by all clones.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::{UnixListener, UnixStream};
+    ///
+    /// let name = format!("spool-doc-listener-clone-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// let clone = listener.try_clone()?;
+    /// // Both handles accept from the same queue: a second acceptor thread.
+    /// let acceptor = spool::thread::spawn(move || clone.accept().map(|_| ()));
+    /// let _client = UnixStream::connect(&path)?;
+    /// acceptor.join().unwrap()?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<UnixListener> {
         Ok(UnixListener {
             io: self.io.try_clone(|l| l.try_clone())?,
@@ -124,6 +196,19 @@ impl UnixListener {
     }
 
     /// The local address this listener is bound to.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixListener;
+    ///
+    /// let name = format!("spool-doc-listener-addr-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get().local_addr()
     }
@@ -131,12 +216,43 @@ impl UnixListener {
     /// In non-blocking mode, `accept` returns
     /// [`io::ErrorKind::WouldBlock`] instead of waiting. Applies to every
     /// clone of this listener.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::{UnixListener, UnixStream};
+    /// use std::io::ErrorKind;
+    ///
+    /// let name = format!("spool-doc-listener-nb-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// listener.set_nonblocking(true)?;
+    /// // Nothing to accept: an error instead of a wait.
+    /// assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// let _client = UnixStream::connect(&path)?;
+    /// listener.accept()?; // the connection is queued
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.io.set_nonblocking(nonblocking);
         Ok(())
     }
 
     /// Takes the pending error of the socket (`SO_ERROR`), if any.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixListener;
+    ///
+    /// let name = format!("spool-doc-listener-err-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// assert!(listener.take_error()?.is_none());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.io.get().take_error()
     }
@@ -145,6 +261,33 @@ impl UnixListener {
     ///
     /// Each `next` is an [`accept`](Self::accept), and so a cancellation
     /// point.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::{UnixListener, UnixStream};
+    /// use std::io::{Read, Write};
+    ///
+    /// let name = format!("spool-doc-listener-inc-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// let server = spool::thread::spawn(move || -> std::io::Result<()> {
+    ///     // One green thread per connection.
+    ///     for stream in listener.incoming().take(2) {
+    ///         let mut stream = stream?;
+    ///         spool::thread::spawn(move || stream.write_all(b"welcome"));
+    ///     }
+    ///     Ok(())
+    /// });
+    /// for _ in 0..2 {
+    ///     let mut greeting = String::new();
+    ///     UnixStream::connect(&path)?.read_to_string(&mut greeting)?;
+    ///     assert_eq!(greeting, "welcome");
+    /// }
+    /// server.join().unwrap()?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn incoming(&self) -> Incoming<'_> {
         Incoming { listener: self }
     }
@@ -152,6 +295,22 @@ impl UnixListener {
     /// Unwraps into a blocking std listener (non-blocking while clones of
     /// this listener are alive, which share the descriptor's file status
     /// flags and need the mode).
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::{UnixListener, UnixStream};
+    ///
+    /// let name = format!("spool-doc-listener-std-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// let std_listener: std::os::unix::net::UnixListener = listener.into_std()?;
+    /// // A blocking std listener: its `accept` waits for the connection.
+    /// let _client = UnixStream::connect(&path)?;
+    /// std_listener.accept()?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
         let has_clones = self.io.has_clones();
         let listener = self.io.into_inner();

@@ -72,6 +72,25 @@ impl UnixStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::{UnixListener, UnixStream};
+    /// use std::io::ErrorKind;
+    ///
+    /// let name = format!("spool-doc-connect-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// let stream = UnixStream::connect(&path)?;
+    /// assert_eq!(stream.peer_addr()?.as_pathname(), Some(path.as_path()));
+    /// // Nobody listens there any more.
+    /// drop((stream, listener));
+    /// let err = UnixStream::connect(&path).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::ConnectionRefused);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         UnixStream::connect_sock_addr(&SockAddr::unix(path)?)
@@ -84,6 +103,21 @@ impl UnixStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::{UnixListener, UnixStream};
+    ///
+    /// let name = format!("spool-doc-connect-addr-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// // Connect to the address a listener reports.
+    /// let stream = UnixStream::connect_addr(&listener.local_addr()?)?;
+    /// assert_eq!(stream.peer_addr()?.as_pathname(), Some(path.as_path()));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
         UnixStream::connect_sock_addr(&to_sock_addr(addr)?)
@@ -132,6 +166,20 @@ impl UnixStream {
     }
 
     /// An unnamed pair of connected sockets.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::io::{Read, Write};
+    ///
+    /// let (mut a, mut b) = UnixStream::pair()?;
+    /// a.write_all(b"hello")?;
+    /// drop(a);
+    /// let mut got = String::new();
+    /// b.read_to_string(&mut got)?;
+    /// assert_eq!(got, "hello");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = std::os::unix::net::UnixStream::pair()
             .map_err(|e| crate::net::describe_exhaustion(e, "a Unix socket pair"))?;
@@ -150,6 +198,29 @@ impl UnixStream {
     /// example to read in one green thread while writing in another.
     /// Timeouts and the non-blocking mode are shared by all clones, as with
     /// std's.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::io::{Read, Write};
+    ///
+    /// let (a, mut b) = UnixStream::pair()?;
+    /// // Read in one green thread while writing in another.
+    /// let mut reader = a.try_clone()?;
+    /// let mut writer = a;
+    /// let read = spool::thread::spawn(move || -> std::io::Result<[u8; 4]> {
+    ///     let mut buf = [0; 4];
+    ///     reader.read_exact(&mut buf)?;
+    ///     Ok(buf)
+    /// });
+    /// writer.write_all(b"pong")?;
+    /// b.write_all(b"ping")?;
+    /// assert_eq!(&read.join().unwrap()?, b"ping");
+    /// let mut buf = [0; 4];
+    /// b.read_exact(&mut buf)?;
+    /// assert_eq!(&buf, b"pong");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_clone(&self) -> io::Result<UnixStream> {
         Ok(UnixStream {
             io: self.io.try_clone(|s| s.try_clone())?,
@@ -157,11 +228,38 @@ impl UnixStream {
     }
 
     /// The address of this end of the connection.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::{UnixListener, UnixStream};
+    ///
+    /// let name = format!("spool-doc-stream-local-{}.sock", std::process::id());
+    /// let path = std::env::temp_dir().join(name);
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// let client = UnixStream::connect(&path)?;
+    /// let (server, _) = listener.accept()?;
+    /// // The server's end has the listener's name; the client's, none.
+    /// assert_eq!(server.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// assert!(client.local_addr()?.is_unnamed());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn local_addr(&self) -> io::Result<SocketAddr> {
         self.io.get().local_addr()
     }
 
     /// The address of the other end of the connection.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    ///
+    /// let (a, _b) = UnixStream::pair()?;
+    /// // The ends of a pair have no names.
+    /// assert!(a.peer_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn peer_addr(&self) -> io::Result<SocketAddr> {
         self.io.get().peer_addr()
     }
@@ -187,34 +285,132 @@ impl UnixStream {
     }
 
     /// Sets the write timeout; as [`set_read_timeout`](Self::set_read_timeout).
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::io::{ErrorKind, Write};
+    /// use std::time::Duration;
+    ///
+    /// let (mut a, _b) = UnixStream::pair()?; // `_b` never reads
+    /// a.set_write_timeout(Some(Duration::from_millis(10)))?;
+    /// // Fill the socket buffer until a write has to wait too long.
+    /// let chunk = vec![0; 64 * 1024];
+    /// let err = loop {
+    ///     if let Err(e) = a.write(&chunk) {
+    ///         break e;
+    ///     }
+    /// };
+    /// assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.io.set_write_timeout(timeout)
     }
 
     /// The read timeout.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    ///
+    /// let (a, _b) = UnixStream::pair()?;
+    /// assert_eq!(a.read_timeout()?, None);
+    /// let clone = a.try_clone()?;
+    /// a.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// // Clones share their timeouts, as std's do.
+    /// assert_eq!(clone.read_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.io.read_timeout())
     }
 
     /// The write timeout.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    ///
+    /// let (a, _b) = UnixStream::pair()?;
+    /// assert_eq!(a.write_timeout()?, None);
+    /// a.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(a.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
         Ok(self.io.write_timeout())
     }
 
     /// In non-blocking mode, reads and writes that would wait return
     /// [`io::ErrorKind::WouldBlock`] instead. Applies to every clone.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::io::{ErrorKind, Read, Write};
+    ///
+    /// let (mut a, mut b) = UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// // Nothing to read: an error instead of a wait.
+    /// let err = a.read(&mut [0; 4]).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    /// // Data that is there is read as usual.
+    /// b.write_all(b"data")?;
+    /// let mut buf = [0; 4];
+    /// assert_eq!(a.read(&mut buf)?, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
         self.io.set_nonblocking(nonblocking);
         Ok(())
     }
 
     /// Takes the pending error of the socket (`SO_ERROR`), if any.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    ///
+    /// let (a, _b) = UnixStream::pair()?;
+    /// assert!(a.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn take_error(&self) -> io::Result<Option<io::Error>> {
         self.io.get().take_error()
     }
 
     /// Shuts down the read half, the write half or both. A green thread
     /// parked reading on a clone wakes and sees end of stream.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::io::{Read, Write};
+    /// use std::net::Shutdown;
+    ///
+    /// let (mut a, mut b) = UnixStream::pair()?;
+    /// // Closing the write half tells the peer the request is complete...
+    /// a.write_all(b"request")?;
+    /// a.shutdown(Shutdown::Write)?;
+    /// let mut request = String::new();
+    /// b.read_to_string(&mut request)?;
+    /// assert_eq!(request, "request");
+    /// // ...while the read half still works.
+    /// b.write_all(b"reply")?;
+    /// let mut reply = [0; 5];
+    /// a.read_exact(&mut reply)?;
+    /// assert_eq!(&reply, b"reply");
+    ///
+    /// // Shutting down the read half wakes a reader parked on a clone.
+    /// let reader = a.try_clone()?;
+    /// let parked = spool::thread::spawn(move || (&reader).read(&mut [0; 8]));
+    /// a.shutdown(Shutdown::Read)?;
+    /// assert_eq!(parked.join().unwrap()?, 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         self.io.get().shutdown(how)
     }
@@ -226,6 +422,23 @@ impl UnixStream {
     /// a cancelled thread unwinds from the wait, and one already unwinding
     /// from a cancellation gets an error of kind `TimedOut` instead of
     /// waiting.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::io::{Read, Write};
+    ///
+    /// let (mut a, b) = UnixStream::pair()?;
+    /// a.write_all(b"hello")?;
+    /// // Waits for data, then looks at it without taking it...
+    /// let mut buf = [0; 5];
+    /// assert_eq!(b.peek(&mut buf)?, 5);
+    /// // ...so the next read sees the same bytes.
+    /// let mut again = [0; 5];
+    /// (&b).read_exact(&mut again)?;
+    /// assert_eq!(again, buf);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         self.io.read(|s| SockRef::from(s).peek(as_uninit(buf)))
@@ -236,6 +449,19 @@ impl UnixStream {
     /// While clones of this stream are alive, the std stream stays in
     /// non-blocking mode: clones share the descriptor's file status flags,
     /// and spool's clones need the mode.
+    ///
+    /// # Examples
+    /// ```
+    /// use spool::os::unix::net::UnixStream;
+    /// use std::time::Duration;
+    ///
+    /// let (a, _b) = UnixStream::pair()?;
+    /// a.set_read_timeout(Some(Duration::from_secs(1)))?;
+    /// // A blocking std stream, for code that needs one: the timeout carries over.
+    /// let std_stream: std::os::unix::net::UnixStream = a.into_std()?;
+    /// assert_eq!(std_stream.read_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
         let has_clones = self.io.has_clones();
         let (read, write) = (self.io.read_timeout(), self.io.write_timeout());
