@@ -262,7 +262,7 @@ impl<'a> ThreadInfo<'a> {
     /// deadline, cancelled)`.
     pub fn scopes(
         &self,
-    ) -> impl Iterator<Item = (ScopeId, Option<&'a str>, Option<Instant>, bool)> {
+    ) -> impl Iterator<Item = (ScopeId, Option<&'a str>, Option<Instant>, bool)> + use<'a> {
         self.record
             .scopes
             .iter()

@@ -88,7 +88,7 @@ macro_rules! thread_local {
         });
         $($crate::thread_local!($($rest)*);)?
     };
-    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr $(; $($rest:tt)*)?) => {
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr_2021 $(; $($rest:tt)*)?) => {
         $(#[$attr])* $vis static $name: $crate::thread::LocalKey<$t> = $crate::thread::LocalKey::new({
             fn __spool_init() -> $t {
                 $init

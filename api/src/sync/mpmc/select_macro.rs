@@ -54,40 +54,40 @@ macro_rules! __spool_select {
     (@parse $mode:tt $arms:tt $default:tt , $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode $arms $default $($rest)*)
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr_2021) -> $p:pat => $body:block $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr_2021) -> $p:pat => $body:expr_2021, $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr) -> $p:pat => $body:expr) => {
+    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr_2021) -> $p:pat => $body:expr_2021) => {
         $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default)
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:block $($rest:tt)*) => {
+    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr_2021, $m:expr_2021) -> $p:pat => $body:block $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:expr, $($rest:tt)*) => {
+    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr_2021, $m:expr_2021) -> $p:pat => $body:expr_2021, $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr, $m:expr) -> $p:pat => $body:expr) => {
+    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr_2021, $m:expr_2021) -> $p:pat => $body:expr_2021) => {
         $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default)
     };
     (@parse $mode:tt $arms:tt [] default => $body:block $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode $arms [(now) ($body)] $($rest)*)
     };
-    (@parse $mode:tt $arms:tt [] default => $body:expr, $($rest:tt)*) => {
+    (@parse $mode:tt $arms:tt [] default => $body:expr_2021, $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode $arms [(now) ($body)] $($rest)*)
     };
-    (@parse $mode:tt $arms:tt [] default => $body:expr) => {
+    (@parse $mode:tt $arms:tt [] default => $body:expr_2021) => {
         $crate::__spool_select!(@parse $mode $arms [(now) ($body)])
     };
-    (@parse $mode:tt $arms:tt [] default($t:expr) => $body:block $($rest:tt)*) => {
+    (@parse $mode:tt $arms:tt [] default($t:expr_2021) => $body:block $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)] $($rest)*)
     };
-    (@parse $mode:tt $arms:tt [] default($t:expr) => $body:expr, $($rest:tt)*) => {
+    (@parse $mode:tt $arms:tt [] default($t:expr_2021) => $body:expr_2021, $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)] $($rest)*)
     };
-    (@parse $mode:tt $arms:tt [] default($t:expr) => $body:expr) => {
+    (@parse $mode:tt $arms:tt [] default($t:expr_2021) => $body:expr_2021) => {
         $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)])
     };
     (@parse $mode:tt $arms:tt [$($default:tt)+] default $($rest:tt)*) => {
