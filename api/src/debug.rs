@@ -148,6 +148,22 @@ pub const DUMP_PATIENCE: Duration = Duration::from_millis(250);
 
 /// Takes a dump of every green thread of every runtime (see the
 /// [module](self)).
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let sleeper = spool::thread::spawn(|| spool::thread::sleep(Duration::from_secs(60)));
+/// // A thread just spawned is listed once it has started.
+/// let dump = loop {
+///     let dump = spool::debug::dump();
+///     if dump.threads().any(|t| t.id() == sleeper.thread().id()) {
+///         break dump;
+///     }
+///     spool::thread::sleep(Duration::from_millis(5));
+/// };
+/// println!("{dump}"); // the text form: one line per thread, then the blocked sites
+/// sleeper.cancel();
+/// ```
 pub fn dump() -> Dump {
     Dump {
         snapshot: spool_runtime::trace::snapshot(DUMP_PATIENCE),
@@ -191,11 +207,38 @@ pub(crate) fn install_reporter() {
 }
 
 /// A dump of green threads: see [`dump`].
+///
+/// ```
+/// let dump = spool::debug::dump();
+/// for t in dump.threads() {
+///     println!("{:?} {:?} waits for {:?}", t.id(), t.name(), t.wait_kind());
+/// }
+/// println!("{}", dump.to_json());
+/// ```
 pub struct Dump {
     snapshot: Snapshot,
 }
 
 /// One green thread in a [`Dump`].
+///
+/// ```
+/// # use std::time::Duration;
+/// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+/// # let waiter = spool::thread::Builder::new()
+/// #     .name("waiter".into())
+/// #     .spawn(move || { let _ = rx.recv(); })
+/// #     .unwrap();
+/// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+/// #     spool::thread::sleep(Duration::from_millis(5));
+/// # }
+/// // A thread named "waiter" is blocked in `rx.recv()`.
+/// let dump = spool::debug::dump();
+/// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+/// assert!(t.is_waiting());
+/// assert_eq!(t.wait_kind(), Some("channel receive"));
+/// # drop(tx);
+/// # waiter.join().unwrap();
+/// ```
 pub struct ThreadInfo<'a> {
     record: &'a ThreadRecord,
     taken: Instant,
@@ -203,27 +246,117 @@ pub struct ThreadInfo<'a> {
 
 impl<'a> ThreadInfo<'a> {
     /// Its id.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// assert_eq!(t.id(), waiter.thread().id());
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn id(&self) -> ThreadId {
         self.record.id
     }
 
     /// Its name.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// assert_eq!(t.name(), waiter.thread().name());
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn name(&self) -> Option<&'a str> {
         self.record.name.as_deref()
     }
 
     /// Whether it is switched out in a wait (rather than queued to run).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// assert!(t.is_waiting()); // switched out, not queued to run
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn is_waiting(&self) -> bool {
         self.record.state == ThreadState::Waiting
     }
 
     /// What it waits for (if it waits), or last waited for.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// assert!(matches!(t.wait_reason(), Some(spool::debug::WaitReason::Recv(_))));
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn wait_reason(&self) -> Option<WaitReason> {
         self.record.wait.map(|(reason, _, _)| reason)
     }
 
     /// The kind of its wait, as the aggregated view names it
     /// (`"channel receive"`, `"mutex"`, `"socket read"`, ...).
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// assert_eq!(t.wait_kind(), Some("channel receive"));
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn wait_kind(&self) -> Option<&'static str> {
         self.record
             .wait
@@ -232,11 +365,48 @@ impl<'a> ThreadInfo<'a> {
     }
 
     /// Where it blocked: the call site of the blocking call.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// let site = t.blocked_at().unwrap(); // the `rx.recv()` call
+    /// assert!(site.file().ends_with(".rs"));
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn blocked_at(&self) -> Option<&'static Location<'static>> {
         self.record.wait.and_then(|(_, site, _)| site)
     }
 
     /// How long it has waited, as of the dump.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// assert!(t.waited().is_some()); // how long it has been in `recv`
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn waited(&self) -> Option<Duration> {
         self.record
             .wait
@@ -244,22 +414,98 @@ impl<'a> ThreadInfo<'a> {
     }
 
     /// The worker it belongs to.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// println!("runs on worker {}", t.worker());
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn worker(&self) -> usize {
         self.record.worker
     }
 
     /// Where it was spawned.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// assert_eq!(t.spawned_at().unwrap().file(), file!());
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn spawned_at(&self) -> Option<&'static Location<'static>> {
         self.record.spawn_site
     }
 
     /// The thread that spawned it.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// # let (tx, rx) = spool::sync::mpsc::channel::<()>();
+    /// # let waiter = spool::thread::Builder::new()
+    /// #     .name("waiter".into())
+    /// #     .spawn(move || { let _ = rx.recv(); })
+    /// #     .unwrap();
+    /// # while !spool::debug::dump().threads().any(|t| t.name() == Some("waiter") && t.is_waiting()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// // A thread named "waiter" is blocked in `rx.recv()`.
+    /// let dump = spool::debug::dump();
+    /// let t = dump.threads().find(|t| t.name() == Some("waiter")).unwrap();
+    /// assert_eq!(t.spawned_by(), Some(spool::thread::current().id()));
+    /// # drop(tx);
+    /// # waiter.join().unwrap();
+    /// ```
     pub fn spawned_by(&self) -> Option<ThreadId> {
         self.record.parent
     }
 
     /// The cancel scopes it runs in, outermost first: `(id, name,
     /// deadline, cancelled)`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let scoped = spool::thread::spawn(|| {
+    ///     let _ = spool::time::timeout(Duration::from_secs(60), || {
+    ///         spool::thread::sleep(Duration::from_secs(60))
+    ///     });
+    /// });
+    /// let dump = loop {
+    ///     let dump = spool::debug::dump();
+    ///     let it = dump.threads().find(|t| t.id() == scoped.thread().id());
+    ///     if it.is_some_and(|t| t.scopes().count() > 0) {
+    ///         break dump;
+    ///     }
+    ///     spool::thread::sleep(Duration::from_millis(5));
+    /// };
+    /// let t = dump.threads().find(|t| t.id() == scoped.thread().id()).unwrap();
+    /// // The timeout's scope, with its deadline, not cancelled.
+    /// let (_id, _name, deadline, cancelled) = t.scopes().last().unwrap();
+    /// assert!(deadline.is_some() && !cancelled);
+    /// scoped.cancel();
+    /// ```
     pub fn scopes(
         &self,
     ) -> impl Iterator<Item = (ScopeId, Option<&'a str>, Option<Instant>, bool)> + use<'a> {
@@ -303,6 +549,11 @@ impl<'a> ThreadInfo<'a> {
     /// Its stack, innermost frame first, when the dump was taken with
     /// [`dump_with_stacks`]: one entry per frame (the function, then its
     /// source location on the next line when known).
+    ///
+    /// ```
+    /// let dump = spool::debug::dump(); // without stacks
+    /// assert!(dump.threads().all(|t| t.stack().is_none()));
+    /// ```
     pub fn stack(&self) -> Option<Vec<String>> {
         self.record.stack.as_ref().map(|stack| stack.frames())
     }
@@ -350,6 +601,20 @@ impl Dump {
     }
 
     /// Every listed thread, by runtime and worker.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let h = spool::thread::Builder::new()
+    ///     .name("napper".into())
+    ///     .spawn(|| spool::thread::sleep(Duration::from_secs(60)))
+    ///     .unwrap();
+    /// // Listed once it has started.
+    /// while !spool::debug::dump().threads().any(|t| t.name() == Some("napper")) {
+    ///     spool::thread::sleep(Duration::from_millis(5));
+    /// }
+    /// h.cancel();
+    /// ```
     pub fn threads(&self) -> impl Iterator<Item = ThreadInfo<'_>> {
         let taken = self.snapshot.taken;
         self.snapshot.runtimes.iter().flat_map(move |rt| {
@@ -360,6 +625,16 @@ impl Dump {
     }
 
     /// How many threads are listed.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let h = spool::thread::spawn(|| spool::thread::sleep(Duration::from_secs(60)));
+    /// # while !spool::debug::dump().threads().any(|t| t.id() == h.thread().id()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// assert!(spool::debug::dump().len() >= 1);
+    /// h.cancel();
+    /// ```
     pub fn len(&self) -> usize {
         self.snapshot
             .runtimes
@@ -369,12 +644,43 @@ impl Dump {
     }
 
     /// Whether no thread is listed.
+    ///
+    /// ```
+    /// # use std::time::Duration;
+    /// let h = spool::thread::spawn(|| spool::thread::sleep(Duration::from_secs(60)));
+    /// # while !spool::debug::dump().threads().any(|t| t.id() == h.thread().id()) {
+    /// #     spool::thread::sleep(Duration::from_millis(5));
+    /// # }
+    /// assert!(!spool::debug::dump().is_empty());
+    /// h.cancel();
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
     /// The aggregated view: waiting threads grouped by call site and kind
     /// of wait, the largest group first, with the longest wait of each.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (tx, rx) = spool::sync::mpmc::unbounded::<()>();
+    /// let waiters: Vec<_> = (0..3)
+    ///     .map(|_| {
+    ///         let rx = rx.clone();
+    ///         spool::thread::spawn(move || { let _ = rx.recv(); }) // one call site
+    ///     })
+    ///     .collect();
+    /// let top = loop {
+    ///     let sites = spool::debug::dump().blocked_sites();
+    ///     match sites.first() {
+    ///         Some(top) if top.threads == 3 => break top.clone(),
+    ///         _ => spool::thread::sleep(Duration::from_millis(5)),
+    ///     }
+    /// };
+    /// assert_eq!(top.kind, "channel receive");
+    /// drop(tx);
+    /// waiters.into_iter().for_each(|h| h.join().unwrap());
+    /// ```
     pub fn blocked_sites(&self) -> Vec<BlockedSite> {
         use std::collections::HashMap;
         let mut groups: HashMap<(Option<&'static Location<'static>>, &'static str), BlockedSite> =
@@ -456,6 +762,11 @@ impl Dump {
     /// cancel scopes (task groups, timeouts) they run in — the shape of
     /// Java's thread-container dumps. A thread waiting for a lock has its
     /// holder's id in `"holder"` when it is known (else `null`).
+    ///
+    /// ```
+    /// let json = spool::debug::dump().to_json();
+    /// assert!(json.starts_with('{') && json.contains("\"runtimes\""));
+    /// ```
     pub fn to_json(&self) -> String {
         let mut out = String::new();
         json::dump(self, &mut out);
@@ -465,6 +776,13 @@ impl Dump {
 
 /// Threads blocked at one call site in one kind of wait: a line of
 /// [`Dump::blocked_sites`].
+///
+/// ```
+/// for site in spool::debug::dump().blocked_sites() {
+///     // `3 threads  channel receive  at src/main.rs:10:5  (oldest 1.2s)`
+///     println!("{site}");
+/// }
+/// ```
 #[derive(Clone, Debug)]
 pub struct BlockedSite {
     /// The call site (`None` for waits without one).

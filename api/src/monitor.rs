@@ -97,6 +97,11 @@ pub enum DumpSignal {
 
 impl DumpSignal {
     /// The signal's number.
+    ///
+    /// ```
+    /// use spool::runtime::DumpSignal;
+    /// assert_eq!(DumpSignal::Quit.number(), 3); // on Linux
+    /// ```
     pub fn number(self) -> i32 {
         match self {
             DumpSignal::Quit => libc::SIGQUIT,
@@ -106,6 +111,12 @@ impl DumpSignal {
     }
 
     /// The signal's name (`"SIGQUIT"`, ...).
+    ///
+    /// ```
+    /// use spool::runtime::DumpSignal;
+    /// assert_eq!(DumpSignal::Usr1.name(), "SIGUSR1");
+    /// assert_eq!(DumpSignal::Usr1.to_string(), "SIGUSR1");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             DumpSignal::Quit => "SIGQUIT",
@@ -134,6 +145,15 @@ impl fmt::Display for DumpSignal {
 }
 
 /// A value that could not be parsed; its message names the accepted forms.
+///
+/// ```
+/// use spool::runtime::DumpSignal;
+///
+/// let err = "SIGKILL".parse::<DumpSignal>().unwrap_err();
+/// // The message says what is accepted and what was given.
+/// assert!(err.to_string().contains("SIGUSR1"));
+/// assert!(err.to_string().contains("\"SIGKILL\""));
+/// ```
 #[derive(Clone, Debug)]
 pub struct ParseError {
     /// The accepted forms.

@@ -155,6 +155,18 @@ pub struct Runtime {
 }
 
 /// Configures a [`Runtime`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = spool::runtime::Builder::new()
+///     .workers(2)
+///     .stack_size(128 * 1024)
+///     .blocking_threshold(Duration::from_millis(50))
+///     .build()?;
+/// assert_eq!(rt.workers(), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug, Default, Clone)]
 #[must_use = "call `build` or `build_global`"]
 pub struct Builder {
@@ -166,11 +178,26 @@ impl Builder {
     /// A builder with the defaults: workers from `SPOOL_WORKERS` or one per
     /// core; 256 KiB stacks; a blocking threshold from `SPOOL_BLOCKING_MS`
     /// or 100 ms.
+    ///
+    /// ```
+    /// let rt = spool::runtime::Builder::new().build()?;
+    /// assert!(rt.workers() >= 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Sets the number of worker OS threads (1 to 1024).
+    ///
+    /// ```
+    /// let rt = spool::Runtime::builder().workers(3).build()?;
+    /// assert_eq!(rt.workers(), 3);
+    /// // Out of range: an error that names the bounds, not a panic.
+    /// let err = spool::Runtime::builder().workers(0).build().err().unwrap();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn workers(mut self, workers: usize) -> Builder {
         self.config.workers = Some(workers);
         self
@@ -178,6 +205,17 @@ impl Builder {
 
     /// Sets the default stack size of green threads, in bytes (rounded up
     /// to whole pages, at least 16 KiB, at most 1 GiB).
+    ///
+    /// ```
+    /// fn depth(n: u32) -> u32 {
+    ///     let frame = std::hint::black_box([0u8; 1024]); // 1 KiB of stack per call
+    ///     if n == 0 { frame[0] as u32 } else { 1 + depth(n - 1) }
+    /// }
+    /// // Deep recursion needs more than the default 256 KiB green stack.
+    /// let rt = spool::Runtime::builder().workers(1).stack_size(4 << 20).build()?;
+    /// assert_eq!(rt.run(|| depth(1000)), 1000);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.config.stack_size = Some(bytes);
         self
@@ -234,6 +272,17 @@ impl Builder {
     /// loopback, which is refused otherwise: whoever connects can read
     /// every thread's state and cancel threads. Overrides
     /// `SPOOL_MONITOR_ALLOW_REMOTE`.
+    ///
+    /// ```
+    /// // A console on every interface is refused unless allowed.
+    /// let err = spool::Runtime::builder()
+    ///     .workers(1)
+    ///     .monitor("0.0.0.0:0".parse::<std::net::SocketAddr>().unwrap())
+    ///     .build()
+    ///     .err()
+    ///     .unwrap();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::PermissionDenied);
+    /// ```
     pub fn allow_remote_monitor(mut self, allow: bool) -> Builder {
         self.monitor.allow_remote = Some(allow);
         self
@@ -295,6 +344,12 @@ impl Builder {
     /// descriptor is left, the limit to raise); the OS error itself is the
     /// error's `source()`, as described under
     /// [`spool::net`'s errors](crate::net#errors).
+    ///
+    /// ```
+    /// let rt = spool::Runtime::builder().workers(1).build()?;
+    /// assert_eq!(rt.run(|| "on a green thread"), "on a green thread");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn build(self) -> io::Result<Runtime> {
         crate::debug::install_reporter();
         let monitor = crate::monitor::start(&self.monitor)?;
@@ -308,6 +363,17 @@ impl Builder {
     /// [`thread::spawn`] uses outside any runtime. Fails with
     /// `AlreadyExists` if it already runs (configure it before the first
     /// spawn).
+    ///
+    /// ```
+    /// // First, before anything spawns:
+    /// spool::Runtime::builder().workers(2).build_global()?;
+    /// let h = spool::thread::spawn(|| 1 + 1); // runs on that global runtime
+    /// assert_eq!(h.join().unwrap(), 2);
+    /// // Too late now: it runs.
+    /// let err = spool::Runtime::builder().build_global().unwrap_err();
+    /// assert_eq!(err.kind(), std::io::ErrorKind::AlreadyExists);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn build_global(self) -> io::Result<()> {
         crate::debug::install_reporter();
         let monitor = crate::monitor::start(&self.monitor)?;
@@ -320,16 +386,34 @@ impl Builder {
 
 impl Runtime {
     /// A [`Builder`] to configure a runtime.
+    ///
+    /// ```
+    /// let rt = spool::Runtime::builder().workers(1).build()?;
+    /// # drop(rt);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn builder() -> Builder {
         Builder::new()
     }
 
     /// A runtime with the default configuration.
+    ///
+    /// ```
+    /// let rt = spool::Runtime::new()?; // one worker per core, or SPOOL_WORKERS
+    /// assert_eq!(rt.run(|| 2 + 2), 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn new() -> io::Result<Runtime> {
         Builder::new().build()
     }
 
     /// The number of worker OS threads.
+    ///
+    /// ```
+    /// let rt = spool::Runtime::builder().workers(2).build()?;
+    /// assert_eq!(rt.workers(), 2);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn workers(&self) -> usize {
         self.inner.workers()
     }
@@ -358,6 +442,20 @@ impl Runtime {
     ///
     /// # Panics
     /// If the green thread cannot be created (no stack could be had).
+    ///
+    /// ```
+    /// let rt = spool::Runtime::builder().workers(1).build()?;
+    /// let words = vec!["borrowed", "from", "the", "caller"];
+    /// // `f` may borrow: `run` returns only after it has.
+    /// let n = rt.run(|| words.iter().map(|w| w.len()).sum::<usize>());
+    /// assert_eq!(n, 21);
+    /// // A timeout around `run` reaches the green thread.
+    /// let r = spool::time::timeout(std::time::Duration::from_millis(5), || {
+    ///     rt.run(|| spool::thread::sleep(std::time::Duration::from_secs(60)))
+    /// });
+    /// assert!(r.is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn run<F, T>(&self, f: F) -> T
     where
@@ -389,6 +487,15 @@ impl Runtime {
     ///
     /// # Panics
     /// As [`thread::spawn`].
+    ///
+    /// ```
+    /// let rt = spool::Runtime::builder().workers(1).build()?;
+    /// let h = rt.spawn(|| spool::thread::current().id());
+    /// // Joinable from any thread; green threads it spawns stay on `rt`.
+    /// let id = h.join().unwrap();
+    /// assert_ne!(id, spool::thread::current().id());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where

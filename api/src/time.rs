@@ -36,6 +36,14 @@ pub struct Elapsed {
 
 impl Elapsed {
     /// The deadline that passed.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// let deadline = Instant::now() + Duration::from_millis(5);
+    /// let err = spool::time::timeout_at(deadline, || spool::thread::park()).unwrap_err();
+    /// assert_eq!(err.deadline(), deadline);
+    /// ```
     pub fn deadline(&self) -> Instant {
         self.deadline
     }

@@ -107,6 +107,13 @@ pub enum CancelReason {
 
 impl CancelReason {
     /// A requested cancellation with a message saying why.
+    ///
+    /// ```
+    /// use spool::cancel::CancelReason;
+    ///
+    /// let reason = CancelReason::requested("user pressed stop");
+    /// assert_eq!(reason.to_string(), "cancellation requested: user pressed stop");
+    /// ```
     pub fn requested(message: impl Into<Arc<str>>) -> CancelReason {
         CancelReason::Requested(Some(message.into()))
     }
@@ -127,11 +134,24 @@ impl fmt::Display for CancelReason {
 }
 
 /// Identifies one cancel scope (unique for the life of the process).
+///
+/// ```
+/// use spool::cancel::CancelScope;
+///
+/// let (a, b) = (CancelScope::new(), CancelScope::new());
+/// assert_ne!(a.id(), b.id());
+/// assert_eq!(a.id(), a.clone().id()); // a clone is the same scope
+/// ```
 #[derive(Clone, Copy, PartialEq, Eq, Hash, Debug)]
 pub struct ScopeId(NonZeroU64);
 
 impl ScopeId {
     /// The id as a number, unique for the life of the process.
+    ///
+    /// ```
+    /// let scope = spool::cancel::CancelScope::new();
+    /// println!("scope #{}", scope.id().as_u64());
+    /// ```
     pub fn as_u64(&self) -> NonZeroU64 {
         self.0
     }
@@ -169,21 +189,63 @@ pub struct Cancelled {
 impl Cancelled {
     /// The `Cancelled` in an unwind payload (from `catch_unwind` or
     /// `JoinHandle::join`), or `None` if the payload is a panic's.
+    ///
+    /// ```
+    /// use spool::cancel::Cancelled;
+    ///
+    /// // A panic's payload is no cancellation.
+    /// let panicked = std::panic::catch_unwind(|| panic!("bug")).unwrap_err();
+    /// assert!(Cancelled::from_payload(&panicked).is_none());
+    /// // A cancelled thread's is.
+    /// let child = spool::thread::spawn(|| spool::thread::park());
+    /// child.cancel();
+    /// assert!(Cancelled::from_payload(&child.join().unwrap_err()).is_some());
+    /// ```
     pub fn from_payload(payload: &Box<dyn Any + Send>) -> Option<&Cancelled> {
         payload.downcast_ref::<Cancelled>()
     }
 
     /// Why the scope was cancelled.
+    ///
+    /// ```
+    /// use spool::cancel::{CancelReason, Cancelled};
+    ///
+    /// let child = spool::thread::spawn(|| spool::thread::park());
+    /// child.cancel_with(CancelReason::requested("shutting down"));
+    /// let payload = child.join().unwrap_err();
+    /// let cancelled = Cancelled::from_payload(&payload).unwrap();
+    /// assert_eq!(cancelled.reason(), &CancelReason::requested("shutting down"));
+    /// ```
     pub fn reason(&self) -> &CancelReason {
         &self.reason
     }
 
     /// The scope that was cancelled.
+    ///
+    /// ```
+    /// use spool::cancel::Cancelled;
+    ///
+    /// let child = spool::thread::spawn(|| spool::thread::park());
+    /// child.cancel(); // cancels the child's root scope
+    /// let payload = child.join().unwrap_err();
+    /// let cancelled = Cancelled::from_payload(&payload).unwrap();
+    /// println!("scope #{} was cancelled", cancelled.scope().as_u64());
+    /// ```
     pub fn scope(&self) -> ScopeId {
         self.scope
     }
 
     /// The thread that called `cancel`, or `None` for a deadline.
+    ///
+    /// ```
+    /// use spool::cancel::{CancelReason, Cancelled};
+    ///
+    /// let child = spool::thread::spawn(|| spool::thread::park());
+    /// child.cancel_with(CancelReason::requested("shutting down"));
+    /// let payload = child.join().unwrap_err();
+    /// let cancelled = Cancelled::from_payload(&payload).unwrap();
+    /// assert_eq!(cancelled.cancelled_by(), Some(spool::thread::current().id()));
+    /// ```
     pub fn cancelled_by(&self) -> Option<ThreadId> {
         self.by
     }
@@ -861,6 +923,20 @@ impl fmt::Debug for CancelScope {
 
 impl CancelScope {
     /// A scope with no deadline, not cancelled.
+    ///
+    /// ```
+    /// use spool::cancel::CancelScope;
+    /// use std::time::Duration;
+    ///
+    /// let scope = CancelScope::new(); // no deadline, not cancelled
+    /// let canceller = scope.clone();
+    /// spool::thread::spawn(move || {
+    ///     spool::thread::sleep(Duration::from_millis(5));
+    ///     canceller.cancel();
+    /// });
+    /// let r = scope.run(|| spool::thread::sleep(Duration::from_secs(60)));
+    /// assert_eq!(r, None); // cancelled from the other thread
+    /// ```
     pub fn new() -> CancelScope {
         CancelScope {
             inner: ScopeInner::new(None, false),
@@ -1079,11 +1155,24 @@ impl CancelScope {
     }
 
     /// The scope's name, if it was given one.
+    ///
+    /// ```
+    /// let scope = spool::cancel::CancelScope::new().with_name("request 17");
+    /// assert_eq!(scope.name().as_deref(), Some("request 17"));
+    /// ```
     pub fn name(&self) -> Option<Arc<str>> {
         self.inner.data().label.clone()
     }
 
     /// This scope's id, as [`Cancelled::scope`] reports it.
+    ///
+    /// ```
+    /// use spool::cancel::CancelScope;
+    ///
+    /// let scope = CancelScope::new();
+    /// assert_eq!(scope.clone().id(), scope.id());
+    /// assert_ne!(CancelScope::new().id(), scope.id());
+    /// ```
     pub fn id(&self) -> ScopeId {
         self.inner.id
     }

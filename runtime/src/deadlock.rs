@@ -48,6 +48,15 @@ use crate::scheduler::Shared;
 pub const CONFIRM: Duration = Duration::from_millis(500);
 
 /// What a runtime does on a global deadlock.
+///
+/// ```
+/// use spool::debug::DeadlockMode;
+///
+/// // Exit with status 2 on a global deadlock, as Go does (or set
+/// // SPOOL_DEADLOCK=fatal).
+/// let rt = spool::Runtime::builder().deadlock(DeadlockMode::Fatal).build().unwrap();
+/// assert_eq!(rt.run(|| 1), 1);
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 #[non_exhaustive]
 pub enum DeadlockMode {

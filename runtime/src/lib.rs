@@ -107,6 +107,11 @@ pub struct ThreadId(NonZeroU64);
 
 impl ThreadId {
     /// The id as a number, unique for the life of the process.
+    ///
+    /// ```
+    /// let id = spool::thread::spawn(|| spool::thread::current().id()).join().unwrap();
+    /// println!("thread {}", id.as_u64()); // as dumps and the monitor console name it
+    /// ```
     pub fn as_u64(&self) -> NonZeroU64 {
         self.0
     }

@@ -93,6 +93,17 @@ impl ShutdownReport {
     /// How many green threads had not finished by the end of the grace
     /// period and were leaked. Zero while the shutdown goes on in the
     /// background (see [`is_in_background`](Self::is_in_background)).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = spool::Runtime::builder().workers(1).build().unwrap();
+    /// // A thread in a shield is out of cancellation's reach: it is leaked.
+    /// rt.spawn(|| spool::cancel::shield(|| spool::thread::sleep(Duration::from_secs(60))));
+    /// # while !spool::debug::dump().threads().any(|t| t.is_waiting()) { spool::thread::yield_now(); }
+    /// let report = rt.shutdown(Duration::from_millis(10));
+    /// assert_eq!(report.leaked(), 1);
+    /// ```
     pub fn leaked(&self) -> usize {
         self.leaked.unwrap_or(0)
     }
@@ -102,17 +113,49 @@ impl ShutdownReport {
     /// shutdown then goes on in the background and nothing is known yet
     /// of what it leaks. Dropping the runtime that way prints the leaks,
     /// if any, to stderr when the background shutdown ends.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = spool::Runtime::builder().workers(1).build().unwrap();
+    /// let (give, take) = spool::sync::oneshot::channel::<spool::Runtime>();
+    /// let (tell, told) = std::sync::mpsc::channel();
+    /// rt.spawn(move || {
+    ///     // Shut down from one of its own green threads: it cannot wait here.
+    ///     let report = take.recv().unwrap().shutdown(Duration::from_secs(1));
+    ///     tell.send(report.is_in_background()).unwrap();
+    /// });
+    /// give.send(rt).unwrap();
+    /// assert!(told.recv().unwrap());
+    /// ```
     pub fn is_in_background(&self) -> bool {
         self.leaked.is_none()
     }
 
     /// The grace period the shutdown was given.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = spool::Runtime::builder().workers(1).build().unwrap();
+    /// let report = rt.shutdown(Duration::from_millis(250));
+    /// assert_eq!(report.grace(), Duration::from_millis(250));
+    /// ```
     pub fn grace(&self) -> Duration {
         self.grace
     }
 
     /// How long the shutdown waited for the cancelled threads: at most
     /// about the grace period (zero when it went on in the background).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = spool::Runtime::builder().workers(1).build().unwrap();
+    /// rt.spawn(|| spool::thread::park()); // ends at once when cancelled
+    /// let report = rt.shutdown(Duration::from_secs(10));
+    /// assert!(report.waited() <= report.grace());
+    /// ```
     pub fn waited(&self) -> Duration {
         self.waited
     }

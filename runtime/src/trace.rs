@@ -103,6 +103,13 @@ use crate::scheduler::{lock, Shared};
 use crate::{ThreadHandle, ThreadId};
 
 /// The operation of a socket wait.
+///
+/// ```
+/// use spool::debug::{SocketOp, WaitReason};
+///
+/// let reason = WaitReason::Socket(7, SocketOp::Read);
+/// assert_eq!(reason.describe(), "socket fd 7 read");
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum SocketOp {
@@ -121,6 +128,24 @@ pub enum SocketOp {
 /// An object's id (a channel's, a lock's, ...) is the address of its
 /// shared state: the same for every thread waiting on that object while it
 /// lives, and printed in hex (`mutex #0x55d0c2a4b7e0`).
+///
+/// ```
+/// use spool::debug::WaitReason;
+/// use spool::sync::mpmc;
+///
+/// let (_tx, rx) = mpmc::bounded::<()>(1);
+/// let waiter = spool::thread::spawn(move || { let _ = rx.recv(); });
+/// let reason = loop {
+///     let dump = spool::debug::dump();
+///     let t = dump.threads().find(|t| t.id() == waiter.thread().id());
+///     if let Some(reason) = t.filter(|t| t.is_waiting()).and_then(|t| t.wait_reason()) {
+///         break reason;
+///     }
+///     spool::thread::sleep(std::time::Duration::from_millis(5));
+/// };
+/// assert!(matches!(reason, WaitReason::Recv(_)));
+/// waiter.cancel();
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum WaitReason {
@@ -173,6 +198,12 @@ pub enum WaitReason {
 
 impl WaitReason {
     /// A short description, as the dump prints it.
+    ///
+    /// ```
+    /// use spool::debug::WaitReason;
+    /// assert_eq!(WaitReason::Sleep.describe(), "sleep");
+    /// assert_eq!(WaitReason::Mutex(0x10, None).describe(), "mutex #0x10");
+    /// ```
     pub fn describe(&self) -> String {
         match self {
             WaitReason::Park => "park".into(),
@@ -223,6 +254,12 @@ impl WaitReason {
 
     /// The lock this reason waits for and its holder, if it waits for a
     /// lock a dump can name a holder of (a `Mutex`, a `RwLock`).
+    ///
+    /// ```
+    /// use spool::debug::WaitReason;
+    /// assert_eq!(WaitReason::Mutex(0x10, None).lock(), Some((0x10, None)));
+    /// assert_eq!(WaitReason::Recv(0x20).lock(), None); // not a lock
+    /// ```
     pub fn lock(&self) -> Option<(u64, Option<ThreadId>)> {
         match *self {
             WaitReason::Mutex(id, holder)
@@ -245,6 +282,12 @@ impl WaitReason {
 
     /// The reason's kind, without the object: what the aggregated view
     /// groups by (with the call site).
+    ///
+    /// ```
+    /// use spool::debug::WaitReason;
+    /// assert_eq!(WaitReason::Recv(0x20).kind(), "channel receive");
+    /// assert_eq!(WaitReason::Mutex(0x10, None).kind(), "mutex");
+    /// ```
     pub fn kind(&self) -> &'static str {
         match self {
             WaitReason::Park => "park",

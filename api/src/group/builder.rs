@@ -64,6 +64,15 @@ impl Default for Builder {
 impl Builder {
     /// A fail-fast group with no name, no limit and no deadline: what
     /// [`spool::group`](crate::group()) runs.
+    ///
+    /// ```
+    /// // The same as `spool::group(…)`:
+    /// let n = spool::group::Builder::new().run(|g| {
+    ///     let child = g.spawn(|| Ok::<_, ()>(20));
+    ///     Ok(child.join().unwrap() + 1)
+    /// });
+    /// assert_eq!(n.unwrap(), 21);
+    /// ```
     pub fn new() -> Builder {
         Builder {
             name: None,

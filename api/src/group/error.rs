@@ -41,28 +41,76 @@ impl<E> Failure<E> {
     }
 
     /// The error.
+    ///
+    /// ```
+    /// let err = spool::group(|g| {
+    ///     g.spawn_named("parser", || Err::<(), _>(String::from("bad input")));
+    ///     Ok(())
+    /// })
+    /// .unwrap_err();
+    /// let failure = err.into_failures().remove(0);
+    /// assert_eq!(failure.error(), "bad input");
+    /// ```
     pub fn error(&self) -> &E {
         &self.error
     }
 
     /// The error, by value.
+    ///
+    /// ```
+    /// let err = spool::group(|g| {
+    ///     g.spawn_named("parser", || Err::<(), _>(String::from("bad input")));
+    ///     Ok(())
+    /// })
+    /// .unwrap_err();
+    /// let failure = err.into_failures().remove(0);
+    /// let owned: String = failure.into_error();
+    /// assert_eq!(owned, "bad input");
+    /// ```
     pub fn into_error(self) -> E {
         self.error
     }
 
     /// The id of the thread that returned the error.
+    ///
+    /// ```
+    /// let mut child_id = None;
+    /// let err = spool::group(|g| {
+    ///     let child = g.spawn(|| Err::<(), _>("oops"));
+    ///     child_id = Some(child.thread().id());
+    ///     Ok(())
+    /// })
+    /// .unwrap_err();
+    /// assert_eq!(Some(err.first().unwrap().thread_id()), child_id);
+    /// ```
     pub fn thread_id(&self) -> ThreadId {
         self.thread
     }
 
     /// That thread's name, if it has one (see
     /// [`Group::spawn_named`](super::Group::spawn_named)).
+    ///
+    /// ```
+    /// let err = spool::group(|g| {
+    ///     g.spawn_named("parser", || Err::<(), _>(String::from("bad input")));
+    ///     Ok(())
+    /// })
+    /// .unwrap_err();
+    /// let failure = err.into_failures().remove(0);
+    /// assert_eq!(failure.thread_name(), Some("parser"));
+    /// ```
     pub fn thread_name(&self) -> Option<&str> {
         self.name.as_deref()
     }
 
     /// Whether the group's body returned the error (rather than a child).
     /// The body runs on the thread that called the group.
+    ///
+    /// ```
+    /// // The body's own `Err` is a failure too, marked as the body's.
+    /// let err = spool::group(|_| Err::<(), _>("body gave up")).unwrap_err();
+    /// assert!(err.first().unwrap().is_body());
+    /// ```
     pub fn is_body(&self) -> bool {
         self.body
     }
@@ -223,16 +271,49 @@ impl<E> GroupError<E> {
     }
 
     /// How many failures there were.
+    ///
+    /// ```
+    /// let err = spool::group::Builder::new()
+    ///     .fail_fast(false) // let every child finish and keep every error
+    ///     .run(|g| {
+    ///         g.spawn(|| Err::<(), _>("a"));
+    ///         g.spawn(|| Err::<(), _>("b"));
+    ///         Ok(())
+    ///     })
+    ///     .unwrap_err();
+    /// assert_eq!(err.len(), 2);
+    /// ```
     pub fn len(&self) -> usize {
         self.failures.len()
     }
 
     /// Whether there was no failure (the group was cancelled instead).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// // Ended by its deadline, with nothing failed: an error with no failure.
+    /// let err = spool::group::Builder::new()
+    ///     .timeout(Duration::from_millis(5))
+    ///     .run(|_| Ok::<_, ()>(spool::thread::sleep(Duration::from_secs(60))))
+    ///     .unwrap_err();
+    /// assert!(err.is_empty());
+    /// ```
     pub fn is_empty(&self) -> bool {
         self.failures.is_empty()
     }
 
     /// The failures, by value.
+    ///
+    /// ```
+    /// let err = spool::group(|g| {
+    ///     g.spawn(|| Err::<(), _>("lost connection"));
+    ///     Ok(())
+    /// })
+    /// .unwrap_err();
+    /// for failure in err.into_failures() {
+    ///     assert_eq!(failure.into_error(), "lost connection");
+    /// }
+    /// ```
     pub fn into_failures(self) -> Vec<Failure<E>> {
         self.failures
     }
@@ -261,6 +342,18 @@ impl<E> GroupError<E> {
 
     /// Whether the group ended because its deadline passed before its body
     /// returned (and nothing failed).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let err = spool::group::Builder::new()
+    ///     .timeout(Duration::from_millis(5))
+    ///     .run(|g| {
+    ///         g.spawn(|| Ok::<_, ()>(spool::thread::sleep(Duration::from_secs(60))));
+    ///         Ok(())
+    ///     })
+    ///     .unwrap_err();
+    /// assert!(err.is_timeout()); // the children were cancelled at the deadline
+    /// ```
     pub fn is_timeout(&self) -> bool {
         self.cancelled()
             .is_some_and(|c| *c.reason() == CancelReason::Deadline)
@@ -268,6 +361,15 @@ impl<E> GroupError<E> {
 
     /// The group's name, if it was given one with
     /// [`Builder::name`](super::Builder::name).
+    ///
+    /// ```
+    /// let err = spool::group::Builder::new()
+    ///     .name("fetch")
+    ///     .run(|_| Err::<(), _>("unreachable host"))
+    ///     .unwrap_err();
+    /// assert_eq!(err.group_name(), Some("fetch"));
+    /// assert!(err.to_string().contains("task group 'fetch'"));
+    /// ```
     pub fn group_name(&self) -> Option<&str> {
         self.name.as_deref()
     }
@@ -414,22 +516,66 @@ impl JoinError {
 
     /// The child returned `Err`: its error is in the group's
     /// [`GroupError`].
+    ///
+    /// ```
+    /// let r = spool::group(|g| {
+    ///     let child = g.spawn(|| Err::<(), _>("broken"));
+    ///     assert!(child.join().unwrap_err().is_failed());
+    ///     Ok(())
+    /// });
+    /// // The error itself is the group's, not the joiner's.
+    /// assert_eq!(r.unwrap_err().into_first(), Some("broken"));
+    /// ```
     pub fn is_failed(&self) -> bool {
         matches!(self.kind, JoinKind::Failed)
     }
 
     /// The child panicked: the panic is resumed when the group ends.
+    ///
+    /// ```
+    /// let r = std::panic::catch_unwind(|| {
+    ///     spool::group(|g| {
+    ///         let child = g.spawn(|| -> Result<(), ()> { panic!("bug") });
+    ///         assert!(child.join().unwrap_err().is_panic());
+    ///         Ok::<_, ()>(())
+    ///     })
+    /// });
+    /// assert!(r.is_err()); // the panic resumes when the group ends
+    /// ```
     pub fn is_panic(&self) -> bool {
         matches!(self.kind, JoinKind::Panicked)
     }
 
     /// The child was cancelled before it returned (by the group, by its
     /// handle, or by a scope around the group), or its runtime shut down.
+    ///
+    /// ```
+    /// spool::group(|g| {
+    ///     let child = g.spawn(|| Ok::<_, ()>(spool::thread::park()));
+    ///     child.cancel();
+    ///     assert!(child.join().unwrap_err().is_cancelled());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn is_cancelled(&self) -> bool {
         matches!(self.kind, JoinKind::Cancelled(_))
     }
 
     /// The child's cancellation, if it ended by one.
+    ///
+    /// ```
+    /// use spool::cancel::CancelReason;
+    ///
+    /// spool::group(|g| {
+    ///     let child = g.spawn(|| Ok::<_, ()>(spool::thread::park()));
+    ///     child.cancel_with(CancelReason::requested("not needed"));
+    ///     let e = child.join().unwrap_err();
+    ///     assert_eq!(e.cancelled().unwrap().reason(), &CancelReason::requested("not needed"));
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn cancelled(&self) -> Option<&Cancelled> {
         match &self.kind {
             JoinKind::Cancelled(cancelled) => cancelled.as_ref(),
@@ -439,16 +585,45 @@ impl JoinError {
 
     /// The child of [`Group::start`](super::Group::start) ended — with a
     /// value — without calling [`Started::ready`](super::Started::ready).
+    ///
+    /// ```
+    /// spool::group(|g| {
+    ///     // The child returns without calling `started.ready(…)`.
+    ///     let e = g.start(|_started: spool::group::Started<u16>| Ok(())).unwrap_err();
+    ///     assert!(e.is_not_ready());
+    ///     Ok::<_, ()>(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn is_not_ready(&self) -> bool {
         matches!(self.kind, JoinKind::NotReady)
     }
 
     /// The child's thread id.
+    ///
+    /// ```
+    /// spool::group(|g| {
+    ///     let child = g.spawn(|| Err::<(), _>("x"));
+    ///     let id = child.thread().id();
+    ///     assert_eq!(child.join().unwrap_err().thread_id(), id);
+    ///     Ok(())
+    /// })
+    /// .unwrap_err();
+    /// ```
     pub fn thread_id(&self) -> ThreadId {
         self.thread
     }
 
     /// The child's name, if it has one.
+    ///
+    /// ```
+    /// spool::group(|g| {
+    ///     let child = g.spawn_named("loader", || Err::<(), _>("x"));
+    ///     assert_eq!(child.join().unwrap_err().thread_name(), Some("loader"));
+    ///     Ok(())
+    /// })
+    /// .unwrap_err();
+    /// ```
     pub fn thread_name(&self) -> Option<&str> {
         self.name.as_deref()
     }

@@ -165,6 +165,21 @@ where
 
 /// A running task group, given to its body: spawns children, cancels the
 /// group. See [`spool::group`](crate::group()).
+///
+/// ```
+/// let mut results = vec![0; 4];
+/// spool::group(|g| {
+///     for (i, slot) in results.iter_mut().enumerate() {
+///         g.spawn(move || {
+///             *slot = i * i; // borrows from the caller
+///             Ok::<_, ()>(())
+///         });
+///     }
+///     Ok(())
+/// })
+/// .unwrap();
+/// assert_eq!(results, [0, 1, 4, 9]);
+/// ```
 pub struct Group<'g, 'env: 'g, E> {
     scope: &'g thread::Scope<'g, 'env>,
     state: &'g State<E>,
@@ -329,6 +344,16 @@ impl<'g, E: Send> Group<'g, '_, E> {
     }
 
     /// The group's name, if its [`Builder`] gave it one.
+    ///
+    /// ```
+    /// spool::group::Builder::new()
+    ///     .name("crawl")
+    ///     .run(|g| {
+    ///         assert_eq!(g.name(), Some("crawl"));
+    ///         Ok::<_, ()>(())
+    ///     })
+    ///     .unwrap();
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.state.name.as_deref()
     }
@@ -346,6 +371,16 @@ impl<E> fmt::Debug for Group<'_, '_, E> {
 /// A handle to a child of a group: [`join`](JoinHandle::join) it for its
 /// value, or [`cancel`](JoinHandle::cancel) it alone. Dropping it leaves
 /// the child running in the group.
+///
+/// ```
+/// spool::group(|g| {
+///     let a = g.spawn(|| Ok::<_, ()>(1));
+///     let b = g.spawn(|| Ok::<_, ()>(2));
+///     assert_eq!(a.join().unwrap() + b.join().unwrap(), 3);
+///     Ok(())
+/// })
+/// .unwrap();
+/// ```
 pub struct JoinHandle<'g, R> {
     inner: ScopedJoinHandle<'g, Outcome<R>>,
 }
@@ -404,16 +439,50 @@ impl<R> JoinHandle<'_, R> {
     }
 
     /// As [`cancel`](JoinHandle::cancel), with a reason.
+    ///
+    /// ```
+    /// use spool::cancel::CancelReason;
+    ///
+    /// spool::group(|g| {
+    ///     let slow = g.spawn(|| Ok::<_, ()>(spool::thread::park()));
+    ///     slow.cancel_with(CancelReason::requested("too slow"));
+    ///     let e = slow.join().unwrap_err();
+    ///     assert_eq!(e.cancelled().unwrap().reason(), &CancelReason::requested("too slow"));
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn cancel_with(&self, reason: CancelReason) {
         self.inner.cancel_with(reason);
     }
 
     /// The child's thread.
+    ///
+    /// ```
+    /// spool::group(|g| {
+    ///     let child = g.spawn_named("indexer", || Ok::<_, ()>(()));
+    ///     assert_eq!(child.thread().name(), Some("indexer"));
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn thread(&self) -> &Thread {
         self.inner.thread()
     }
 
     /// Whether the child has finished running its closure.
+    ///
+    /// ```
+    /// spool::group(|g| {
+    ///     let child = g.spawn(|| Ok::<_, ()>(()));
+    ///     while !child.is_finished() {
+    ///         spool::thread::yield_now();
+    ///     }
+    ///     child.join().unwrap(); // returns at once
+    ///     Ok(())
+    /// })
+    /// .unwrap();
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.inner.is_finished()
     }
@@ -429,6 +498,27 @@ impl<R> fmt::Debug for JoinHandle<'_, R> {
 
 /// Given to the child of [`Group::start`]: call [`ready`](Started::ready)
 /// once it is ready, to hand a value to the thread that started it.
+///
+/// ```
+/// use spool::sync::mpmc;
+///
+/// spool::group(|g| {
+///     // The child hands back its inbox once it is set up, then serves.
+///     let (inbox, server) = g
+///         .start(|started| {
+///             let (tx, rx) = mpmc::unbounded::<u32>();
+///             started.ready(tx);
+///             Ok(rx.iter().sum::<u32>())
+///         })
+///         .unwrap();
+///     inbox.send(2).unwrap();
+///     inbox.send(3).unwrap();
+///     drop(inbox);
+///     assert_eq!(server.join().unwrap(), 5);
+///     Ok::<_, ()>(())
+/// })
+/// .unwrap();
+/// ```
 pub struct Started<V> {
     ready: oneshot::Sender<V>,
 }

@@ -42,6 +42,13 @@ pub struct Event {
 impl Event {
     crate::loom::const_fn! {
         /// An event that is not set. Usable in a `static`.
+        ///
+        /// ```
+        /// use spool::sync::Event;
+        ///
+        /// static SHUTDOWN: Event = Event::new();
+        /// assert!(!SHUTDOWN.is_set());
+        /// ```
         pub fn new() -> Event {
             Event {
                 set: AtomicBool::new(false),
@@ -51,6 +58,17 @@ impl Event {
     }
 
     /// Sets the event and wakes every waiter.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, Event};
+    ///
+    /// let go = Arc::new(Event::new());
+    /// let go2 = go.clone();
+    /// let runner = spool::thread::spawn(move || go2.wait());
+    /// go.set(); // wakes every waiter, and later waits return at once
+    /// runner.join().unwrap();
+    /// go.wait();
+    /// ```
     pub fn set(&self) {
         self.set.store(true, Ordering::Release);
         let woken = self.waiters.lock().wake_all(SET);
@@ -58,11 +76,28 @@ impl Event {
     }
 
     /// Clears the event: later waits wait for the next `set`.
+    ///
+    /// ```
+    /// use spool::sync::Event;
+    /// use std::time::Duration;
+    ///
+    /// let e = Event::new();
+    /// e.set();
+    /// e.clear(); // waits wait again, for the next `set`
+    /// assert!(!e.wait_timeout(Duration::from_millis(1)));
+    /// ```
     pub fn clear(&self) {
         self.set.store(false, Ordering::Release);
     }
 
     /// Whether the event is set.
+    ///
+    /// ```
+    /// let e = spool::sync::Event::new();
+    /// assert!(!e.is_set());
+    /// e.set();
+    /// assert!(e.is_set());
+    /// ```
     pub fn is_set(&self) -> bool {
         self.set.load(Ordering::Acquire)
     }

@@ -76,6 +76,17 @@ pub struct Semaphore {
 }
 
 /// A permit of a [`Semaphore`]; dropping it gives the permit back.
+///
+/// ```
+/// use spool::sync::Semaphore;
+///
+/// let sem = Semaphore::new(1);
+/// {
+///     let _permit = sem.acquire();
+///     assert_eq!(sem.available_permits(), 0);
+/// } // dropped: given back
+/// assert_eq!(sem.available_permits(), 1);
+/// ```
 #[must_use = "the permit is released as soon as it is dropped"]
 pub struct SemaphorePermit<'a> {
     semaphore: &'a Semaphore,
@@ -85,6 +96,15 @@ impl Semaphore {
     crate::loom::const_fn! {
         /// A semaphore with `permits` permits (saturating at `usize::MAX >>
         /// 4`). Usable in a `static`.
+        ///
+        /// ```
+        /// use spool::sync::Semaphore;
+        ///
+        /// // At most 8 concurrent connections, from a `static`.
+        /// static CONNECTIONS: Semaphore = Semaphore::new(8);
+        /// let _permit = CONNECTIONS.acquire();
+        /// assert_eq!(CONNECTIONS.available_permits(), 7);
+        /// ```
         pub fn new(permits: usize) -> Semaphore {
             Semaphore {
                 permits: AtomicUsize::new(if permits > MAX_PERMITS { MAX_PERMITS } else { permits }),
@@ -121,6 +141,14 @@ impl Semaphore {
     }
 
     /// Takes a permit if one is free right now.
+    ///
+    /// ```
+    /// let sem = spool::sync::Semaphore::new(1);
+    /// let held = sem.try_acquire().unwrap();
+    /// assert!(sem.try_acquire().is_none()); // never waits
+    /// drop(held);
+    /// assert!(sem.try_acquire().is_some());
+    /// ```
     pub fn try_acquire(&self) -> Option<SemaphorePermit<'_>> {
         // `then`, not `then_some`: a permit built eagerly and dropped on
         // failure would release a permit nobody took.
@@ -161,12 +189,29 @@ impl Semaphore {
     }
 
     /// The number of permits free right now.
+    ///
+    /// ```
+    /// let sem = spool::sync::Semaphore::new(2);
+    /// let _one = sem.acquire();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
     pub fn available_permits(&self) -> usize {
         self.permits.load(Ordering::Acquire)
     }
 
     /// Adds `n` permits (waking up to `n` waiters), as if `n` permits had
     /// been released. The count saturates at `usize::MAX >> 4`.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, Semaphore};
+    ///
+    /// let gate = Arc::new(Semaphore::new(0));
+    /// let gate2 = gate.clone();
+    /// let waiter = spool::thread::spawn(move || gate2.acquire().forget());
+    /// gate.add_permits(1); // wakes the waiter
+    /// waiter.join().unwrap();
+    /// assert_eq!(gate.available_permits(), 0);
+    /// ```
     pub fn add_permits(&self, n: usize) {
         for _ in 0..n {
             if !self.release_one() {
@@ -260,6 +305,12 @@ impl Semaphore {
 
 impl SemaphorePermit<'_> {
     /// Keeps the permit taken for good: the semaphore has one permit fewer.
+    ///
+    /// ```
+    /// let sem = spool::sync::Semaphore::new(3);
+    /// sem.acquire().forget(); // one permit fewer, for good
+    /// assert_eq!(sem.available_permits(), 2);
+    /// ```
     pub fn forget(self) {
         std::mem::forget(self);
     }

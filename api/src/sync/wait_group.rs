@@ -51,6 +51,14 @@ pub struct WaitGroup {
 impl WaitGroup {
     crate::loom::const_fn! {
         /// A wait group with a count of zero. Usable in a `static`.
+        ///
+        /// ```
+        /// use spool::sync::WaitGroup;
+        ///
+        /// static STARTED: WaitGroup = WaitGroup::new();
+        /// assert_eq!(STARTED.count(), 0);
+        /// STARTED.wait(); // a zero count: returns at once
+        /// ```
         pub fn new() -> WaitGroup {
             WaitGroup {
                 count: AtomicUsize::new(0),
@@ -63,6 +71,19 @@ impl WaitGroup {
     ///
     /// # Panics
     /// If the count would overflow `usize`.
+    ///
+    /// ```
+    /// use spool::sync::{Arc, WaitGroup};
+    ///
+    /// let wg = Arc::new(WaitGroup::new());
+    /// wg.add(3); // before spawning, as in Go
+    /// for _ in 0..3 {
+    ///     let wg = wg.clone();
+    ///     spool::thread::spawn(move || wg.done());
+    /// }
+    /// wg.wait();
+    /// assert_eq!(wg.count(), 0);
+    /// ```
     pub fn add(&self, n: usize) {
         let before = self.count.fetch_add(n, Ordering::AcqRel);
         if before.checked_add(n).is_none() {
@@ -77,6 +98,15 @@ impl WaitGroup {
     /// # Panics
     /// If the count is already zero (more `done`s than `add`s), as Go's
     /// panics on a negative counter: that is a bug in the caller.
+    ///
+    /// ```
+    /// let wg = spool::sync::WaitGroup::new();
+    /// wg.add(1);
+    /// wg.done();
+    /// assert_eq!(wg.count(), 0);
+    /// // One more `done` than `add`s panics, as Go's does.
+    /// assert!(std::panic::catch_unwind(|| wg.done()).is_err());
+    /// ```
     pub fn done(&self) {
         let update = self
             .count
@@ -92,6 +122,13 @@ impl WaitGroup {
     }
 
     /// The number of unfinished tasks.
+    ///
+    /// ```
+    /// let wg = spool::sync::WaitGroup::new();
+    /// wg.add(2);
+    /// wg.done();
+    /// assert_eq!(wg.count(), 1);
+    /// ```
     pub fn count(&self) -> usize {
         self.count.load(Ordering::Acquire)
     }

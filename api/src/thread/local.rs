@@ -101,6 +101,16 @@ macro_rules! thread_local {
 
 /// A key for per-thread values, declared with
 /// [`spool::thread_local!`](crate::thread_local).
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// spool::thread_local!(static COUNT: Cell<u32> = const { Cell::new(0) });
+/// COUNT.set(5);
+/// // Each green thread has its own value, even on the same worker.
+/// let other = spool::thread::spawn(|| COUNT.get()).join().unwrap();
+/// assert_eq!((COUNT.get(), other), (5, 0));
+/// ```
 pub struct LocalKey<T: 'static> {
     /// Slot number plus one; zero until first use.
     slot: AtomicUsize,
@@ -109,6 +119,14 @@ pub struct LocalKey<T: 'static> {
 
 /// The error of [`LocalKey::try_with`]: the value was already destroyed
 /// because its thread is exiting.
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// spool::thread_local!(static X: Cell<u8> = const { Cell::new(1) });
+/// let value: Result<u8, spool::thread::AccessError> = X.try_with(Cell::get);
+/// assert_eq!(value, Ok(1)); // `Err` only while the thread's values are destroyed
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct AccessError;
@@ -205,6 +223,14 @@ impl<T: 'static> LocalKey<T> {
     /// # Panics
     /// If the value was already destroyed (the thread is exiting), like
     /// std; see [`LocalKey::try_with`].
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    ///
+    /// spool::thread_local!(static LOG: RefCell<Vec<&'static str>> = RefCell::new(Vec::new()));
+    /// LOG.with(|log| log.borrow_mut().push("started"));
+    /// assert_eq!(LOG.with(|log| log.borrow().len()), 1);
+    /// ```
     pub fn with<F, R>(&'static self, f: F) -> R
     where
         F: FnOnce(&T) -> R,
@@ -219,6 +245,15 @@ impl<T: 'static> LocalKey<T> {
 
     /// As [`LocalKey::with`], but returns [`AccessError`] instead of
     /// panicking when the value was already destroyed.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    ///
+    /// spool::thread_local!(static DEPTH: Cell<u32> = const { Cell::new(0) });
+    /// // In a destructor that may run after the thread's values are gone:
+    /// let depth = DEPTH.try_with(Cell::get).unwrap_or(0);
+    /// assert_eq!(depth, 0);
+    /// ```
     pub fn try_with<F, R>(&'static self, f: F) -> Result<R, AccessError>
     where
         F: FnOnce(&T) -> R,
@@ -270,6 +305,13 @@ impl<T: 'static> LocalKey<Cell<T>> {
     }
 
     /// A copy of the value.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    ///
+    /// spool::thread_local!(static N: Cell<u32> = const { Cell::new(7) });
+    /// assert_eq!(N.get(), 7);
+    /// ```
     pub fn get(&'static self) -> T
     where
         T: Copy,
@@ -278,6 +320,14 @@ impl<T: 'static> LocalKey<Cell<T>> {
     }
 
     /// Takes the value, leaving `Default::default()`.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    ///
+    /// spool::thread_local!(static N: Cell<u32> = const { Cell::new(7) });
+    /// assert_eq!(N.take(), 7);
+    /// assert_eq!(N.get(), 0);
+    /// ```
     pub fn take(&'static self) -> T
     where
         T: Default,
@@ -286,6 +336,14 @@ impl<T: 'static> LocalKey<Cell<T>> {
     }
 
     /// Replaces the value, returning the old one.
+    ///
+    /// ```
+    /// use std::cell::Cell;
+    ///
+    /// spool::thread_local!(static N: Cell<u32> = const { Cell::new(1) });
+    /// assert_eq!(N.replace(2), 1);
+    /// assert_eq!(N.get(), 2);
+    /// ```
     pub fn replace(&'static self, value: T) -> T {
         self.with(|c| c.replace(value))
     }
@@ -308,6 +366,14 @@ impl<T: 'static> LocalKey<RefCell<T>> {
     }
 
     /// Runs `f` with a mutable borrow of the value.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    ///
+    /// spool::thread_local!(static BUF: RefCell<String> = RefCell::new(String::new()));
+    /// BUF.with_borrow_mut(|b| b.push_str("hi"));
+    /// assert_eq!(BUF.with_borrow(|b| b.clone()), "hi");
+    /// ```
     pub fn with_borrow_mut<F, R>(&'static self, f: F) -> R
     where
         F: FnOnce(&mut T) -> R,
@@ -317,6 +383,14 @@ impl<T: 'static> LocalKey<RefCell<T>> {
 
     /// Sets the value (initializing it with `value`, without running the
     /// initializer, if absent).
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    ///
+    /// spool::thread_local!(static V: RefCell<Vec<u8>> = panic!("not run"));
+    /// V.set(vec![1, 2]); // the initializer never runs
+    /// assert_eq!(V.with_borrow(|v| v.len()), 2);
+    /// ```
     pub fn set(&'static self, value: T) {
         match self.initialize_with(RefCell::new(value)) {
             Ok(Some(cell)) => self.with(|c| *c.borrow_mut() = cell.into_inner()),
@@ -328,6 +402,14 @@ impl<T: 'static> LocalKey<RefCell<T>> {
     }
 
     /// Takes the value, leaving `Default::default()`.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    ///
+    /// spool::thread_local!(static V: RefCell<Vec<u8>> = RefCell::new(vec![1]));
+    /// assert_eq!(V.take(), [1]);
+    /// assert!(V.with_borrow(Vec::is_empty));
+    /// ```
     pub fn take(&'static self) -> T
     where
         T: Default,
@@ -336,6 +418,13 @@ impl<T: 'static> LocalKey<RefCell<T>> {
     }
 
     /// Replaces the value, returning the old one.
+    ///
+    /// ```
+    /// use std::cell::RefCell;
+    ///
+    /// spool::thread_local!(static V: RefCell<Vec<u8>> = RefCell::new(vec![1]));
+    /// assert_eq!(V.replace(vec![2]), [1]);
+    /// ```
     pub fn replace(&'static self, value: T) -> T {
         self.with(|c| c.replace(value))
     }

@@ -135,12 +135,29 @@ impl Thread {
     }
 
     /// The thread's unique identifier.
+    ///
+    /// ```
+    /// use spool::thread;
+    ///
+    /// let child = thread::spawn(|| thread::current().id());
+    /// let id = child.thread().id();
+    /// assert_eq!(child.join().unwrap(), id);
+    /// assert_ne!(id, thread::current().id());
+    /// ```
     pub fn id(&self) -> ThreadId {
         self.handle.thread_id()
     }
 
     /// The thread's name, if it was given one (`"main"` for the main
     /// thread, as with std).
+    ///
+    /// ```
+    /// use spool::thread;
+    ///
+    /// let named = thread::Builder::new().name("worker-1".into()).spawn(|| ()).unwrap();
+    /// assert_eq!(named.thread().name(), Some("worker-1"));
+    /// assert_eq!(thread::spawn(|| ()).thread().name(), None);
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.handle.name()
     }
@@ -190,12 +207,25 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with no name and the runtime's default stack size.
+    ///
+    /// ```
+    /// let h = spool::thread::Builder::new().spawn(|| "default name and stack").unwrap();
+    /// assert_eq!(h.join().unwrap(), "default name and stack");
+    /// ```
     pub fn new() -> Builder {
         Builder::default()
     }
 
     /// Names the thread; the name appears in panic messages and
     /// [`Thread::name`].
+    ///
+    /// ```
+    /// let h = spool::thread::Builder::new()
+    ///     .name("loader".into())
+    ///     .spawn(|| spool::thread::current().name().map(String::from))
+    ///     .unwrap();
+    /// assert_eq!(h.join().unwrap().as_deref(), Some("loader"));
+    /// ```
     pub fn name(mut self, name: String) -> Builder {
         self.name = Some(name);
         self
@@ -204,6 +234,18 @@ impl Builder {
     /// Sets the stack size in bytes. Sizes are rounded up to whole pages
     /// (and to a 16 KiB minimum); sizes over 1 GiB make `spawn` fail with
     /// `InvalidInput`. Untouched stack pages cost no memory.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use spool::thread::Builder;
+    ///
+    /// // Deep recursion wants more than the default 256 KiB green stack.
+    /// let h = Builder::new().stack_size(8 << 20).spawn(|| 1).unwrap();
+    /// assert_eq!(h.join().unwrap(), 1);
+    /// // A size spool cannot give is an error, not an abort.
+    /// let err = Builder::new().stack_size(4 << 30).spawn(|| ()).unwrap_err();
+    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// ```
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);
         self
@@ -226,6 +268,12 @@ impl Builder {
 
     /// Spawns a green thread, returning an error — which names the limit
     /// and the fix — when no stack can be had or the runtime cannot start.
+    ///
+    /// ```
+    /// let h = spool::thread::Builder::new().name("adder".into()).spawn(|| 2 + 2)?;
+    /// assert_eq!(h.join().unwrap(), 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
@@ -238,6 +286,18 @@ impl Builder {
     }
 
     /// Spawns a scoped green thread in `scope`; see [`scope`].
+    ///
+    /// ```
+    /// let data = vec![1, 2, 3];
+    /// let sum = spool::thread::scope(|s| {
+    ///     let h = spool::thread::Builder::new()
+    ///         .name("summer".into())
+    ///         .spawn_scoped(s, || data.iter().sum::<i32>())?;
+    ///     Ok::<_, std::io::Error>(h.join().unwrap())
+    /// })?;
+    /// assert_eq!(sum, 6);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn_scoped<'scope, 'env, F, T>(
         self,
@@ -444,12 +504,28 @@ impl<T> JoinHandle<T> {
     }
 
     /// The thread's handle.
+    ///
+    /// ```
+    /// use spool::thread;
+    ///
+    /// let h = thread::spawn(|| thread::park());
+    /// h.thread().unpark(); // wake it through its handle
+    /// h.join().unwrap();
+    /// ```
     pub fn thread(&self) -> &Thread {
         &self.0.thread
     }
 
     /// Whether the thread has finished running its closure (so `join` will
     /// not block).
+    ///
+    /// ```
+    /// let h = spool::thread::spawn(|| 1);
+    /// while !h.is_finished() {
+    ///     spool::thread::yield_now();
+    /// }
+    /// assert_eq!(h.join().unwrap(), 1); // does not block
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.0.packet.is_finished()
     }
@@ -580,6 +656,11 @@ pub fn park_timeout(dur: Duration) {
 }
 
 /// Deprecated twin of [`park_timeout`], kept as in std.
+///
+/// ```
+/// #![allow(deprecated)]
+/// spool::thread::park_timeout_ms(1); // spool::thread::park_timeout(Duration::from_millis(1))
+/// ```
 #[deprecated(note = "replaced by `spool::thread::park_timeout`")]
 #[track_caller]
 pub fn park_timeout_ms(ms: u32) {
@@ -601,6 +682,11 @@ pub fn sleep(dur: Duration) {
 }
 
 /// Deprecated twin of [`sleep`], kept as in std.
+///
+/// ```
+/// #![allow(deprecated)]
+/// spool::thread::sleep_ms(1); // spool::thread::sleep(Duration::from_millis(1))
+/// ```
 #[deprecated(note = "replaced by `spool::thread::sleep`")]
 #[track_caller]
 pub fn sleep_ms(ms: u32) {

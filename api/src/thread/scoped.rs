@@ -24,6 +24,16 @@ use super::packet::ScopeData;
 use super::{Builder, JoinInner, Result, Thread};
 
 /// A scope to spawn scoped threads in; see [`scope`].
+///
+/// ```
+/// let mut a = vec![1, 2];
+/// let b = vec![3];
+/// spool::thread::scope(|s| {
+///     s.spawn(|| a.push(b[0])); // borrows mutably and shared
+///     s.spawn(|| assert_eq!(b.len(), 1));
+/// });
+/// assert_eq!(a, [1, 2, 3]);
+/// ```
 pub struct Scope<'scope, 'env: 'scope> {
     pub(super) data: Arc<ScopeData>,
     /// Invariance over 'scope, to make sure 'scope cannot shrink.
@@ -33,6 +43,15 @@ pub struct Scope<'scope, 'env: 'scope> {
 }
 
 /// An owned permission to join a scoped thread.
+///
+/// ```
+/// let text = "a b c";
+/// let words = spool::thread::scope(|s| {
+///     let h = s.spawn(|| text.split(' ').count());
+///     h.join().unwrap()
+/// });
+/// assert_eq!(words, 3);
+/// ```
 pub struct ScopedJoinHandle<'scope, T>(JoinInner<'scope, T>);
 
 /// Creates a scope for spawning green threads that borrow local data.
@@ -102,6 +121,16 @@ impl<'scope> Scope<'scope, '_> {
     /// # Panics
     /// If the thread cannot be created, like `std`; use
     /// [`Builder::spawn_scoped`] to get the error instead.
+    ///
+    /// ```
+    /// let mut hits = [0; 3];
+    /// spool::thread::scope(|s| {
+    ///     for (i, slot) in hits.iter_mut().enumerate() {
+    ///         s.spawn(move || *slot = i + 1);
+    ///     }
+    /// }); // every thread has finished here
+    /// assert_eq!(hits, [1, 2, 3]);
+    /// ```
     #[track_caller]
     pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
     where
@@ -121,6 +150,14 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     }
 
     /// The thread's handle.
+    ///
+    /// ```
+    /// spool::thread::scope(|s| {
+    ///     let h = s.spawn(|| spool::thread::park());
+    ///     h.thread().unpark();
+    ///     h.join().unwrap();
+    /// });
+    /// ```
     pub fn thread(&self) -> &Thread {
         &self.0.thread
     }
@@ -171,6 +208,16 @@ impl<'scope, T> ScopedJoinHandle<'scope, T> {
     }
 
     /// Whether the thread has finished running its closure.
+    ///
+    /// ```
+    /// spool::thread::scope(|s| {
+    ///     let h = s.spawn(|| 1);
+    ///     while !h.is_finished() {
+    ///         spool::thread::yield_now();
+    ///     }
+    ///     assert_eq!(h.join().unwrap(), 1);
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.0.packet.is_finished()
     }
