@@ -9,6 +9,37 @@ use std::process::{Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+// ---------------------------------------------------------------------------
+// Panic messages
+//
+// A passing run prints nothing. libtest captures what a test prints,
+// including std's panic message, and shows it only if the test fails; the
+// capture follows the OS threads a test starts, so it covers the workers of
+// a runtime the test builds too. spool's own panic message for a green
+// thread is written straight to stderr, past any capture, unless the
+// program installed a panic hook *before* the first runtime started, in
+// which case spool hands green threads' panics to that hook (see
+// `spool::thread`, "Panics"). So every test binary installs std's hook
+// again, as its own, before `main`: the panics tests cause on purpose then
+// go to the capture of the test that caused them, and a failing test shows
+// them with its output. Child processes (`run_child`) keep spool's message,
+// which some tests check.
+// ---------------------------------------------------------------------------
+
+/// Runs before `main` (an ELF initialiser), so before any test can start a
+/// runtime.
+#[used]
+#[link_section = ".init_array"]
+static ROUTE_PANICS_THROUGH_CAPTURE: extern "C" fn() = route_panics_through_capture;
+
+extern "C" fn route_panics_through_capture() {
+    if std::env::var_os(CHILD_ENV).is_some() {
+        return;
+    }
+    let std_hook = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| std_hook(info)));
+}
+
 /// Aborts the whole test process, naming the test, if it is not dropped
 /// within `limit`: a hung park/unpark or join otherwise hangs `cargo test`
 /// forever without saying where.
@@ -57,6 +88,19 @@ pub fn is_child(test: &str) -> bool {
     std::env::var(CHILD_ENV).is_ok_and(|v| v == test)
 }
 
+/// The full name libtest knows `test` by, given the file that defines it:
+/// in the `tests/suite` binary each file is a module (`overflow.rs` →
+/// `overflow::child_x`, `cancel/children.rs` → `cancel::children::…`);
+/// elsewhere a test's name is its own.
+fn test_path(file: &str, test: &str) -> String {
+    let file = file.replace('\\', "/");
+    let Some((_, module)) = file.split_once("tests/suite/") else {
+        return test.to_string();
+    };
+    let module = module.trim_end_matches(".rs").trim_end_matches("/mod");
+    format!("{}::{test}", module.replace('/', "::"))
+}
+
 /// What a child process did.
 #[derive(Debug)]
 pub struct ChildOutput {
@@ -74,14 +118,17 @@ impl ChildOutput {
 }
 
 /// Re-executes the current test binary so that it runs exactly the test
-/// `test` (a path from the crate root, e.g. `child_overflow`) with
+/// `test` (its name, e.g. `child_overflow`, in the file that calls this;
+/// see `test_path`) with
 /// [`CHILD_ENV`] set to `test` and the extra environment `env`; kills it
 /// and panics if it runs longer than 60 s.
+#[track_caller]
 pub fn run_child(test: &str, env: &[(&str, &str)]) -> ChildOutput {
+    let path = test_path(std::panic::Location::caller().file(), test);
     let exe = std::env::current_exe().expect("current_exe");
     let mut command = Command::new(exe);
     command
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([path.as_str(), "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, test)
         .env_remove("SPOOL_WORKERS")
         .env_remove("RUST_BACKTRACE")

@@ -12,7 +12,7 @@
 //! order, a few spins apart. A wakeup lost to the cancel leaves `B` asleep
 //! and the driver reports it by name, with the round.
 //!
-//! Shared by `tests/cancel_sync.rs`, which runs a quick count over the
+//! Shared by `tests/suite/cancel_sync.rs`, which runs a quick count over the
 //! three runtime configurations, and the stress run (`tests/stress.rs`,
 //! where the entry points below run: 10⁶ `notify_one`/cancel races in
 //! release builds).
@@ -656,7 +656,7 @@ pub fn unlock_races_cancel(rounds: usize, a_on: On, b_on: On, seed: u64) {
 // ---- the stress run ------------------------------------------------------
 
 /// Whether this is the stress binary (`tests/stress.rs`); the entry points
-/// below do nothing elsewhere (`tests/cancel_sync.rs` runs the races itself,
+/// below do nothing elsewhere (`tests/suite/cancel_sync.rs` runs the races itself,
 /// with fewer rounds).
 fn stress_run() -> bool {
     env!("CARGO_CRATE_NAME") == "stress"

@@ -7,7 +7,7 @@
 //! Scenarios that print on purpose (the leak line of a dropped runtime)
 //! are `child_*` tests run in a child process (see `common::run_child`).
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc as std_mpsc, Arc, Mutex};

@@ -8,7 +8,7 @@
 //! parent reads: the report goes straight to the process's stderr, past
 //! the test harness's capture, and a stall is best measured alone.
 
-mod common;
+use crate::common;
 
 use std::io;
 use std::sync::Arc;

@@ -5,7 +5,7 @@
 //! overflow aborts the whole process by design, and panic messages go to
 //! the real stderr, which the parent captures.
 
-mod common;
+use crate::common;
 
 use std::hint::black_box;
 

@@ -173,7 +173,7 @@ group_tests! {
         }))
         .unwrap();
         assert_eq!(lens, [5, 2, 5, 1, 7, 4]);
-        assert_eq!(all(Vec::<fn() -> Result<u8, ()>>::new()).unwrap(), []);
+        assert_eq!(all(Vec::<fn() -> Result<u8, ()>>::new()).unwrap(), Vec::<u8>::new());
     }
 
     fn all_with_a_failure_is_the_groups_error() {

@@ -9,8 +9,7 @@
 //! `tests/common`); on the plain OS thread `unblock` runs its closure
 //! inline, while `unblock_abandon` still uses the pool.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::io::Read;
 use std::panic::{catch_unwind, resume_unwind};

@@ -1,12 +1,11 @@
 //! Behaviour of the primitives `spool::sync` adds to std's: `Semaphore`,
 //! `WaitGroup` and `Event`, through the public API only. As in
-//! `tests/sync_locks.rs`, every test runs on a one-worker runtime, a
+//! `tests/suite/sync_locks.rs`, every test runs on a one-worker runtime, a
 //! two-worker runtime and a plain OS thread, under a watchdog, and some
 //! also involve plain OS threads, so each primitive is exercised
 //! green↔green, green↔OS and OS↔OS.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};

@@ -6,15 +6,14 @@
 //! R1) returns early from `Condvar::wait`, fails fast from the timed waits
 //! and waits as usual for the rest.
 //!
-//! As in `tests/sync_locks.rs`, the tests in `rt_test!` blocks run on a
+//! As in `tests/suite/sync_locks.rs`, the tests in `rt_test!` blocks run on a
 //! one-worker runtime, a two-worker runtime and a plain OS thread, under a
 //! watchdog (a wait that a cancellation does not end hangs, and the
 //! watchdog names it). The races are shared with the stress run
 //! (`tests/stress/cancel.rs`), which plays far more rounds.
 
-#[macro_use]
-mod common;
-#[path = "stress/cancel.rs"]
+use crate::common;
+#[path = "../stress/cancel.rs"]
 mod races;
 
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};

@@ -9,7 +9,7 @@
 //! to run exactly them (see `common::run_child`), and the parent checks
 //! how the child ended.
 
-mod common;
+use crate::common;
 
 use std::hint::black_box;
 use std::panic::{catch_unwind, AssertUnwindSafe};

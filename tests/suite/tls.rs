@@ -13,8 +13,7 @@
 //!   a child process, since failing there aborts ("thread local panicked
 //!   on drop").
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::cell::{Cell, RefCell};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};

@@ -16,8 +16,7 @@
 //! Timing assertions are lower bounds, plus upper bounds generous enough
 //! for a loaded 2-core CI machine.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::cell::{Cell, RefCell};
 use std::collections::HashSet;

@@ -1,12 +1,11 @@
 //! Behaviour of `spool::os::unix::net`: Unix domain streams, listeners and
 //! datagram sockets used from green threads and plain OS threads.
 //!
-//! Like `tests/channels.rs`, every test in the `rt_test!` block runs in
+//! Like `tests/suite/channels.rs`, every test in the `rt_test!` block runs in
 //! three configurations: on a one-worker runtime, on a two-worker runtime,
 //! and called from a plain OS thread (spawning onto the global runtime).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;

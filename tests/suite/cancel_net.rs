@@ -7,8 +7,7 @@
 //! runtime, and on the test's plain OS thread. A call that is not a
 //! cancellation point hangs, which the watchdog reports by name.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::io::{self, BufWriter, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};

@@ -14,8 +14,7 @@
 
 #[path = "cancel/children.rs"]
 mod children;
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::any::Any;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};

@@ -11,8 +11,7 @@
 //! `child_literals_bypass_a_blocked_pool`, run in a process of its own
 //! because the pool's limit is read once per process).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, SocketAddrV4};

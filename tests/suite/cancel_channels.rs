@@ -14,11 +14,10 @@
 //!   destructor fails fast with its error (a send hands its message back)
 //!   instead of unwinding again or hanging.
 //!
-//! Like `tests/channels.rs`, every test in the `rt_test!` block runs on a
+//! Like `tests/suite/channels.rs`, every test in the `rt_test!` block runs on a
 //! one-worker runtime, a two-worker runtime and a plain OS thread.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::cell::RefCell;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -1,6 +1,6 @@
 //! Behaviour of `spool::sync::{mpmc, mpsc, oneshot}`, public API only.
 //!
-//! Like `tests/thread.rs`, every test in the `rt_test!` block runs in three
+//! Like `tests/suite/thread.rs`, every test in the `rt_test!` block runs in three
 //! configurations: `one_worker` (the body is a green thread of a fresh
 //! one-worker runtime, so its green counterparts share its OS thread),
 //! `two_workers` (wakeups cross OS threads) and `os_thread` (the body runs
@@ -19,8 +19,7 @@
 //! Each test runs under a watchdog that aborts the process, naming the
 //! test, if it hangs: a lost wakeup fails instead of hanging `cargo test`.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};

@@ -11,8 +11,7 @@
 //! thread). A helper green thread makes sure the blocked call really
 //! blocks, unparks the blocked thread, then releases it.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::io::{Read, Write};
 use std::time::{Duration, Instant};

@@ -9,8 +9,7 @@
 //! API only, the scenarios on a one-worker runtime, a two-worker runtime
 //! and a plain OS thread, under a watchdog.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::os::fd::AsRawFd;
@@ -424,7 +423,7 @@ rt_test! {
                 assert!(description.contains("#0x"), "{what}: {description}");
             }
             let site = t.blocked_at().unwrap();
-            assert_eq!((site.file(), site.line()), ("tests/debug.rs", blocked.line), "{what}");
+            assert_eq!((site.file(), site.line()), ("tests/suite/debug.rs", blocked.line), "{what}");
             let spawned = t.spawned_at().unwrap();
             let spawned_at = (spawned.file(), spawned.line());
             assert_eq!(spawned_at, (blocked.spawned_at.file(), blocked.spawned_at.line()), "{what}");
@@ -434,9 +433,9 @@ rt_test! {
             for line in [
                 // (A lock's holder may be followed by its name.)
                 format!("'{what}' [{description}"),
-                format!("    blocked at tests/debug.rs:{}\n", blocked.line),
+                format!("    blocked at tests/suite/debug.rs:{}\n", blocked.line),
                 format!(
-                    "    spawned by thread {} at tests/debug.rs:{}",
+                    "    spawned by thread {} at tests/suite/debug.rs:{}",
                     b.me.as_u64(),
                     blocked.spawned_at.line()
                 ),
@@ -502,7 +501,7 @@ rt_test! {
             let t = entries[0];
             assert_eq!(t["state"], "waiting");
             assert_eq!(t["kind"], e.kind);
-            assert_eq!(t["blocked_at"], format!("tests/debug.rs:{}", blocked.line));
+            assert_eq!(t["blocked_at"], format!("tests/suite/debug.rs:{}", blocked.line));
             assert_eq!(t["spawned_by"].as_u64(), Some(b.me.as_u64().get()));
             assert!(t["id"].as_u64().is_some() && t["wait"].is_string());
         }
@@ -718,7 +717,7 @@ fn the_aggregated_view_counts_the_threads_blocked_at_each_site() {
                 .iter()
                 .position(|s| {
                     s.site
-                        .is_some_and(|l| l.file() == "tests/debug.rs" && l.line() == line)
+                        .is_some_and(|l| l.file() == "tests/suite/debug.rs" && l.line() == line)
                 })
                 .unwrap_or_else(|| panic!("no site at line {line}: {sites:?}"))
         };
@@ -731,8 +730,10 @@ fn the_aggregated_view_counts_the_threads_blocked_at_each_site() {
         assert!(herd_at < few_at, "the largest group comes first");
         let text = dump.to_string();
         for line in [
-            format!("\n  5 threads blocked at tests/debug.rs:{herd_line} in event, oldest "),
-            format!("\n  3 threads blocked at tests/debug.rs:{few_line} in semaphore, oldest "),
+            format!("\n  5 threads blocked at tests/suite/debug.rs:{herd_line} in event, oldest "),
+            format!(
+                "\n  3 threads blocked at tests/suite/debug.rs:{few_line} in semaphore, oldest "
+            ),
         ] {
             assert!(text.contains(&line), "no {line:?} in\n{text}");
         }
@@ -765,7 +766,7 @@ fn a_dump_of_ten_thousand_blocked_threads_counts_them_all() {
         }
         let at_line = |s: &spool::debug::BlockedSite| {
             s.site
-                .is_some_and(|l| l.file() == "tests/debug.rs" && l.line() == line)
+                .is_some_and(|l| l.file() == "tests/suite/debug.rs" && l.line() == line)
         };
         let dump = loop {
             let dump = debug::dump();
@@ -787,7 +788,7 @@ fn a_dump_of_ten_thousand_blocked_threads_counts_them_all() {
         assert!(dump.len() >= THREADS);
         let text = dump.to_string();
         let line_text =
-            format!("\n  10,000 threads blocked at tests/debug.rs:{line} in event, oldest ");
+            format!("\n  10,000 threads blocked at tests/suite/debug.rs:{line} in event, oldest ");
         assert!(text.contains(&line_text), "no {line_text:?}");
         let json: serde_json::Value = serde_json::from_str(&dump.to_json()).unwrap();
         assert_eq!(json["threads"].as_u64(), Some(dump.len() as u64));

@@ -1,6 +1,6 @@
 //! Behaviour of `spool::sync`'s locks and waiters (`Mutex`, `RwLock`,
 //! `Condvar`, `Barrier`, `Once`, `OnceLock`, `LazyLock`), through the public
-//! API only. Like `tests/thread.rs`, every test in the `rt_test!` block runs
+//! API only. Like `tests/suite/thread.rs`, every test in the `rt_test!` block runs
 //! in three configurations:
 //!
 //! * `one_worker`: the body is a green thread of a fresh one-worker
@@ -16,8 +16,7 @@
 //! wakeup fails instead of hanging. Timing assertions are exact lower
 //! bounds plus generous upper bounds for a loaded 2-core machine.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::collections::VecDeque;
 use std::hint::black_box;

@@ -12,7 +12,7 @@
 //! `child_*` tests do nothing unless the parent test re-executes this
 //! binary to run exactly them (see `common::run_child`).
 
-mod common;
+use crate::common;
 
 use std::io::{self, ErrorKind, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr};

@@ -2,8 +2,7 @@
 //! in trace mode to capture its stack and goes back to its wait untouched,
 //! so traced threads lose no wakeup and behave as if never traced.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -39,7 +39,7 @@ fn in_every_configuration(body: fn()) {
 #[test]
 fn nothing_is_printed_for_a_cancellation() {
     let _watchdog = Watchdog::new("nothing_is_printed_for_a_cancellation", LIMIT);
-    let out = assert_child_passes("children::child_cancellations");
+    let out = assert_child_passes("child_cancellations");
     assert!(
         !out.stderr.contains("panicked"),
         "a cancellation printed something:\n{}",
@@ -49,7 +49,7 @@ fn nothing_is_printed_for_a_cancellation() {
 
 #[test]
 fn child_cancellations() {
-    if !is_child("children::child_cancellations") {
+    if !is_child("child_cancellations") {
         return;
     }
     in_every_configuration(|| {
@@ -81,12 +81,12 @@ fn child_cancellations() {
 #[test]
 fn a_scope_run_twice_at_once_panics_saying_why() {
     let _watchdog = Watchdog::new("a_scope_run_twice_at_once_panics_saying_why", LIMIT);
-    assert_child_passes("children::child_scope_run_twice_at_once");
+    assert_child_passes("child_scope_run_twice_at_once");
 }
 
 #[test]
 fn child_scope_run_twice_at_once() {
-    if !is_child("children::child_scope_run_twice_at_once") {
+    if !is_child("child_scope_run_twice_at_once") {
         return;
     }
     let report = std::panic::take_hook();
@@ -128,7 +128,7 @@ fn child_scope_run_twice_at_once() {
 #[test]
 fn scopes_work_in_thread_local_destructors() {
     let _watchdog = Watchdog::new("scopes_work_in_thread_local_destructors", LIMIT);
-    let out = assert_child_passes("children::child_scopes_in_tls_destructors");
+    let out = assert_child_passes("child_scopes_in_tls_destructors");
     assert!(
         out.stdout.contains("destructor ran its scopes"),
         "the destructor did not finish:\n{}",
@@ -138,7 +138,7 @@ fn scopes_work_in_thread_local_destructors() {
 
 #[test]
 fn child_scopes_in_tls_destructors() {
-    if !is_child("children::child_scopes_in_tls_destructors") {
+    if !is_child("child_scopes_in_tls_destructors") {
         return;
     }
     struct UsesScopes;

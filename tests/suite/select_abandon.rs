@@ -14,8 +14,7 @@
 //! process repeats the scenarios with green threads selecting, checking
 //! the panic messages on its stderr.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};

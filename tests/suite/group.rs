@@ -14,14 +14,13 @@
 //! Some tests panic on purpose; a panic hook installed before any runtime
 //! starts keeps those quiet (see `quiet_panics`).
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::error::Error as _;
 use std::io;
 use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex as StdMutex, Once};
+use std::sync::{Arc, Mutex as StdMutex};
 use std::time::{Duration, Instant};
 
 use common::payload_text;
@@ -31,6 +30,7 @@ use spool::net::{TcpListener, TcpStream};
 use spool::sync::{mpmc, mpsc};
 use spool::thread;
 use spool::time::{timeout, Elapsed};
+use spool::Runtime;
 
 const LIMIT: Duration = Duration::from_secs(120);
 
@@ -52,56 +52,16 @@ const _: () = {
     send_sync::<spool::group::JoinError>();
 };
 
-/// What the panics caused on purpose say (or carry): the quiet hook does
-/// not report them.
-const EXPECTED_PANICS: &[&str] = &[
-    "on purpose",
-    "Builder::limit(0)",
-    "a scoped thread panicked",
-];
-
 /// A panic payload that is neither `&str` nor `String`.
 #[derive(Debug, PartialEq)]
 struct Marker(u32);
 
-/// Installs (once) a panic hook that stays quiet about the panics the tests
-/// cause on purpose and reports every other one as before. It must come
-/// before spool's own hook, which a runtime installs when it starts, so
-/// that spool chains to it for green threads: `Runtime::builder` below and
-/// every test body call it first.
-fn quiet_panics() {
-    static INSTALL: Once = Once::new();
-    INSTALL.call_once(|| {
-        let report = std::panic::take_hook();
-        std::panic::set_hook(Box::new(move |info| {
-            let payload = info.payload();
-            let text = payload_text(payload);
-            let expected =
-                payload.is::<Marker>() || EXPECTED_PANICS.iter().any(|e| text.contains(e));
-            if !expected {
-                report(info);
-            }
-        }));
-    });
-}
-
-/// The runtime `rt_test!` builds: spool's, once the quiet hook is in.
-struct Runtime;
-
-impl Runtime {
-    fn builder() -> spool::runtime::Builder {
-        quiet_panics();
-        spool::Runtime::builder()
-    }
-}
-
-/// `rt_test!`, with every body starting by `quiet_panics` (the `os_thread`
-/// configuration builds no runtime of its own).
+/// `rt_test!` under the name the group test files use. The panics they
+/// cause on purpose stay quiet in a passing run like every test's: see
+/// `common`'s "Panic messages".
 macro_rules! group_tests {
-    ($($(#[$attr:meta])* fn $name:ident() $body:block)*) => {
-        rt_test! {
-            $($(#[$attr])* fn $name() { crate::quiet_panics(); $body })*
-        }
+    ($($tt:tt)*) => {
+        rt_test! { $($tt)* }
     };
 }
 

@@ -11,8 +11,7 @@
 //! barrier only concurrent pool threads can pass), with 30 s give-up
 //! bounds.
 
-#[macro_use]
-mod common;
+use crate::common;
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
