@@ -1,0 +1,379 @@
+//! Configuration from the environment: every `SPOOL_*` variable (and
+//! `RUST_MIN_STACK`) is read by one parser, a bad value fails the start of
+//! a runtime naming the variable, the value and what is accepted, and the
+//! default green stack follows `SPOOL_STACK_SIZE` or `RUST_MIN_STACK`.
+//!
+//! Each case runs in a child process (this binary re-executed to run one
+//! `child_*` test) with a clean environment: no `SPOOL_*` variable and no
+//! `RUST_MIN_STACK` of the caller's leaks in, only the ones the case sets.
+
+mod common;
+
+use std::ffi::OsStr;
+use std::hint::black_box;
+use std::io::ErrorKind;
+use std::os::unix::ffi::OsStrExt;
+use std::panic::catch_unwind;
+use std::process::{Command, Output, Stdio};
+use std::time::Duration;
+
+use common::{is_child, Watchdog, CHILD_ENV};
+use spool::thread;
+
+/// What a child process did, as text.
+struct Child {
+    output: Output,
+    stdout: String,
+    stderr: String,
+}
+
+impl Child {
+    fn describe(&self) -> String {
+        format!(
+            "status {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.output.status, self.stdout, self.stderr
+        )
+    }
+
+    fn signal(&self) -> Option<i32> {
+        use std::os::unix::process::ExitStatusExt;
+        self.output.status.signal()
+    }
+}
+
+/// Runs the child test `test` with exactly the spool-related variables
+/// `vars` (every `SPOOL_*` and `RUST_MIN_STACK` of this process removed).
+fn run(test: &str, vars: &[(&str, &OsStr)]) -> Child {
+    let _watchdog = Watchdog::new("config child", Duration::from_secs(120));
+    let mut command = Command::new(std::env::current_exe().expect("current_exe"));
+    command
+        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .stdin(Stdio::null())
+        .env_remove("RUST_BACKTRACE")
+        .env_remove("RUST_LIB_BACKTRACE")
+        .env_remove("RUST_MIN_STACK");
+    for (key, _) in std::env::vars_os() {
+        if key.as_bytes().starts_with(b"SPOOL_") {
+            command.env_remove(key);
+        }
+    }
+    command.env(CHILD_ENV, test);
+    for (key, value) in vars {
+        command.env(key, value);
+    }
+    let output = command.output().expect("run child test process");
+    Child {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        output,
+    }
+}
+
+fn var<'a>(name: &'a str, value: &'a str) -> (&'a str, &'a OsStr) {
+    (name, OsStr::new(value))
+}
+
+/// The text of a panic payload.
+fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
+    payload
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+        .unwrap_or_default()
+}
+
+// ---- bad values -------------------------------------------------------------
+
+/// A bad value of each variable, and a piece of what the error must say is
+/// accepted.
+const BAD_VALUES: &[(&str, &str, &str)] = &[
+    ("SPOOL_WORKERS", "zero", "a whole number from 1 to 1024"),
+    ("SPOOL_WORKERS", "0", "a whole number from 1 to 1024"),
+    ("SPOOL_WORKERS", "", "a whole number from 1 to 1024"),
+    ("SPOOL_STACK_SIZE", "big", "a number of bytes"),
+    ("SPOOL_STACK_SIZE", "2G", "a number of bytes"),
+    ("SPOOL_STACK_SIZE", "-1", "a number of bytes"),
+    ("SPOOL_STACK_SIZE", "99999999999999999999999", "at most 1 GiB"),
+    ("SPOOL_STACK_SIZE", "1025M", "at most 1 GiB"),
+    ("RUST_MIN_STACK", "lots", "a number of bytes"),
+    ("RUST_MIN_STACK", "4294967296", "at most 1 GiB"),
+    ("SPOOL_STACK_GUARD", "pages", "madvise, mprotect or auto"),
+    ("SPOOL_BLOCKING_MS", "1.5", "a whole number of milliseconds"),
+    ("SPOOL_DEADLOCK", "sometimes", "report, fatal or off"),
+    ("SPOOL_DUMP_SIGNAL", "SIGKILL", "SIGQUIT, SIGUSR1 or SIGUSR2"),
+    ("SPOOL_MONITOR", "spool.sock", "an IP address and port"),
+    ("SPOOL_MONITOR_ALLOW_REMOTE", "perhaps", "1, true or yes"),
+    ("SPOOL_UNBLOCK_THREADS", "0", "a whole number from 1 to 65536"),
+    ("SPOOL_UNBLOCK_THREADS", "many", "a whole number from 1 to 65536"),
+];
+
+#[test]
+fn a_bad_value_of_any_variable_fails_the_start_naming_it() {
+    for &(name, value, accepted) in BAD_VALUES {
+        let child = run("child_start_fails", &[var(name, value)]);
+        let expected = format!("spool: {name}={value:?} is not valid: expected ");
+        assert!(
+            child.output.status.success(),
+            "{name}={value:?}: the child failed:\n{}",
+            child.describe()
+        );
+        for line in ["build", "run", "spawn"] {
+            let found = child
+                .stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("{line}: ")))
+                .unwrap_or_else(|| panic!("{name}={value:?}: no {line} line:\n{}", child.describe()));
+            assert!(
+                found.contains(&expected) && found.contains(accepted),
+                "{name}={value:?}: the {line} error should contain {expected:?} and {accepted:?}, \
+                 got {found:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn child_start_fails() {
+    if !is_child("child_start_fails") {
+        return;
+    }
+    std::panic::set_hook(Box::new(|_| {}));
+    // `Builder::build` and `Runtime::new` return the error.
+    let err = spool::Runtime::builder()
+        .build()
+        .expect_err("Builder::build started with a bad variable");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    println!("build: {err}");
+    let err = spool::Runtime::new().expect_err("Runtime::new started with a bad variable");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    // The global runtime starts implicitly, where there is no `Result`: it
+    // panics with the same error, every time it is asked to start.
+    let payload = catch_unwind(|| spool::run(|| 1)).expect_err("spool::run worked");
+    println!("run: {}", payload_text(&*payload));
+    for _ in 0..2 {
+        let payload = catch_unwind(|| thread::spawn(|| 1)).expect_err("thread::spawn worked");
+        println!("spawn: {}", payload_text(&*payload));
+    }
+    let err = thread::Builder::new()
+        .spawn(|| 1)
+        .expect_err("Builder::spawn worked");
+    assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+}
+
+#[test]
+fn a_value_that_is_not_utf8_is_an_error_naming_the_variable() {
+    let value = OsStr::from_bytes(b"4\xff");
+    let child = run("child_start_fails", &[("SPOOL_WORKERS", value)]);
+    assert!(child.output.status.success(), "{}", child.describe());
+    assert!(
+        child
+            .stdout
+            .contains("build: spool: SPOOL_WORKERS=\"4\\xFF\" is not valid: expected "),
+        "{}",
+        child.describe()
+    );
+}
+
+#[test]
+fn several_bad_values_are_all_named() {
+    let child = run(
+        "child_start_fails",
+        &[var("SPOOL_WORKERS", "x"), var("SPOOL_BLOCKING_MS", "y")],
+    );
+    assert!(child.output.status.success(), "{}", child.describe());
+    let build = child
+        .stdout
+        .lines()
+        .skip_while(|l| !l.starts_with("build: "))
+        .take_while(|l| !l.starts_with("run: "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(
+        build.contains("SPOOL_WORKERS=\"x\"") && build.contains("SPOOL_BLOCKING_MS=\"y\""),
+        "{}",
+        child.describe()
+    );
+}
+
+#[test]
+fn good_values_start() {
+    let child = run(
+        "child_starts",
+        &[
+            var("SPOOL_WORKERS", " 2 "),
+            var("SPOOL_STACK_SIZE", "512K"),
+            var("RUST_MIN_STACK", "1048576"),
+            var("SPOOL_STACK_GUARD", "mprotect"),
+            var("SPOOL_BLOCKING_MS", "0"),
+            var("SPOOL_DEADLOCK", "off"),
+            var("SPOOL_DUMP_SIGNAL", "usr2"),
+            var("SPOOL_MONITOR_ALLOW_REMOTE", "no"),
+            var("SPOOL_UNBLOCK_THREADS", "8"),
+        ],
+    );
+    assert!(child.output.status.success(), "{}", child.describe());
+    assert!(child.stderr.is_empty(), "{}", child.describe());
+}
+
+#[test]
+fn child_starts() {
+    if !is_child("child_starts") {
+        return;
+    }
+    let rt = spool::Runtime::new().unwrap();
+    assert_eq!(rt.workers(), 2);
+    assert_eq!(rt.run(|| spool::unblock(|| 5)), 5);
+    assert_eq!(spool::run(|| 6), 6);
+}
+
+// ---- likely typos -----------------------------------------------------------
+
+#[test]
+fn a_likely_typo_is_mentioned_once() {
+    let child = run("child_two_runtimes", &[var("SPOOL_WORKER", "2")]);
+    assert!(child.output.status.success(), "{}", child.describe());
+    let mentions: Vec<_> = child
+        .stderr
+        .lines()
+        .filter(|l| l.contains("SPOOL_WORKER"))
+        .collect();
+    assert_eq!(mentions.len(), 1, "{}", child.describe());
+    assert!(
+        mentions[0].contains("SPOOL_WORKERS"),
+        "the mention does not suggest the right name: {}",
+        child.describe()
+    );
+}
+
+#[test]
+fn an_unrelated_spool_variable_is_not_mentioned() {
+    // The application may use the prefix for its own settings (this suite
+    // does: the child marker is one).
+    let child = run("child_two_runtimes", &[var("SPOOL_APP_MODE", "fast")]);
+    assert!(child.output.status.success(), "{}", child.describe());
+    assert!(child.stderr.is_empty(), "{}", child.describe());
+}
+
+#[test]
+fn child_two_runtimes() {
+    if !is_child("child_two_runtimes") {
+        return;
+    }
+    for _ in 0..2 {
+        let rt = spool::Runtime::builder().workers(1).build().unwrap();
+        assert_eq!(rt.run(|| 1), 1);
+    }
+    assert_eq!(spool::run(|| 2), 2);
+}
+
+// ---- the default stack size ---------------------------------------------------
+
+/// Recursion that needs a few hundred KiB of stack: more than the 256 KiB
+/// default, less than 4 MiB (about 1 KiB a frame, twice that unoptimised).
+#[inline(never)]
+fn dig(depth: u64) -> u64 {
+    let frame = black_box([depth; 128]);
+    if depth == 0 {
+        return frame[3];
+    }
+    dig(frame[1] - 1).wrapping_add(frame[5])
+}
+
+const DEPTH: u64 = 700;
+
+#[test]
+fn child_deep_recursion() {
+    if !is_child("child_deep_recursion") {
+        return;
+    }
+    let sum = thread::spawn(|| dig(DEPTH)).join().unwrap();
+    assert_eq!(sum, black_box(dig(DEPTH)));
+    println!("recursed");
+}
+
+#[track_caller]
+fn assert_recursed(child: &Child) {
+    assert!(
+        child.output.status.success() && child.stdout.contains("recursed"),
+        "{}",
+        child.describe()
+    );
+}
+
+#[track_caller]
+fn assert_overflowed(child: &Child, kib: usize) {
+    assert_eq!(child.signal(), Some(libc::SIGABRT), "{}", child.describe());
+    let line = format!("thread '<unnamed>' has overflowed its stack ({kib} KiB)");
+    assert!(child.stderr.contains(&line), "{}", child.describe());
+}
+
+#[test]
+fn deep_recursion_overflows_the_default_stack_and_the_message_names_the_fix() {
+    let child = run("child_deep_recursion", &[]);
+    assert_overflowed(&child, 256);
+    for fix in [
+        "spool::thread::Builder::stack_size",
+        "SPOOL_STACK_SIZE",
+        "RUST_MIN_STACK",
+    ] {
+        assert!(
+            child.stderr.contains(fix),
+            "the overflow message does not name {fix}:\n{}",
+            child.describe()
+        );
+    }
+}
+
+#[test]
+fn rust_min_stack_sets_the_default_stack() {
+    assert_recursed(&run(
+        "child_deep_recursion",
+        &[var("RUST_MIN_STACK", "4194304")],
+    ));
+}
+
+#[test]
+fn spool_stack_size_sets_the_default_stack() {
+    assert_recursed(&run("child_deep_recursion", &[var("SPOOL_STACK_SIZE", "4M")]));
+    assert_recursed(&run(
+        "child_deep_recursion",
+        &[var("SPOOL_STACK_SIZE", "4194304")],
+    ));
+}
+
+#[test]
+fn spool_stack_size_wins_over_rust_min_stack() {
+    let child = run(
+        "child_deep_recursion",
+        &[
+            var("SPOOL_STACK_SIZE", "256K"),
+            var("RUST_MIN_STACK", "4194304"),
+        ],
+    );
+    assert_overflowed(&child, 256);
+}
+
+#[test]
+fn builder_stack_size_wins_over_the_variables() {
+    let child = run(
+        "child_builder_stack",
+        &[
+            var("SPOOL_STACK_SIZE", "4M"),
+            var("RUST_MIN_STACK", "4194304"),
+        ],
+    );
+    assert_overflowed(&child, 128);
+}
+
+#[test]
+fn child_builder_stack() {
+    if !is_child("child_builder_stack") {
+        return;
+    }
+    let h = thread::Builder::new()
+        .stack_size(128 * 1024)
+        .spawn(|| dig(DEPTH))
+        .unwrap();
+    let _ = h.join();
+    unreachable!("the overflowing thread returned");
+}
