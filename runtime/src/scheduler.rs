@@ -595,7 +595,9 @@ pub struct RuntimeConfig {
     /// Number of worker OS threads; `None` for `SPOOL_WORKERS` or, if that
     /// is unset, the available parallelism.
     pub workers: Option<usize>,
-    /// Default stack size of green threads in bytes; `None` for 256 KiB.
+    /// Default stack size of green threads in bytes; `None` for
+    /// `SPOOL_STACK_SIZE`, or else `RUST_MIN_STACK`, or else
+    /// [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE).
     pub stack_size: Option<usize>,
     /// What to do on a global deadlock; `None` for `SPOOL_DEADLOCK` or,
     /// if that is unset, a report (see `deadlock.rs`).
@@ -608,27 +610,17 @@ pub struct RuntimeConfig {
     pub blocking_threshold: Option<Duration>,
 }
 
-/// Reads `SPOOL_WORKERS`, if set.
-fn workers_from_env() -> io::Result<Option<usize>> {
-    let Some(value) = std::env::var_os("SPOOL_WORKERS") else {
-        return Ok(None);
-    };
-    let text = value.to_string_lossy();
-    match text.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Some(n)),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "spool: SPOOL_WORKERS must be a whole number from 1 to {MAX_WORKERS}, got {text:?}; \
-                 unset it to use one worker per core"
-            ),
-        )),
-    }
-}
-
 impl Runtime {
     /// Starts a runtime.
+    ///
+    /// Every setting `config` leaves unset is read from its environment
+    /// variable (see [`config`](crate::config)); a bad value of any of
+    /// them, or of a process-wide one (`SPOOL_STACK_GUARD`,
+    /// `SPOOL_UNBLOCK_THREADS`), fails the start with `InvalidInput`,
+    /// naming every bad variable.
     pub fn new(config: RuntimeConfig) -> io::Result<Runtime> {
+        crate::config::mention_likely_typos();
+        let mut errors = crate::config::Errors::default();
         let workers = match config.workers {
             Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
             Some(n) => {
@@ -637,18 +629,32 @@ impl Runtime {
                     format!("spool: a runtime needs from 1 to {MAX_WORKERS} workers, got {n}"),
                 ))
             }
-            None => match workers_from_env()? {
-                Some(n) => n,
-                None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-            },
+            None => errors
+                .take(crate::config::workers())
+                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get)),
         };
-        let stack_size =
-            stack::normalize_stack_size(config.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
+        let stack_size = match config.stack_size {
+            Some(bytes) => bytes,
+            None => errors
+                .take(crate::config::stack_size())
+                .unwrap_or(stack::DEFAULT_STACK_SIZE),
+        };
         let deadlock = match config.deadlock {
             Some(mode) => mode,
-            None => crate::deadlock::DeadlockMode::from_env()?.unwrap_or_default(),
+            None => errors.take(crate::config::deadlock()).unwrap_or_default(),
         };
-        let blocking_threshold = crate::watchdog::threshold(config.blocking_threshold)?;
+        let blocking_threshold = match config.blocking_threshold {
+            Some(threshold) => threshold,
+            None => errors
+                .take(crate::config::blocking_threshold())
+                .unwrap_or(crate::DEFAULT_BLOCKING_THRESHOLD),
+        };
+        // Process-wide settings no builder replaces: checked at every start,
+        // used where they are needed.
+        errors.take(crate::config::stack_guard());
+        errors.take(crate::config::unblock_threads());
+        errors.finish()?;
+        let stack_size = stack::normalize_stack_size(stack_size)?;
         sys::install_overflow_handler();
         crate::panic::install_hook();
 
