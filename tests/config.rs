@@ -84,6 +84,18 @@ fn payload_text(payload: &(dyn std::any::Any + Send)) -> String {
 
 // ---- bad values -------------------------------------------------------------
 
+/// Prints what a child saw under `label`, between markers (the test
+/// harness writes on the same line).
+fn report(label: &str, text: &dyn std::fmt::Display) {
+    println!("<{label}>{text}</{label}>");
+}
+
+/// The first text a child reported under `label`.
+fn reported<'a>(stdout: &'a str, label: &str) -> Option<&'a str> {
+    let (_, rest) = stdout.split_once(&format!("<{label}>"))?;
+    Some(rest.split_once(&format!("</{label}>"))?.0)
+}
+
 /// A bad value of each variable, and a piece of what the error must say is
 /// accepted.
 const BAD_VALUES: &[(&str, &str, &str)] = &[
@@ -118,10 +130,7 @@ fn a_bad_value_of_any_variable_fails_the_start_naming_it() {
             child.describe()
         );
         for line in ["build", "run", "spawn"] {
-            let found = child
-                .stdout
-                .lines()
-                .find_map(|l| l.strip_prefix(&format!("{line}: ")))
+            let found = reported(&child.stdout, line)
                 .unwrap_or_else(|| panic!("{name}={value:?}: no {line} line:\n{}", child.describe()));
             assert!(
                 found.contains(&expected) && found.contains(accepted),
@@ -143,16 +152,16 @@ fn child_start_fails() {
         .build()
         .expect_err("Builder::build started with a bad variable");
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
-    println!("build: {err}");
+    report("build", &err);
     let err = spool::Runtime::new().expect_err("Runtime::new started with a bad variable");
     assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     // The global runtime starts implicitly, where there is no `Result`: it
     // panics with the same error, every time it is asked to start.
     let payload = catch_unwind(|| spool::run(|| 1)).expect_err("spool::run worked");
-    println!("run: {}", payload_text(&*payload));
+    report("run", &payload_text(&*payload));
     for _ in 0..2 {
         let payload = catch_unwind(|| thread::spawn(|| 1)).expect_err("thread::spawn worked");
-        println!("spawn: {}", payload_text(&*payload));
+        report("spawn", &payload_text(&*payload));
     }
     let err = thread::Builder::new()
         .spawn(|| 1)
@@ -165,10 +174,9 @@ fn a_value_that_is_not_utf8_is_an_error_naming_the_variable() {
     let value = OsStr::from_bytes(b"4\xff");
     let child = run("child_start_fails", &[("SPOOL_WORKERS", value)]);
     assert!(child.output.status.success(), "{}", child.describe());
+    let build = reported(&child.stdout, "build").unwrap_or_default();
     assert!(
-        child
-            .stdout
-            .contains("build: spool: SPOOL_WORKERS=\"4\\xFF\" is not valid: expected "),
+        build.starts_with("spool: SPOOL_WORKERS=\"4\\xFF\" is not valid: expected "),
         "{}",
         child.describe()
     );
@@ -181,13 +189,7 @@ fn several_bad_values_are_all_named() {
         &[var("SPOOL_WORKERS", "x"), var("SPOOL_BLOCKING_MS", "y")],
     );
     assert!(child.output.status.success(), "{}", child.describe());
-    let build = child
-        .stdout
-        .lines()
-        .skip_while(|l| !l.starts_with("build: "))
-        .take_while(|l| !l.starts_with("run: "))
-        .collect::<Vec<_>>()
-        .join("\n");
+    let build = reported(&child.stdout, "build").unwrap_or_default();
     assert!(
         build.contains("SPOOL_WORKERS=\"x\"") && build.contains("SPOOL_BLOCKING_MS=\"y\""),
         "{}",
@@ -376,4 +378,135 @@ fn child_builder_stack() {
         .unwrap();
     let _ = h.join();
     unreachable!("the overflowing thread returned");
+}
+
+#[test]
+fn the_variables_set_the_reported_default_stack() {
+    let cases: &[(&[(&str, &str)], usize)] = &[
+        (&[], 256 * 1024),
+        (&[("RUST_MIN_STACK", "2097152")], 2 << 20),
+        (&[("SPOOL_STACK_SIZE", "3M")], 3 << 20),
+        (&[("SPOOL_STACK_SIZE", "640k")], 640 << 10),
+        (&[("SPOOL_STACK_SIZE", "1024M")], 1 << 30),
+        (&[("SPOOL_STACK_SIZE", "512K"), ("RUST_MIN_STACK", "2097152")], 512 << 10),
+        // Small sizes are raised to 16 KiB, as `Builder::stack_size` does.
+        (&[("RUST_MIN_STACK", "0")], 16 << 10),
+    ];
+    for &(vars, expected) in cases {
+        let vars: Vec<_> = vars.iter().map(|&(k, v)| var(k, v)).collect();
+        let child = run("child_report_stack_size", &vars);
+        let got = reported(&child.stdout, "default").unwrap_or_default();
+        assert_eq!(
+            got,
+            expected.to_string(),
+            "{vars:?}:\n{}",
+            child.describe()
+        );
+        // The runtime builder overrides every variable.
+        let built = reported(&child.stdout, "built").unwrap_or_default();
+        assert_eq!(built, (64 << 10).to_string(), "{vars:?}:\n{}", child.describe());
+    }
+}
+
+#[test]
+fn a_stack_size_is_rounded_up_to_whole_pages() {
+    let child = run(
+        "child_report_stack_size",
+        &[var("SPOOL_STACK_SIZE", "300001")],
+    );
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    let expected = 300_001usize.div_ceil(page) * page;
+    let got = reported(&child.stdout, "default").unwrap_or_default();
+    assert_eq!(got, expected.to_string(), "{}", child.describe());
+}
+
+#[test]
+fn child_report_stack_size() {
+    if !is_child("child_report_stack_size") {
+        return;
+    }
+    let rt = spool::Runtime::builder().workers(1).build().unwrap();
+    report("default", &rt.stack_size());
+    // A green thread really gets it: one that starts runs on it.
+    assert_eq!(rt.run(|| thread::spawn(|| 7).join().unwrap()), 7);
+    let rt = spool::Runtime::builder()
+        .workers(1)
+        .stack_size(64 * 1024)
+        .build()
+        .unwrap();
+    report("built", &rt.stack_size());
+}
+
+// ---- the tables in the docs -------------------------------------------------
+
+/// The variable names in the first column of the table that follows
+/// `heading` in `text` (lines with `prefix` stripped), and the table's rows.
+fn table(text: &str, prefix: &str, heading: &str) -> (Vec<String>, Vec<String>) {
+    let mut lines = text
+        .lines()
+        .map(|l| l.strip_prefix(prefix).unwrap_or(l).trim_end())
+        .skip_while(|l| *l != heading)
+        .skip_while(|l| !l.starts_with('|'));
+    let rows: Vec<String> = lines
+        .by_ref()
+        .take_while(|l| l.starts_with('|'))
+        .map(str::to_owned)
+        .collect();
+    let names = rows
+        .iter()
+        .skip(2)
+        .filter_map(|row| row.split('`').nth(1).map(str::to_owned))
+        .collect();
+    (names, rows)
+}
+
+#[test]
+fn the_readme_and_the_crate_docs_list_every_variable_alike() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let readme = std::fs::read_to_string(format!("{root}/README.md")).unwrap();
+    let lib = std::fs::read_to_string(format!("{root}/api/src/lib.rs")).unwrap();
+    let (readme_names, readme_rows) = table(&readme, "", "## Configuration");
+    let (lib_names, lib_rows) = table(&lib, "//! ", "## Configuration");
+    assert_eq!(readme_rows, lib_rows, "the two tables differ");
+    let mut expected: Vec<_> = spool_runtime::config::ALL
+        .iter()
+        .map(|var| var.name.to_owned())
+        .collect();
+    let mut listed = readme_names.clone();
+    expected.sort();
+    listed.sort();
+    assert_eq!(listed, expected, "the README's table and config::ALL differ");
+    assert_eq!(lib_names, readme_names);
+}
+
+#[test]
+fn child_huge_experiment() {
+    if !is_child("child_huge_experiment") {
+        return;
+    }
+    let rt = spool::Runtime::new().unwrap();
+    println!("stack_size {}", rt.stack_size());
+    let start = std::time::Instant::now();
+    let n = rt.run(|| {
+        let mut handles = Vec::new();
+        loop {
+            match thread::Builder::new().spawn(|| thread::park()) {
+                Ok(h) => handles.push(h),
+                Err(e) => {
+                    println!("after {}: {e} (kind {:?})", handles.len(), e.kind());
+                    break;
+                }
+            }
+        }
+        let n = handles.len();
+        for h in &handles {
+            h.thread().unpark();
+        }
+        for h in handles {
+            let _ = h.join();
+        }
+        n
+    });
+    println!("spawned {n} in {:?}", start.elapsed());
 }
