@@ -105,18 +105,34 @@ const BAD_VALUES: &[(&str, &str, &str)] = &[
     ("SPOOL_STACK_SIZE", "big", "a number of bytes"),
     ("SPOOL_STACK_SIZE", "2G", "a number of bytes"),
     ("SPOOL_STACK_SIZE", "-1", "a number of bytes"),
-    ("SPOOL_STACK_SIZE", "99999999999999999999999", "at most 1 GiB"),
+    (
+        "SPOOL_STACK_SIZE",
+        "99999999999999999999999",
+        "at most 1 GiB",
+    ),
     ("SPOOL_STACK_SIZE", "1025M", "at most 1 GiB"),
     ("RUST_MIN_STACK", "lots", "a number of bytes"),
     ("RUST_MIN_STACK", "4294967296", "at most 1 GiB"),
     ("SPOOL_STACK_GUARD", "pages", "madvise, mprotect or auto"),
     ("SPOOL_BLOCKING_MS", "1.5", "a whole number of milliseconds"),
     ("SPOOL_DEADLOCK", "sometimes", "report, fatal or off"),
-    ("SPOOL_DUMP_SIGNAL", "SIGKILL", "SIGQUIT, SIGUSR1 or SIGUSR2"),
+    (
+        "SPOOL_DUMP_SIGNAL",
+        "SIGKILL",
+        "SIGQUIT, SIGUSR1 or SIGUSR2",
+    ),
     ("SPOOL_MONITOR", "spool.sock", "an IP address and port"),
     ("SPOOL_MONITOR_ALLOW_REMOTE", "perhaps", "1, true or yes"),
-    ("SPOOL_UNBLOCK_THREADS", "0", "a whole number from 1 to 65536"),
-    ("SPOOL_UNBLOCK_THREADS", "many", "a whole number from 1 to 65536"),
+    (
+        "SPOOL_UNBLOCK_THREADS",
+        "0",
+        "a whole number from 1 to 65536",
+    ),
+    (
+        "SPOOL_UNBLOCK_THREADS",
+        "many",
+        "a whole number from 1 to 65536",
+    ),
 ];
 
 #[test]
@@ -130,8 +146,9 @@ fn a_bad_value_of_any_variable_fails_the_start_naming_it() {
             child.describe()
         );
         for line in ["build", "run", "spawn"] {
-            let found = reported(&child.stdout, line)
-                .unwrap_or_else(|| panic!("{name}={value:?}: no {line} line:\n{}", child.describe()));
+            let found = reported(&child.stdout, line).unwrap_or_else(|| {
+                panic!("{name}={value:?}: no {line} line:\n{}", child.describe())
+            });
             assert!(
                 found.contains(&expected) && found.contains(accepted),
                 "{name}={value:?}: the {line} error should contain {expected:?} and {accepted:?}, \
@@ -336,7 +353,10 @@ fn rust_min_stack_sets_the_default_stack() {
 
 #[test]
 fn spool_stack_size_sets_the_default_stack() {
-    assert_recursed(&run("child_deep_recursion", &[var("SPOOL_STACK_SIZE", "4M")]));
+    assert_recursed(&run(
+        "child_deep_recursion",
+        &[var("SPOOL_STACK_SIZE", "4M")],
+    ));
     assert_recursed(&run(
         "child_deep_recursion",
         &[var("SPOOL_STACK_SIZE", "4194304")],
@@ -388,7 +408,10 @@ fn the_variables_set_the_reported_default_stack() {
         (&[("SPOOL_STACK_SIZE", "3M")], 3 << 20),
         (&[("SPOOL_STACK_SIZE", "640k")], 640 << 10),
         (&[("SPOOL_STACK_SIZE", "1024M")], 1 << 30),
-        (&[("SPOOL_STACK_SIZE", "512K"), ("RUST_MIN_STACK", "2097152")], 512 << 10),
+        (
+            &[("SPOOL_STACK_SIZE", "512K"), ("RUST_MIN_STACK", "2097152")],
+            512 << 10,
+        ),
         // Small sizes are raised to 16 KiB, as `Builder::stack_size` does.
         (&[("RUST_MIN_STACK", "0")], 16 << 10),
     ];
@@ -396,15 +419,15 @@ fn the_variables_set_the_reported_default_stack() {
         let vars: Vec<_> = vars.iter().map(|&(k, v)| var(k, v)).collect();
         let child = run("child_report_stack_size", &vars);
         let got = reported(&child.stdout, "default").unwrap_or_default();
+        assert_eq!(got, expected.to_string(), "{vars:?}:\n{}", child.describe());
+        // The runtime builder overrides every variable.
+        let built = reported(&child.stdout, "built").unwrap_or_default();
         assert_eq!(
-            got,
-            expected.to_string(),
+            built,
+            (64 << 10).to_string(),
             "{vars:?}:\n{}",
             child.describe()
         );
-        // The runtime builder overrides every variable.
-        let built = reported(&child.stdout, "built").unwrap_or_default();
-        assert_eq!(built, (64 << 10).to_string(), "{vars:?}:\n{}", child.describe());
     }
 }
 
@@ -476,37 +499,60 @@ fn the_readme_and_the_crate_docs_list_every_variable_alike() {
     let mut listed = readme_names.clone();
     expected.sort();
     listed.sort();
-    assert_eq!(listed, expected, "the README's table and config::ALL differ");
+    assert_eq!(
+        listed, expected,
+        "the README's table and config::ALL differ"
+    );
     assert_eq!(lib_names, readme_names);
 }
 
+// ---- huge stacks ------------------------------------------------------------
+
 #[test]
-fn child_huge_experiment() {
-    if !is_child("child_huge_experiment") {
+fn a_huge_default_stack_runs_out_with_an_error_not_an_abort() {
+    let child = run("child_huge_stacks", &[var("SPOOL_STACK_SIZE", "1024M")]);
+    assert!(child.output.status.success(), "{}", child.describe());
+    let error = reported(&child.stdout, "error").unwrap_or_default();
+    assert!(
+        error.contains("address space or memory is exhausted")
+            && error.contains("1048576 KiB")
+            && error.contains("ulimit -v"),
+        "{}",
+        child.describe()
+    );
+}
+
+#[test]
+fn child_huge_stacks() {
+    if !is_child("child_huge_stacks") {
         return;
     }
-    let rt = spool::Runtime::new().unwrap();
-    println!("stack_size {}", rt.stack_size());
-    let start = std::time::Instant::now();
-    let n = rt.run(|| {
-        let mut handles = Vec::new();
-        loop {
-            match thread::Builder::new().spawn(|| thread::park()) {
-                Ok(h) => handles.push(h),
-                Err(e) => {
-                    println!("after {}: {e} (kind {:?})", handles.len(), e.kind());
-                    break;
-                }
+    // 8 GiB of address space: room for the program and a few 1 GiB stacks.
+    let limit = libc::rlimit {
+        rlim_cur: 8 << 30,
+        rlim_max: libc::RLIM_INFINITY,
+    };
+    // SAFETY: setrlimit reads the struct we pass; it only lowers our own
+    // soft limit.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0);
+    let rt = spool::Runtime::builder().workers(1).build().unwrap();
+    assert_eq!(rt.stack_size(), 1 << 30);
+    rt.run(|| {
+        let mut parked = Vec::new();
+        let error = loop {
+            match thread::Builder::new().spawn(thread::park) {
+                Ok(handle) => parked.push(handle),
+                Err(error) => break error,
             }
+            assert!(parked.len() < 16, "16 stacks of 1 GiB fit in 8 GiB");
+        };
+        assert_eq!(error.kind(), ErrorKind::OutOfMemory, "{error}");
+        report("error", &error);
+        for handle in &parked {
+            handle.thread().unpark();
         }
-        let n = handles.len();
-        for h in &handles {
-            h.thread().unpark();
+        for handle in parked {
+            handle.join().unwrap();
         }
-        for h in handles {
-            let _ = h.join();
-        }
-        n
     });
-    println!("spawned {n} in {:?}", start.elapsed());
 }

@@ -486,9 +486,9 @@ fn a_malformed_dump_signal_fails_the_global_runtime_naming_the_variable() {
     let child = run_child("child_global_spawn", &[("SPOOL_DUMP_SIGNAL", "SIGKILL")]);
     assert!(!child.status.success(), "{child:?}");
     assert!(
-        child
-            .stderr
-            .contains("SPOOL_DUMP_SIGNAL=\"SIGKILL\" is not valid: expected SIGQUIT, SIGUSR1 or SIGUSR2"),
+        child.stderr.contains(
+            "SPOOL_DUMP_SIGNAL=\"SIGKILL\" is not valid: expected SIGQUIT, SIGUSR1 or SIGUSR2"
+        ),
         "{}",
         child.stderr
     );
@@ -522,13 +522,17 @@ fn a_malformed_monitor_address_fails_the_build_naming_the_variable() {
     }
     let child = run_child("child_build", &[("SPOOL_DUMP_SIGNAL", "HUP")]);
     assert!(
-        child.stdout.contains("SPOOL_DUMP_SIGNAL=\"HUP\" is not valid"),
+        child
+            .stdout
+            .contains("SPOOL_DUMP_SIGNAL=\"HUP\" is not valid"),
         "{}",
         child.stdout
     );
     let child = run_child("child_build", &[("SPOOL_MONITOR_ALLOW_REMOTE", "perhaps")]);
     assert!(
-        child.stdout.contains("SPOOL_MONITOR_ALLOW_REMOTE=\"perhaps\" is not valid"),
+        child
+            .stdout
+            .contains("SPOOL_MONITOR_ALLOW_REMOTE=\"perhaps\" is not valid"),
         "{}",
         child.stdout
     );

@@ -451,9 +451,7 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// The process-wide pool behind [`unblock`].
 fn pool() -> &'static Pool {
-    static POOL: LazyLock<Pool> = LazyLock::new(|| {
-        Pool::new(max_threads(), IDLE_TIMEOUT)
-    });
+    static POOL: LazyLock<Pool> = LazyLock::new(|| Pool::new(max_threads(), IDLE_TIMEOUT));
     &POOL
 }
 

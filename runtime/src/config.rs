@@ -80,7 +80,8 @@ pub struct Var {
 /// `Builder::workers` (the global one among them).
 pub const WORKERS: Var = Var {
     name: "SPOOL_WORKERS",
-    sets: "worker OS threads of a runtime whose builder does not set them, the global one among them",
+    sets:
+        "worker OS threads of a runtime whose builder does not set them, the global one among them",
     accepted: "a whole number from 1 to 1024",
     default: "one worker per core",
 };
@@ -107,7 +108,8 @@ pub const STACK_GUARD: Var = Var {
     name: "SPOOL_STACK_GUARD",
     sets: "how the guard pages below green-thread stacks are made",
     accepted: "madvise, mprotect or auto",
-    default: "auto: madvise(MADV_GUARD_INSTALL) where the kernel has it (Linux 6.13 on), else mprotect",
+    default:
+        "auto: madvise(MADV_GUARD_INSTALL) where the kernel has it (Linux 6.13 on), else mprotect",
 };
 
 /// `SPOOL_BLOCKING_MS`: the blocking watchdog's threshold.
@@ -131,7 +133,8 @@ pub const DEADLOCK: Var = Var {
 pub const DUMP_SIGNAL: Var = Var {
     name: "SPOOL_DUMP_SIGNAL",
     sets: "a signal that prints a dump of every green thread to stderr",
-    accepted: "SIGQUIT, SIGUSR1 or SIGUSR2 (the name with or without SIG, in any case, or its number)",
+    accepted:
+        "SIGQUIT, SIGUSR1 or SIGUSR2 (the name with or without SIG, in any case, or its number)",
     default: "no dump signal",
 };
 
@@ -429,7 +432,11 @@ mod tests {
     use super::*;
     use std::os::unix::ffi::OsStrExt;
 
-    fn parse<T>(var: &Var, text: &str, parse: impl FnOnce(&str) -> Option<T>) -> io::Result<Option<T>> {
+    fn parse<T>(
+        var: &Var,
+        text: &str,
+        parse: impl FnOnce(&str) -> Option<T>,
+    ) -> io::Result<Option<T>> {
         var.parse(Some(OsStr::new(text)), parse)
     }
 
@@ -451,7 +458,11 @@ mod tests {
         let err = WORKERS
             .parse(Some(OsStr::from_bytes(b"\xff2")), parse_workers)
             .unwrap_err();
-        assert!(err.to_string().starts_with("spool: SPOOL_WORKERS=\"\\xFF2\" is not valid"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("spool: SPOOL_WORKERS=\"\\xFF2\" is not valid"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -459,7 +470,17 @@ mod tests {
         for good in ["1", "1024", "08"] {
             assert!(parse_workers(good).is_some(), "{good}");
         }
-        for bad in ["", "0", "1025", "-1", "+2", "2.0", "1 2", "1_000", "99999999999999999999999"] {
+        for bad in [
+            "",
+            "0",
+            "1025",
+            "-1",
+            "+2",
+            "2.0",
+            "1 2",
+            "1_000",
+            "99999999999999999999999",
+        ] {
             assert_eq!(parse_workers(bad), None, "{bad}");
         }
     }
@@ -473,13 +494,28 @@ mod tests {
         assert_eq!(parse_size("8M", true), Some(8 << 20));
         assert_eq!(parse_size("1024M", true), Some(1 << 30));
         assert_eq!(parse_size("1073741824", false), Some(1 << 30));
-        for bad in ["", "K", "1025M", "1073741825", "2G", "1.5M", "-1", "8 M", "8MiB", "0x100"] {
+        for bad in [
+            "",
+            "K",
+            "1025M",
+            "1073741825",
+            "2G",
+            "1.5M",
+            "-1",
+            "8 M",
+            "8MiB",
+            "0x100",
+        ] {
             assert_eq!(parse_size(bad, true), None, "{bad}");
         }
         // RUST_MIN_STACK takes what std takes: bytes, no suffix.
         assert_eq!(parse_size("512K", false), None);
         assert_eq!(parse_size("99999999999999999999999", false), None);
-        assert_eq!(parse_size("17179869184K", true), None, "overflows nothing, still too big");
+        assert_eq!(
+            parse_size("17179869184K", true),
+            None,
+            "overflows nothing, still too big"
+        );
     }
 
     #[test]
@@ -503,7 +539,11 @@ mod tests {
         let parsed = parse(&BLOCKING_MS, " 250\t", parse_millis).unwrap();
         assert_eq!(parsed, Some(Duration::from_millis(250)));
         let err = parse(&BLOCKING_MS, "", parse_millis).unwrap_err();
-        assert!(err.to_string().contains("SPOOL_BLOCKING_MS=\"\" is not valid"), "{err}");
+        assert!(
+            err.to_string()
+                .contains("SPOOL_BLOCKING_MS=\"\" is not valid"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -516,7 +556,10 @@ mod tests {
         assert_eq!(err.kind(), io::ErrorKind::InvalidInput);
         let lines: Vec<_> = err.to_string().lines().map(str::to_owned).collect();
         assert_eq!(lines.len(), 2, "{err}");
-        assert!(lines[0].contains("SPOOL_WORKERS=\"a\"") && lines[1].contains("SPOOL_BLOCKING_MS=\"b\""));
+        assert!(
+            lines[0].contains("SPOOL_WORKERS=\"a\"")
+                && lines[1].contains("SPOOL_BLOCKING_MS=\"b\"")
+        );
         assert!(Errors::default().finish().is_ok());
     }
 

@@ -629,9 +629,9 @@ impl Runtime {
                     format!("spool: a runtime needs from 1 to {MAX_WORKERS} workers, got {n}"),
                 ))
             }
-            None => errors
-                .take(crate::config::workers())
-                .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, NonZeroUsize::get)),
+            None => errors.take(crate::config::workers()).unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+            }),
         };
         let stack_size = match config.stack_size {
             Some(bytes) => bytes,

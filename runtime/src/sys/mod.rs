@@ -88,12 +88,12 @@ use std::sync::OnceLock;
 use crate::config::GuardSetting;
 
 pub(crate) use os::max_map_count;
-#[cfg(test)]
-pub(crate) use unix::{is_readable, OVERFLOW_HELP};
 pub(crate) use unix::{
     address_space_limit, ensure_altstack, install_guard, install_overflow_handler, page_size,
     release_pages, reserve, set_running, RunningStack,
 };
+#[cfg(test)]
+pub(crate) use unix::{is_readable, OVERFLOW_HELP};
 
 /// The environment variable that overrides the guard-page probe.
 pub(crate) const GUARD_ENV: &str = crate::config::STACK_GUARD.name;
