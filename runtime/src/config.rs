@@ -193,11 +193,16 @@ impl Var {
     /// is not UTF-8.
     ///
     /// ```
+    /// use spool::runtime::DumpSignal;
     /// use spool_runtime::config;
     ///
-    /// // Unset here, so no value.
-    /// let signal = config::DUMP_SIGNAL.read(|text| Some(text.to_owned())).unwrap();
-    /// # let _ = signal;
+    /// // What spool does with `SPOOL_DUMP_SIGNAL`: its own type parses the text.
+    /// match config::DUMP_SIGNAL.read(|text| text.parse::<DumpSignal>().ok()) {
+    ///     Ok(Some(signal)) => println!("a dump on {signal}"),
+    ///     Ok(None) => println!("unset"),
+    ///     // spool: SPOOL_DUMP_SIGNAL="HUP" is not valid: expected SIGQUIT, ...
+    ///     Err(error) => eprintln!("{error}"),
+    /// }
     /// ```
     pub fn read<T>(&self, parse: impl FnOnce(&str) -> Option<T>) -> io::Result<Option<T>> {
         self.parse(std::env::var_os(self.name).as_deref(), parse)
@@ -231,6 +236,13 @@ impl Var {
 }
 
 /// `SPOOL_WORKERS`, if set.
+///
+/// ```
+/// // `Ok(None)` unless SPOOL_WORKERS is set; an error naming it if it is bad.
+/// if let Ok(Some(n)) = spool_runtime::config::workers() {
+///     assert!((1..=spool_runtime::MAX_WORKERS).contains(&n));
+/// }
+/// ```
 pub fn workers() -> io::Result<Option<usize>> {
     WORKERS.read(parse_workers)
 }
@@ -243,6 +255,12 @@ fn parse_workers(text: &str) -> Option<usize> {
 /// The default stack size the environment asks for, in bytes (before
 /// rounding to pages): `SPOOL_STACK_SIZE` if set, else `RUST_MIN_STACK`
 /// if set.
+///
+/// ```
+/// if let Ok(Some(bytes)) = spool_runtime::config::stack_size() {
+///     assert!(bytes <= 1 << 30);
+/// }
+/// ```
 pub fn stack_size() -> io::Result<Option<usize>> {
     match STACK_SIZE.read(|text| parse_size(text, true))? {
         Some(bytes) => Ok(Some(bytes)),
@@ -263,6 +281,11 @@ fn parse_size(text: &str, suffixes: bool) -> Option<usize> {
 }
 
 /// `SPOOL_BLOCKING_MS`, if set.
+///
+/// ```
+/// let threshold = spool_runtime::config::blocking_threshold();
+/// # let _ = threshold;
+/// ```
 pub fn blocking_threshold() -> io::Result<Option<Duration>> {
     BLOCKING_MS.read(parse_millis)
 }
@@ -272,6 +295,11 @@ fn parse_millis(text: &str) -> Option<Duration> {
 }
 
 /// `SPOOL_DEADLOCK`, if set.
+///
+/// ```
+/// let mode = spool_runtime::config::deadlock().ok().flatten().unwrap_or_default();
+/// # let _ = mode;
+/// ```
 pub fn deadlock() -> io::Result<Option<DeadlockMode>> {
     DEADLOCK.read(parse_deadlock)
 }
@@ -312,6 +340,11 @@ fn parse_guard(text: &str) -> Option<GuardSetting> {
 }
 
 /// `SPOOL_MONITOR_ALLOW_REMOTE`, if set.
+///
+/// ```
+/// let allow = spool_runtime::config::allow_remote_monitor().ok().flatten().unwrap_or(false);
+/// # let _ = allow;
+/// ```
 pub fn allow_remote_monitor() -> io::Result<Option<bool>> {
     MONITOR_ALLOW_REMOTE.read(parse_yes_no)
 }
@@ -325,6 +358,12 @@ fn parse_yes_no(text: &str) -> Option<bool> {
 }
 
 /// `SPOOL_UNBLOCK_THREADS`, if set.
+///
+/// ```
+/// if let Ok(Some(limit)) = spool_runtime::config::unblock_threads() {
+///     assert!(limit >= 1);
+/// }
+/// ```
 pub fn unblock_threads() -> io::Result<Option<usize>> {
     UNBLOCK_THREADS.read(parse_unblock_threads)
 }
@@ -374,6 +413,11 @@ impl Errors {
 /// Mentions on stderr, once per process, every `SPOOL_*` variable that is
 /// not one of spool's but looks like a misspelling of one (see "Unknown
 /// names" at the top of this file). Runtime starts call it.
+///
+/// ```
+/// spool_runtime::config::mention_likely_typos(); // once per process
+/// spool_runtime::config::mention_likely_typos(); // does nothing
+/// ```
 pub fn mention_likely_typos() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
