@@ -215,6 +215,26 @@ fn several_bad_values_are_all_named() {
 }
 
 #[test]
+fn bad_console_and_engine_values_are_named_together() {
+    let child = run(
+        "child_start_fails",
+        &[
+            var("SPOOL_MONITOR", "nowhere"),
+            var("SPOOL_DEADLOCK", "never"),
+        ],
+    );
+    assert!(child.output.status.success(), "{}", child.describe());
+    for line in ["build", "run", "spawn"] {
+        let text = reported(&child.stdout, line).unwrap_or_default();
+        assert!(
+            text.contains("SPOOL_MONITOR=\"nowhere\"") && text.contains("SPOOL_DEADLOCK=\"never\""),
+            "{line}: {}",
+            child.describe()
+        );
+    }
+}
+
+#[test]
 fn good_values_start() {
     let child = run(
         "child_starts",

@@ -311,7 +311,8 @@ impl Builder {
     /// [`spool::net`'s errors](crate::net#errors).
     pub fn build(self) -> io::Result<Runtime> {
         crate::debug::install_reporter();
-        let monitor = crate::monitor::start(&self.monitor)?;
+        let monitor = crate::monitor::start(&self.monitor)
+            .map_err(|error| spool_runtime::config::and_engine_errors(error, &self.config))?;
         Ok(Runtime {
             inner: spool_runtime::Runtime::new(self.config)?,
             monitor,
@@ -324,7 +325,8 @@ impl Builder {
     /// spawn).
     pub fn build_global(self) -> io::Result<()> {
         crate::debug::install_reporter();
-        let monitor = crate::monitor::start(&self.monitor)?;
+        let monitor = crate::monitor::start(&self.monitor)
+            .map_err(|error| spool_runtime::config::and_engine_errors(error, &self.config))?;
         spool_runtime::init_global(self.config)?;
         // The global runtime is never dropped: neither is its console.
         monitor.keep();

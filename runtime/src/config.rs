@@ -410,6 +410,30 @@ impl Errors {
     }
 }
 
+/// `error`, a bad setting found before the engine's own were read (the
+/// dump signal's or the console's), followed by the engine's bad settings
+/// for `config`, if any: so one start names every bad variable.
+///
+/// ```
+/// use std::io;
+/// use spool_runtime::{config, RuntimeConfig};
+///
+/// let first = io::Error::new(io::ErrorKind::InvalidInput, "spool: SPOOL_MONITOR=\"x\" is not valid");
+/// let both = config::and_engine_errors(first, &RuntimeConfig { workers: Some(0), ..Default::default() });
+/// assert_eq!(both.to_string().lines().count(), 2);
+/// ```
+pub fn and_engine_errors(error: io::Error, config: &crate::RuntimeConfig) -> io::Error {
+    if error.kind() != io::ErrorKind::InvalidInput {
+        return error;
+    }
+    match config.check() {
+        Err(more) if more.kind() == io::ErrorKind::InvalidInput => {
+            io::Error::new(error.kind(), format!("{error}\n{more}"))
+        }
+        _ => error,
+    }
+}
+
 /// Mentions on stderr, once per process, every `SPOOL_*` variable that is
 /// not one of spool's but looks like a misspelling of one (see "Unknown
 /// names" at the top of this file). Runtime starts call it.

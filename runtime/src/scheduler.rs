@@ -610,18 +610,38 @@ pub struct RuntimeConfig {
     pub blocking_threshold: Option<Duration>,
 }
 
-impl Runtime {
-    /// Starts a runtime.
+/// A runtime's settings once its configuration and the environment are
+/// read.
+struct Settled {
+    workers: usize,
+    /// Normalized (see `stack::normalize_stack_size`).
+    stack_size: usize,
+    deadlock: crate::deadlock::DeadlockMode,
+    blocking_threshold: Duration,
+}
+
+impl RuntimeConfig {
+    /// Checks this configuration, and the environment variables that
+    /// settle what it leaves unset (see [`config`](crate::config)),
+    /// without starting anything: the error [`Runtime::new`] would return
+    /// for them, naming every bad variable.
     ///
-    /// Every setting `config` leaves unset is read from its environment
-    /// variable (see [`config`](crate::config)); a bad value of any of
-    /// them, or of a process-wide one (`SPOOL_STACK_GUARD`,
-    /// `SPOOL_UNBLOCK_THREADS`), fails the start with `InvalidInput`,
-    /// naming every bad variable.
-    pub fn new(config: RuntimeConfig) -> io::Result<Runtime> {
+    /// ```
+    /// use spool_runtime::RuntimeConfig;
+    ///
+    /// let config = RuntimeConfig { workers: Some(0), ..RuntimeConfig::default() };
+    /// assert_eq!(config.check().unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn check(&self) -> io::Result<()> {
+        self.settle().map(drop)
+    }
+
+    /// This configuration, with what it leaves unset read from the
+    /// environment.
+    fn settle(&self) -> io::Result<Settled> {
         crate::config::mention_likely_typos();
         let mut errors = crate::config::Errors::default();
-        let workers = match config.workers {
+        let workers = match self.workers {
             Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
             Some(n) => {
                 return Err(io::Error::new(
@@ -633,17 +653,17 @@ impl Runtime {
                 std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
             }),
         };
-        let stack_size = match config.stack_size {
+        let stack_size = match self.stack_size {
             Some(bytes) => bytes,
             None => errors
                 .take(crate::config::stack_size())
                 .unwrap_or(stack::DEFAULT_STACK_SIZE),
         };
-        let deadlock = match config.deadlock {
+        let deadlock = match self.deadlock {
             Some(mode) => mode,
             None => errors.take(crate::config::deadlock()).unwrap_or_default(),
         };
-        let blocking_threshold = match config.blocking_threshold {
+        let blocking_threshold = match self.blocking_threshold {
             Some(threshold) => threshold,
             None => errors
                 .take(crate::config::blocking_threshold())
@@ -654,7 +674,30 @@ impl Runtime {
         errors.take(crate::config::stack_guard());
         errors.take(crate::config::unblock_threads());
         errors.finish()?;
-        let stack_size = stack::normalize_stack_size(stack_size)?;
+        Ok(Settled {
+            workers,
+            stack_size: stack::normalize_stack_size(stack_size)?,
+            deadlock,
+            blocking_threshold,
+        })
+    }
+}
+
+impl Runtime {
+    /// Starts a runtime.
+    ///
+    /// Every setting `config` leaves unset is read from its environment
+    /// variable (see [`config`](crate::config)); a bad value of any of
+    /// them, or of a process-wide one (`SPOOL_STACK_GUARD`,
+    /// `SPOOL_UNBLOCK_THREADS`), fails the start with `InvalidInput`,
+    /// naming every bad variable.
+    pub fn new(config: RuntimeConfig) -> io::Result<Runtime> {
+        let Settled {
+            workers,
+            stack_size,
+            deadlock,
+            blocking_threshold,
+        } = config.settle()?;
         sys::install_overflow_handler();
         crate::panic::install_hook();
 
@@ -849,8 +892,11 @@ pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
 /// `SPOOL_WORKERS`) on first use.
 pub fn global() -> io::Result<&'static Runtime> {
     let start = || {
-        crate::monitor_hooks::before_global_start()?;
-        Runtime::new(RuntimeConfig::default())
+        let config = RuntimeConfig::default();
+        if let Err(error) = crate::monitor_hooks::before_global_start() {
+            return Err(crate::config::and_engine_errors(error, &config));
+        }
+        Runtime::new(config)
     };
     match GLOBAL.get_or_init(start) {
         Ok(rt) => Ok(rt),
