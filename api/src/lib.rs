@@ -254,7 +254,8 @@
 //! [`thread::Builder::stack_size`] for one thread, then
 //! [`runtime::Builder::stack_size`], then `SPOOL_STACK_SIZE`, then
 //! `RUST_MIN_STACK`, then 256 KiB (std's threads default to 2 MiB, so deep
-//! recursion that worked on std may need one of these).
+//! recursion that worked on std may need one of these); sizes are rounded
+//! up to whole pages and to at least 16 KiB.
 //!
 //! | Variable | What it sets | Accepted values | When unset |
 //! |---|---|---|---|
@@ -285,7 +286,7 @@
 //! (`SPOOL_WORKER`) is mentioned once on stderr.
 //!
 //! ```
-//! // Whatever the environment says, a builder decides for its runtime.
+//! // The builder's options win over SPOOL_WORKERS, SPOOL_STACK_SIZE and RUST_MIN_STACK.
 //! let rt = spool::Runtime::builder().workers(2).stack_size(512 * 1024).build()?;
 //! assert_eq!((rt.workers(), rt.stack_size()), (2, 512 * 1024));
 //! # Ok::<(), std::io::Error>(())
