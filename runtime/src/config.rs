@@ -49,10 +49,12 @@
 
 use std::ffi::OsStr;
 use std::io;
+use std::num::NonZeroUsize;
 use std::sync::Once;
 use std::time::Duration;
 
 use crate::deadlock::DeadlockMode;
+use crate::{stack, RuntimeConfig, MAX_WORKERS};
 
 /// One environment variable spool reads: its name, what it sets, the values
 /// it accepts and what happens when it is unset.
@@ -249,7 +251,7 @@ pub fn workers() -> io::Result<Option<usize>> {
 
 fn parse_workers(text: &str) -> Option<usize> {
     let n = parse_whole(text)?;
-    (1..=crate::MAX_WORKERS).contains(&n).then_some(n)
+    (1..=MAX_WORKERS).contains(&n).then_some(n)
 }
 
 /// The default stack size the environment asks for, in bytes (before
@@ -407,6 +409,79 @@ impl Errors {
             message.push_str(&error.to_string());
         }
         Err(io::Error::new(first.kind(), message))
+    }
+}
+
+/// A runtime's settings once its configuration and the environment are
+/// read.
+pub(crate) struct Settled {
+    pub(crate) workers: usize,
+    /// Normalized (see `stack::normalize_stack_size`).
+    pub(crate) stack_size: usize,
+    pub(crate) deadlock: DeadlockMode,
+    pub(crate) blocking_threshold: Duration,
+}
+
+impl RuntimeConfig {
+    /// Checks this configuration, and the environment variables that
+    /// settle what it leaves unset (see [the module docs](self)),
+    /// without starting anything: the error [`Runtime::new`](crate::Runtime::new) would return
+    /// for them, naming every bad variable.
+    ///
+    /// ```
+    /// use spool_runtime::RuntimeConfig;
+    ///
+    /// let config = RuntimeConfig { workers: Some(0), ..RuntimeConfig::default() };
+    /// assert_eq!(config.check().unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    /// ```
+    pub fn check(&self) -> io::Result<()> {
+        self.settle().map(drop)
+    }
+
+    /// This configuration, with what it leaves unset read from the
+    /// environment.
+    pub(crate) fn settle(&self) -> io::Result<Settled> {
+        mention_likely_typos();
+        let mut errors = Errors::default();
+        let workers = match self.workers {
+            Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
+            Some(n) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    format!("spool: a runtime needs from 1 to {MAX_WORKERS} workers, got {n}"),
+                ))
+            }
+            None => errors.take(workers()).unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
+            }),
+        };
+        let stack_size = match self.stack_size {
+            Some(bytes) => bytes,
+            None => errors
+                .take(stack_size())
+                .unwrap_or(stack::DEFAULT_STACK_SIZE),
+        };
+        let deadlock = match self.deadlock {
+            Some(mode) => mode,
+            None => errors.take(deadlock()).unwrap_or_default(),
+        };
+        let blocking_threshold = match self.blocking_threshold {
+            Some(threshold) => threshold,
+            None => errors
+                .take(blocking_threshold())
+                .unwrap_or(crate::DEFAULT_BLOCKING_THRESHOLD),
+        };
+        // Process-wide settings no builder replaces: checked at every start,
+        // used where they are needed.
+        errors.take(stack_guard());
+        errors.take(unblock_threads());
+        errors.finish()?;
+        Ok(Settled {
+            workers,
+            stack_size: stack::normalize_stack_size(stack_size)?,
+            deadlock,
+            blocking_threshold,
+        })
     }
 }
 

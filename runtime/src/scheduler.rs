@@ -295,7 +295,6 @@
 //! from stopping at all; its join waits, as it should, for it to return.)
 
 use std::io;
-use std::num::NonZeroUsize;
 use std::ptr;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -610,79 +609,6 @@ pub struct RuntimeConfig {
     pub blocking_threshold: Option<Duration>,
 }
 
-/// A runtime's settings once its configuration and the environment are
-/// read.
-struct Settled {
-    workers: usize,
-    /// Normalized (see `stack::normalize_stack_size`).
-    stack_size: usize,
-    deadlock: crate::deadlock::DeadlockMode,
-    blocking_threshold: Duration,
-}
-
-impl RuntimeConfig {
-    /// Checks this configuration, and the environment variables that
-    /// settle what it leaves unset (see [`config`](crate::config)),
-    /// without starting anything: the error [`Runtime::new`] would return
-    /// for them, naming every bad variable.
-    ///
-    /// ```
-    /// use spool_runtime::RuntimeConfig;
-    ///
-    /// let config = RuntimeConfig { workers: Some(0), ..RuntimeConfig::default() };
-    /// assert_eq!(config.check().unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
-    /// ```
-    pub fn check(&self) -> io::Result<()> {
-        self.settle().map(drop)
-    }
-
-    /// This configuration, with what it leaves unset read from the
-    /// environment.
-    fn settle(&self) -> io::Result<Settled> {
-        crate::config::mention_likely_typos();
-        let mut errors = crate::config::Errors::default();
-        let workers = match self.workers {
-            Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
-            Some(n) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("spool: a runtime needs from 1 to {MAX_WORKERS} workers, got {n}"),
-                ))
-            }
-            None => errors.take(crate::config::workers()).unwrap_or_else(|| {
-                std::thread::available_parallelism().map_or(1, NonZeroUsize::get)
-            }),
-        };
-        let stack_size = match self.stack_size {
-            Some(bytes) => bytes,
-            None => errors
-                .take(crate::config::stack_size())
-                .unwrap_or(stack::DEFAULT_STACK_SIZE),
-        };
-        let deadlock = match self.deadlock {
-            Some(mode) => mode,
-            None => errors.take(crate::config::deadlock()).unwrap_or_default(),
-        };
-        let blocking_threshold = match self.blocking_threshold {
-            Some(threshold) => threshold,
-            None => errors
-                .take(crate::config::blocking_threshold())
-                .unwrap_or(crate::DEFAULT_BLOCKING_THRESHOLD),
-        };
-        // Process-wide settings no builder replaces: checked at every start,
-        // used where they are needed.
-        errors.take(crate::config::stack_guard());
-        errors.take(crate::config::unblock_threads());
-        errors.finish()?;
-        Ok(Settled {
-            workers,
-            stack_size: stack::normalize_stack_size(stack_size)?,
-            deadlock,
-            blocking_threshold,
-        })
-    }
-}
-
 impl Runtime {
     /// Starts a runtime.
     ///
@@ -692,7 +618,7 @@ impl Runtime {
     /// `SPOOL_UNBLOCK_THREADS`), fails the start with `InvalidInput`,
     /// naming every bad variable.
     pub fn new(config: RuntimeConfig) -> io::Result<Runtime> {
-        let Settled {
+        let crate::config::Settled {
             workers,
             stack_size,
             deadlock,
