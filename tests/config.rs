@@ -255,6 +255,21 @@ fn good_values_start() {
 }
 
 #[test]
+fn spool_stack_size_leaves_rust_min_stack_unread() {
+    // A RUST_MIN_STACK meant for std's threads (here too big for a green
+    // thread) does not stop spool when SPOOL_STACK_SIZE decides.
+    let child = run(
+        "child_starts",
+        &[
+            var("SPOOL_WORKERS", "2"),
+            var("SPOOL_STACK_SIZE", "1M"),
+            var("RUST_MIN_STACK", "4294967296"),
+        ],
+    );
+    assert!(child.output.status.success(), "{}", child.describe());
+}
+
+#[test]
 fn child_starts() {
     if !is_child("child_starts") {
         return;

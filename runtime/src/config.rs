@@ -101,7 +101,8 @@ pub const STACK_SIZE: Var = Var {
 pub const RUST_MIN_STACK: Var = Var {
     name: "RUST_MIN_STACK",
     sets: "default stack size of green threads when SPOOL_STACK_SIZE is unset, as std's for OS threads",
-    accepted: "a number of bytes, at most 1 GiB",
+    accepted: "a number of bytes, at most 1 GiB (or set SPOOL_STACK_SIZE, which \
+               leaves RUST_MIN_STACK to std's threads)",
     default: "256 KiB",
 };
 
