@@ -190,7 +190,7 @@ const CASES: &[Case] = &[
     }),
     ("a_malformed_spool_deadlock_is_an_error", |name| {
         let stderr = exits(name, "sometimes", 0);
-        says(&stderr, &["SPOOL_DEADLOCK must be"]);
+        says(&stderr, &["SPOOL_DEADLOCK=\"sometimes\" is not valid"]);
     }),
 ];
 

@@ -486,9 +486,9 @@ fn a_malformed_dump_signal_fails_the_global_runtime_naming_the_variable() {
     let child = run_child("child_global_spawn", &[("SPOOL_DUMP_SIGNAL", "SIGKILL")]);
     assert!(!child.status.success(), "{child:?}");
     assert!(
-        child
-            .stderr
-            .contains("SPOOL_DUMP_SIGNAL must be SIGQUIT, SIGUSR1 or SIGUSR2"),
+        child.stderr.contains(
+            "SPOOL_DUMP_SIGNAL=\"SIGKILL\" is not valid: expected SIGQUIT, SIGUSR1 or SIGUSR2"
+        ),
         "{}",
         child.stderr
     );
@@ -508,8 +508,8 @@ fn child_global_spawn() {
 #[test]
 fn a_malformed_monitor_address_fails_the_build_naming_the_variable() {
     for (value, expected) in [
-        ("spool.sock", "SPOOL_MONITOR must be"),
-        ("127.0.0.1", "SPOOL_MONITOR must be"),
+        ("spool.sock", "SPOOL_MONITOR=\"spool.sock\" is not valid"),
+        ("127.0.0.1", "SPOOL_MONITOR=\"127.0.0.1\" is not valid"),
         ("10.1.2.3:48802", "SPOOL_MONITOR_ALLOW_REMOTE=1"),
     ] {
         let child = run_child("child_build", &[("SPOOL_MONITOR", value)]);
@@ -522,13 +522,17 @@ fn a_malformed_monitor_address_fails_the_build_naming_the_variable() {
     }
     let child = run_child("child_build", &[("SPOOL_DUMP_SIGNAL", "HUP")]);
     assert!(
-        child.stdout.contains("SPOOL_DUMP_SIGNAL must be"),
+        child
+            .stdout
+            .contains("SPOOL_DUMP_SIGNAL=\"HUP\" is not valid"),
         "{}",
         child.stdout
     );
     let child = run_child("child_build", &[("SPOOL_MONITOR_ALLOW_REMOTE", "perhaps")]);
     assert!(
-        child.stdout.contains("SPOOL_MONITOR_ALLOW_REMOTE must be"),
+        child
+            .stdout
+            .contains("SPOOL_MONITOR_ALLOW_REMOTE=\"perhaps\" is not valid"),
         "{}",
         child.stdout
     );

@@ -241,7 +241,8 @@
 //!
 //! ## Choosing the runtime
 //! The first spawn starts a global runtime with one worker per core
-//! (`SPOOL_WORKERS=n` overrides). [`Runtime::builder`] configures workers
+//! (`SPOOL_WORKERS=n` overrides; every variable is listed under
+//! [Configuration](#configuration)). [`Runtime::builder`] configures workers
 //! and the default stack size, and [`run`] runs a closure as a green thread
 //! and returns its result:
 //!
@@ -251,12 +252,60 @@
 //! assert_eq!(n, 45);
 //! ```
 //!
+//! ## Configuration
+//! spool needs no configuration; these environment variables change its
+//! defaults. A runtime reads them when it starts (the global one on first
+//! use), and a [`runtime::Builder`] option replaces its variable. The stack
+//! size follows the most specific setting:
+//! [`thread::Builder::stack_size`] for one thread, then
+//! [`runtime::Builder::stack_size`], then `SPOOL_STACK_SIZE`, then
+//! `RUST_MIN_STACK`, then 256 KiB (std's threads default to 2 MiB, so deep
+//! recursion that worked on std may need one of these); sizes are rounded
+//! up to whole pages and to at least 16 KiB.
+//!
+//! | Variable | What it sets | Accepted values | When unset |
+//! |---|---|---|---|
+//! | `SPOOL_WORKERS` | worker OS threads of a runtime whose builder sets none (the global one) | a whole number from 1 to 1024 | one worker per core |
+//! | `SPOOL_STACK_SIZE` | default stack size of green threads; wins over `RUST_MIN_STACK` | bytes, or KiB or MiB with a `K` or `M` suffix (`512K`, `8M`); at most 1 GiB | `RUST_MIN_STACK`, else 256 KiB |
+//! | `RUST_MIN_STACK` | std's default stack for OS threads; spool's for green threads when `SPOOL_STACK_SIZE` is unset | bytes; at most 1 GiB | 256 KiB |
+//! | `SPOOL_BLOCKING_MS` | how long a green thread may hold its worker before the watchdog reports it | whole milliseconds; `0` turns the watchdog off | 100 ms |
+//! | `SPOOL_DEADLOCK` | what a global deadlock does | `report`, `fatal` (report, then exit with status 2) or `off` | `report` |
+//! | `SPOOL_DUMP_SIGNAL` | a signal that prints a dump of every green thread to stderr | `SIGQUIT`, `SIGUSR1` or `SIGUSR2` (with or without `SIG`, in any case, or the number) | no signal |
+//! | `SPOOL_MONITOR` | the monitor console's address | `IP:PORT` or `localhost:PORT`, or a Unix socket path starting with `/` or `./` | no console |
+//! | `SPOOL_MONITOR_ALLOW_REMOTE` | whether the console may listen on an address other than loopback | `1`, `true` or `yes` (or `0`, `false`, `no`) | loopback only |
+//! | `SPOOL_UNBLOCK_THREADS` | the most OS threads the `unblock` pool runs at once | a whole number from 1 to 65536 | 512 |
+//! | `SPOOL_STACK_GUARD` | how the guard pages below stacks are made | `madvise`, `mprotect` or `auto` | `auto`: `MADV_GUARD_INSTALL` on Linux 6.13 and later, else `mprotect` |
+//!
+//! A bad value — one that does not parse, is out of range, is empty or is
+//! not UTF-8 — is an error when the runtime starts, naming the variable,
+//! the value and what is accepted:
+//!
+//! ```text
+//! spool: SPOOL_WORKERS="zero" is not valid: expected a whole number from 1 to 1024; unset it for the default, one worker per core
+//! ```
+//!
+//! [`Runtime::new`] and [`runtime::Builder::build`] return it
+//! (`InvalidInput`); [`thread::spawn`] and [`run`], which start the global
+//! runtime implicitly, panic with it, as `std::thread::spawn` does when it
+//! cannot create a thread ([`thread::Builder::spawn`] returns it). An
+//! unknown `SPOOL_*` variable that looks like a misspelt one
+//! (`SPOOL_WORKER`) is mentioned once on stderr.
+//!
+//! ```
+//! // The builder's options win over SPOOL_WORKERS, SPOOL_STACK_SIZE and RUST_MIN_STACK.
+//! let rt = spool::Runtime::builder().workers(2).stack_size(512 * 1024).build()?;
+//! assert_eq!((rt.workers(), rt.stack_size()), (2, 512 * 1024));
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! ## Failure
 //! * A panic in a green thread prints `thread '<name>' (<id>) panicked at …`
 //!   like std, is returned by `join` as `Err(payload)`, and never takes down
 //!   a worker.
 //! * A stack overflow hits the guard page below the green thread's stack
-//!   and aborts with `thread '<name>' has overflowed its stack (<size> KiB)`.
+//!   and aborts with `thread '<name>' has overflowed its stack (<size> KiB)`
+//!   and a line naming the fix: [`thread::Builder::stack_size`], or a
+//!   bigger default (see [Configuration](#configuration)).
 //! * Running out of address space, memory maps or file descriptors makes
 //!   [`thread::Builder::spawn`] return an `io::Error` naming the limit and
 //!   the fix ([`thread::spawn`] panics with it, as std does).

@@ -42,17 +42,11 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use spool_runtime::config;
 use spool_runtime::monitor_hooks::{self, CancelOutcome};
 use spool_runtime::trace::{ThreadRecord, ThreadState};
 
 use crate::debug::DUMP_PATIENCE;
-
-/// The variable naming the dump signal.
-const SIGNAL_ENV: &str = "SPOOL_DUMP_SIGNAL";
-/// The variable naming the console's address.
-const MONITOR_ENV: &str = "SPOOL_MONITOR";
-/// The variable allowing a console on a non-loopback address.
-const ALLOW_REMOTE_ENV: &str = "SPOOL_MONITOR_ALLOW_REMOTE";
 
 /// How many console clients are served at once.
 pub const MAX_CLIENTS: usize = 16;
@@ -322,60 +316,31 @@ impl Drop for Started {
     }
 }
 
-fn invalid(message: String) -> io::Error {
-    io::Error::new(io::ErrorKind::InvalidInput, message)
-}
-
-fn env(name: &str) -> Option<String> {
-    std::env::var_os(name).map(|v| v.to_string_lossy().into_owned())
-}
-
 /// Reads the options and the environment, and sets up what they ask for:
-/// the dump signal's handler and the console. Fails with `InvalidInput`
-/// naming the variable (or the option) and its accepted forms.
+/// the dump signal's handler and the console. An option replaces its
+/// variable; a bad variable fails with `InvalidInput` naming it, its value
+/// and the accepted forms (`spool_runtime::config`).
 pub(crate) fn start(options: &Options) -> io::Result<Started> {
+    config::mention_likely_typos();
     let signal = match options.signal {
         Some(signal) => Some(signal),
-        None => match env(SIGNAL_ENV) {
-            Some(text) => Some(text.parse::<DumpSignal>().map_err(|e| {
-                invalid(format!(
-                    "spool: {SIGNAL_ENV} must be {}, got {:?}; unset it for no dump signal",
-                    e.forms, e.got
-                ))
-            })?),
-            None => None,
-        },
+        None => config::DUMP_SIGNAL.read(|text| text.parse::<DumpSignal>().ok())?,
     };
     let allow_remote = match options.allow_remote {
         Some(allow) => allow,
-        None => match env(ALLOW_REMOTE_ENV).as_deref().map(str::trim) {
-            None | Some("" | "0" | "false" | "no") => false,
-            Some("1" | "true" | "yes") => true,
-            Some(other) => {
-                return Err(invalid(format!(
-                "spool: {ALLOW_REMOTE_ENV} must be 1, true or yes (or 0, false, no), got {other:?}"
-            )))
-            }
-        },
+        None => config::allow_remote_monitor()?.unwrap_or(false),
     };
     let (address, from_env) = match &options.address {
-        Some(address) => (Some(address.clone()), None),
-        None => match env(MONITOR_ENV) {
-            Some(text) => {
-                let address = text.parse::<MonitorAddr>().map_err(|e| {
-                    invalid(format!(
-                        "spool: {MONITOR_ENV} must be {}, got {:?}; unset it for no console",
-                        e.forms, e.got
-                    ))
-                })?;
-                (Some(address), Some(text))
-            }
-            None => (None, None),
+        Some(address) => (Some(address.clone()), false),
+        None => match config::MONITOR.read(|text| text.parse::<MonitorAddr>().ok())? {
+            Some(address) => (Some(address), true),
+            None => (None, false),
         },
     };
-    let origin = if from_env.is_some() {
+    let origin = if from_env {
         format!(
-            "{MONITOR_ENV}={}",
+            "{}={}",
+            config::MONITOR.name,
             address.as_ref().map_or(String::new(), |a| a.to_string())
         )
     } else {
@@ -388,7 +353,8 @@ pub(crate) fn start(options: &Options) -> io::Result<Started> {
                 format!(
                     "spool: {origin}: {address} is not a loopback address, and whoever reaches \
                      the console can read every thread's state and cancel threads; set \
-                     {ALLOW_REMOTE_ENV}=1 (or Builder::allow_remote_monitor) to serve it anyway"
+                     {}=1 (or Builder::allow_remote_monitor) to serve it anyway",
+                    config::MONITOR_ALLOW_REMOTE.name
                 ),
             ));
         }
@@ -403,11 +369,11 @@ pub(crate) fn start(options: &Options) -> io::Result<Started> {
     let Some(address) = address else {
         return Ok(Started::default());
     };
-    if let Some(text) = from_env {
+    if from_env {
         // One console serves the process, however many runtimes read it.
         let mut served = lock(&ENV_CONSOLE);
-        if let Some((served_text, bound)) = &*served {
-            if *served_text == text {
+        if let Some((served_address, bound)) = &*served {
+            if *served_address == address {
                 return Ok(Started {
                     address: Some(bound.clone()),
                     owned: None,
@@ -417,7 +383,7 @@ pub(crate) fn start(options: &Options) -> io::Result<Started> {
         let listener = Listener::bind(&address, &origin)?;
         let bound = listener.address.clone();
         monitor.add(Arc::new(listener));
-        *served = Some((text, bound.clone()));
+        *served = Some((address, bound.clone()));
         return Ok(Started {
             address: Some(bound),
             owned: None,
@@ -431,8 +397,8 @@ pub(crate) fn start(options: &Options) -> io::Result<Started> {
     })
 }
 
-/// The console `SPOOL_MONITOR` asked for: its text and bound address.
-static ENV_CONSOLE: Mutex<Option<(String, MonitorAddr)>> = Mutex::new(None);
+/// The console `SPOOL_MONITOR` asked for: its address and bound address.
+static ENV_CONSOLE: Mutex<Option<(MonitorAddr, MonitorAddr)>> = Mutex::new(None);
 
 /// Whether the global runtime's start hook is set.
 static HOOKED: AtomicBool = AtomicBool::new(false);

@@ -48,9 +48,10 @@
 //!   which would cost the scheduling path.
 //!
 //! The variables are read when a runtime starts (the global one on first
-//! use); a malformed value is an `InvalidInput` error at that start,
-//! naming the variable and its accepted forms, and so is a non-loopback
-//! address without the opt-in (`PermissionDenied`). Builder options win
+//! use), like every variable in [the table](crate#configuration); a
+//! malformed value is an `InvalidInput` error at that start, naming the
+//! variable, the value and its accepted forms, and a non-loopback address
+//! without the opt-in is a `PermissionDenied` one. Builder options win
 //! over the variables. A console from `SPOOL_MONITOR` serves the whole
 //! process for its lifetime; one from [`Builder::monitor`] closes when its
 //! runtime is dropped (a Unix socket's file is removed). The signal's
@@ -176,13 +177,13 @@ pub struct Builder {
 
 impl Builder {
     /// A builder with the defaults: workers from `SPOOL_WORKERS` or one per
-    /// core; 256 KiB stacks; a blocking threshold from `SPOOL_BLOCKING_MS`
-    /// or 100 ms.
+    /// core; stacks of `SPOOL_STACK_SIZE` or `RUST_MIN_STACK` bytes or
+    /// 256 KiB; a blocking threshold from `SPOOL_BLOCKING_MS` or 100 ms
+    /// (see [Configuration](crate#configuration) for every variable).
     ///
     /// ```
-    /// let rt = spool::runtime::Builder::new().build()?;
-    /// assert!(rt.workers() >= 1);
-    /// # Ok::<(), std::io::Error>(())
+    /// let rt = spool::runtime::Builder::new().workers(1).build().unwrap();
+    /// assert_eq!(rt.run(|| 1 + 1), 2);
     /// ```
     pub fn new() -> Builder {
         Builder::default()
@@ -204,17 +205,13 @@ impl Builder {
     }
 
     /// Sets the default stack size of green threads, in bytes (rounded up
-    /// to whole pages, at least 16 KiB, at most 1 GiB).
+    /// to whole pages, at least 16 KiB, at most 1 GiB). Overrides
+    /// `SPOOL_STACK_SIZE` and `RUST_MIN_STACK`;
+    /// [`thread::Builder::stack_size`] overrides it for one thread.
     ///
     /// ```
-    /// fn depth(n: u32) -> u32 {
-    ///     let frame = std::hint::black_box([0u8; 1024]); // 1 KiB of stack per call
-    ///     if n == 0 { frame[0] as u32 } else { 1 + depth(n - 1) }
-    /// }
-    /// // Deep recursion needs more than the default 256 KiB green stack.
-    /// let rt = spool::Runtime::builder().workers(1).stack_size(4 << 20).build()?;
-    /// assert_eq!(rt.run(|| depth(1000)), 1000);
-    /// # Ok::<(), std::io::Error>(())
+    /// let rt = spool::Runtime::builder().workers(1).stack_size(1 << 20).build().unwrap();
+    /// assert_eq!(rt.stack_size(), 1 << 20);
     /// ```
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.config.stack_size = Some(bytes);
@@ -333,9 +330,9 @@ impl Builder {
     }
 
     /// Starts the runtime. Fails with `InvalidInput` on a bad worker count
-    /// or stack size (or a bad `SPOOL_WORKERS`, `SPOOL_BLOCKING_MS`,
-    /// `SPOOL_DEADLOCK`, `SPOOL_DUMP_SIGNAL`, `SPOOL_MONITOR` or
-    /// `SPOOL_MONITOR_ALLOW_REMOTE`), with `PermissionDenied` on a
+    /// or stack size, or on a bad value of any variable it reads (see
+    /// [Configuration](crate#configuration): the message names the
+    /// variable, the value and what is accepted), with `PermissionDenied` on a
     /// non-loopback monitor address without
     /// [`allow_remote_monitor`](Builder::allow_remote_monitor), and with
     /// the OS error's kind when the console's socket cannot be bound. When
@@ -352,7 +349,8 @@ impl Builder {
     /// ```
     pub fn build(self) -> io::Result<Runtime> {
         crate::debug::install_reporter();
-        let monitor = crate::monitor::start(&self.monitor)?;
+        let monitor = crate::monitor::start(&self.monitor)
+            .map_err(|error| spool_runtime::config::and_engine_errors(error, &self.config))?;
         Ok(Runtime {
             inner: spool_runtime::Runtime::new(self.config)?,
             monitor,
@@ -376,7 +374,8 @@ impl Builder {
     /// ```
     pub fn build_global(self) -> io::Result<()> {
         crate::debug::install_reporter();
-        let monitor = crate::monitor::start(&self.monitor)?;
+        let monitor = crate::monitor::start(&self.monitor)
+            .map_err(|error| spool_runtime::config::and_engine_errors(error, &self.config))?;
         spool_runtime::init_global(self.config)?;
         // The global runtime is never dropped: neither is its console.
         monitor.keep();
@@ -416,6 +415,18 @@ impl Runtime {
     /// ```
     pub fn workers(&self) -> usize {
         self.inner.workers()
+    }
+
+    /// The default stack size of this runtime's green threads, in bytes:
+    /// what [`Builder::stack_size`], `SPOOL_STACK_SIZE` or `RUST_MIN_STACK`
+    /// asked for, or 256 KiB, rounded up to whole pages.
+    ///
+    /// ```
+    /// let rt = spool::Runtime::builder().workers(1).stack_size(100_000).build().unwrap();
+    /// assert!(rt.stack_size() >= 100_000); // rounded up to whole pages
+    /// ```
+    pub fn stack_size(&self) -> usize {
+        self.inner.stack_size()
     }
 
     /// The address the monitor console serves this runtime on (the port
@@ -579,7 +590,8 @@ impl fmt::Debug for Runtime {
 /// ```
 ///
 /// # Panics
-/// If the global runtime cannot start (for example a bad `SPOOL_WORKERS`)
+/// If the global runtime cannot start (for example a bad `SPOOL_WORKERS`:
+/// the message names the variable, see [Configuration](crate#configuration))
 /// or no stack can be had.
 #[track_caller]
 pub fn run<F, T>(f: F) -> T

@@ -22,11 +22,11 @@
 //! * **Bounded.** Each OS thread costs a stack (2 MiB of address space,
 //!   mostly untouched) and a kernel task, and an unbounded pool turns a
 //!   burst of slow calls into thousands of threads. At most 512 pool
-//!   threads run at once; `SPOOL_UNBLOCK_THREADS=n` (read once, when the
-//!   pool is first used) sets another positive limit. A value that is not
-//!   a positive integer is ignored and the default applies. Beyond the
-//!   limit, jobs wait in a first-in, first-out queue for the next thread to
-//!   finish its job.
+//!   threads run at once; `SPOOL_UNBLOCK_THREADS=n` (from 1 to 65536; read
+//!   once, when the pool is first used) sets another limit. Every runtime
+//!   start checks the variable, so a bad value fails the start (see
+//!   `spool_runtime::config`). Beyond the limit, jobs wait in a first-in,
+//!   first-out queue for the next thread to finish its job.
 //! * **Shrinking.** A thread that has found no work for 10 seconds exits,
 //!   so a burst leaves no lasting cost, while a steady trickle of calls
 //!   keeps reusing warm threads instead of creating one per call.
@@ -108,8 +108,6 @@ pub use abandon::unblock_abandon;
 
 /// Default maximum number of pool threads.
 const DEFAULT_MAX_THREADS: usize = 512;
-/// Environment variable overriding [`DEFAULT_MAX_THREADS`].
-const MAX_THREADS_ENV: &str = "SPOOL_UNBLOCK_THREADS";
 /// How long a pool thread waits for work before it exits.
 const IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Name of every pool thread.
@@ -126,8 +124,9 @@ const THREAD_NAME: &str = "spool-unblock";
 ///
 /// The pool is elastic: it starts an OS thread (named `spool-unblock`)
 /// whenever a call finds no idle one, up to 512 threads
-/// (`SPOOL_UNBLOCK_THREADS=n` sets another positive limit, read once;
-/// other values are ignored), and a thread that stays idle for 10 seconds
+/// (`SPOOL_UNBLOCK_THREADS=n` sets another limit, from 1 to 65536, read
+/// once; a bad value fails the runtime's start), and a thread that stays
+/// idle for 10 seconds
 /// exits. Beyond the limit, calls queue in order. If the OS refuses to
 /// start a thread and the pool has none, `f` runs on the caller's worker
 /// instead (blocking it, as a plain blocking call would).
@@ -452,12 +451,7 @@ type Job = Box<dyn FnOnce() + Send + 'static>;
 
 /// The process-wide pool behind [`unblock`].
 fn pool() -> &'static Pool {
-    static POOL: LazyLock<Pool> = LazyLock::new(|| {
-        Pool::new(
-            max_threads_from(std::env::var(MAX_THREADS_ENV).ok().as_deref()),
-            IDLE_TIMEOUT,
-        )
-    });
+    static POOL: LazyLock<Pool> = LazyLock::new(|| Pool::new(max_threads(), IDLE_TIMEOUT));
     &POOL
 }
 
@@ -469,12 +463,17 @@ pub(crate) fn pool_figures() -> (usize, usize, usize) {
 }
 
 /// The limit `SPOOL_UNBLOCK_THREADS` asks for, or the default when it is
-/// unset or not a positive integer.
-fn max_threads_from(value: Option<&str>) -> usize {
-    value
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or(DEFAULT_MAX_THREADS)
+/// unset. Only green threads use the pool, and the start of their runtime
+/// checked the variable, so an error here means the environment changed
+/// since: it is said, and the default applies.
+fn max_threads() -> usize {
+    match spool_runtime::config::unblock_threads() {
+        Ok(limit) => limit.unwrap_or(DEFAULT_MAX_THREADS),
+        Err(error) => {
+            eprintln!("{error}; the unblock pool uses the default limit of {DEFAULT_MAX_THREADS}");
+            DEFAULT_MAX_THREADS
+        }
+    }
 }
 
 /// An elastic pool of OS threads; see "The pool's policy" above.
@@ -645,17 +644,6 @@ mod tests {
             );
             thread::sleep(Duration::from_millis(1));
         }
-    }
-
-    #[test]
-    fn max_threads_parsing() {
-        assert_eq!(max_threads_from(None), DEFAULT_MAX_THREADS);
-        assert_eq!(max_threads_from(Some("8")), 8);
-        assert_eq!(max_threads_from(Some(" 8 ")), 8);
-        assert_eq!(max_threads_from(Some("0")), DEFAULT_MAX_THREADS);
-        assert_eq!(max_threads_from(Some("-3")), DEFAULT_MAX_THREADS);
-        assert_eq!(max_threads_from(Some("many")), DEFAULT_MAX_THREADS);
-        assert_eq!(max_threads_from(Some("")), DEFAULT_MAX_THREADS);
     }
 
     #[test]

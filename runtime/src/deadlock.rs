@@ -36,7 +36,6 @@
 //! installed with [`set_reporter`]), exit the process with status 2 as Go
 //! does, or nothing. The report is printed once per quiet period.
 
-use std::io;
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
@@ -85,26 +84,6 @@ impl DeadlockMode {
             1 => DeadlockMode::Fatal,
             2 => DeadlockMode::Off,
             _ => DeadlockMode::Report,
-        }
-    }
-
-    /// Reads `SPOOL_DEADLOCK` (`report`, `fatal` or `off`), if set.
-    pub(crate) fn from_env() -> io::Result<Option<DeadlockMode>> {
-        let Some(value) = std::env::var_os("SPOOL_DEADLOCK") else {
-            return Ok(None);
-        };
-        let text = value.to_string_lossy();
-        match text.trim() {
-            "report" => Ok(Some(DeadlockMode::Report)),
-            "fatal" => Ok(Some(DeadlockMode::Fatal)),
-            "off" => Ok(Some(DeadlockMode::Off)),
-            _ => Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!(
-                    "spool: SPOOL_DEADLOCK must be `report` (print a report and keep \
-                     waiting), `fatal` (print it and exit with status 2) or `off`, got {text:?}"
-                ),
-            )),
         }
     }
 }

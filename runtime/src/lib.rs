@@ -54,6 +54,7 @@
 compile_error!("spool supports unix-like systems only (Linux is the primary target)");
 
 pub mod cancel;
+pub mod config;
 pub mod deadlock;
 mod io_source;
 mod locals;
@@ -92,7 +93,13 @@ pub use watchdog::DEFAULT_BLOCKING_THRESHOLD;
 use park::WaitKind;
 use task::{Suspend, Task};
 
-/// Default stack size of a green thread, in bytes (256 KiB).
+/// Default stack size of a green thread, in bytes (256 KiB), when neither
+/// a builder, `SPOOL_STACK_SIZE` nor `RUST_MIN_STACK` sets another (see
+/// [`config`]).
+///
+/// ```
+/// assert_eq!(spool_runtime::DEFAULT_STACK_SIZE, 256 * 1024);
+/// ```
 pub const DEFAULT_STACK_SIZE: usize = stack::DEFAULT_STACK_SIZE;
 
 /// A unique identifier for a running thread, green or OS.

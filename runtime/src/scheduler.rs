@@ -295,7 +295,6 @@
 //! from stopping at all; its join waits, as it should, for it to return.)
 
 use std::io;
-use std::num::NonZeroUsize;
 use std::ptr;
 use std::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
@@ -595,7 +594,9 @@ pub struct RuntimeConfig {
     /// Number of worker OS threads; `None` for `SPOOL_WORKERS` or, if that
     /// is unset, the available parallelism.
     pub workers: Option<usize>,
-    /// Default stack size of green threads in bytes; `None` for 256 KiB.
+    /// Default stack size of green threads in bytes; `None` for
+    /// `SPOOL_STACK_SIZE`, or else `RUST_MIN_STACK`, or else
+    /// [`DEFAULT_STACK_SIZE`](crate::DEFAULT_STACK_SIZE).
     pub stack_size: Option<usize>,
     /// What to do on a global deadlock; `None` for `SPOOL_DEADLOCK` or,
     /// if that is unset, a report (see `deadlock.rs`).
@@ -608,47 +609,21 @@ pub struct RuntimeConfig {
     pub blocking_threshold: Option<Duration>,
 }
 
-/// Reads `SPOOL_WORKERS`, if set.
-fn workers_from_env() -> io::Result<Option<usize>> {
-    let Some(value) = std::env::var_os("SPOOL_WORKERS") else {
-        return Ok(None);
-    };
-    let text = value.to_string_lossy();
-    match text.trim().parse::<usize>() {
-        Ok(n) if (1..=MAX_WORKERS).contains(&n) => Ok(Some(n)),
-        _ => Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "spool: SPOOL_WORKERS must be a whole number from 1 to {MAX_WORKERS}, got {text:?}; \
-                 unset it to use one worker per core"
-            ),
-        )),
-    }
-}
-
 impl Runtime {
     /// Starts a runtime.
+    ///
+    /// Every setting `config` leaves unset is read from its environment
+    /// variable (see [`config`](crate::config)); a bad value of any of
+    /// them, or of a process-wide one (`SPOOL_STACK_GUARD`,
+    /// `SPOOL_UNBLOCK_THREADS`), fails the start with `InvalidInput`,
+    /// naming every bad variable.
     pub fn new(config: RuntimeConfig) -> io::Result<Runtime> {
-        let workers = match config.workers {
-            Some(n) if (1..=MAX_WORKERS).contains(&n) => n,
-            Some(n) => {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("spool: a runtime needs from 1 to {MAX_WORKERS} workers, got {n}"),
-                ))
-            }
-            None => match workers_from_env()? {
-                Some(n) => n,
-                None => std::thread::available_parallelism().map_or(1, NonZeroUsize::get),
-            },
-        };
-        let stack_size =
-            stack::normalize_stack_size(config.stack_size.unwrap_or(stack::DEFAULT_STACK_SIZE))?;
-        let deadlock = match config.deadlock {
-            Some(mode) => mode,
-            None => crate::deadlock::DeadlockMode::from_env()?.unwrap_or_default(),
-        };
-        let blocking_threshold = crate::watchdog::threshold(config.blocking_threshold)?;
+        let crate::config::Settled {
+            workers,
+            stack_size,
+            deadlock,
+            blocking_threshold,
+        } = config.settle()?;
         sys::install_overflow_handler();
         crate::panic::install_hook();
 
@@ -843,8 +818,11 @@ pub fn init_global(config: RuntimeConfig) -> io::Result<&'static Runtime> {
 /// `SPOOL_WORKERS`) on first use.
 pub fn global() -> io::Result<&'static Runtime> {
     let start = || {
-        crate::monitor_hooks::before_global_start()?;
-        Runtime::new(RuntimeConfig::default())
+        let config = RuntimeConfig::default();
+        if let Err(error) = crate::monitor_hooks::before_global_start() {
+            return Err(crate::config::and_engine_errors(error, &config));
+        }
+        Runtime::new(config)
     };
     match GLOBAL.get_or_init(start) {
         Ok(rt) => Ok(rt),

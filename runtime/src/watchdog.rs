@@ -91,7 +91,6 @@
 
 use std::collections::HashSet;
 use std::fmt;
-use std::io;
 use std::panic::Location;
 use std::ptr;
 use std::sync::atomic::AtomicBool;
@@ -100,9 +99,6 @@ use std::time::{Duration, Instant};
 
 use crate::loom::atomic::{AtomicU64, Ordering};
 use crate::task::Task;
-
-/// The environment variable that sets the threshold in milliseconds.
-pub(crate) const ENV: &str = "SPOOL_BLOCKING_MS";
 
 /// The threshold when neither the configuration nor `SPOOL_BLOCKING_MS`
 /// sets one: how long a green thread may run without reaching a blocking
@@ -118,35 +114,6 @@ pub const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(100);
 /// How long past its threshold a flagged resume may go on before the
 /// watchdog says so itself (see "Still stuck").
 const STILL_RUNNING_AFTER: Duration = Duration::from_secs(1);
-
-/// The threshold of a runtime: `configured`, or else `SPOOL_BLOCKING_MS`,
-/// or else [`DEFAULT_BLOCKING_THRESHOLD`]. Zero turns the watchdog off.
-/// A malformed variable is an `InvalidInput` error naming it.
-pub(crate) fn threshold(configured: Option<Duration>) -> io::Result<Duration> {
-    if let Some(threshold) = configured {
-        return Ok(threshold);
-    }
-    let value = std::env::var_os(ENV);
-    let text = value.as_ref().map(|v| v.to_string_lossy());
-    parse_threshold(text.as_deref())
-        .map(|ms| ms.unwrap_or(DEFAULT_BLOCKING_THRESHOLD))
-        .map_err(|message| io::Error::new(io::ErrorKind::InvalidInput, message))
-}
-
-/// Parses a `SPOOL_BLOCKING_MS` value: `None` when unset or empty.
-fn parse_threshold(value: Option<&str>) -> Result<Option<Duration>, String> {
-    let Some(text) = value.map(str::trim).filter(|t| !t.is_empty()) else {
-        return Ok(None);
-    };
-    match text.parse::<u64>() {
-        Ok(ms) => Ok(Some(Duration::from_millis(ms))),
-        Err(_) => Err(format!(
-            "spool: {ENV} must be a whole number of milliseconds (0 turns the blocking \
-             watchdog off), got {text:?}; unset it for the default of {} ms",
-            DEFAULT_BLOCKING_THRESHOLD.as_millis()
-        )),
-    }
-}
 
 /// What the watchdog and one worker share (see "Design" above). Padded so
 /// the per-turn store shares its cache line with nothing that other
@@ -503,21 +470,6 @@ impl fmt::Display for StillRunning {
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-
-    #[test]
-    fn threshold_values() {
-        assert_eq!(parse_threshold(None), Ok(None));
-        assert_eq!(parse_threshold(Some(" ")), Ok(None));
-        assert_eq!(parse_threshold(Some("0")), Ok(Some(Duration::ZERO)));
-        assert_eq!(
-            parse_threshold(Some(" 250 ")),
-            Ok(Some(Duration::from_millis(250)))
-        );
-        for bad in ["abc", "-1", "1.5", "100ms"] {
-            let message = parse_threshold(Some(bad)).unwrap_err();
-            assert!(message.contains(ENV) && message.contains(bad), "{message}");
-        }
-    }
 
     #[test]
     fn message_layout() {

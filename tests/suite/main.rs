@@ -13,6 +13,7 @@ mod cancel_channels;
 mod cancel_net;
 mod cancel_sync;
 mod cancel_unblock;
+mod config;
 mod channels;
 mod debug;
 mod debug_stacks;

@@ -3,7 +3,8 @@
 //! Every item here mirrors the item of the same name in [`std::thread`], so
 //! a program ports by changing `std::thread` to `spool::thread` in its
 //! paths. The difference is underneath: [`spawn`] starts a *green* thread —
-//! a stackful coroutine on a 256 KiB guarded stack, scheduled on a few
+//! a stackful coroutine on a guarded stack (256 KiB unless
+//! [configured](crate#configuration)), scheduled on a few
 //! worker OS threads — and every blocking call ([`JoinHandle::join`],
 //! [`park`], [`sleep`], [`yield_now`]) switches to another green thread
 //! instead of blocking the OS thread.
@@ -233,18 +234,21 @@ impl Builder {
 
     /// Sets the stack size in bytes. Sizes are rounded up to whole pages
     /// (and to a 16 KiB minimum); sizes over 1 GiB make `spawn` fail with
-    /// `InvalidInput`. Untouched stack pages cost no memory.
+    /// `InvalidInput`. Untouched stack pages cost no memory. Without it the
+    /// thread gets its runtime's default: what
+    /// [`runtime::Builder::stack_size`](crate::runtime::Builder::stack_size),
+    /// `SPOOL_STACK_SIZE` or `RUST_MIN_STACK` set, or 256 KiB (std's
+    /// default is 2 MiB: deep recursion may need this).
     ///
     /// ```
-    /// use std::io::ErrorKind;
-    /// use spool::thread::Builder;
-    ///
-    /// // Deep recursion wants more than the default 256 KiB green stack.
-    /// let h = Builder::new().stack_size(8 << 20).spawn(|| 1).unwrap();
-    /// assert_eq!(h.join().unwrap(), 1);
-    /// // A size spool cannot give is an error, not an abort.
-    /// let err = Builder::new().stack_size(4 << 30).spawn(|| ()).unwrap_err();
-    /// assert_eq!(err.kind(), ErrorKind::InvalidInput);
+    /// use spool::thread;
+    /// // About 4 MiB of frames: more than the default stack holds.
+    /// fn depth(n: u32) -> u32 {
+    ///     let frame = std::hint::black_box([n; 1024]);
+    ///     if n == 0 { 0 } else { 1 + depth(frame[7] - 1) }
+    /// }
+    /// let h = thread::Builder::new().stack_size(16 << 20).spawn(|| depth(1000)).unwrap();
+    /// assert_eq!(h.join().unwrap(), 1000);
     /// ```
     pub fn stack_size(mut self, size: usize) -> Builder {
         self.stack_size = Some(size);

@@ -496,8 +496,11 @@ fn overflowing_a_green_thread_names_it_and_aborts() {
         assert_eq!(killed_by(status), Some(libc::SIGABRT), "{kind:?}: {stderr}");
         assert_eq!(
             stderr,
-            "\nthread 'overflower' has overflowed its stack (64 KiB)\n\
-             fatal runtime error: stack overflow, aborting\n"
+            format!(
+                "\nthread 'overflower' has overflowed its stack (64 KiB)\n{}\
+                 fatal runtime error: stack overflow, aborting\n",
+                std::str::from_utf8(sys::OVERFLOW_HELP).unwrap()
+            )
         );
     }
     let (status, stderr) = overflow_in_child(None, sys::guard_kind());

@@ -64,13 +64,13 @@
 //! no more maps than a guard of one page.
 //!
 //! The kind is probed once per process. The environment variable
-//! `SPOOL_STACK_GUARD` overrides the probe:
+//! `SPOOL_STACK_GUARD` (read through `config.rs`, like every variable)
+//! overrides the probe:
 //! - `mprotect`: always use `mprotect` guards (for testing the fallback, or
 //!   a kernel whose `MADV_GUARD_INSTALL` misbehaves);
 //! - `madvise`: use `MADV_GUARD_INSTALL`; when the kernel lacks it, a warning
 //!   is printed and `mprotect` guards are used instead;
-//! - unset, empty or `auto`: probe. Any other value is warned about and
-//!   treated as `auto`.
+//! - unset or `auto`: probe. Any other value fails every runtime start.
 
 #[cfg(not(unix))]
 compile_error!("spool supports only unix targets (it needs mmap, madvise and sigaltstack)");
@@ -85,16 +85,18 @@ mod unix;
 
 use std::sync::OnceLock;
 
+use crate::config::GuardSetting;
+
 pub(crate) use os::max_map_count;
-#[cfg(test)]
-pub(crate) use unix::is_readable;
 pub(crate) use unix::{
     address_space_limit, ensure_altstack, install_guard, install_overflow_handler, page_size,
     release_pages, reserve, set_running, RunningStack,
 };
+#[cfg(test)]
+pub(crate) use unix::{is_readable, OVERFLOW_HELP};
 
 /// The environment variable that overrides the guard-page probe.
-pub(crate) const GUARD_ENV: &str = "SPOOL_STACK_GUARD";
+pub(crate) const GUARD_ENV: &str = crate::config::STACK_GUARD.name;
 
 /// How guard pages below stacks are made. See "Guard pages" at the top of
 /// this file.
@@ -111,8 +113,14 @@ pub(crate) enum GuardKind {
 pub(crate) fn guard_kind() -> GuardKind {
     static KIND: OnceLock<GuardKind> = OnceLock::new();
     *KIND.get_or_init(|| {
-        let setting = std::env::var(GUARD_ENV).ok();
-        let (kind, warning) = resolve_guard_kind(setting.as_deref(), os::madvise_guard_supported);
+        // Every runtime start checks the variable before any of its threads
+        // needs a stack, so an error here means the environment changed
+        // since: say so, and let the probe decide.
+        let setting = crate::config::stack_guard().unwrap_or_else(|error| {
+            eprintln!("{error}; probing the kernel instead");
+            None
+        });
+        let (kind, warning) = resolve_guard_kind(setting, os::madvise_guard_supported);
         if let Some(warning) = warning {
             eprintln!("{warning}");
         }
@@ -124,7 +132,7 @@ pub(crate) fn guard_kind() -> GuardKind {
 /// matters, the kernel probe. Returns a warning to print for a setting that
 /// cannot be honoured.
 fn resolve_guard_kind(
-    setting: Option<&str>,
+    setting: Option<GuardSetting>,
     madvise_supported: impl FnOnce() -> bool,
 ) -> (GuardKind, Option<String>) {
     let probe = |supported: bool| {
@@ -134,9 +142,9 @@ fn resolve_guard_kind(
             GuardKind::Mprotect
         }
     };
-    match setting.map(str::trim) {
-        Some("mprotect") => (GuardKind::Mprotect, None),
-        Some("madvise") => {
+    match setting.unwrap_or(GuardSetting::Auto) {
+        GuardSetting::Mprotect => (GuardKind::Mprotect, None),
+        GuardSetting::Madvise => {
             if madvise_supported() {
                 (GuardKind::Madvise, None)
             } else {
@@ -147,13 +155,7 @@ fn resolve_guard_kind(
                 (GuardKind::Mprotect, Some(warning))
             }
         }
-        None | Some("") | Some("auto") => (probe(madvise_supported()), None),
-        Some(other) => {
-            let warning = format!(
-                "spool: ignoring {GUARD_ENV}={other:?} (expected `madvise`, `mprotect` or `auto`)"
-            );
-            (probe(madvise_supported()), Some(warning))
-        }
+        GuardSetting::Auto => (probe(madvise_supported()), None),
     }
 }
 
@@ -165,7 +167,7 @@ mod tests {
     fn guard_setting_overrides_the_probe() {
         let no_probe = || -> bool { panic!("probe must not run for an explicit mprotect") };
         assert_eq!(
-            resolve_guard_kind(Some("mprotect"), no_probe),
+            resolve_guard_kind(Some(GuardSetting::Mprotect), no_probe),
             (GuardKind::Mprotect, None)
         );
         assert_eq!(
@@ -173,21 +175,17 @@ mod tests {
             (GuardKind::Madvise, None)
         );
         assert_eq!(
-            resolve_guard_kind(Some("auto"), || false),
+            resolve_guard_kind(Some(GuardSetting::Auto), || false),
             (GuardKind::Mprotect, None)
         );
         assert_eq!(
-            resolve_guard_kind(Some("madvise"), || true),
+            resolve_guard_kind(Some(GuardSetting::Madvise), || true),
             (GuardKind::Madvise, None)
         );
 
-        let (kind, warning) = resolve_guard_kind(Some("madvise"), || false);
+        let (kind, warning) = resolve_guard_kind(Some(GuardSetting::Madvise), || false);
         assert_eq!(kind, GuardKind::Mprotect);
         assert!(warning.unwrap().contains("MADV_GUARD_INSTALL"));
-
-        let (kind, warning) = resolve_guard_kind(Some("bogus"), || true);
-        assert_eq!(kind, GuardKind::Madvise);
-        assert!(warning.unwrap().contains("bogus"));
     }
 
     #[test]

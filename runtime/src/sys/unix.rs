@@ -265,8 +265,16 @@ unsafe fn pass_on(signal: c_int, info: *mut libc::siginfo_t, context: *mut c_voi
     }
 }
 
-/// Prints Rust's overflow message for a green thread and aborts, using only
-/// async-signal-safe calls.
+/// What to do about an overflow, printed under the overflow line: every
+/// setting that gives a green thread a bigger stack, most specific first
+/// (see "One story for every variable" in `config.rs`).
+pub(crate) const OVERFLOW_HELP: &[u8] = b"help: give this thread a bigger stack with \
+    spool::thread::Builder::stack_size, or raise the default of every green thread \
+    with SPOOL_STACK_SIZE (e.g. SPOOL_STACK_SIZE=2M), RUST_MIN_STACK (in bytes) or \
+    spool::runtime::Builder::stack_size\n";
+
+/// Prints Rust's overflow message for a green thread, and what to do about
+/// it, and aborts, using only async-signal-safe calls.
 fn report_overflow_and_abort(stack: &RunningStack) -> ! {
     let name = stack.name.as_deref().unwrap_or("<unnamed>");
     let mut digits = [0u8; 20];
@@ -274,7 +282,9 @@ fn report_overflow_and_abort(stack: &RunningStack) -> ! {
     write_stderr(name.as_bytes());
     write_stderr(b"' has overflowed its stack (");
     write_stderr(format_decimal(stack.stack_size / 1024, &mut digits));
-    write_stderr(b" KiB)\nfatal runtime error: stack overflow, aborting\n");
+    write_stderr(b" KiB)\n");
+    write_stderr(OVERFLOW_HELP);
+    write_stderr(b"fatal runtime error: stack overflow, aborting\n");
     // SAFETY: abort has no preconditions and is async-signal-safe.
     unsafe { libc::abort() }
 }
