@@ -164,7 +164,14 @@
 //! * **Panics** print std's message naming the green thread (`thread
 //!   '<name>' (<id>) panicked at …`), come back from `join` as
 //!   `Err(payload)`, and never take down a worker; a panic hook installed
-//!   before the runtime starts is called for them.
+//!   before the runtime starts is called for them. spool writes its own
+//!   message straight to stderr, past the capture of `cargo test`; a test
+//!   binary whose green threads panic on purpose stays quiet by installing
+//!   a hook of its own before its first runtime starts, e.g.
+//!   `let std_hook = std::panic::take_hook();
+//!   std::panic::set_hook(Box::new(move |info| std_hook(info)));` —
+//!   std's message then goes to the capture of the test that caused it
+//!   (naming the worker OS thread rather than the green thread).
 //!   [`spool::thread::panicking`](crate::thread::panicking) answers per
 //!   green thread; `std::thread::panicking` (and with it
 //!   `std::sync::Mutex` poisoning) answers per worker, which can mislead

@@ -19,7 +19,7 @@ use std::time::Duration;
 // thread is written straight to stderr, past any capture, unless the
 // program installed a panic hook *before* the first runtime started, in
 // which case spool hands green threads' panics to that hook (see
-// `spool::thread`, "Panics"). So every test binary installs std's hook
+// "Panics" in the `spool::porting` guide). So every test binary installs std's hook
 // again, as its own, before `main`: the panics tests cause on purpose then
 // go to the capture of the test that caused them, and a failing test shows
 // them with its output. Child processes (`run_child`) keep spool's message,
@@ -92,7 +92,7 @@ pub fn is_child(test: &str) -> bool {
 /// in the `tests/suite` binary each file is a module (`overflow.rs` →
 /// `overflow::child_x`, `cancel/children.rs` → `cancel::children::…`);
 /// elsewhere a test's name is its own.
-fn test_path(file: &str, test: &str) -> String {
+pub fn test_path(file: &str, test: &str) -> String {
     let file = file.replace('\\', "/");
     let Some((_, module)) = file.split_once("tests/suite/") else {
         return test.to_string();

@@ -46,8 +46,9 @@ impl Child {
 fn run(test: &str, vars: &[(&str, &OsStr)]) -> Child {
     let _watchdog = Watchdog::new("config child", Duration::from_secs(120));
     let mut command = Command::new(std::env::current_exe().expect("current_exe"));
+    let path = common::test_path(file!(), test);
     command
-        .args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .args([path.as_str(), "--exact", "--nocapture", "--test-threads=1"])
         .stdin(Stdio::null())
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
