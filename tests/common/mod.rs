@@ -10,35 +10,54 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 // ---------------------------------------------------------------------------
-// Panic messages
+// A quiet test process
 //
-// A passing run prints nothing. libtest captures what a test prints,
-// including std's panic message, and shows it only if the test fails; the
-// capture follows the OS threads a test starts, so it covers the workers of
-// a runtime the test builds too. spool's own panic message for a green
-// thread is written straight to stderr, past any capture, unless the
-// program installed a panic hook *before* the first runtime started, in
-// which case spool hands green threads' panics to that hook (see
-// "Panics" in the `spool::porting` guide). So every test binary installs std's hook
-// again, as its own, before `main`: the panics tests cause on purpose then
-// go to the capture of the test that caused them, and a failing test shows
-// them with its output. Child processes (`run_child`) keep spool's message,
+// A passing run prints nothing, so that a real failure is not drowned.
+//
+// Panic messages: libtest captures what a test prints, std's panic message
+// included, and shows it only if the test fails; the capture follows the OS
+// threads a test starts, so it covers the workers of a runtime the test
+// builds. spool hands a green thread's panic to a hook the program
+// installed before its first runtime started, and otherwise prints its own
+// message straight to stderr, past any capture (see "Panics" in the
+// `spool::porting` guide). The harness may install a hook of its own; the
+// initialiser below makes sure there is one, whatever the harness does.
+//
+// Watchdog reports: debug builds of tests that spawn 10,000 threads in a
+// loop, or spin on purpose, run long enough between switches for the
+// blocking watchdog's report (100 ms). Unless the variable is set, test
+// processes turn it off (`SPOOL_BLOCKING_MS=0`); the watchdog's own tests
+// set it or a builder threshold in child processes, and `run_child` does
+// not pass the suite's value on.
+//
+// Child processes (`run_child`) keep spool's own message and defaults,
 // which some tests check.
 // ---------------------------------------------------------------------------
 
 /// Runs before `main` (an ELF initialiser), so before any test can start a
-/// runtime.
+/// runtime or another thread.
 #[used]
 #[link_section = ".init_array"]
-static ROUTE_PANICS_THROUGH_CAPTURE: extern "C" fn() = route_panics_through_capture;
+static QUIET_TEST_PROCESS: extern "C" fn() = quiet_test_process;
 
-extern "C" fn route_panics_through_capture() {
+const BLOCKING_ENV: &str = "SPOOL_BLOCKING_MS";
+
+extern "C" fn quiet_test_process() {
     if std::env::var_os(CHILD_ENV).is_some() {
         return;
+    }
+    if std::env::var_os(BLOCKING_ENV).is_none() {
+        // Before `main`: no other thread exists to read the environment.
+        std::env::set_var(BLOCKING_ENV, "0");
+        std::env::set_var(SUITE_SET_BLOCKING_ENV, "1");
     }
     let std_hook = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| std_hook(info)));
 }
+
+/// Set when `quiet_test_process` chose `SPOOL_BLOCKING_MS`, so that
+/// `run_child` passes on only a value the user set.
+const SUITE_SET_BLOCKING_ENV: &str = "SPOOL_SUITE_SET_BLOCKING_MS";
 
 /// Aborts the whole test process, naming the test, if it is not dropped
 /// within `limit`: a hung park/unpark or join otherwise hangs `cargo test`
@@ -131,11 +150,15 @@ pub fn run_child(test: &str, env: &[(&str, &str)]) -> ChildOutput {
         .args([path.as_str(), "--exact", "--nocapture", "--test-threads=1"])
         .env(CHILD_ENV, test)
         .env_remove("SPOOL_WORKERS")
+        .env_remove(SUITE_SET_BLOCKING_ENV)
         .env_remove("RUST_BACKTRACE")
         .env_remove("RUST_LIB_BACKTRACE")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
+    if std::env::var_os(SUITE_SET_BLOCKING_ENV).is_some() {
+        command.env_remove(BLOCKING_ENV);
+    }
     for (key, value) in env {
         command.env(key, value);
     }
