@@ -131,6 +131,34 @@
 //! (`Context::wait_until`): the counterpart is often runnable on the same
 //! worker, and a yield costs a fraction of a park and unpark.
 //!
+//! # Hand-off to blocked senders
+//! A `send` that finds the ring full registers an entry that holds its
+//! message, as a blocked rendezvous send does. The receiver whose pop
+//! frees a slot (and sees `send_waiting`) does not just wake the oldest
+//! sender to retry: under the lock it claims a slot, selects the entry
+//! (the context CAS) and writes the entry's message into the claimed
+//! slot, then unparks the sender, whose send is already done
+//! (`wake_a_sender`). This is what Go's channels do for a full buffer.
+//! Without it a woken sender raced every other sender for the slot it was
+//! woken for: with four producers on a `bounded(1)` channel the loser
+//! registered again, and each message cost several parks and wakeups
+//! across workers while the consumer waited; with it the consumer keeps
+//! receiving while producers are parked, and each parked producer is
+//! woken once per message, with its send complete.
+//!
+//! The slot is claimed *before* the CAS, so a selected sender's message
+//! always has a place. If the claim fails (another sender took the freed
+//! slot first) the senders stay listed, and the pop that frees that slot
+//! serves them. If the CAS fails (the sender's deadline passed or its
+//! thread was cancelled, and it withdraws its entry and takes its message
+//! back itself) the claim serves the next entry or becomes a hole. A
+//! select's send entry holds no message (crossbeam's syntax supplies it
+//! after selection), so it is selected and retries, as before. The loom
+//! models `a_cancel_racing_a_hand_off_to_a_blocked_ring_send_loses_nothing`
+//! and `ring_disconnect_hands_back_a_blocked_message` check this; dropping
+//! a message entry whose CAS failed, as a stale plain entry is dropped,
+//! makes the first fail (the owner finds its message gone).
+//!
 //! # Why no wakeup is lost
 //! (Channels without a ring; ring channels add the handshake above.)
 //! A waiter registers *in the same critical section* in which it saw the

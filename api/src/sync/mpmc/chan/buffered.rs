@@ -4,6 +4,18 @@
 
 use super::*;
 
+/// How a blocked ring `send`'s wait ended.
+enum SendWait<T> {
+    /// A receiver moved the message into the ring.
+    Sent,
+    /// Try again with the message: room appeared, or the channel was
+    /// disconnected.
+    Retry(T),
+    /// The deadline passed or the thread was cancelled; the message is
+    /// back.
+    GaveUp(Abort, T),
+}
+
 impl<T> Chan<T> {
     /// Publishes the wait lists' sizes (ring channels; called with the lock
     /// held). `Relaxed`: the stores are ordered by the lock among
@@ -43,16 +55,87 @@ impl<T> Chan<T> {
     }
 
     /// After a pop freed a slot: as `notify_receivers`, for senders; the
-    /// `SeqCst` read-modify-write is the pop's CAS on `head`.
+    /// `SeqCst` read-modify-write is the pop's CAS on `head`. The oldest
+    /// blocked `send` is not merely woken to retry: its message is moved
+    /// into the ring here (see "Hand-off to blocked senders").
     pub(super) fn notify_senders(&self) {
         loom_fence();
         if self.send_waiting.load(Ordering::SeqCst) != 0 {
+            let ring = self
+                .ring
+                .as_ref()
+                .expect("only ring channels count waiters");
             let mut inner = self.lock();
-            let mut woken = Woken::waiter(inner.senders.select().map(|e| e.cx));
+            let mut woken = Woken::default();
+            let wrote = self.wake_a_sender(ring, &mut inner, &mut woken);
             inner.send_observers.notify(&mut woken.observers);
             drop(inner);
             woken.unpark();
+            if wrote {
+                // A message (or a hole) is in the ring now.
+                self.notify_receivers();
+            }
         }
+    }
+
+    /// Under the lock, after a slot was freed: completes the oldest blocked
+    /// `send` by writing its message into the ring (its owner then only
+    /// returns), or selects the oldest select's send (which retries), and
+    /// puts whom to unpark in `woken`. Returns whether it wrote a slot.
+    ///
+    /// A slot is claimed before the sender's context is decided, so a
+    /// selected sender's message always has a place: if another sender
+    /// took the freed slot first, the claim fails and the blocked senders
+    /// stay listed for the next pop (whose count load sees them). If the
+    /// CAS then fails (the owner is giving up: deadline or cancellation,
+    /// and takes its message back itself), the claim serves the next
+    /// entry, or is written as a hole that receivers skip.
+    fn wake_a_sender(&self, ring: &Ring<T>, inner: &mut Inner<T>, woken: &mut Woken) -> bool {
+        let list = &mut inner.senders.0;
+        let mut claim = None;
+        let mut at = 0;
+        let mut wrote = false;
+        while let Some(entry) = list.get(at) {
+            if entry.msg.is_none() {
+                // A select's send: selected, it retries (and claims a slot
+                // itself); stale, it goes (see `WaitList::select`).
+                let selected = entry.cx.try_select(entry.oper);
+                let entry = list.remove(at).expect("listed");
+                if selected {
+                    woken.waiter = Some(entry.cx);
+                    break;
+                }
+                continue;
+            }
+            if claim.is_none() {
+                match ring.claim() {
+                    Ok(fresh) => claim = Some(fresh),
+                    // Another sender filled the freed slot, or the channel
+                    // is disconnected (whose waking is `disconnect`'s).
+                    Err(_) => break,
+                }
+            }
+            if entry.cx.try_select(entry.oper) {
+                let entry = list.remove(at).expect("listed");
+                let msg = entry
+                    .msg
+                    .expect("spool channel: a blocked send's entry holds its message");
+                let claim = claim.take().expect("claimed above");
+                // SAFETY: `claim` was made on this ring just above.
+                unsafe { ring.write(claim, Some(msg)) };
+                wrote = true;
+                woken.waiter = Some(entry.cx);
+                break;
+            }
+            // Its owner is giving up and will take the message back.
+            at += 1;
+        }
+        if let Some(claim) = claim {
+            // SAFETY: made on this ring above. Nobody took it: a hole.
+            unsafe { ring.write(claim, None) };
+            wrote = true;
+        }
+        wrote
     }
 
     /// Ring send without blocking.
@@ -114,13 +197,57 @@ impl<T> Chan<T> {
                 return Err(SendTimeoutError::Timeout(msg));
             }
             let why = WaitSite::here(WaitReason::Send(crate::loom::object_id(self)));
-            if let Err(abort) =
-                Context::with_current(|cx| self.ring_wait(ring, cx, deadline, true, why))
-            {
-                abort.raise_if_cancelled();
-                return Err(SendTimeoutError::Timeout(msg));
+            match Context::with_current(|cx| self.ring_send_wait(ring, cx, msg, deadline, why)) {
+                SendWait::Sent => return Ok(()),
+                SendWait::Retry(back) => msg = back,
+                SendWait::GaveUp(abort, back) => {
+                    abort.raise_if_cancelled();
+                    return Err(SendTimeoutError::Timeout(back));
+                }
             }
         }
+    }
+
+    /// A blocked ring `send`: registers an entry holding `msg`, re-checks
+    /// the ring after the handshake's fence, and waits unless there is
+    /// room after all. A receiver that frees a slot moves the message into
+    /// the ring and selects the entry (`wake_a_sender`), so the sender
+    /// wakes with its send done and does not race the other senders for
+    /// the slot again. A cancellation point, as `ring_wait`.
+    fn ring_send_wait(
+        &self,
+        ring: &Ring<T>,
+        cx: &Arc<Context>,
+        msg: T,
+        deadline: Option<Instant>,
+        why: WaitSite,
+    ) -> SendWait<T> {
+        let mut inner = self.lock();
+        cx.reset();
+        inner.senders.push_message(cx, msg);
+        self.register_ring(&inner);
+        if inner.disconnected || self.ring_ready(ring, true) {
+            // Nobody can have selected the entry: we hold the lock.
+            return SendWait::Retry(Self::take_back(&mut inner, cx));
+        }
+        drop(inner);
+        match cx.wait_until(deadline, why) {
+            // `wake_a_sender` wrote the message into the ring.
+            Ok(FIRST_OPERATION) => SendWait::Sent,
+            // Disconnected: the retry fails with the message.
+            Ok(_) => SendWait::Retry(Self::take_back(&mut self.lock(), cx)),
+            Err(abort) => SendWait::GaveUp(abort, Self::take_back(&mut self.lock(), cx)),
+        }
+    }
+
+    /// Removes `cx`'s blocked-send entry, which no receiver selected, and
+    /// returns its message (see `Entry`'s invariant).
+    fn take_back(inner: &mut Inner<T>, cx: &Context) -> T {
+        inner
+            .senders
+            .remove(cx, FIRST_OPERATION)
+            .and_then(|entry| entry.msg)
+            .expect("spool channel: an unselected blocked send is listed with its message")
     }
 
     /// Ring receive, blocking until `deadline`. A cancellation point:

@@ -363,3 +363,57 @@ fn a_receive_cancelled_while_unwinding_leaves_the_message_in_the_ring() {
         });
     }
 }
+
+#[test]
+fn ring_disconnect_hands_back_a_blocked_message() {
+    // A `send` blocked on a full ring keeps its message in its entry (see
+    // "Hand-off to blocked senders"); the last receiver leaving must give
+    // it back, not drop it with the entry or leave the sender parked.
+    model(|| {
+        let chan = Arc::new(Chan::new(1));
+        chan.try_send(1u32).unwrap();
+        let join = {
+            let chan = chan.clone();
+            spawn(move || {
+                let result = chan.send(5u32, None);
+                assert!(matches!(result, Err(SendTimeoutError::Disconnected(5))));
+            })
+        };
+        chan.remove_receiver();
+        join();
+        assert!(chan.lock().senders.0.is_empty());
+    });
+}
+
+#[test]
+fn a_cancel_racing_a_hand_off_to_a_blocked_ring_send_loses_nothing() {
+    // A `send` waits on a full ring of one; a receiver's `try_recv` frees
+    // the slot and moves the blocked message into the ring (the context
+    // CAS `WAITING → operation`) while the sender is cancelled (its CAS
+    // `WAITING → ABORTED`). The send returns `Ok` exactly when its
+    // message is in the ring; a cancelled send leaves nothing behind (a
+    // claimed slot it lost becomes a hole, which receivers skip).
+    for cancel_first in [false, true] {
+        model(move || {
+            let chan = Arc::new(Chan::new(1));
+            chan.try_send(1u32).unwrap();
+            let token = Token::arm();
+            let peer = {
+                let (chan, token) = (chan.clone(), token.clone());
+                spawn_with(move || claim_and_cancel(cancel_first, &token, || chan.try_recv().ok()))
+            };
+            let sent = catch_unwind(AssertUnwindSafe(|| chan.send(5u32, None)));
+            assert_eq!(peer(), Some(1));
+            match sent {
+                Ok(result) => {
+                    assert!(result.is_ok());
+                    assert_eq!(chan.try_recv().ok(), Some(5), "a sent message is missing");
+                }
+                Err(payload) => {
+                    assert!(is_cancellation(&*payload));
+                }
+            }
+            assert_idle(&chan);
+        });
+    }
+}
