@@ -138,6 +138,33 @@ rt_test! {
         assert_eq!(s.send_timeout(5, ms(5)), Err(SendTimeoutError::Timeout(5)));
     }
 
+    fn blocked_senders_keep_their_turn() {
+        // A send that blocked on a full channel goes before any send that
+        // comes later, as in Go: the receive that frees a slot moves the
+        // oldest blocked message into it before it returns, so a later
+        // `try_send` finds the channel full and blocked senders are never
+        // overtaken (or starved) by fresh ones.
+        let (s, r) = bounded::<&str>(1);
+        s.send("first").unwrap();
+        let mut senders = Vec::new();
+        for msg in ["a", "b"] {
+            let s = s.clone();
+            senders.push(thread::spawn(move || s.send(msg).unwrap()));
+            // Let it block on the full channel: "a" before "b".
+            thread::sleep(ms(50));
+        }
+        assert_eq!(r.recv(), Ok("first"));
+        assert_eq!(s.try_send("late"), Err(TrySendError::Full("late")), "a later send overtook a blocked one");
+        assert_eq!(r.recv(), Ok("a"));
+        assert_eq!(s.try_send("late"), Err(TrySendError::Full("late")), "a later send overtook a blocked one");
+        assert_eq!(r.recv(), Ok("b"));
+        s.send("late").unwrap();
+        assert_eq!(r.recv(), Ok("late"));
+        for sender in senders {
+            sender.join().unwrap();
+        }
+    }
+
     fn receivers_drain_before_disconnect() {
         for cap in [1, 5, usize::MAX] {
             let (s, r) = if cap == usize::MAX { unbounded() } else { bounded(cap) };
