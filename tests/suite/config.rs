@@ -485,21 +485,31 @@ fn child_report_stack_size() {
     if !is_child("child_report_stack_size") {
         return;
     }
-    let rt = spool::Runtime::builder().workers(1).build().unwrap();
-    report("default", &rt.stack_size());
-    // A green thread really gets it: one that starts runs on it. Not on
-    // the smallest stacks: 16 KiB holds this thread in a normal build,
-    // but not under AddressSanitizer (the CI's sanitizer lane), whose
-    // instrumented frames are several times larger.
-    if rt.stack_size() >= 64 << 10 {
-        assert_eq!(rt.run(|| thread::spawn(|| 7).join().unwrap()), 7);
-    }
-    let rt = spool::Runtime::builder()
-        .workers(1)
-        .stack_size(64 * 1024)
-        .build()
+    // On an OS thread of our own with a stack of its own: `RUST_MIN_STACK`
+    // also sizes the thread libtest runs this test on, and a tiny one
+    // (`RUST_MIN_STACK=0`) is too small for AddressSanitizer's frames.
+    std::thread::Builder::new()
+        .stack_size(2 << 20)
+        .spawn(|| {
+            let rt = spool::Runtime::builder().workers(1).build().unwrap();
+            report("default", &rt.stack_size());
+            // A green thread really gets it: one that starts runs on it.
+            // Not on the smallest stacks, whose room depends on the build
+            // (AddressSanitizer's instrumented frames are several times
+            // larger).
+            if rt.stack_size() >= 64 << 10 {
+                assert_eq!(rt.run(|| thread::spawn(|| 7).join().unwrap()), 7);
+            }
+            let rt = spool::Runtime::builder()
+                .workers(1)
+                .stack_size(64 * 1024)
+                .build()
+                .unwrap();
+            report("built", &rt.stack_size());
+        })
+        .unwrap()
+        .join()
         .unwrap();
-    report("built", &rt.stack_size());
 }
 
 // ---- the tables in the docs -------------------------------------------------
