@@ -33,9 +33,34 @@
 //! The chosen operation is moved out of the `Select` into the
 //! `SelectedOperation` (a fresh copy takes its place), so the selected
 //! operation does not borrow the `Select`, as in crossbeam-channel.
+//!
+//! # Threads
+//! A `Select` is `Send + Sync` whatever its channels carry, as
+//! crossbeam-channel's is, so it can be built on one thread and run on
+//! another (say, a scoped thread). Its operations hold `&Receiver<T>` and
+//! `&Sender<T>`, which are not `Send` for `T: !Send`: run on another
+//! thread, the select takes a message out of a channel there. That is
+//! sound because an operation never *uses* a message, it only moves it:
+//! * through the handles it calls only channel methods that synchronise
+//!   through the channel's lock and atomics, whatever `T` is;
+//! * a received message leaves only through `SelectedOperation::recv`,
+//!   which takes the receiver by reference on the calling thread — Rust
+//!   lets a `&Receiver<T>` reach a thread only where `T` may be used —
+//!   and a send's message enters only through `SelectedOperation::send`,
+//!   likewise;
+//! * an operation dropped while holding a message leaks it instead of
+//!   dropping it, and a rendezvous packet is dropped only empty;
+//! * `SelectedOperation` is neither `Send` nor `Sync` (as crossbeam's), so
+//!   a taken message stays on the thread that took it.
+//!
+//! So a `Select` over a `Receiver<Rc<_>>` moved to another thread can take
+//! an `Rc` there but can neither hand it out nor drop it there. Like
+//! crossbeam's, a `Select` is not `UnwindSafe`; `SelectedOperation` is.
 
 use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -75,18 +100,52 @@ trait Operation<'a> {
     fn address(&self) -> *const ();
     fn is_send(&self) -> bool;
     /// The same operation, not yet attempted.
-    fn fresh(&self) -> Box<dyn Operation<'a> + 'a>;
+    fn fresh(&self) -> Box<DynOp<'a>>;
     /// Gives back whatever a selected operation holds for its counterpart
     /// (a send's claimed slot or rendezvous hand-off) when it will not be
     /// completed. Idempotent.
     fn release(&mut self) {}
 }
 
+/// An operation as a `Select` holds it. `Send + Sync` so that a `Select`
+/// is, as crossbeam-channel's is, whatever its channels carry; see
+/// "Threads" at the top of this file for why that is sound.
+type DynOp<'a> = dyn Operation<'a> + Send + Sync + 'a;
+
 struct RecvOp<'a, T> {
     receiver: &'a Receiver<T>,
     result: Option<Result<T, RecvError>>,
     /// The packet of this round's rendezvous registration.
     packet: Option<Arc<Packet<T>>>,
+}
+
+// SAFETY: what keeps `RecvOp` from being `Send`/`Sync` for every `T` is
+// that it reaches a `Receiver<T>` and holds messages. Both are harmless
+// here (invariant "Threads" at the top of this file): through the receiver
+// it only calls channel methods that synchronise through the channel's
+// lock and atomics whatever `T` is; a message is only moved (out of the
+// channel or a filled packet into `result`), never read, cloned or dropped
+// by the operation; it leaves only through `SelectedOperation::recv`,
+// whose caller hands in this very receiver on its own thread, which Rust
+// allows only where the message may be used; and dropping an operation
+// that still holds one leaks it (`Drop` below). The packet of a
+// registration is filled only for the operation the select then accepts,
+// which takes the message before anything else happens to it, so an
+// operation drops packets only empty. The `&self` methods (reached
+// through a shared `Select`: `Clone`) do not touch `result` or `packet`.
+unsafe impl<T> Send for RecvOp<'_, T> {}
+// SAFETY: see `Send` above.
+unsafe impl<T> Sync for RecvOp<'_, T> {}
+
+impl<T> Drop for RecvOp<'_, T> {
+    fn drop(&mut self) {
+        // A message that was not handed out through
+        // `SelectedOperation::recv` is leaked, not dropped: this thread
+        // may not be one where `T` may be dropped (see "Threads").
+        if let Some(Ok(msg)) = self.result.take() {
+            std::mem::forget(msg);
+        }
+    }
 }
 
 impl<'a, T> Operation<'a> for RecvOp<'a, T> {
@@ -177,7 +236,7 @@ impl<'a, T> Operation<'a> for RecvOp<'a, T> {
         false
     }
 
-    fn fresh(&self) -> Box<dyn Operation<'a> + 'a> {
+    fn fresh(&self) -> Box<DynOp<'a>> {
         Box::new(RecvOp {
             receiver: self.receiver,
             result: None,
@@ -190,6 +249,16 @@ struct SendOp<'a, T> {
     sender: &'a Sender<T>,
     slot: Option<SendSlot<T>>,
 }
+
+// SAFETY: a `SendOp` holds no message (the message is handed over in
+// `SelectedOperation::send`, with the user's sender on the user's thread),
+// and through the sender it only calls channel methods that synchronise
+// through the channel's lock and atomics whatever `T` is. The rendezvous
+// packet it may hold belongs to a waiting receiver and is empty until
+// `SelectedOperation::send` fills it, so dropping it drops no message.
+unsafe impl<T> Send for SendOp<'_, T> {}
+// SAFETY: see `Send` above; the `&self` methods do not touch `slot`.
+unsafe impl<T> Sync for SendOp<'_, T> {}
 
 impl<'a, T> Operation<'a> for SendOp<'a, T> {
     fn try_complete(&mut self) -> bool {
@@ -243,7 +312,7 @@ impl<'a, T> Operation<'a> for SendOp<'a, T> {
         true
     }
 
-    fn fresh(&self) -> Box<dyn Operation<'a> + 'a> {
+    fn fresh(&self) -> Box<DynOp<'a>> {
         Box::new(SendOp {
             sender: self.sender,
             slot: None,
@@ -292,6 +361,22 @@ impl<T> Drop for SendOp<'_, T> {
 /// # drop(s1);
 /// ```
 ///
+/// A `Select` is `Send + Sync`, as crossbeam-channel's is, whatever its
+/// channels carry: it can be built on one thread and run on another.
+///
+/// ```
+/// use spool::sync::mpmc::{unbounded, Select};
+///
+/// let (s, r) = unbounded();
+/// let mut sel = Select::new();
+/// sel.recv(&r);
+/// let r = &r;
+/// std::thread::scope(|scope| {
+///     scope.spawn(move || assert_eq!(sel.select().recv(r), Ok(1)));
+///     s.send(1).unwrap();
+/// });
+/// ```
+///
 /// The blocking methods are cancellation points (see
 /// [`spool::cancel`](crate::cancel)): a cancelled select withdraws all its
 /// operations and unwinds without performing any.
@@ -309,7 +394,7 @@ impl<T> Drop for SendOp<'_, T> {
 /// assert!(s.try_send(1).is_err());
 /// ```
 pub struct Select<'a> {
-    operations: Vec<Option<Box<dyn Operation<'a> + 'a>>>,
+    operations: Vec<Option<Box<DynOp<'a>>>>,
     biased: bool,
 }
 
@@ -389,7 +474,7 @@ impl<'a> Select<'a> {
         }))
     }
 
-    fn push(&mut self, operation: Box<dyn Operation<'a> + 'a>) -> usize {
+    fn push(&mut self, operation: Box<DynOp<'a>>) -> usize {
         self.operations.push(Some(operation));
         self.operations.len() - 1
     }
@@ -610,6 +695,7 @@ impl<'a> Select<'a> {
             operation,
             index,
             completed: false,
+            _not_send: PhantomData,
         }
     }
 
@@ -803,7 +889,7 @@ impl<'a> Select<'a> {
         }
     }
 
-    fn op(&mut self, index: usize) -> &mut (dyn Operation<'a> + 'a) {
+    fn op(&mut self, index: usize) -> &mut DynOp<'a> {
         self.operations[index]
             .as_deref_mut()
             .expect("only present operations are run")
@@ -849,7 +935,8 @@ impl fmt::Debug for Select<'_> {
 /// `send` — gives that back first: the receiver goes on waiting for another
 /// sender (a blocking `recv`) or reports an empty channel (`try_recv`), and
 /// the slot is freed. A chosen receive has already taken its message, which
-/// is then dropped.
+/// is then leaked rather than dropped: the select may run on a thread
+/// where the message must not be dropped (see `Select`'s `Send`).
 ///
 /// # Panics
 /// After giving back what it held, dropping it uncompleted panics with
@@ -883,11 +970,36 @@ impl fmt::Debug for Select<'_> {
 /// assert_eq!(oper.index(), i);
 /// assert_eq!(oper.recv(&r), Ok(1));
 /// ```
+///
+/// It is completed on the thread that selected it: like crossbeam-channel's,
+/// it is neither `Send` nor `Sync` (a [`Select`] is both).
+///
+/// ```compile_fail
+/// use spool::sync::mpmc::{unbounded, Select};
+/// let (s, r) = unbounded::<i32>();
+/// s.send(1).unwrap();
+/// let mut sel = Select::new();
+/// sel.recv(&r);
+/// let oper = sel.select();
+/// let r = &r;
+/// std::thread::scope(|scope| {
+///     scope.spawn(move || oper.recv(r)); // error: not `Send`
+/// });
+/// ```
 pub struct SelectedOperation<'a> {
-    operation: Box<dyn Operation<'a> + 'a>,
+    operation: Box<DynOp<'a>>,
     index: usize,
     completed: bool,
+    /// Neither `Send` nor `Sync`, as crossbeam-channel's: it is completed
+    /// on the thread that selected it.
+    _not_send: PhantomData<*const ()>,
 }
+
+// Unwind-safe as crossbeam-channel's is: a panic caught between selection
+// and completion leaves the operation either completed or still holding
+// what it will give back when dropped (see "Dropping it uncompleted").
+impl UnwindSafe for SelectedOperation<'_> {}
+impl RefUnwindSafe for SelectedOperation<'_> {}
 
 impl<'a> SelectedOperation<'a> {
     /// The index of the chosen operation.
@@ -926,7 +1038,7 @@ impl<'a> SelectedOperation<'a> {
                 && self.operation.address() == (sender as *const Sender<T>).cast(),
             "SelectedOperation::send: passed a sender that was not selected"
         );
-        let operation: *mut (dyn Operation<'a> + 'a) = &mut *self.operation;
+        let operation: *mut DynOp<'a> = &mut *self.operation;
         // SAFETY: the operation is a `SendOp` (`is_send`) over the sender
         // at this very address. That sender is borrowed for `'a` by the
         // operation, so it is alive and is the object `sender` points at;
@@ -961,7 +1073,7 @@ impl<'a> SelectedOperation<'a> {
                 && self.operation.address() == (receiver as *const Receiver<T>).cast(),
             "SelectedOperation::recv: passed a receiver that was not selected"
         );
-        let operation: *mut (dyn Operation<'a> + 'a) = &mut *self.operation;
+        let operation: *mut DynOp<'a> = &mut *self.operation;
         // SAFETY: as in `send`: the operation is a `RecvOp` over the live
         // receiver at this address, hence a `RecvOp<'a, T>` with this `T`,
         // viewed with the shorter lifetime `'r` to take `result` only.
