@@ -394,8 +394,19 @@ impl<T> Drop for SendOp<'_, T> {
 /// assert!(s.try_send(1).is_err());
 /// ```
 pub struct Select<'a> {
-    operations: Vec<Option<Box<DynOp<'a>>>>,
+    /// The operations, each with its index. A fair select shuffles them in
+    /// place at every round (see "Cost" at the top of this file); a biased
+    /// one keeps them in the order they were added.
+    operations: Vec<Entry<'a>>,
+    /// The index of the next operation added.
+    next_index: usize,
     biased: bool,
+}
+
+/// An operation of a `Select` and the index `send`/`recv` returned for it.
+struct Entry<'a> {
+    index: usize,
+    op: Box<DynOp<'a>>,
 }
 
 /// The outcome a select waits for.
@@ -415,6 +426,7 @@ impl<'a> Select<'a> {
     pub fn new() -> Select<'a> {
         Select {
             operations: Vec::new(),
+            next_index: 0,
             biased: false,
         }
     }
@@ -436,6 +448,7 @@ impl<'a> Select<'a> {
     pub fn new_biased() -> Select<'a> {
         Select {
             operations: Vec::new(),
+            next_index: 0,
             biased: true,
         }
     }
@@ -475,8 +488,13 @@ impl<'a> Select<'a> {
     }
 
     fn push(&mut self, operation: Box<DynOp<'a>>) -> usize {
-        self.operations.push(Some(operation));
-        self.operations.len() - 1
+        let index = self.next_index;
+        self.next_index += 1;
+        self.operations.push(Entry {
+            index,
+            op: operation,
+        });
+        index
     }
 
     /// Removes the operation with index `index`; other indices stay valid.
@@ -497,11 +515,10 @@ impl<'a> Select<'a> {
     /// assert_eq!(sel.select().recv(&r2), Ok(2));
     /// ```
     pub fn remove(&mut self, index: usize) {
-        let removed = self.operations.get_mut(index).and_then(Option::take);
-        assert!(
-            removed.is_some(),
-            "Select::remove: no operation with index {index}"
-        );
+        let pos = self.operations.iter().position(|e| e.index == index);
+        let pos = pos.unwrap_or_else(|| panic!("Select::remove: no operation with index {index}"));
+        // `remove`, not `swap_remove`: a biased select keeps its order.
+        self.operations.remove(pos);
     }
 
     /// Completes a ready operation if there is one, without blocking.
@@ -683,30 +700,24 @@ impl<'a> Select<'a> {
             .ok_or(ReadyTimeoutError)
     }
 
-    /// Moves the chosen operation out (leaving a fresh copy in its place).
-    fn selected(&mut self, index: usize) -> SelectedOperation<'a> {
-        let slot = &mut self.operations[index];
-        let fresh = slot
-            .as_deref()
-            .expect("a selected operation exists")
-            .fresh();
-        let operation = slot.replace(fresh).expect("a selected operation exists");
+    /// Moves the operation at position `pos` out (leaving a fresh copy in
+    /// its place).
+    fn selected(&mut self, pos: usize) -> SelectedOperation<'a> {
+        let entry = &mut self.operations[pos];
+        let fresh = entry.op.fresh();
+        let operation = std::mem::replace(&mut entry.op, fresh);
         SelectedOperation {
             operation,
-            index,
+            index: entry.index,
             completed: false,
             _not_send: PhantomData,
         }
     }
 
-    /// Indices of the present operations, or what to return when there
-    /// are none.
-    fn present(&self, wait: Wait, what: &str) -> Result<Vec<usize>, Option<usize>> {
-        let order: Vec<usize> = (0..self.operations.len())
-            .filter(|&i| self.operations[i].is_some())
-            .collect();
-        if !order.is_empty() {
-            return Ok(order);
+    /// `Ok` if there are operations to run, else what to return.
+    fn present(&self, wait: Wait, what: &str) -> Result<(), Option<usize>> {
+        if !self.operations.is_empty() {
+            return Ok(());
         }
         match wait {
             Wait::Now => Err(None),
@@ -718,8 +729,8 @@ impl<'a> Select<'a> {
         }
     }
 
-    /// The select loop; see the top of this file. Returns the index of the
-    /// operation that can complete, or `None` when the wait is over (the
+    /// The select loop; see the top of this file. Returns the position (in
+    /// `operations`) of the operation that can complete, or `None` when the wait is over (the
     /// deadline passed, or the thread is cancelled while unwinding and the
     /// wait has a deadline). A cancellation point: see the top of this
     /// file.
@@ -732,21 +743,22 @@ impl<'a> Select<'a> {
                 chan_cancel::raise(cancelled)
             }
         }
-        let mut order = match self.present(wait, "select") {
-            Ok(order) => order,
-            Err(none) => return none,
-        };
-        let why = WaitSite::here(WaitReason::Select(order.len()));
+        if let Err(none) = self.present(wait, "select") {
+            return none;
+        }
+        let n = self.operations.len();
+        let why = WaitSite::here(WaitReason::Select(n));
         let mut cx: Option<Arc<Context>> = None;
-        let mut registered = Vec::with_capacity(order.len());
         let mut masked = false;
         loop {
+            // Positions stay put from here to the end of the round: the
+            // context names an operation by its position.
             if !self.biased {
-                shuffle(&mut order);
+                shuffle(&mut self.operations);
             }
-            for &i in &order {
-                if self.op(i).try_complete() {
-                    return Some(i);
+            for pos in 0..n {
+                if self.op(pos).try_complete() {
+                    return Some(pos);
                 }
             }
             let deadline = match wait {
@@ -761,14 +773,15 @@ impl<'a> Select<'a> {
             cx.reset();
             let mut wake = deadline;
             let mut ready = false;
-            registered.clear();
-            for &i in &order {
-                let op = self.op(i);
+            // Operations `0..registered` have an entry.
+            let mut registered = 0;
+            for pos in 0..n {
+                let op = self.op(pos);
                 if let Some(due) = op.due() {
                     wake = Some(wake.map_or(due, |w| w.min(due)));
                 }
-                registered.push(i);
-                if op.register(cx, FIRST_OPERATION + i) {
+                registered = pos + 1;
+                if op.register(cx, FIRST_OPERATION + pos) {
                     ready = true;
                     break;
                 }
@@ -784,16 +797,16 @@ impl<'a> Select<'a> {
             } else {
                 cx.wait_until(wake, why)
             };
-            for &i in &registered {
-                self.op(i).unregister(cx, FIRST_OPERATION + i);
+            for pos in 0..registered {
+                self.op(pos).unregister(cx, FIRST_OPERATION + pos);
             }
             match outcome {
                 // Selected by a counterpart, even if we are cancelled by
                 // now: complete the operation (rule R2).
                 Ok(state) if state >= FIRST_OPERATION => {
-                    let i = state - FIRST_OPERATION;
-                    if self.op(i).accept(cx) {
-                        return Some(i);
+                    let pos = state - FIRST_OPERATION;
+                    if self.op(pos).accept(cx) {
+                        return Some(pos);
                     }
                 }
                 // Every entry is withdrawn: raise, or while unwinding
@@ -824,20 +837,19 @@ impl<'a> Select<'a> {
                 chan_cancel::raise(cancelled)
             }
         }
-        let mut order = match self.present(wait, "ready") {
-            Ok(order) => order,
-            Err(none) => return none,
-        };
-        let why = WaitSite::here(WaitReason::Select(order.len()));
+        if let Err(none) = self.present(wait, "ready") {
+            return none;
+        }
+        let n = self.operations.len();
+        let why = WaitSite::here(WaitReason::Select(n));
         let mut cx: Option<Arc<Context>> = None;
-        let mut watched = Vec::with_capacity(order.len());
         let mut masked = false;
         loop {
             if !self.biased {
-                shuffle(&mut order);
+                shuffle(&mut self.operations);
             }
-            if let Some(&i) = order.iter().find(|&&i| self.op(i).is_ready()) {
-                return Some(i);
+            if let Some(entry) = self.operations.iter().find(|e| e.op.is_ready()) {
+                return Some(entry.index);
             }
             let deadline = match wait {
                 Wait::Now => return None,
@@ -850,14 +862,15 @@ impl<'a> Select<'a> {
             cx.reset();
             let mut wake = deadline;
             let mut ready = false;
-            watched.clear();
-            for &i in &order {
-                let op = self.op(i);
+            // Operations `0..watched` have an observer.
+            let mut watched = 0;
+            for pos in 0..n {
+                let op = self.op(pos);
                 if let Some(due) = op.due() {
                     wake = Some(wake.map_or(due, |w| w.min(due)));
                 }
-                watched.push(i);
-                if op.watch(cx, FIRST_OPERATION + i) {
+                watched = pos + 1;
+                if op.watch(cx, FIRST_OPERATION + pos) {
                     ready = true;
                     break;
                 }
@@ -870,8 +883,8 @@ impl<'a> Select<'a> {
             } else {
                 cx.wait_until(wake, why)
             };
-            for &i in &watched {
-                self.op(i).unwatch(cx, FIRST_OPERATION + i);
+            for pos in 0..watched {
+                self.op(pos).unwatch(cx, FIRST_OPERATION + pos);
             }
             // An observer owes nothing: a cancellation simply ends the
             // wait once every observer is withdrawn.
@@ -889,10 +902,8 @@ impl<'a> Select<'a> {
         }
     }
 
-    fn op(&mut self, index: usize) -> &mut DynOp<'a> {
-        self.operations[index]
-            .as_deref_mut()
-            .expect("only present operations are run")
+    fn op(&mut self, pos: usize) -> &mut DynOp<'a> {
+        &mut *self.operations[pos].op
     }
 }
 
@@ -909,8 +920,12 @@ impl<'a> Clone for Select<'a> {
             operations: self
                 .operations
                 .iter()
-                .map(|op| op.as_ref().map(|op| op.fresh()))
+                .map(|e| Entry {
+                    index: e.index,
+                    op: e.op.fresh(),
+                })
                 .collect(),
+            next_index: self.next_index,
             biased: self.biased,
         }
     }
@@ -1123,7 +1138,7 @@ thread_local! {
 }
 
 /// Shuffles `order` (Fisher–Yates).
-fn shuffle(order: &mut [usize]) {
+fn shuffle<T>(order: &mut [T]) {
     if order.len() < 2 {
         return;
     }
