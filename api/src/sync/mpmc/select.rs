@@ -60,7 +60,10 @@
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::mem::{align_of, size_of, MaybeUninit};
+use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::ptr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -100,7 +103,7 @@ trait Operation<'a> {
     fn address(&self) -> *const ();
     fn is_send(&self) -> bool;
     /// The same operation, not yet attempted.
-    fn fresh(&self) -> Box<DynOp<'a>>;
+    fn fresh(&self) -> OpBox<'a>;
     /// Gives back whatever a selected operation holds for its counterpart
     /// (a send's claimed slot or rendezvous hand-off) when it will not be
     /// completed. Idempotent.
@@ -111,6 +114,87 @@ trait Operation<'a> {
 /// is, as crossbeam-channel's is, whatever its channels carry; see
 /// "Threads" at the top of this file for why that is sound.
 type DynOp<'a> = dyn Operation<'a> + Send + Sync + 'a;
+
+/// Room for an operation inside its `Select` entry: a receive of messages
+/// up to 24 bytes and every send fit, so adding them allocates nothing
+/// (see "Cost" at the top of this file).
+type OpBuf = MaybeUninit<[usize; 6]>;
+
+/// An operation, stored in place when it fits in `OpBuf`, else boxed; a
+/// `Box<DynOp>` that mostly does not allocate.
+enum OpBox<'a> {
+    Inline {
+        buf: OpBuf,
+        /// Views `buf` as the operation stored in it (`inline_op::<O>`,
+        /// which knows its type).
+        view: unsafe fn(*mut OpBuf) -> *mut DynOp<'a>,
+        /// The auto traits of `DynOp` (`Send + Sync`, not unwind-safe),
+        /// which the bytes in `buf` do not carry.
+        _op: PhantomData<Box<DynOp<'a>>>,
+    },
+    Boxed(Box<DynOp<'a>>),
+}
+
+/// `OpBox::Inline`'s `view` for operations of type `O`.
+///
+/// # Safety
+/// `buf` holds a live `O`, written by `OpBox::new`.
+unsafe fn inline_op<'a, O: Operation<'a> + Send + Sync + 'a>(buf: *mut OpBuf) -> *mut DynOp<'a> {
+    buf.cast::<O>()
+}
+
+impl<'a> OpBox<'a> {
+    fn new<O: Operation<'a> + Send + Sync + 'a>(op: O) -> OpBox<'a> {
+        if size_of::<O>() <= size_of::<OpBuf>() && align_of::<O>() <= align_of::<OpBuf>() {
+            let mut buf = OpBuf::uninit();
+            // SAFETY: `O` fits in `buf` (size and alignment checked above),
+            // which is ours and uninitialised; from here `buf` holds it, and
+            // `view` (typed for `O`) is how it is reached and dropped.
+            unsafe { buf.as_mut_ptr().cast::<O>().write(op) };
+            OpBox::Inline {
+                buf,
+                view: inline_op::<O>,
+                _op: PhantomData,
+            }
+        } else {
+            OpBox::Boxed(Box::new(op))
+        }
+    }
+}
+
+impl<'a> Deref for OpBox<'a> {
+    type Target = DynOp<'a>;
+    fn deref(&self) -> &DynOp<'a> {
+        match self {
+            OpBox::Inline { buf, view, .. } => {
+                // SAFETY: `buf` holds the operation `view` was made for
+                // (`OpBox::new`); it is only read through this shared view.
+                unsafe { &*view((buf as *const OpBuf).cast_mut()) }
+            }
+            OpBox::Boxed(op) => &**op,
+        }
+    }
+}
+
+impl DerefMut for OpBox<'_> {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        match self {
+            // SAFETY: as in `deref`, with `buf` borrowed mutably.
+            OpBox::Inline { buf, view, .. } => unsafe { &mut *view(buf) },
+            OpBox::Boxed(op) => &mut **op,
+        }
+    }
+}
+
+impl Drop for OpBox<'_> {
+    fn drop(&mut self) {
+        if let OpBox::Inline { buf, view, .. } = self {
+            // SAFETY: `buf` holds the operation (`OpBox::new`), dropped
+            // once, here; nothing reads `buf` afterwards.
+            unsafe { ptr::drop_in_place(view(buf)) };
+        }
+    }
+}
 
 struct RecvOp<'a, T> {
     receiver: &'a Receiver<T>,
@@ -236,8 +320,8 @@ impl<'a, T> Operation<'a> for RecvOp<'a, T> {
         false
     }
 
-    fn fresh(&self) -> Box<DynOp<'a>> {
-        Box::new(RecvOp {
+    fn fresh(&self) -> OpBox<'a> {
+        OpBox::new(RecvOp {
             receiver: self.receiver,
             result: None,
             packet: None,
@@ -312,8 +396,8 @@ impl<'a, T> Operation<'a> for SendOp<'a, T> {
         true
     }
 
-    fn fresh(&self) -> Box<DynOp<'a>> {
-        Box::new(SendOp {
+    fn fresh(&self) -> OpBox<'a> {
+        OpBox::new(SendOp {
             sender: self.sender,
             slot: None,
         })
@@ -406,7 +490,7 @@ pub struct Select<'a> {
 /// An operation of a `Select` and the index `send`/`recv` returned for it.
 struct Entry<'a> {
     index: usize,
-    op: Box<DynOp<'a>>,
+    op: OpBox<'a>,
 }
 
 /// The outcome a select waits for.
@@ -466,7 +550,7 @@ impl<'a> Select<'a> {
     /// assert_eq!(r.recv(), Ok(10));
     /// ```
     pub fn send<T>(&mut self, sender: &'a Sender<T>) -> usize {
-        self.push(Box::new(SendOp { sender, slot: None }))
+        self.push(OpBox::new(SendOp { sender, slot: None }))
     }
 
     /// Adds a receive on `receiver`; returns its index.
@@ -480,14 +564,14 @@ impl<'a> Select<'a> {
     /// assert_eq!(sel.select().recv(&r), Ok('x'));
     /// ```
     pub fn recv<T>(&mut self, receiver: &'a Receiver<T>) -> usize {
-        self.push(Box::new(RecvOp {
+        self.push(OpBox::new(RecvOp {
             receiver,
             result: None,
             packet: None,
         }))
     }
 
-    fn push(&mut self, operation: Box<DynOp<'a>>) -> usize {
+    fn push(&mut self, operation: OpBox<'a>) -> usize {
         let index = self.next_index;
         self.next_index += 1;
         self.operations.push(Entry {
@@ -1002,7 +1086,7 @@ impl fmt::Debug for Select<'_> {
 /// });
 /// ```
 pub struct SelectedOperation<'a> {
-    operation: Box<DynOp<'a>>,
+    operation: OpBox<'a>,
     index: usize,
     completed: bool,
     /// Neither `Send` nor `Sync`, as crossbeam-channel's: it is completed
@@ -1153,4 +1237,62 @@ fn shuffle<T>(order: &mut [T]) {
         }
         rng.set(x);
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::mpmc::{bounded, unbounded};
+
+    /// The common operations are stored in place; a change that makes them
+    /// bigger than `OpBuf` would bring back an allocation per operation.
+    #[test]
+    fn common_operations_fit_in_place() {
+        fn fits<O>() -> bool {
+            size_of::<O>() <= size_of::<OpBuf>() && align_of::<O>() <= align_of::<OpBuf>()
+        }
+        assert!(fits::<RecvOp<'static, usize>>());
+        assert!(fits::<RecvOp<'static, String>>());
+        assert!(fits::<SendOp<'static, [u8; 4096]>>());
+        assert!(!fits::<RecvOp<'static, [u64; 8]>>());
+    }
+
+    /// Operations too big to store in place are boxed, and behave alike.
+    #[test]
+    fn boxed_and_inline_operations_mix() {
+        let (s1, r1) = unbounded::<[u64; 8]>();
+        let (s2, r2) = bounded::<String>(1);
+        let mut sel = Select::new();
+        let i1 = sel.recv(&r1);
+        let i2 = sel.send(&s2);
+        assert!(matches!(sel.operations[0].op, OpBox::Boxed(_)));
+        assert!(matches!(sel.operations[1].op, OpBox::Inline { .. }));
+        s1.send([7; 8]).unwrap();
+        let mut got = (false, false);
+        while got != (true, true) {
+            let oper = sel.select();
+            match oper.index() {
+                i if i == i1 => {
+                    assert_eq!(oper.recv(&r1), Ok([7; 8]));
+                    got.0 = true;
+                }
+                i if i == i2 => {
+                    oper.send(&s2, "x".to_string()).unwrap();
+                    got.1 = true;
+                }
+                _ => unreachable!(),
+            }
+        }
+        assert_eq!(r2.try_recv().as_deref(), Ok("x"));
+        // A selection dropped uncompleted, while unwinding, drops the
+        // boxed operation without a second panic.
+        s1.send([1; 8]).unwrap();
+        let mut sel = Select::new();
+        sel.recv(&r1);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let _oper = sel.select();
+            std::panic::resume_unwind(Box::new("unwinding on purpose"));
+        }));
+        assert!(caught.is_err());
+    }
 }
