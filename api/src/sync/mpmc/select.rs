@@ -56,6 +56,38 @@
 //! So a `Select` over a `Receiver<Rc<_>>` moved to another thread can take
 //! an `Rc` there but can neither hand it out nor drop it there. Like
 //! crossbeam's, a `Select` is not `UnwindSafe`; `SelectedOperation` is.
+//!
+//! # Cost
+//! Most selects find an operation ready in the first round (step 1), and
+//! `select!` builds a new `Select` each time, so building and running one
+//! is the hot path, and allocation was most of it: the operations were
+//! boxed trait objects (one allocation each, plus one for the fresh copy
+//! of the selected one), and each round collected the indices of the
+//! present operations and of the registered ones into two more vectors.
+//! Now:
+//! * an operation is stored in place in its entry (`OpBox`: a 48-byte
+//!   buffer and a function that views it as the operation's type, which
+//!   is how it is reached and dropped); every send and every receive of a
+//!   message up to 24 bytes fits, larger ones are still boxed;
+//! * each entry carries its index, and a fair select shuffles the entries
+//!   themselves, so a round needs no index vector, and the context names
+//!   an operation by its position, which stays put for the round;
+//!   registrations are a prefix of the entries, kept as a count.
+//!
+//! A select over four ready receives then allocates once (the entries'
+//! vector). What the rounds do — every operation tried in a fresh random
+//! order, one registration per operation, the cancellation check on entry
+//! and at the wait — is unchanged. Measured on a 2-core shared machine:
+//! instructions (callgrind) for a loop of one `try_send` to each of four
+//! channels and four selects over their receivers, per select: unbounded
+//! 2,562 → 1,549, bounded(1024) 2,418 → 1,392. `cargo bench -p
+//! spool-peers --bench channels -- select`, ratio of spool's median to
+//! crossbeam-channel's in the same run, two runs before and after:
+//! `unbounded_select_rx` 2.11, 2.28 → 1.80, 1.77; `unbounded_select_both`
+//! 2.61, 2.77 → 2.17, 2.47; `bounded1024_select_rx` 1.09, 1.30 → 1.10,
+//! 1.01; `bounded1024_select_both` 1.64, 1.95 → 1.30, 1.54. The
+//! `bounded0` and `bounded1` rows, where most selects park, are dominated
+//! by parking and waking and stay ahead of crossbeam's (0.3–0.7).
 
 use std::cell::Cell;
 use std::fmt;
