@@ -26,6 +26,7 @@ mod overflow;
 mod park_token;
 mod porting;
 mod select_abandon;
+mod select_traits;
 mod shutdown;
 mod sync_extra;
 mod sync_locks;

@@ -84,6 +84,7 @@ mod select;
 mod select_macro;
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -329,6 +330,13 @@ pub struct Sender<T> {
     chan: Arc<Chan<T>>,
 }
 
+// A panic caught while a thread holds (a reference to) a sender leaves
+// nothing half-done that others could see: every channel operation keeps
+// the channel consistent at each point where it may unwind. Whatever `T`
+// is, as for crossbeam-channel's and std's senders.
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+
 impl<T> Sender<T> {
     /// Sends without blocking: fails with `Full` if the channel is full
     /// (at capacity zero: if no receiver is waiting).
@@ -490,6 +498,11 @@ impl<T> fmt::Debug for Sender<T> {
 pub struct Receiver<T> {
     pub(crate) flavor: Flavor<T>,
 }
+
+// As for `Sender`: a message is either still in the channel or handed
+// out, never half-received, at any point a receive may unwind.
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
 
 impl<T> Receiver<T> {
     /// Receives without blocking.

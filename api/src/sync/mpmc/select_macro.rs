@@ -15,7 +15,12 @@
 /// }
 /// ```
 /// `result` is a pattern matched against the `Result` of the operation;
-/// `message` is evaluated only if its send is chosen. Among ready
+/// `message` is evaluated only if its send is chosen. As in
+/// crossbeam-channel, the argument lists may end with a comma
+/// (`recv(r,)`, `send(s, msg,)`, `default(timeout,)`), `default()` is
+/// `default`, an arm whose body is a block needs no comma after it, the
+/// last arm needs none at all, and the `default` arm may come anywhere
+/// (at most one). An empty `select! {}` does not compile. Among ready
 /// operations one is chosen at random. Operations on disconnected
 /// channels are ready and complete with an error.
 ///
@@ -42,6 +47,10 @@
 ///     default(Duration::from_millis(100)) => {}
 /// }
 /// ```
+///
+/// ```compile_fail
+/// spool::sync::mpmc::select! {}
+/// ```
 #[macro_export]
 #[doc(hidden)]
 macro_rules! __spool_select {
@@ -49,50 +58,71 @@ macro_rules! __spool_select {
         compile_error!("empty `select!` block")
     };
 
-    // ----- parse: normalise arms to (recv (r) (pat) (body)),
-    // (send (s) (msg) (pat) (body)), default: (now) or (timeout (t)) -----
+    // ----- parse: split the tokens into arms, crossbeam-channel's grammar:
+    // `case(args) [-> pat] => body`, the body a block (a comma after it
+    // optional) or an expression (a comma after it unless it is the last);
+    // `default =>` is `default() =>`. -----
     (@parse $mode:tt $arms:tt $default:tt , $($rest:tt)*) => {
         $crate::__spool_select!(@parse $mode $arms $default $($rest)*)
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr_2021) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
+    (@parse $mode:tt $arms:tt $default:tt default => $($rest:tt)*) => {
+        $crate::__spool_select!(@parse $mode $arms $default default() => $($rest)*)
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr_2021) -> $p:pat => $body:expr_2021, $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default $($rest)*)
+    (@parse $mode:tt $arms:tt $default:tt
+        $case:ident ($($args:tt)*) $(-> $p:pat)? => { $($body:tt)* }, $($rest:tt)*) => {
+        $crate::__spool_select!(@arm $mode $arms $default ($($rest)*)
+            $case ($($args)*) ($($p)?) ({ $($body)* }))
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt recv($r:expr_2021) -> $p:pat => $body:expr_2021) => {
-        $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) ($body))] $default)
+    (@parse $mode:tt $arms:tt $default:tt
+        $case:ident ($($args:tt)*) $(-> $p:pat)? => $body:expr_2021, $($rest:tt)*) => {
+        $crate::__spool_select!(@arm $mode $arms $default ($($rest)*)
+            $case ($($args)*) ($($p)?) ($body))
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr_2021, $m:expr_2021) -> $p:pat => $body:block $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
+    (@parse $mode:tt $arms:tt $default:tt
+        $case:ident ($($args:tt)*) $(-> $p:pat)? => { $($body:tt)* } $($rest:tt)*) => {
+        $crate::__spool_select!(@arm $mode $arms $default ($($rest)*)
+            $case ($($args)*) ($($p)?) ({ $($body)* }))
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr_2021, $m:expr_2021) -> $p:pat => $body:expr_2021, $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default $($rest)*)
+    (@parse $mode:tt $arms:tt $default:tt
+        $case:ident ($($args:tt)*) $(-> $p:pat)? => $body:expr_2021) => {
+        $crate::__spool_select!(@arm $mode $arms $default ()
+            $case ($($args)*) ($($p)?) ($body))
     };
-    (@parse $mode:tt [$($arms:tt)*] $default:tt send($s:expr_2021, $m:expr_2021) -> $p:pat => $body:expr_2021) => {
-        $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) ($body))] $default)
+
+    // ----- check one arm and normalise it to (recv (r) (pat) (body)),
+    // (send (s) (msg) (pat) (body)); default: (now) or (timeout (t)) -----
+    (@arm $mode:tt [$($arms:tt)*] $default:tt ($($rest:tt)*)
+        recv ($r:expr_2021 $(,)?) ($p:pat) $body:tt) => {
+        $crate::__spool_select!(@parse $mode [$($arms)* (recv ($r) ($p) $body)] $default $($rest)*)
     };
-    (@parse $mode:tt $arms:tt [] default => $body:block $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $mode $arms [(now) ($body)] $($rest)*)
+    (@arm $mode:tt [$($arms:tt)*] $default:tt ($($rest:tt)*)
+        send ($s:expr_2021, $m:expr_2021 $(,)?) ($p:pat) $body:tt) => {
+        $crate::__spool_select!(@parse $mode [$($arms)* (send ($s) ($m) ($p) $body)] $default $($rest)*)
     };
-    (@parse $mode:tt $arms:tt [] default => $body:expr_2021, $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $mode $arms [(now) ($body)] $($rest)*)
+    (@arm $mode:tt $arms:tt [] ($($rest:tt)*) default () () $body:tt) => {
+        $crate::__spool_select!(@parse $mode $arms [(now) $body] $($rest)*)
     };
-    (@parse $mode:tt $arms:tt [] default => $body:expr_2021) => {
-        $crate::__spool_select!(@parse $mode $arms [(now) ($body)])
+    (@arm $mode:tt $arms:tt [] ($($rest:tt)*) default ($t:expr_2021 $(,)?) () $body:tt) => {
+        $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) $body] $($rest)*)
     };
-    (@parse $mode:tt $arms:tt [] default($t:expr_2021) => $body:block $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)] $($rest)*)
-    };
-    (@parse $mode:tt $arms:tt [] default($t:expr_2021) => $body:expr_2021, $($rest:tt)*) => {
-        $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)] $($rest)*)
-    };
-    (@parse $mode:tt $arms:tt [] default($t:expr_2021) => $body:expr_2021) => {
-        $crate::__spool_select!(@parse $mode $arms [(timeout ($t)) ($body)])
-    };
-    (@parse $mode:tt $arms:tt [$($default:tt)+] default $($rest:tt)*) => {
+    (@arm $mode:tt $arms:tt [$($default:tt)+] $rest:tt default $($arm:tt)*) => {
         compile_error!("a `select!` may have only one `default` arm")
     };
+    (@arm $mode:tt $arms:tt $default:tt $rest:tt default $args:tt ($($p:tt)+) $body:tt) => {
+        compile_error!("expected `=>` after `default` case, found `->`")
+    };
+    (@arm $mode:tt $arms:tt $default:tt $rest:tt $case:ident $args:tt () $body:tt) => {
+        compile_error!(concat!(
+            "expected `->` after `", stringify!($case), "` case, found `=>`"
+        ))
+    };
+    (@arm $mode:tt $arms:tt $default:tt $rest:tt $case:ident $args:tt $p:tt $body:tt) => {
+        compile_error!(concat!(
+            "invalid `select!` arm `", stringify!($case $args), "`: expected `recv(r)`, ",
+            "`send(s, msg)`, `default` or `default(timeout)`"
+        ))
+    };
+
     (@parse $mode:tt [$($arms:tt)*] $default:tt) => {
         $crate::__spool_select!(@bind $mode [$($arms)*] [] (
             __spool_r0 __spool_r1 __spool_r2 __spool_r3 __spool_r4 __spool_r5 __spool_r6
