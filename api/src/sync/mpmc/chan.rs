@@ -249,6 +249,7 @@ use crate::loom::{Mutex, MutexGuard};
 
 use super::context::{Abort, Context, WaitSite, DISCONNECTED, FIRST_OPERATION, WAITING};
 use super::error::{RecvTimeoutError, SendTimeoutError, TryRecvError, TrySendError};
+use super::list::List;
 use super::ring::{CachePadded, Claim, Pop, Refused, Ring};
 
 /// Capacity of an unbounded channel.
@@ -259,6 +260,7 @@ pub(crate) const UNBOUNDED: usize = usize::MAX;
 const MAX_RING_CAPACITY: usize = 1 << 16;
 
 mod buffered;
+mod unbounded;
 mod waiters;
 
 pub(crate) use waiters::Packet;
@@ -282,11 +284,11 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 struct Inner<T> {
-    /// The messages of a channel without a ring (unbounded, or a capacity
-    /// above `MAX_RING_CAPACITY`).
+    /// The messages of a bounded channel of capacity above
+    /// `MAX_RING_CAPACITY`.
     queue: VecDeque<T>,
     /// Queue slots promised to selects that chose a send and have not sent
-    /// yet (channels without a ring).
+    /// yet (channels with a locked queue).
     reserved: usize,
     disconnected: bool,
     senders: WaitList<T>,
@@ -302,6 +304,9 @@ pub(crate) enum SendSlot<T> {
     Reserved,
     /// A ring slot is claimed for the message.
     Claimed(Claim),
+    /// An unbounded (list) channel: there is always room, so nothing is
+    /// held; the message is appended when the user sends.
+    Unbounded,
     /// A rendezvous receiver (the context) waits on this packet.
     Packet(Arc<Packet<T>>, Arc<Context>),
     /// The channel is disconnected: the send fails with the message.
@@ -367,10 +372,14 @@ pub(crate) struct Chan<T> {
     /// The messages of a bounded channel with 1 ≤ capacity ≤
     /// `MAX_RING_CAPACITY`; `None` for the others (see "Buffered channels").
     ring: Option<Ring<T>>,
-    /// For ring channels: how many receive (send) entries and observers
-    /// the wait lists hold, published under the lock by `Locked`'s drop
-    /// and by `register_ring`; read without the lock after a push (pop).
-    /// See "Buffered channels" for the fences that make this safe.
+    /// The messages of an unbounded channel; `None` for the others (see
+    /// "Unbounded channels").
+    list: Option<List<T>>,
+    /// For ring and list channels: how many receive (send) entries and
+    /// observers the wait lists hold, published under the lock by
+    /// `Locked`'s drop and by `register_ring` (`register_list`); read
+    /// without the lock after a push (pop). See "Buffered channels" for
+    /// the fences that make this safe.
     recv_waiting: CachePadded<AtomicUsize>,
     send_waiting: CachePadded<AtomicUsize>,
     cap: usize,
@@ -401,6 +410,7 @@ impl<T> DerefMut for Locked<'_, T> {
 impl<T> Drop for Locked<'_, T> {
     fn drop(&mut self) {
         self.chan.publish_waiting(&self.guard);
+        self.chan.publish_list_waiting(&self.guard);
     }
 }
 
@@ -419,6 +429,7 @@ impl<T> Chan<T> {
                 send_observers: Observers(Vec::new()),
             }),
             ring: (cap != 0 && cap <= MAX_RING_CAPACITY).then(|| Ring::new(cap)),
+            list: (cap == UNBOUNDED).then(List::new),
             recv_waiting: CachePadded(AtomicUsize::new(0)),
             send_waiting: CachePadded(AtomicUsize::new(0)),
             cap,
@@ -441,6 +452,9 @@ impl<T> Chan<T> {
 
     /// Messages in the queue.
     pub(crate) fn len(&self) -> usize {
+        if let Some(list) = &self.list {
+            return list.len();
+        }
         match &self.ring {
             Some(ring) => ring.len(),
             None => self.lock().queue.len(),
@@ -451,6 +465,9 @@ impl<T> Chan<T> {
     pub(crate) fn is_full(&self) -> bool {
         if let Some(ring) = &self.ring {
             return ring.len() >= self.cap;
+        }
+        if self.list.is_some() {
+            return false;
         }
         let inner = self.lock();
         self.cap == 0 || inner.queue.len() + inner.reserved >= self.cap
@@ -488,6 +505,12 @@ impl<T> Chan<T> {
                     drop(msg);
                 }
             }
+            if let Some(list) = &self.list {
+                // SAFETY: `disconnect` marked the list, and we are the last
+                // receiver, leaving: nobody pops any more; the count reached
+                // zero once, so this runs once.
+                unsafe { list.discard() };
+            }
         }
     }
 
@@ -501,6 +524,10 @@ impl<T> Chan<T> {
             // Under the lock, before waking anyone: a woken sender's retry
             // fails on the mark, a waiter registering later sees the flag.
             ring.disconnect();
+        }
+        if let Some(list) = &self.list {
+            // As for the ring.
+            list.disconnect();
         }
         inner.senders.disconnect(&mut woken);
         inner.receivers.disconnect(&mut woken);
@@ -613,6 +640,9 @@ impl<T> Chan<T> {
         if let Some(ring) = &self.ring {
             return self.ring_try_send(ring, msg);
         }
+        if let Some(list) = &self.list {
+            return self.list_send(list, msg).map_err(TrySendError::Disconnected);
+        }
         let put = self.put(&mut self.lock(), msg);
         match put {
             Put::Sent(woken) => {
@@ -632,6 +662,9 @@ impl<T> Chan<T> {
         if let Some(ring) = &self.ring {
             return self.ring_try_recv(ring);
         }
+        if let Some(list) = &self.list {
+            return self.list_try_recv(list);
+        }
         match self.receive_now(self.lock()) {
             Received::Msg(msg) => Ok(msg),
             Received::Empty(_) => Err(TryRecvError::Empty),
@@ -649,6 +682,12 @@ impl<T> Chan<T> {
         entry_checkpoint();
         if let Some(ring) = &self.ring {
             return self.ring_send(ring, msg, deadline);
+        }
+        if let Some(list) = &self.list {
+            // Never blocks.
+            return self
+                .list_send(list, msg)
+                .map_err(SendTimeoutError::Disconnected);
         }
         let site = Location::caller();
         let mut inner = self.lock();
@@ -749,6 +788,9 @@ impl<T> Chan<T> {
         if let Some(ring) = &self.ring {
             return self.ring_recv(ring, deadline);
         }
+        if let Some(list) = &self.list {
+            return self.list_recv(list, deadline);
+        }
         let site = Location::caller();
         match self.receive_now(self.lock()) {
             Received::Msg(msg) => Ok(msg),
@@ -828,6 +870,14 @@ impl<T> Chan<T> {
                 Err(Refused::Full) => None,
             };
         }
+        if let Some(list) = &self.list {
+            // Always room: nothing to reserve (see `SendSlot::Unbounded`).
+            return Some(if list.is_disconnected() {
+                SendSlot::Disconnected
+            } else {
+                SendSlot::Unbounded
+            });
+        }
         let mut inner = self.lock();
         if inner.disconnected {
             return Some(SendSlot::Disconnected);
@@ -873,6 +923,10 @@ impl<T> Chan<T> {
                 };
                 self.notify_receivers();
                 result
+            }
+            SendSlot::Unbounded => {
+                let list = self.list.as_ref().expect("an unbounded slot comes from a list");
+                self.list_send(list, msg)
             }
             SendSlot::Reserved => {
                 let mut inner = self.lock();
@@ -934,6 +988,10 @@ impl<T> Chan<T> {
     /// Registers a select's send operation `oper`. Returns whether the
     /// operation may be ready already (the select then aborts its wait).
     pub(crate) fn register_send(&self, cx: &Arc<Context>, oper: usize) -> bool {
+        if self.list.is_some() {
+            // An unbounded send is always ready: nothing to wait for.
+            return true;
+        }
         let mut inner = self.lock();
         inner.senders.push(cx, oper, None);
         if let Some(ring) = &self.ring {
@@ -967,6 +1025,10 @@ impl<T> Chan<T> {
             self.register_ring(&inner);
             return (inner.disconnected || self.ring_ready(ring, false), None);
         }
+        if let Some(list) = &self.list {
+            self.register_list(&inner);
+            return (inner.disconnected || self.list_ready(list), None);
+        }
         let mut observers = Vec::new();
         if self.cap == 0 {
             inner.send_observers.notify(&mut observers);
@@ -997,6 +1059,9 @@ impl<T> Chan<T> {
         if let Some(ring) = &self.ring {
             return self.ring_ready(ring, false);
         }
+        if let Some(list) = &self.list {
+            return self.list_ready(list);
+        }
         let inner = self.lock();
         inner.disconnected
             || !inner.queue.is_empty()
@@ -1008,6 +1073,9 @@ impl<T> Chan<T> {
         if let Some(ring) = &self.ring {
             return self.ring_ready(ring, true);
         }
+        if self.list.is_some() {
+            return true;
+        }
         let inner = self.lock();
         inner.disconnected
             || (self.cap != 0 && inner.queue.len() + inner.reserved < self.cap)
@@ -1017,7 +1085,16 @@ impl<T> Chan<T> {
     /// Adds `cx` as an observer of sends (`is_send`) or receives; returns
     /// whether that operation is possible already.
     pub(crate) fn watch(&self, cx: &Arc<Context>, oper: usize, is_send: bool) -> bool {
+        if self.list.is_some() && is_send {
+            // Always possible: no observer needed (`unwatch` finds none).
+            return true;
+        }
         let mut inner = self.lock();
+        if let Some(list) = &self.list {
+            inner.recv_observers.0.push((cx.clone(), oper));
+            self.register_list(&inner);
+            return inner.disconnected || self.list_ready(list);
+        }
         if let Some(ring) = &self.ring {
             if is_send {
                 inner.send_observers.0.push((cx.clone(), oper));

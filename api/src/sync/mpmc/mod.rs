@@ -79,6 +79,7 @@
 mod chan;
 mod context;
 mod error;
+mod list;
 mod ring;
 mod select;
 mod select_macro;
