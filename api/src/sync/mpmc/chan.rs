@@ -641,7 +641,9 @@ impl<T> Chan<T> {
             return self.ring_try_send(ring, msg);
         }
         if let Some(list) = &self.list {
-            return self.list_send(list, msg).map_err(TrySendError::Disconnected);
+            return self
+                .list_send(list, msg)
+                .map_err(TrySendError::Disconnected);
         }
         let put = self.put(&mut self.lock(), msg);
         match put {
@@ -925,7 +927,10 @@ impl<T> Chan<T> {
                 result
             }
             SendSlot::Unbounded => {
-                let list = self.list.as_ref().expect("an unbounded slot comes from a list");
+                let list = self
+                    .list
+                    .as_ref()
+                    .expect("an unbounded slot comes from a list");
                 self.list_send(list, msg)
             }
             SendSlot::Reserved => {
@@ -1130,6 +1135,8 @@ impl<T> Chan<T> {
 
 #[cfg(all(test, loom))]
 mod loom_models;
+#[cfg(all(test, loom))]
+mod loom_unbounded;
 
 /// The cancellation point at the entry of a blocking send or receive, so a
 /// loop whose calls never have to wait (a producer that always keeps up)

@@ -67,8 +67,7 @@ impl<T> Chan<T> {
                 return Err(RecvTimeoutError::Timeout);
             }
             let why = WaitSite::here(WaitReason::Recv(crate::loom::object_id(self)));
-            if let Err(abort) =
-                Context::with_current(|cx| self.list_wait(list, cx, deadline, why))
+            if let Err(abort) = Context::with_current(|cx| self.list_wait(list, cx, deadline, why))
             {
                 abort.raise_if_cancelled();
                 return Err(RecvTimeoutError::Timeout);
