@@ -17,7 +17,13 @@
 //!   A send claims a slot with one CAS on `tail` and publishes it; a
 //!   receive is one CAS on `head`; the mutex is taken only when somebody
 //!   waits (see "Buffered channels" below).
-//! * **unbounded, or a larger capacity**: a `VecDeque` under the mutex
+//! * **unbounded**: a lock-free linked list of blocks of slots (`list.rs`,
+//!   the design of crossbeam's `list` flavour). A send claims a position
+//!   with one CAS on `tail` and writes its slot, a receive one CAS on
+//!   `head`; blocks are allocated by the sender that fills the previous
+//!   one and freed by their last reader; the mutex is taken only when a
+//!   receiver waits (see "Unbounded channels" below).
+//! * **bounded above `MAX_RING_CAPACITY`**: a `VecDeque` under the mutex
 //!   (grown on demand, where the ring allocates every slot up front).
 //! * **rendezvous**: nothing is stored; a message moves from a blocked
 //!   sender's wait-list entry, or into a blocked receiver's packet, under
@@ -31,10 +37,11 @@
 //! caller's own index and, for a send, the slot's stamp. The wait lists,
 //! the select machinery and the rendezvous hand-over are rare or
 //! inherently two-party, so they keep the simpler locked protocol below,
-//! which the ring plugs into. Not done: a lock-free rendezvous (crossbeam's
-//! `zero` flavour also takes a lock; a rendezvous needs both parties
-//! anyway) and a lock-free unbounded block list (crossbeam's `list`; the
-//! locked `VecDeque` serves unbounded channels for now).
+//! which the ring and the block list plug into. Not done: a lock-free
+//! rendezvous (crossbeam's `zero` flavour also takes a lock; a rendezvous
+//! needs both parties anyway), and bounded channels above
+//! `MAX_RING_CAPACITY` keep the locked `VecDeque` (rare; a ring would
+//! allocate every slot up front).
 //!
 //! # Waiters and selection
 //! A thread that must block creates a `Context` (`context.rs`): its
@@ -131,8 +138,47 @@
 //! (`Context::wait_until`): the counterpart is often runnable on the same
 //! worker, and a yield costs a fraction of a park and unpark.
 //!
+//! # Unbounded channels
+//! The block list (`list.rs`) plugs into the same handshake, one way only:
+//! a send never waits, so only receivers register, and only
+//! `recv_waiting` is published (`publish_list_waiting`, by `Locked`'s drop
+//! and `register_list`); `send_waiting` stays 0.
+//!
+//! * A **waiting receiver** (a blocked `recv`, a select's receive, a
+//!   receive observer) pushes its entry, publishes the count under the
+//!   lock, issues a `SeqCst` fence and looks at the list again
+//!   (`list_ready`: `head` and `tail` read with `SeqCst`, a claimed
+//!   position counting as a message); if something was claimed meanwhile
+//!   it withdraws and retries instead of parking.
+//! * A **sender**'s `SeqCst` CAS on `tail` claims its position; after
+//!   writing the slot it loads `recv_waiting` with `SeqCst` and locks to
+//!   select a receiver only if the count is non-zero (`notify_receivers`,
+//!   the ring's).
+//!
+//! The argument is the ring's, with the claim's CAS as the sender's
+//! read-modify-write: either the receiver's fence precedes the sender's
+//! load in the `SeqCst` order, and the load sees the count, or the CAS
+//! precedes the fence, and the re-check sees `tail` moved. Looking at the
+//! indices rather than the slot is sound here because nothing holds a
+//! claim: a position is written within a few instructions of its CAS (a
+//! green thread is not switched out in between), so a receiver that
+//! retries on a claimed position spins over the write instead of parking.
+//!
+//! A select's send on an unbounded channel is always ready and holds
+//! nothing (`SendSlot::Unbounded`): the message is appended when the user
+//! sends, and the send fails with the message if the channel was
+//! disconnected meanwhile; a dropped selection gives nothing back. Send
+//! registrations and send observers are not kept (always ready).
+//! Disconnection marks `tail` under the lock before waking the waiters,
+//! as for the ring: later sends fail (returning the message), receivers
+//! drain what is left first. When the last receiver leaves, `discard`
+//! drops the queued messages and frees the blocks, waiting for the sends
+//! that claimed a position before the mark to finish writing it (a few
+//! instructions), so each of their messages is dropped exactly once.
+//!
 //! # Why no wakeup is lost
-//! (Channels without a ring; ring channels add the handshake above.)
+//! (Channels with a locked queue or none; ring and list channels add the
+//! handshakes above.)
 //! A waiter registers *in the same critical section* in which it saw the
 //! operation could not proceed (or, for a select, registers and then asks
 //! each channel under its lock whether the operation became ready
@@ -214,9 +260,10 @@
 //!
 //! # Memory ordering
 //! Wait lists, the locked queue, `reserved` and `disconnected` are only
-//! touched under the mutex, which orders them; the ring orders its slots
-//! itself (see `ring.rs`) and meets the lists through the handshake in
-//! "Buffered channels". The context's `state` is
+//! touched under the mutex, which orders them; the ring and the block list
+//! order their slots themselves (see `ring.rs`, `list.rs`) and meet the
+//! lists through the handshakes in "Buffered channels" and "Unbounded
+//! channels". The context's `state` is
 //! decided by `AcqRel` CAS and read with `Acquire` (see `Context`). Packet
 //! hand-over: the filler writes the message and then sets `ready` with
 //! `Release`; the waiter reads `ready` with `Acquire` before taking the

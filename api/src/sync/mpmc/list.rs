@@ -736,7 +736,6 @@ impl<T> Drop for List<T> {
         let mut head = self.head.index.load(Ordering::Relaxed) >> SHIFT;
         let tail = self.tail.index.load(Ordering::Relaxed) >> SHIFT;
         let mut block = self.head.block.load(Ordering::Relaxed);
-        eprintln!("DBG drop head {head} tail {tail} block {block:?}");
         while head != tail {
             let offset = head % LAP;
             if offset < SLOTS {
