@@ -468,11 +468,16 @@ impl<T> List<T> {
                         publish(&self.head.block, first);
                         block = first;
                     }
-                    Err(current) => {
+                    Err(_) => {
                         // Another sender installed one; keep ours for later.
+                        // Index first, then block, as everywhere: the block
+                        // we use must be at least as new as the index (a
+                        // block read before the index may be one the index
+                        // has already left, and our CAS from that index
+                        // would then succeed with the wrong block).
                         next_block = first;
-                        block = current;
                         tail = self.tail.index.load(Ordering::Acquire);
+                        block = self.tail.block.load(Ordering::Acquire);
                         continue;
                     }
                 }
