@@ -763,3 +763,47 @@ impl<T> Drop for List<T> {
         }
     }
 }
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The list alone (the channel's models are in `chan/loom_unbounded.rs`).
+    use super::*;
+    use ::loom::sync::Arc;
+    use ::loom::thread;
+
+    #[test]
+    fn first_block_race_then_a_full_block() {
+        // Two senders race to install the first block; the loser may find,
+        // by the time it claims, that the winner has filled that block
+        // (two slots under loom) and moved on: its claim must land in the
+        // block its index lies in. The receiver gets every message once,
+        // each sender's in order, and the blocks are freed in order.
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = Some(2);
+        builder.max_branches = 10_000;
+        builder.check(|| {
+            let list = Arc::new(List::<u32>::new());
+            let a = {
+                let list = list.clone();
+                thread::spawn(move || list.push(1).unwrap())
+            };
+            let b = {
+                let list = list.clone();
+                thread::spawn(move || {
+                    list.push(10).unwrap();
+                    list.push(11).unwrap();
+                })
+            };
+            a.join().unwrap();
+            b.join().unwrap();
+            let mut got = Vec::new();
+            while let Pop::Msg(msg) = list.pop() {
+                got.push(msg);
+            }
+            assert_eq!(got.len(), 3, "{got:?}");
+            assert!(got.contains(&1));
+            let from_b: Vec<u32> = got.iter().copied().filter(|&m| m >= 10).collect();
+            assert_eq!(from_b, [10, 11]);
+        });
+    }
+}
