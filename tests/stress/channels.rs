@@ -550,7 +550,7 @@ fn mpmc_unbounded_drops_every_message_once() {
             move |consumer| {
                 let r = r.clone();
                 let mut rng = Rng::new(500 + consumer as u64);
-                let mut last = vec![None; GREEN_PRODUCERS + OS_PRODUCERS];
+                let mut last = [None; GREEN_PRODUCERS + OS_PRODUCERS];
                 let mut got = 0;
                 while got < quota {
                     let msg = match rng.below(3) {

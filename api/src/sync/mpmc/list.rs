@@ -502,10 +502,11 @@ impl<T> List<T> {
                         // see the block), then link it for the receivers.
                         publish(&self.tail.block, next);
                         self.tail.index.fetch_add(1 << SHIFT, Ordering::Release);
-                        // SAFETY (the reference): our CAS claimed a slot of
-                        // `block`, whose receiver is not done before our
-                        // `WRITE` below, so the block is alive.
-                        publish(unsafe { &(*block).next }, next);
+                        // SAFETY: our CAS claimed a slot of `block`, whose
+                        // receiver is not done before our `WRITE` below,
+                        // so the block is alive.
+                        let full = unsafe { &*block };
+                        publish(&full.next, next);
                     }
                     break Some((block, offset));
                 }
