@@ -102,9 +102,12 @@
 //! after the last of them is received.
 //!
 //! Block pointers are published with `Release` and loaded with `Acquire`,
-//! always *before* the index that makes them current is released: a party
-//! that acquires an index then sees (at least) the block that index lies
-//! in. `next` is published with `Release` and waited for with `Acquire`.
+//! always *before* the index that makes them current is released, and
+//! every party loads an index *before* the block pointer next to it: it
+//! then sees (at least) the block that index lies in, and a newer block
+//! only comes with an index that has moved on, so its CAS fails. (Loaded
+//! the other way round, the index may already have left the block, the CAS
+//! succeed, and the claim land in the wrong block.) `next` is published with `Release` and waited for with `Acquire`.
 //! Slot states: `WRITE` with `Release` / `Acquire` (the message), `READ`
 //! and `DESTROY` with `AcqRel` (see "Who frees a block").
 
