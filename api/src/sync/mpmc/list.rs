@@ -768,6 +768,79 @@ impl<T> Drop for List<T> {
     }
 }
 
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+
+    fn pop(list: &List<u32>) -> Option<u32> {
+        match list.pop() {
+            Pop::Msg(v) => Some(v),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn counts_and_keeps_order_across_blocks() {
+        let list = List::new();
+        assert_eq!(list.len(), 0);
+        assert!(!list.has_message());
+        let n = 5 * SLOTS as u32 + 3;
+        for i in 0..n {
+            list.push(i).unwrap();
+            assert_eq!(list.len(), i as usize + 1);
+        }
+        for i in 0..n {
+            assert!(list.has_message());
+            assert_eq!(pop(&list), Some(i));
+            assert_eq!(list.len(), (n - i - 1) as usize);
+        }
+        assert!(matches!(list.pop(), Pop::Empty));
+        assert!(list.disconnect());
+        assert!(!list.disconnect());
+        assert!(matches!(list.pop(), Pop::Disconnected));
+        assert_eq!(list.push(7), Err(7));
+    }
+
+    #[test]
+    fn a_disconnected_list_drains_first() {
+        let list = List::new();
+        list.push(1).unwrap();
+        list.disconnect();
+        assert_eq!(pop(&list), Some(1));
+        assert!(matches!(list.pop(), Pop::Disconnected));
+    }
+
+    /// Every message dropped once: received, left in the list when it is
+    /// dropped, or discarded.
+    #[test]
+    fn messages_drop_once_with_the_list_or_on_discard() {
+        for received in [0, 1, SLOTS - 1, SLOTS, SLOTS + 1, 3 * SLOTS] {
+            for discard in [false, true] {
+                let witness = Arc::new(());
+                let list = List::new();
+                for _ in 0..3 * SLOTS + 2 {
+                    list.push(witness.clone()).unwrap();
+                }
+                for _ in 0..received {
+                    assert!(matches!(list.pop(), Pop::Msg(_)));
+                }
+                if discard {
+                    list.disconnect();
+                    // SAFETY: disconnected, and nobody pops any more.
+                    unsafe { list.discard() };
+                    assert_eq!(Arc::strong_count(&witness), 1);
+                    assert_eq!(list.len(), 0);
+                }
+                drop(list);
+                assert_eq!(Arc::strong_count(&witness), 1);
+            }
+        }
+        // A list that never saw a message has no block.
+        drop(List::<Arc<()>>::new());
+    }
+}
+
 #[cfg(all(test, loom))]
 mod loom_models {
     //! The list alone (the channel's models are in `chan/loom_unbounded.rs`).
