@@ -502,3 +502,113 @@ impl Take for mpsc::Receiver<u64> {
         }
     }
 }
+
+// ---- unbounded channels: drops -------------------------------------------
+
+/// A message that counts its drops in a shared tally.
+struct Tracked {
+    producer: usize,
+    seq: usize,
+    drops: Arc<Vec<std::sync::atomic::AtomicU8>>,
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        let index = self.producer * UNBOUNDED_DROP_MESSAGES + self.seq;
+        self.drops[index].fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Messages per producer and round of the drop test.
+const UNBOUNDED_DROP_MESSAGES: usize = 2_000 * SCALE / 5;
+
+/// Unbounded channels keep their messages in a lock-free list of blocks
+/// (see `list.rs`), which its last reader frees, and which the last
+/// receiver's drop empties while sends may be in flight. Producers send
+/// until done; consumers each receive a quota (varying by round: some
+/// rounds drain everything, others leave mid-stream) and drop their
+/// receiver. Every message must be dropped exactly once — received, left
+/// in the channel when the receivers go, or handed back by a failed send
+/// — and each consumer sees each producer's messages in order.
+#[test]
+fn mpmc_unbounded_drops_every_message_once() {
+    let _watchdog = Watchdog::new("channels::mpmc_unbounded_drops_every_message_once", LIMIT);
+    let rt = two_workers();
+    let producers = GREEN_PRODUCERS + OS_PRODUCERS;
+    let consumers = GREEN_CONSUMERS + OS_CONSUMERS;
+    for round in 0..6 {
+        let drops: Arc<Vec<_>> = Arc::new(
+            (0..producers * UNBOUNDED_DROP_MESSAGES)
+                .map(|_| std::sync::atomic::AtomicU8::new(0))
+                .collect(),
+        );
+        let (s, r) = mpmc::unbounded::<Tracked>();
+        // Round 0 drains everything; later rounds leave ever earlier.
+        let quota = producers * UNBOUNDED_DROP_MESSAGES / consumers / (round + 1);
+        let receiving = start(&rt, GREEN_CONSUMERS, OS_CONSUMERS, {
+            let r = r.clone();
+            move |consumer| {
+                let r = r.clone();
+                let mut rng = Rng::new(500 + consumer as u64);
+                let mut last = [None; GREEN_PRODUCERS + OS_PRODUCERS];
+                let mut got = 0;
+                while got < quota {
+                    let msg = match rng.below(3) {
+                        0 => match r.try_recv() {
+                            Ok(msg) => msg,
+                            Err(mpmc::TryRecvError::Empty) => continue,
+                            Err(mpmc::TryRecvError::Disconnected) => break,
+                        },
+                        1 => match r.recv_timeout(rng.timeout()) {
+                            Ok(msg) => msg,
+                            Err(RecvTimeoutError::Timeout) => continue,
+                            Err(RecvTimeoutError::Disconnected) => break,
+                        },
+                        _ => match r.recv() {
+                            Ok(msg) => msg,
+                            Err(_) => break,
+                        },
+                    };
+                    assert!(
+                        last[msg.producer] < Some(msg.seq),
+                        "producer {}'s messages out of order",
+                        msg.producer
+                    );
+                    last[msg.producer] = Some(msg.seq);
+                    got += 1;
+                }
+            }
+        });
+        drop(r);
+        let sending = start(&rt, GREEN_PRODUCERS, OS_PRODUCERS, {
+            let (s, drops) = (s.clone(), drops.clone());
+            move |producer| {
+                for seq in 0..UNBOUNDED_DROP_MESSAGES {
+                    let msg = Tracked {
+                        producer,
+                        seq,
+                        drops: drops.clone(),
+                    };
+                    if let Err(back) = s.send(msg) {
+                        assert_eq!((back.0.producer, back.0.seq), (producer, seq));
+                    }
+                }
+            }
+        });
+        drop(s);
+        join_all(sending);
+        join_all(receiving);
+        let wrong: Vec<_> = drops
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| d.load(std::sync::atomic::Ordering::Relaxed) != 1)
+            .map(|(i, d)| (i, d.load(std::sync::atomic::Ordering::Relaxed)))
+            .collect();
+        assert!(
+            wrong.is_empty(),
+            "round {round}: {} messages not dropped exactly once, e.g. (index, drops) {:?}",
+            wrong.len(),
+            wrong.first()
+        );
+    }
+}

@@ -71,14 +71,16 @@
 //! * [`TryReadyError`] and [`ReadyTimeoutError`] also implement `Display`
 //!   and `Error`.
 //! * Bounded channels of capacity 1 to 65,536 keep their messages in a
-//!   lock-free ring as crossbeam's `array` flavour does; unbounded (and
-//!   larger) channels use a mutex-guarded queue (held for a few
-//!   instructions, never across a park), not crossbeam's block list; see
-//!   `benches/README.md` for what that costs.
+//!   lock-free ring as crossbeam's `array` flavour does, and unbounded
+//!   channels in a lock-free block list as its `list` flavour does; larger
+//!   bounded channels use a mutex-guarded queue (held for a few
+//!   instructions, never across a park); see `benches/README.md` for what
+//!   these cost.
 
 mod chan;
 mod context;
 mod error;
+mod list;
 mod ring;
 mod select;
 mod select_macro;
