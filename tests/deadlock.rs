@@ -143,6 +143,17 @@ const CASES: &[Case] = &[
             )],
         );
     }),
+    ("main_waiting_after_the_workers_fell_asleep", |name| {
+        // The workers fall asleep (and check) while `main` still runs; its
+        // wait that follows completes the deadlock.
+        let stderr = fatal_exits(name, 2);
+        says(
+            &stderr,
+            &[&format!(
+                "{REPORT} (and 1 OS thread waiting in a spool call)"
+            )],
+        );
+    }),
     ("the_default_reports_and_keeps_waiting", |name| {
         let child = run(
             "two_threads_joining_each_other",
@@ -238,6 +249,14 @@ fn scenario(name: &str) {
             let (_tx, rx) = spool::sync::mpsc::channel::<u32>();
             // Make sure a runtime runs (the check looks at its workers).
             thread::spawn(|| ()).join().unwrap();
+            let _ = rx.recv();
+        }
+        "main_waiting_after_the_workers_fell_asleep" => {
+            let (_tx, rx) = spool::sync::mpsc::channel::<u32>();
+            thread::spawn(|| ()).join().unwrap();
+            // Long enough for every worker to fall asleep (after its spin)
+            // and find `main` running.
+            std::thread::sleep(Duration::from_millis(200));
             let _ = rx.recv();
         }
         "a_busy_os_thread_is_no_deadlock" => {

@@ -22,7 +22,9 @@
 //!    a spool call).
 //!
 //! The check costs nothing on the scheduling paths: it runs only when the
-//! last worker of a runtime goes to sleep, reading counters that are kept
+//! last worker of a runtime goes to sleep (and an OS thread that starts a
+//! wait while every worker sleeps wakes one to run it again:
+//! `recheck_if_all_asleep`), reading counters that are kept
 //! off the hot paths (OS threads entering and leaving spool waits, pool
 //! jobs, registered sockets, workers' timers published as they fall
 //! asleep). Because those counters are read one after another, not at one
@@ -120,7 +122,29 @@ pub(crate) struct OsWaiting(());
 impl OsWaiting {
     pub(crate) fn begin() -> OsWaiting {
         OS_WAITING.fetch_add(1, Ordering::SeqCst);
+        recheck_if_all_asleep();
         OsWaiting(())
+    }
+}
+
+/// The check runs when the last worker of a runtime falls asleep. An OS
+/// thread that starts waiting *after* that (say `main`, which joined a
+/// green thread, did some work of its own while the workers fell asleep,
+/// and then waits on a channel nobody will send on) completes a deadlock
+/// that no worker would check again: so for every runtime whose workers
+/// all sleep, wake one. It finds nothing to run and falls asleep again as
+/// the last, and its check now counts this thread (the `SeqCst` increment
+/// above comes before its `SeqCst` loads). A worker that was falling
+/// asleep meanwhile makes the same check itself. Costs a lock and a look
+/// at each runtime per OS-thread wait without deadline, and a worker
+/// wakeup only when every worker sleeps.
+fn recheck_if_all_asleep() {
+    for shared in crate::scheduler::all_runtimes() {
+        if shared.deadlock.get() != DeadlockMode::Off
+            && shared.num_sleeping.load(Ordering::SeqCst) == shared.workers.len()
+        {
+            shared.notify_worker(0);
+        }
     }
 }
 
