@@ -117,7 +117,7 @@ func timeoutRecv(n int) (float64, float64) {
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		select {
 		case v := <-ch:
-			sink += v
+			recvSink += v
 		case <-ctx.Done():
 			panic("timed out")
 		}
@@ -127,14 +127,14 @@ func timeoutRecv(n int) (float64, float64) {
 	start = time.Now()
 	for i := 0; i < n; i++ {
 		ch <- i
-		sink += <-ch
+		recvSink += <-ch
 	}
 	plain := float64(time.Since(start).Nanoseconds()) / float64(n)
 	return timed, plain
 }
 
-// sink keeps received values alive.
-var sink int
+// recvSink keeps received values alive.
+var recvSink int
 
 func yieldSwitch(n int) float64 {
 	var ready int32
