@@ -24,7 +24,11 @@
 //! next turn, or at once if it sleeps (the request wakes it). A worker that
 //! does not answer in time is running one green thread that has not
 //! reached a blocking point for that long — the very thing a dump is often
-//! taken to find — and the dump says so instead of hanging.
+//! taken to find — and the dump says so instead of hanging. Every worker of
+//! every runtime is asked before any answer is awaited, and the patience
+//! is one wait for all of them: a busy runtime then costs the others no
+//! time to answer, the caller's own included (a green thread's own worker
+//! answers once the caller switches out to wait).
 //!
 //! # Who holds a lock
 //! A thread waiting for a spool `Mutex` (or for a `RwLock` that a writer
@@ -766,9 +770,27 @@ pub fn snapshot_with_stacks(patience: Duration) -> Snapshot {
 
 fn snapshot_with(patience: Duration, stacks: bool) -> Snapshot {
     let taken = refresh_coarse_now();
-    let mut runtimes: Vec<RuntimeSnapshot> = crate::scheduler::all_runtimes()
+    let deadline = taken + patience;
+    // Every runtime is asked before any answer is awaited, and the wait is
+    // one for all of them: were they asked and awaited one by one, a
+    // runtime busy past the deadline would leave no time for those after
+    // it, the caller's own among them (a green thread's own worker answers
+    // only once the caller switches out).
+    let requests: Vec<_> = crate::scheduler::all_runtimes()
         .into_iter()
-        .map(|shared| snapshot_of(shared, taken + patience, stacks))
+        .map(|shared| (shared, ask(shared, stacks)))
+        .collect();
+    forget_wait();
+    while requests
+        .iter()
+        .any(|(_, r)| r.pending.load(Ordering::Acquire) != 0)
+        && Instant::now() < deadline
+    {
+        crate::wait_until(deadline);
+    }
+    let mut runtimes: Vec<RuntimeSnapshot> = requests
+        .into_iter()
+        .map(|(shared, request)| collect(shared, &request))
         .collect();
     resolve_holders(&mut runtimes);
     Snapshot { taken, runtimes }
@@ -796,7 +818,8 @@ fn resolve_holders(runtimes: &mut [RuntimeSnapshot]) {
     }
 }
 
-fn snapshot_of(shared: &'static Shared, deadline: Instant, stacks: bool) -> RuntimeSnapshot {
+/// Asks every worker of `shared` for its threads.
+fn ask(shared: &'static Shared, stacks: bool) -> Arc<DumpRequest> {
     let workers = shared.workers.len();
     let request = Arc::new(DumpRequest {
         records: Mutex::new(Vec::new()),
@@ -814,19 +837,20 @@ fn snapshot_of(shared: &'static Shared, deadline: Instant, stacks: bool) -> Runt
             shared.ask_for_dump(index);
         }
     }
-    forget_wait();
-    while request.pending.load(Ordering::Acquire) != 0 && Instant::now() < deadline {
-        crate::wait_until(deadline);
-    }
-    lock(&shared.dumps).retain(|r| !Arc::ptr_eq(r, &request));
-    // Late answers go nowhere: mark every worker answered.
-    let unanswered = (0..workers)
+    request
+}
+
+/// What `shared`'s workers answered to `request` so far; those yet to
+/// answer are listed as unanswered, and their late answers go nowhere.
+fn collect(shared: &'static Shared, request: &Arc<DumpRequest>) -> RuntimeSnapshot {
+    lock(&shared.dumps).retain(|r| !Arc::ptr_eq(r, request));
+    let unanswered = (0..request.answered.len())
         .filter(|&index| !request.answered[index].swap(true, Ordering::AcqRel))
         .collect();
     let mut threads = std::mem::take(&mut *lock(&request.records));
     threads.sort_by_key(|t| (t.worker, t.id));
     RuntimeSnapshot {
-        workers,
+        workers: request.answered.len(),
         threads,
         unstarted: request.unstarted.load(Ordering::Relaxed),
         unanswered,

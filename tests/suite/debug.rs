@@ -690,6 +690,38 @@ fn a_wait_that_records_no_reason_does_not_show_the_last_one() {
 }
 
 #[test]
+fn a_busy_runtime_does_not_keep_a_dump_from_its_callers_own_runtime() {
+    let _watchdog = common::Watchdog::new("busy_runtime_dump", LIMIT);
+    // A runtime made first (so a dump asks it first) whose only worker runs
+    // a green thread that does not reach a blocking point for longer than
+    // a dump waits for answers.
+    let busy = Runtime::builder().workers(1).build().unwrap();
+    let started = Arc::new(Event::new());
+    let started2 = Arc::clone(&started);
+    let hog = busy.spawn(move || {
+        started2.set();
+        // An OS sleep on purpose: it holds the worker.
+        std::thread::sleep(Duration::from_millis(600));
+    });
+    started.wait();
+    // A green thread of another runtime dumps: its own worker must still
+    // get to answer, so the dump lists the thread that took it.
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let me_listed = rt
+        .spawn(|| {
+            let me = thread::current().id();
+            debug::dump().threads().any(|t| t.id() == me)
+        })
+        .join()
+        .unwrap();
+    hog.join().unwrap();
+    assert!(
+        me_listed,
+        "a dump taken while another runtime was busy missed its own runtime"
+    );
+}
+
+#[test]
 fn the_aggregated_view_counts_the_threads_blocked_at_each_site() {
     let _watchdog = common::Watchdog::new("aggregated_view", LIMIT);
     let rt = Runtime::builder().workers(2).build().unwrap();
