@@ -782,6 +782,14 @@ impl<T> Chan<T> {
                 .list_send(list, msg)
                 .map_err(SendTimeoutError::Disconnected);
         }
+        self.zero_send(msg, deadline)
+    }
+
+    /// `send` on a rendezvous channel: out of line, so that the buffered
+    /// flavours' sends stay short (a small frame, no spills).
+    #[track_caller]
+    #[inline(never)]
+    fn zero_send(&self, msg: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
         let site = Location::caller();
         let mut inner = self.lock();
         match self.put(&mut inner, msg) {
@@ -884,6 +892,13 @@ impl<T> Chan<T> {
         if let Some(list) = &self.list {
             return self.list_recv(list, deadline);
         }
+        self.zero_recv(deadline)
+    }
+
+    /// `recv` on a rendezvous channel: out of line, as `zero_send`.
+    #[track_caller]
+    #[inline(never)]
+    fn zero_recv(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         let site = Location::caller();
         match self.receive_now(self.lock()) {
             Received::Msg(msg) => Ok(msg),

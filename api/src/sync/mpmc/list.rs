@@ -379,6 +379,7 @@ fn spin(step: &mut u32) {
 /// modification order: the C11 model (and loom, which explores it)
 /// promises that a spinning plain load eventually sees another party's
 /// store only for a read-modify-write (see `ring.rs`'s `load`).
+#[inline]
 fn load(atomic: &AtomicUsize, step: u32) -> usize {
     if cfg!(loom) && step > 0 {
         atomic.fetch_add(0, Ordering::AcqRel)
@@ -412,6 +413,7 @@ fn publish<T>(atomic: &AtomicPtr<T>, value: *mut T) {
 
 /// The position an index stands for, a gate counting as the first
 /// position of the next block (which is what it is about to become).
+#[inline]
 fn position(index: usize) -> usize {
     let position = index >> SHIFT;
     if position % LAP == SLOTS {

@@ -577,22 +577,32 @@ impl<T> Receiver<T> {
     }
 
     #[track_caller]
+    #[inline]
     fn recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
         match &self.flavor {
             Flavor::Chan(chan) => chan.recv(deadline),
-            timer => loop {
-                if let Ok(msg) = timer.timer_try_recv() {
-                    return Ok(msg);
-                }
-                crate::loom::note_wait(WaitReason::Recv(timer.id()));
-                let wake = match (timer.timer_due(), deadline) {
-                    (Some(a), Some(b)) => Some(a.min(b)),
-                    (a, b) => a.or(b),
-                };
-                if deadline.is_some_and(|d| Instant::now() >= d) || !sleep_until(wake) {
-                    return Err(RecvTimeoutError::Timeout);
-                }
-            },
+            _ => self.timer_recv_until(deadline),
+        }
+    }
+
+    /// `recv_until` of a timer channel (`after`, `tick`, `never`): out of
+    /// line, so a channel's receive does not carry it.
+    #[track_caller]
+    #[inline(never)]
+    fn timer_recv_until(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        let timer = &self.flavor;
+        loop {
+            if let Ok(msg) = timer.timer_try_recv() {
+                return Ok(msg);
+            }
+            crate::loom::note_wait(WaitReason::Recv(timer.id()));
+            let wake = match (timer.timer_due(), deadline) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            if deadline.is_some_and(|d| Instant::now() >= d) || !sleep_until(wake) {
+                return Err(RecvTimeoutError::Timeout);
+            }
         }
     }
 

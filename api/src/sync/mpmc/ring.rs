@@ -137,6 +137,7 @@ fn spin(step: &mut u32) {
 /// (and loom, which explores it) only promises that for a
 /// read-modify-write, so a spin waiting for another party's store is
 /// written to end under the model too.
+#[inline]
 fn load(atomic: &AtomicUsize, step: u32) -> usize {
     if step == 0 {
         atomic.load(Ordering::Acquire)
@@ -176,6 +177,7 @@ impl<T> Ring<T> {
     }
 
     /// The index after `index` (wrapping to the next lap's position 0).
+    #[inline]
     fn next(&self, index: usize) -> usize {
         let position = index & (self.mark_bit - 1);
         if position + 1 < self.cap {
@@ -186,6 +188,7 @@ impl<T> Ring<T> {
     }
 
     /// Claims the slot at `tail` for one message.
+    #[inline]
     pub(crate) fn claim(&self) -> Result<Claim, Refused> {
         let mut step = 0;
         let mut tail = self.tail.load(Ordering::Relaxed);
@@ -256,6 +259,7 @@ impl<T> Ring<T> {
 
     /// Takes the next message. `freed` is set when a slot was freed (a
     /// message or a hole taken), so the caller can wake a blocked sender.
+    #[inline]
     pub(crate) fn pop(&self, freed: &mut bool) -> Pop<T> {
         let mut step = 0;
         let mut head = self.head.load(Ordering::Relaxed);

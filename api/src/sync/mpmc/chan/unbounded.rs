@@ -50,19 +50,31 @@ impl<T> Chan<T> {
     }
 
     /// List receive, blocking until `deadline`. A cancellation point:
-    /// raises, or while unwinding fails with `Timeout`.
+    /// raises, or while unwinding fails with `Timeout`. Inlined try, wait
+    /// out of line, as `ring_recv`.
     #[track_caller]
+    #[inline]
     pub(super) fn list_recv(
         &self,
         list: &List<T>,
         deadline: Option<Instant>,
     ) -> Result<T, RecvTimeoutError> {
+        match self.list_try_recv(list) {
+            Ok(msg) => Ok(msg),
+            Err(TryRecvError::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            Err(TryRecvError::Empty) => self.list_recv_blocking(list, deadline),
+        }
+    }
+
+    /// `list_recv` once the list was empty: waits, then tries again.
+    #[track_caller]
+    #[inline(never)]
+    fn list_recv_blocking(
+        &self,
+        list: &List<T>,
+        deadline: Option<Instant>,
+    ) -> Result<T, RecvTimeoutError> {
         loop {
-            match self.list_try_recv(list) {
-                Ok(msg) => return Ok(msg),
-                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
-                Err(TryRecvError::Empty) => {}
-            }
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(RecvTimeoutError::Timeout);
             }
@@ -71,6 +83,11 @@ impl<T> Chan<T> {
             {
                 abort.raise_if_cancelled();
                 return Err(RecvTimeoutError::Timeout);
+            }
+            match self.list_try_recv(list) {
+                Ok(msg) => return Ok(msg),
+                Err(TryRecvError::Disconnected) => return Err(RecvTimeoutError::Disconnected),
+                Err(TryRecvError::Empty) => {}
             }
         }
     }
