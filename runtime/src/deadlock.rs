@@ -31,6 +31,16 @@
 //! instant, a state that *looks* quiet is confirmed: the last worker sleeps
 //! for [`CONFIRM`] instead of indefinitely, and reports only if no worker
 //! of any runtime woke meanwhile (`sleep_epoch`) and the state still holds.
+//! The whole of [`CONFIRM`]: a stale wake (an eventfd count left by a
+//! waker that found the worker still running) ends `epoll_wait` at once
+//! without clearing the worker's `sleeping` flag, and the worker sleeps on
+//! until a real wake or the end of the period. A state can look quiet for
+//! an instant without being stuck: an OS thread whose wake token is set
+//! but whose kernel thread has not run yet still counts as waiting; with
+//! the confirmation cut short by a stale wake, that instant was reported
+//! (seen as one false report in about forty runs of a `main` that
+//! ping-pongs with a green thread under load, in a run that took 153 ms,
+//! shorter than the 500 ms a confirmation should take).
 //!
 //! What it does then is the runtime's [`DeadlockMode`]: print
 //! `spool: all threads are parked and nothing can wake them — deadlock`

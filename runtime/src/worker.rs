@@ -560,7 +560,21 @@ impl WorkerCore {
                 .flatten();
             match suspicion {
                 Some((confirm, quiet)) => {
-                    self.reactor.borrow_mut().poll(remote, Some(confirm));
+                    // The whole of `confirm`, unless woken for real (a
+                    // wake clears `sleeping`): `epoll_wait` also returns
+                    // at once for a stale wake, one whose sender found
+                    // this worker still running and whose eventfd count
+                    // was never read, and a state that looks quiet for an
+                    // instant is not a deadlock (an OS thread already
+                    // woken, not yet scheduled, still counts as waiting).
+                    let deadline = Instant::now() + confirm;
+                    loop {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        if left.is_zero() || !remote.sleeping.load(Ordering::SeqCst) {
+                            break;
+                        }
+                        self.reactor.borrow_mut().poll(remote, Some(left));
+                    }
                     crate::deadlock::confirm(self.shared, quiet);
                 }
                 None => {
