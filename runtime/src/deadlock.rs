@@ -131,10 +131,22 @@ pub(crate) struct OsWaiting(());
 
 impl OsWaiting {
     pub(crate) fn begin() -> OsWaiting {
-        OS_WAITING.fetch_add(1, Ordering::SeqCst);
-        recheck_if_all_asleep();
+        os_wait_begin();
         OsWaiting(())
     }
+}
+
+/// The calling OS thread starts a wait inside spool with no deadline: it
+/// counts as asleep until [`os_wait_end`] (called once, by it or by its
+/// waker: "Counted waits" in `os_waiter.rs`).
+pub(crate) fn os_wait_begin() {
+    OS_WAITING.fetch_add(1, Ordering::SeqCst);
+    recheck_if_all_asleep();
+}
+
+/// Ends one [`os_wait_begin`].
+pub(crate) fn os_wait_end() {
+    OS_WAITING.fetch_sub(1, Ordering::SeqCst);
 }
 
 /// The check runs when the last worker of a runtime falls asleep. An OS
@@ -160,7 +172,7 @@ fn recheck_if_all_asleep() {
 
 impl Drop for OsWaiting {
     fn drop(&mut self) {
-        OS_WAITING.fetch_sub(1, Ordering::SeqCst);
+        os_wait_end();
     }
 }
 

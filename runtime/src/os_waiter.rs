@@ -32,6 +32,22 @@
 //! interrupter unparks it (which may leave std's token behind: one
 //! spurious return of a later `park`, which std's contract allows).
 //!
+//! # Counted waits
+//! A wait without deadline counts its thread as asleep for the deadlock
+//! check (`deadlock.rs`, `OS_WAITING`). A thread that has been woken but
+//! has not run yet (its kernel thread not scheduled, for milliseconds on a
+//! loaded machine, or for a whole period under a CPU quota) must not count:
+//! otherwise every thread can look asleep while one is about to run, and a
+//! healthy program is reported deadlocked. So the count belongs to the
+//! `COUNTED` bit: the waiter counts itself and sets `COUNTED` with
+//! `WAITING`, and whoever clears the bit — a waker in the same
+//! read-modify-write that leaves `WOKEN` (or an interrupt that ends the
+//! wait), or the waiter on its way out — takes the thread off the count,
+//! exactly once. The waker clears `COUNTED` in the same CAS that sets
+//! `WOKEN`, so it uncounts the wait its token will end, never a later one
+//! (a separate clear could uncount the next wait, which no token ends).
+//! Modelled in `loom_models` below.
+//!
 //! A socket wait on an OS thread blocks in `poll(2)` (`io_source.rs`),
 //! which neither the condition variable nor std's token can end. The
 //! thread polls an *interrupt descriptor* of its own alongside the socket
@@ -41,11 +57,11 @@
 //! comes second make the descriptor readable, and a poller that comes
 //! second not poll at all (see "Cancellation" in `io_source.rs`).
 
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::Instant;
 
 use crate::io_source::InterruptFd;
+use crate::loom::atomic::{AtomicU8, Ordering};
 
 const WOKEN: u8 = 1;
 const WAITING: u8 = 2;
@@ -53,6 +69,9 @@ const INTERRUPT: u8 = 4;
 const MASKED: u8 = 8;
 const PARKING: u8 = 16;
 const POLLING: u8 = 32;
+/// The thread counts in the deadlock check's `OS_WAITING` (see "Counted
+/// waits").
+const COUNTED: u8 = 64;
 
 /// One OS thread's wait/wake pair.
 pub(crate) struct OsWaiter {
@@ -109,14 +128,23 @@ impl OsWaiter {
             return;
         }
         // Counted as asleep inside spool, for the deadlock check — unless
-        // its deadline will wake it.
-        let _waiting = deadline.is_none().then(crate::deadlock::OsWaiting::begin);
+        // its deadline will wake it (see "Counted waits"). Counted before
+        // `COUNTED` is set: a wake in between leaves the bit to us, and we
+        // uncount on the way out.
+        let counted = deadline.is_none();
+        if counted {
+            crate::deadlock::os_wait_begin();
+        }
+        let _uncount = Uncount(self);
         let mut guard = crate::scheduler::lock(&self.lock);
-        let mark = if interruptible {
+        let mut mark = if interruptible {
             WAITING
         } else {
             WAITING | MASKED
         };
+        if counted {
+            mark |= COUNTED;
+        }
         self.state.fetch_or(mark, Ordering::Relaxed);
         loop {
             if self.ready(interruptible) {
@@ -143,10 +171,22 @@ impl OsWaiter {
         }
     }
 
-    /// Leaves a wake token; wakes the owner if it is blocked in `wait`.
+    /// Leaves a wake token; wakes the owner if it is blocked in `wait`
+    /// (and takes it off the deadlock check's count: "Counted waits").
     pub(crate) fn wake(&self) {
-        if self.state.fetch_or(WOKEN, Ordering::AcqRel) & WAITING != 0 {
+        let before = wake_bits(&self.state);
+        if before & COUNTED != 0 {
+            crate::deadlock::os_wait_end();
+        }
+        if before & WAITING != 0 {
             self.notify();
+        }
+    }
+
+    /// The waiter leaves a wait: off the count, unless a waker took it off.
+    fn uncount(&self) {
+        if uncount_bits(&self.state) {
+            crate::deadlock::os_wait_end();
         }
     }
 
@@ -154,7 +194,11 @@ impl OsWaiter {
     /// a cancellation point. Returns whether the owner is in the user's
     /// `park` (then the caller unparks it through std's handle).
     pub(crate) fn interrupt(&self) -> bool {
-        let before = self.state.fetch_or(INTERRUPT, Ordering::AcqRel);
+        let before = interrupt_bits(&self.state);
+        if before & COUNTED != 0 && before & WAITING != 0 && before & MASKED == 0 {
+            // The interrupt ends this wait: off the count, as for a wake.
+            crate::deadlock::os_wait_end();
+        }
         if before & WAITING != 0 && before & MASKED == 0 {
             self.notify();
         }
@@ -233,6 +277,136 @@ impl OsWaiter {
     /// The owner's `poll(2)` returned.
     pub(crate) fn end_poll(&self) {
         self.state.fetch_and(!POLLING, Ordering::Relaxed);
+    }
+}
+
+/// Ends a counted wait's count on every way out of `wait` (see "Counted
+/// waits"); a no-op for an uncounted wait (`COUNTED` never set).
+struct Uncount<'a>(&'a OsWaiter);
+
+impl Drop for Uncount<'_> {
+    fn drop(&mut self) {
+        self.0.uncount();
+    }
+}
+
+/// The waker's half of "Counted waits": sets `WOKEN` and clears `COUNTED`
+/// in one read-modify-write (so it uncounts only the wait this token
+/// ends); returns the bits before. AcqRel: releases the waker's writes to
+/// the waiter's Acquire, as `fetch_or` did.
+fn wake_bits(state: &AtomicU8) -> u8 {
+    let mut before = state.load(Ordering::Relaxed);
+    loop {
+        match state.compare_exchange_weak(
+            before,
+            (before | WOKEN) & !COUNTED,
+            Ordering::AcqRel,
+            Ordering::Relaxed,
+        ) {
+            Ok(_) => return before,
+            Err(actual) => before = actual,
+        }
+    }
+}
+
+/// An interrupt's half: sets `INTERRUPT`, and clears `COUNTED` in the same
+/// read-modify-write if that ends the wait (`WAITING`, not `MASKED`);
+/// returns the bits before.
+fn interrupt_bits(state: &AtomicU8) -> u8 {
+    let mut before = state.load(Ordering::Relaxed);
+    loop {
+        let ends = before & WAITING != 0 && before & MASKED == 0;
+        let after = if ends {
+            (before | INTERRUPT) & !COUNTED
+        } else {
+            before | INTERRUPT
+        };
+        match state.compare_exchange_weak(before, after, Ordering::AcqRel, Ordering::Relaxed) {
+            Ok(_) => return before,
+            Err(actual) => before = actual,
+        }
+    }
+}
+
+/// The waiter's half: clears `COUNTED`; returns whether it was still set
+/// (then the waiter uncounts itself).
+fn uncount_bits(state: &AtomicU8) -> bool {
+    state.fetch_and(!COUNTED, Ordering::AcqRel) & COUNTED != 0
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The count of "Counted waits": a waiter makes two counted waits in a
+    //! row while a waker leaves one token; the count (`OS_WAITING`'s
+    //! stand-in) never goes below zero, ends at zero, and a wait that no
+    //! token ends stays counted until its waiter leaves it.
+    //!
+    //! Mutation seen caught: the waker sets `WOKEN` with one `fetch_or` and
+    //! clears `COUNTED` with a separate `fetch_and` — the clear can land on
+    //! the waiter's second wait, which no token ends, and uncount it
+    //! ("uncounted while waiting with no token").
+    use super::*;
+    use loom::sync::atomic::AtomicUsize;
+    use loom::sync::Arc;
+
+    /// One counted wait of the waiter, spinning (a yield) for the token;
+    /// `token_coming` says whether one will come.
+    fn counted_wait(state: &AtomicU8, count: &AtomicUsize, token_coming: bool) {
+        count.fetch_add(1, Ordering::SeqCst);
+        state.fetch_or(WAITING | COUNTED, Ordering::Relaxed);
+        if !token_coming {
+            // No token can end this wait: it stays counted while it lasts.
+            for _ in 0..2 {
+                let counted = state.load(Ordering::Acquire) & COUNTED != 0;
+                let woken = state.load(Ordering::Acquire) & WOKEN != 0;
+                assert!(counted || woken, "uncounted while waiting with no token");
+                loom::thread::yield_now();
+            }
+        } else {
+            // `ready`: consume the token, keeping `COUNTED` as it is.
+            loop {
+                let s = state.load(Ordering::Relaxed);
+                if s & WOKEN != 0
+                    && state
+                        .compare_exchange(
+                            s,
+                            s & !(WOKEN | WAITING),
+                            Ordering::Acquire,
+                            Ordering::Relaxed,
+                        )
+                        .is_ok()
+                {
+                    break;
+                }
+                loom::thread::yield_now();
+            }
+        }
+        state.fetch_and(!WAITING, Ordering::Relaxed);
+        if uncount_bits(state) {
+            count.fetch_sub(1, Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn loom_a_wake_uncounts_only_the_wait_it_ends() {
+        loom::model(|| {
+            let state = Arc::new(AtomicU8::new(0));
+            let count = Arc::new(AtomicUsize::new(0));
+            let waker = {
+                let (state, count) = (state.clone(), count.clone());
+                loom::thread::spawn(move || {
+                    if wake_bits(&state) & COUNTED != 0 {
+                        let before = count.fetch_sub(1, Ordering::SeqCst);
+                        assert!(before > 0, "count below zero");
+                    }
+                })
+            };
+            // The first wait ends with the token; the second has none.
+            counted_wait(&state, &count, true);
+            counted_wait(&state, &count, false);
+            waker.join().unwrap();
+            assert_eq!(count.load(Ordering::SeqCst), 0, "count left over");
+        });
     }
 }
 
