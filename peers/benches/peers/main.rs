@@ -86,6 +86,14 @@
 //!   rendezvous channels: spool `mpmc::bounded(0)`, crossbeam `bounded(0)`,
 //!   std `sync_channel(0)`, Go unbuffered `chan`, tokio `mpsc::channel(1)`,
 //!   may `mpsc::channel()` (the closest each has); ns per round trip.
+//! * `main_pingpong` — the same bounce between the process's `main`
+//!   thread (a plain OS thread, as in a program ported by changing its
+//!   `use` lines) and one green thread/task on a 1-worker runtime: spool
+//!   `mpmc::bounded(0)` with a green thread, tokio `mpsc::channel(1)` with
+//!   `blocking_send`/`blocking_recv` on `main` and a task, and std
+//!   `sync_channel(0)` and crossbeam `bounded(0)` with a second OS thread
+//!   (their `chan_pingpong`); ns per round trip. Go's `main` is a goroutine
+//!   (`n/a`).
 //! * `chan_<cap>_<shape>` — crossbeam-channel's matrix as in
 //!   `peers/benches/channels.rs`: `seq`, `spsc`, `mpsc`, `mpmc`, `select_rx`,
 //!   `select_both` × `bounded0`, `bounded1`, `bounded1024`, `unbounded`;
@@ -340,6 +348,18 @@ fn sync_scenarios(quick: bool) -> Vec<Scenario> {
                 .into(),
         ),
     }];
+    list.push(Scenario {
+        name: "main_pingpong".into(),
+        label: "main_pingpong (1 worker)".into(),
+        metrics: &[("ns_per_round_trip", "ns/round trip")],
+        work: Work::Child(max_ops),
+        samples,
+        note: Some(
+            "the process's main thread and one green thread/task (1 worker); std and \
+             crossbeam: main and a second OS thread"
+                .into(),
+        ),
+    });
     for cap in syncwork::CAPS {
         for shape in syncwork::Shape::ALL {
             if shape == syncwork::Shape::Seq && cap == Some(0) {
@@ -383,9 +403,10 @@ fn sync_scenarios(quick: bool) -> Vec<Scenario> {
 
 /// Why `system` does not run `scenario` at all, decided here rather than by
 /// a child: crossbeam-channel is a channel library, so its column has only
-/// the channel rows.
+/// the channel rows (`chan_*` and `main_pingpong`).
 fn not_applicable(system: &str, scenario: &Scenario) -> Option<&'static str> {
-    (system == "crossbeam" && !scenario.name.starts_with("chan_"))
+    let channel_row = scenario.name.starts_with("chan_") || scenario.name == "main_pingpong";
+    (system == "crossbeam" && !channel_row)
         .then_some("crossbeam-channel on OS threads appears in the channel rows only")
 }
 

@@ -24,7 +24,9 @@ pub fn run(scenario: &str, count: usize) -> Measured {
         "idle_memory" => idle_memory(count).map(|kib| vec![("kib_per_thread", kib)]),
         "echo_server" => serve(wire::echo),
         "http_server" => serve(wire::http),
-        "chan_pingpong" => Ok(syncwork::sized("ns_per_round_trip", count, pingpong)),
+        "chan_pingpong" | "main_pingpong" => {
+            Ok(syncwork::sized("ns_per_round_trip", count, pingpong))
+        }
         "mutex_contended" => Ok(syncwork::sized("ns_per_increment", count, mutex_contended)),
         _ => match syncwork::parse_matrix(scenario) {
             Some((shape @ (Shape::Seq | Shape::Spsc | Shape::Mpsc), cap)) => {

@@ -33,6 +33,15 @@ pub fn run(scenario: &str, count: usize) -> Measured {
         "http_server" => serve(true),
         "chan_pingpong" => Ok(on_runtime(2, sized("ns_per_round_trip", count, pingpong))),
         "timeout_recv" => Ok(on_timed_runtime(1, timeout_recv(count))),
+        "main_pingpong" => {
+            let rt = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(1)
+                .build()
+                .expect("cannot build a tokio runtime");
+            Ok(syncwork::sized("ns_per_round_trip", count, |n| {
+                main_pingpong(&rt, n)
+            }))
+        }
         "mutex_contended" => Ok(on_runtime(
             2,
             sized("ns_per_increment", count, mutex_contended),
@@ -93,6 +102,33 @@ async fn timeout_recv(n: usize) -> Vec<(&'static str, f64)> {
         }
     }
     vec![("ns_per_timeout_recv", timed), ("ns_per_recv", plain)]
+}
+
+/// `n` round trips between the calling thread (the child's `main`, with
+/// `blocking_send`/`blocking_recv`) and a task of `rt`, over two
+/// `mpsc::channel(1)`s, after 100 untimed ones.
+fn main_pingpong(rt: &tokio::runtime::Runtime, n: usize) -> Duration {
+    let (s1, mut r1) = mpsc::channel::<usize>(1);
+    let (s2, mut r2) = mpsc::channel::<usize>(1);
+    let peer = rt.spawn(async move {
+        while let Some(v) = r1.recv().await {
+            s2.send(v + 1).await.unwrap();
+        }
+    });
+    for i in 0..100 {
+        s1.blocking_send(i).unwrap();
+        r2.blocking_recv().unwrap();
+    }
+    let start = Instant::now();
+    let mut v = 0;
+    for _ in 0..n {
+        s1.blocking_send(v).unwrap();
+        v = r2.blocking_recv().unwrap();
+    }
+    let elapsed = start.elapsed();
+    drop(s1);
+    rt.block_on(peer).unwrap();
+    elapsed
 }
 
 async fn pingpong(n: usize) -> Duration {

@@ -67,6 +67,8 @@ func main() {
 	case "chan_pingpong":
 		runtime.GOMAXPROCS(2)
 		sized("ns_per_round_trip", n, pingpong)
+	case "main_pingpong":
+		fmt.Println("n/a Go's main is a goroutine (no OS-thread main to hand off with)")
 	case "mutex_contended":
 		runtime.GOMAXPROCS(2)
 		sized("ns_per_increment", n, mutexContended)
