@@ -135,7 +135,7 @@ impl OsWaiter {
         if counted {
             crate::deadlock::os_wait_begin();
         }
-        let _uncount = Uncount(self);
+        let _uncount = counted.then(|| Uncount(self));
         let mut guard = crate::scheduler::lock(&self.lock);
         let mut mark = if interruptible {
             WAITING
@@ -195,11 +195,11 @@ impl OsWaiter {
     /// `park` (then the caller unparks it through std's handle).
     pub(crate) fn interrupt(&self) -> bool {
         let before = interrupt_bits(&self.state);
-        if before & COUNTED != 0 && before & WAITING != 0 && before & MASKED == 0 {
-            // The interrupt ends this wait: off the count, as for a wake.
-            crate::deadlock::os_wait_end();
-        }
-        if before & WAITING != 0 && before & MASKED == 0 {
+        if ends_wait(before) {
+            if before & COUNTED != 0 {
+                // Off the count, as for a wake.
+                crate::deadlock::os_wait_end();
+            }
             self.notify();
         }
         if before & POLLING != 0 {
@@ -281,7 +281,7 @@ impl OsWaiter {
 }
 
 /// Ends a counted wait's count on every way out of `wait` (see "Counted
-/// waits"); a no-op for an uncounted wait (`COUNTED` never set).
+/// waits").
 struct Uncount<'a>(&'a OsWaiter);
 
 impl Drop for Uncount<'_> {
@@ -315,8 +315,7 @@ fn wake_bits(state: &AtomicU8) -> u8 {
 fn interrupt_bits(state: &AtomicU8) -> u8 {
     let mut before = state.load(Ordering::Relaxed);
     loop {
-        let ends = before & WAITING != 0 && before & MASKED == 0;
-        let after = if ends {
+        let after = if ends_wait(before) {
             (before | INTERRUPT) & !COUNTED
         } else {
             before | INTERRUPT
@@ -326,6 +325,12 @@ fn interrupt_bits(state: &AtomicU8) -> u8 {
             Err(actual) => before = actual,
         }
     }
+}
+
+/// Whether an interrupt ends the wait in `state`: one is under way
+/// (`WAITING`) and is a cancellation point (not `MASKED`).
+fn ends_wait(state: u8) -> bool {
+    state & WAITING != 0 && state & MASKED == 0
 }
 
 /// The waiter's half: clears `COUNTED`; returns whether it was still set

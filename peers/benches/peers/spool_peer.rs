@@ -34,10 +34,14 @@ pub fn run(scenario: &str, count: usize) -> Measured {
             Ok(runtime(2).run(move || syncwork::sized("ns_per_increment", count, mutex_contended)))
         }
         "main_pingpong" => {
-            let rt = runtime(1);
-            Ok(syncwork::sized("ns_per_round_trip", count, |n| {
-                main_pingpong(&rt, n)
-            }))
+            // The child's `main` and green threads of the global runtime
+            // (what `thread::spawn` uses outside a runtime), as in a
+            // ported program: `chans::pingpong` run from `main`.
+            Runtime::builder()
+                .workers(1)
+                .build_global()
+                .expect("cannot start the global spool runtime");
+            Ok(syncwork::sized("ns_per_round_trip", count, chans::pingpong))
         }
         _ => match syncwork::parse_matrix(scenario) {
             Some((shape, cap)) => Ok(runtime(2).run(move || {
@@ -74,33 +78,6 @@ fn mutex_contended(n: usize) -> Duration {
     }
     let elapsed = start.elapsed();
     assert_eq!(*m.lock().unwrap(), (n / THREADS * THREADS) as u64);
-    elapsed
-}
-
-/// `n` round trips over two rendezvous channels between the calling
-/// thread (the child's `main`, not a green thread) and a green thread of
-/// `rt`, after 100 untimed ones.
-fn main_pingpong(rt: &Runtime, n: usize) -> Duration {
-    let (s1, r1) = spool::sync::mpmc::bounded::<usize>(0);
-    let (s2, r2) = spool::sync::mpmc::bounded::<usize>(0);
-    let peer = rt.spawn(move || {
-        for v in r1.iter() {
-            s2.send(v + 1).unwrap();
-        }
-    });
-    for i in 0..100 {
-        s1.send(i).unwrap();
-        r2.recv().unwrap();
-    }
-    let start = Instant::now();
-    let mut v = 0;
-    for _ in 0..n {
-        s1.send(v).unwrap();
-        v = r2.recv().unwrap();
-    }
-    let elapsed = start.elapsed();
-    drop(s1);
-    peer.join().unwrap();
     elapsed
 }
 
