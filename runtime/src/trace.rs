@@ -28,7 +28,9 @@
 //! every runtime is asked before any answer is awaited, and the patience
 //! is one wait for all of them: a busy runtime then costs the others no
 //! time to answer, the caller's own included (a green thread's own worker
-//! answers once the caller switches out to wait).
+//! answers once the caller switches out to wait). The caller is woken once,
+//! by the last answer of all: woken by another runtime's answer first, it
+//! would be runnable, not waiting, when its own worker recorded it.
 //!
 //! # Who holds a lock
 //! A thread waiting for a spool `Mutex` (or for a `RwLock` that a writer
@@ -701,8 +703,11 @@ pub(crate) struct DumpRequest {
     unstarted: AtomicUsize,
     /// Which workers answered.
     answered: Box<[AtomicBool]>,
-    /// Workers yet to answer.
-    pending: AtomicUsize,
+    /// Workers yet to answer, over every runtime the dump asked (one
+    /// counter shared by its requests: the requester is woken once, by
+    /// the last answer, so it is still switched out when its own worker
+    /// records it).
+    pending: Arc<AtomicUsize>,
     /// Who waits for the answers.
     requester: ThreadHandle,
     /// Whether to capture every thread's stack.
@@ -776,16 +781,18 @@ fn snapshot_with(patience: Duration, stacks: bool) -> Snapshot {
     // runtime busy past the deadline would leave no time for those after
     // it, the caller's own among them (a green thread's own worker answers
     // only once the caller switches out).
-    let requests: Vec<_> = crate::scheduler::all_runtimes()
+    let runtimes = crate::scheduler::all_runtimes();
+    // Counted in full before any worker is asked, so no early answer can
+    // take it to zero.
+    let pending = Arc::new(AtomicUsize::new(
+        runtimes.iter().map(|shared| shared.workers.len()).sum(),
+    ));
+    let requests: Vec<_> = runtimes
         .into_iter()
-        .map(|shared| (shared, ask(shared, stacks)))
+        .map(|shared| (shared, ask(shared, &pending, stacks)))
         .collect();
     forget_wait();
-    while requests
-        .iter()
-        .any(|(_, r)| r.pending.load(Ordering::Acquire) != 0)
-        && Instant::now() < deadline
-    {
+    while pending.load(Ordering::Acquire) != 0 && Instant::now() < deadline {
         crate::wait_until(deadline);
     }
     let mut runtimes: Vec<RuntimeSnapshot> = requests
@@ -818,14 +825,15 @@ fn resolve_holders(runtimes: &mut [RuntimeSnapshot]) {
     }
 }
 
-/// Asks every worker of `shared` for its threads.
-fn ask(shared: &'static Shared, stacks: bool) -> Arc<DumpRequest> {
+/// Asks every worker of `shared` for its threads; each answer counts down
+/// `pending`.
+fn ask(shared: &'static Shared, pending: &Arc<AtomicUsize>, stacks: bool) -> Arc<DumpRequest> {
     let workers = shared.workers.len();
     let request = Arc::new(DumpRequest {
         records: Mutex::new(Vec::new()),
         unstarted: AtomicUsize::new(0),
         answered: (0..workers).map(|_| AtomicBool::new(false)).collect(),
-        pending: AtomicUsize::new(workers),
+        pending: Arc::clone(pending),
         requester: crate::current(),
         stacks,
     });
