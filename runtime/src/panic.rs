@@ -35,7 +35,7 @@
 //! * a thread-local value whose destructor panics aborts likewise, as in
 //!   std (`thread local panicked on drop`);
 //! * the closure of a green thread that never ran is dropped at shutdown
-//!   inside `UnrunClosure`, which reports a panic from its destructors and
+//!   by its `task::Entry`, which reports a panic from its destructors and
 //!   carries on: shutdown is no place to give up, and nothing half-done is
 //!   left behind;
 //! * as a last line of defence, `AbortOnUnwind` turns any panic that still
@@ -44,7 +44,6 @@
 use std::any::Any;
 use std::backtrace::{Backtrace, BacktraceStatus};
 use std::io::Write;
-use std::mem::ManuallyDrop;
 use std::panic::{catch_unwind, AssertUnwindSafe, PanicHookInfo};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Once;
@@ -141,45 +140,6 @@ impl Drop for AbortOnUnwind<'_> {
             self.thread.name().unwrap_or("<unnamed>"),
             self.thread.id
         ))
-    }
-}
-
-/// A green thread's closure until it runs. If it is dropped unrun (its
-/// runtime shut down before it ran), a panic from the closure's
-/// destructors is reported and contained here, so neither the worker's
-/// shutdown nor corosensei's drop of a never-resumed coroutine (which
-/// aborts with a message about `no_std` when a drop unwinds through it)
-/// sees it.
-pub(crate) struct UnrunClosure<F>(ManuallyDrop<F>);
-
-impl<F> UnrunClosure<F> {
-    pub(crate) fn new(f: F) -> Self {
-        UnrunClosure(ManuallyDrop::new(f))
-    }
-
-    /// The closure, to run it.
-    pub(crate) fn into_inner(self) -> F {
-        let mut this = ManuallyDrop::new(self);
-        // SAFETY: `this` is never dropped (ManuallyDrop) and never used
-        // again, so the closure is moved out exactly once.
-        unsafe { ManuallyDrop::take(&mut this.0) }
-    }
-}
-
-impl<F> Drop for UnrunClosure<F> {
-    fn drop(&mut self) {
-        // SAFETY: `drop` runs once, and `into_inner` (the only other taker)
-        // forgets `self`, so the closure is still here and dropped once.
-        let dropped = catch_unwind(AssertUnwindSafe(|| unsafe {
-            ManuallyDrop::drop(&mut self.0)
-        }));
-        if let Err(payload) = dropped {
-            crate::write_stderr(
-                "spool: the closure of a green thread that never ran panicked while being \
-                 dropped unrun at shutdown; the panic is contained and shutdown continues\n",
-            );
-            drop_payload(payload);
-        }
     }
 }
 

@@ -7,15 +7,18 @@
 //! still blocked) is the essay "Lifetime" there.
 
 use std::cell::{Cell, RefCell, UnsafeCell};
+use std::marker::PhantomData;
+use std::mem::MaybeUninit;
 use std::num::NonZeroU64;
 use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::ptr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use corosensei::{Coroutine, Yielder};
 
 use crate::locals::LocalStorage;
-use crate::panic::{AbortOnUnwind, UnrunClosure};
+use crate::panic::AbortOnUnwind;
 use crate::park::{ParkState, WaitKind};
 use crate::scheduler::Shared;
 use crate::stack::GuardedStack;
@@ -68,69 +71,188 @@ pub(crate) type GreenYielder = Yielder<Resume, Suspend>;
 /// The coroutine type every green thread runs in.
 pub(crate) type GreenCoroutine = Coroutine<Resume, Suspend, (), GuardedStack>;
 
-/// The largest closure a green thread's coroutine holds as it is.
-/// corosensei copies a coroutine's closure onto the new stack for the
-/// first switch and panics ("type is too big to transfer") above 1 KiB
-/// (`allocate_obj_on_stack` in its `arch/mod.rs`). The coroutine's closure
-/// holds the thread's closure and nothing else, so a thread closure over
-/// this size is boxed first: a spawn takes a closure of any size, as std's
-/// does, and the green thread then moves it out of the box only to call
-/// it.
-const MAX_INLINE_CLOSURE: usize = 1024;
+/// Bytes of a spawned closure a task holds in its own allocation. A
+/// larger closure (or one aligned to more than a word) is boxed. The
+/// closure of a `spool::thread` spawn is the user's closure plus two
+/// words; most capture a handful of handles and fit.
+const INLINE_ENTRY_WORDS: usize = 8;
 
-/// Builds the coroutine that runs `f` as a green thread.
+/// A green thread's closure between its spawn and its first run, held in
+/// the task itself when it fits (a spawn allocates nothing for it: task
+/// allocations are recycled), boxed otherwise.
 ///
-/// The coroutine never unwinds into its worker (see "Containment" in
-/// `panic.rs`): `f` runs under `catch_unwind`; if it never runs, the
-/// `UnrunClosure` holding it contains a panic from its destructors.
+/// The closure waits here rather than on the thread's stack so that the
+/// stack is chosen, and first touched, by the worker that runs the thread
+/// (see "Starting on a warm stack" in `scheduler.rs`); and it is run from
+/// here in place, so the thread's first frame copies it once, where
+/// passing it in the coroutine's closure copied it at every layer (a
+/// quarter KiB more stack under every green thread).
 ///
-/// # Safety
-/// As `Runtime::spawn_unchecked`: what `f` borrows must stay valid while
-/// `f` may still run or be dropped.
-pub(crate) unsafe fn green_coroutine<'a, F>(stack: GuardedStack, f: F) -> GreenCoroutine
-where
-    F: FnOnce() + Send + 'a,
-{
-    if std::mem::size_of::<F>() <= MAX_INLINE_CLOSURE {
-        // SAFETY: forwarded from this function's contract.
-        unsafe { coroutine_running(stack, f) }
-    } else {
-        // SAFETY: forwarded; the box borrows what `f` borrows.
-        unsafe { coroutine_running(stack, Box::new(f)) }
-    }
+/// # Invariant
+/// While `vtable` is `Some(t)`, `data` holds a live `F` (inline) or `Box<F>`
+/// written by `Entry::new`, and `t` is the table for that layout and that
+/// `F`. Taking `vtable` moves the closure out, once: to run it (`run`) or
+/// drop it (`discard`). Owner-only, as the task's other cells.
+pub(crate) struct Entry {
+    data: UnsafeCell<MaybeUninit<[usize; INLINE_ENTRY_WORDS]>>,
+    vtable: Cell<Option<&'static EntryVTable>>,
 }
 
-/// `green_coroutine` for a closure known to fit corosensei's limit.
-///
-/// # Safety
-/// As `green_coroutine`.
-unsafe fn coroutine_running<'a, F>(stack: GuardedStack, f: F) -> GreenCoroutine
-where
-    F: FnOnce() + Send + 'a,
-{
-    let closure = UnrunClosure::new(f);
-    let body = move |yielder: &GreenYielder, _first: Resume| {
-        crate::worker::enter_green_thread(yielder);
+/// How to run or drop the closure an `Entry` holds; one per closure type
+/// and layout.
+struct EntryVTable {
+    /// Moves the closure out of `data` and runs it under `catch_unwind`.
+    run: unsafe fn(*mut u8),
+    /// Drops the closure in `data` unrun.
+    drop: unsafe fn(*mut u8),
+}
+
+/// Holds `T`, a closure (`T = F`) or its box (`T = Box<F>`), in an entry.
+struct Slot<T>(PhantomData<T>);
+
+impl<T: FnOnce()> Slot<T> {
+    const VTABLE: EntryVTable = EntryVTable {
+        run: Self::run,
+        drop: Self::drop,
+    };
+
+    /// The thread's closure's first frame.
+    ///
+    /// # Safety
+    /// `data` holds a live `T`, which this moves out.
+    unsafe fn run(data: *mut u8) {
+        // SAFETY: the caller's contract; `Entry::new` wrote it aligned.
+        let f = unsafe { ptr::read(data.cast::<T>()) };
         // The `spool` crate catches its closure's panics itself, to keep the
         // payload for `join`; this catch serves the engine's own
         // `Runtime::spawn`. The panic hook has reported the panic already.
-        if let Err(payload) = catch_unwind(AssertUnwindSafe(closure.into_inner())) {
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(f)) {
             crate::panic::drop_payload(payload);
         }
-        // SAFETY: the thread's closure has returned (or unwound), so no
-        // reference into its thread-local values is left.
-        let destroyed = catch_unwind(|| unsafe { crate::locals::destroy_current_locals() });
-        if let Err(payload) = destroyed {
-            std::mem::forget(payload);
-            crate::fatal(
-                "a thread-local value of a green thread panicked on drop; aborting, \
-                 as std does (\"thread local panicked on drop\")",
-            );
+    }
+
+    /// # Safety
+    /// As `run`.
+    unsafe fn drop(data: *mut u8) {
+        // SAFETY: the caller's contract.
+        unsafe { ptr::drop_in_place(data.cast::<T>()) }
+    }
+}
+
+impl Entry {
+    /// Holds `f` until the green thread first runs.
+    ///
+    /// # Safety
+    /// As `Runtime::spawn_unchecked`: what `f` borrows must stay valid
+    /// while `f` may still run or be dropped (the entry forgets `'a`).
+    pub(crate) unsafe fn new<'a, F>(f: F) -> Entry
+    where
+        F: FnOnce() + Send + 'a,
+    {
+        let mut data = MaybeUninit::<[usize; INLINE_ENTRY_WORDS]>::uninit();
+        let fits = std::mem::size_of::<F>() <= std::mem::size_of_val(&data)
+            && std::mem::align_of::<F>() <= std::mem::align_of_val(&data);
+        let vtable: &'static EntryVTable = if fits {
+            // SAFETY: `data` is large and aligned enough (checked above).
+            unsafe { data.as_mut_ptr().cast::<F>().write(f) };
+            &Slot::<F>::VTABLE
+        } else {
+            // SAFETY: a box is one word, which `data` holds.
+            unsafe { data.as_mut_ptr().cast::<Box<F>>().write(Box::new(f)) };
+            &Slot::<Box<F>>::VTABLE
+        };
+        Entry {
+            data: UnsafeCell::new(data),
+            vtable: Cell::new(Some(vtable)),
         }
+    }
+
+    /// Runs the closure, if the entry holds one, containing its panic.
+    ///
+    /// # Safety
+    /// Called on the green thread's own stack, by the thread itself (so
+    /// the closure's frames live on its stack).
+    unsafe fn run(&self) {
+        if let Some(vtable) = self.vtable.take() {
+            // SAFETY: the invariant: `data` held the closure `vtable` is
+            // for, and taking `vtable` gave us the only right to move it.
+            unsafe { (vtable.run)(self.data.get().cast()) }
+        }
+    }
+
+    /// Drops the closure of a green thread that never ran (at shutdown),
+    /// reporting and containing a panic from its destructors (see
+    /// "Containment" in `panic.rs`): shutdown is no place to give up.
+    pub(crate) fn discard(&self) {
+        let Some(vtable) = self.vtable.take() else {
+            return;
+        };
+        let data = self.data.get().cast();
+        // SAFETY: as in `run`.
+        if let Err(payload) = catch_unwind(AssertUnwindSafe(|| unsafe { (vtable.drop)(data) })) {
+            crate::write_stderr(
+                "spool: the closure of a green thread that never ran panicked while being \
+                 dropped unrun at shutdown; the panic is contained and shutdown continues\n",
+            );
+            crate::panic::drop_payload(payload);
+        }
+    }
+}
+
+impl Drop for Entry {
+    fn drop(&mut self) {
+        self.discard();
+    }
+}
+
+// SAFETY: the closure an entry holds was `Send` (`Entry::new`'s bound), and
+// the entry owns it: moving the entry moves only it.
+unsafe impl Send for Entry {}
+
+/// A green thread's body through its life.
+pub(crate) enum Body {
+    /// Spawned, never run: the stack set aside for it (so that a spawn,
+    /// like std's, fails when no stack can be had, rather than the
+    /// thread's first run). Its closure is in `Task::entry`.
+    Unstarted(GuardedStack),
+    /// Run at least once; suspended, or running.
+    Started(GreenCoroutine),
+    /// Finished, its stack back in a cache (or dropped unrun at shutdown).
+    Finished,
+}
+
+/// The coroutine of a green thread starting on `stack`, which runs the
+/// closure in its task's `entry`.
+///
+/// The coroutine never unwinds into its worker (see "Containment" in
+/// `panic.rs`): the closure runs under `catch_unwind`. It holds nothing
+/// but its stack until its first resume, which its worker makes right
+/// after building it.
+pub(crate) fn start_coroutine(stack: GuardedStack) -> GreenCoroutine {
+    let body = |yielder: &GreenYielder, _first: Resume| {
+        let task = crate::worker::enter_green_thread(yielder);
+        // SAFETY: we are the green thread, on its own stack.
+        unsafe { task.entry.run() };
+        destroy_locals();
     };
-    debug_assert!(std::mem::size_of_val(&body) <= MAX_INLINE_CLOSURE);
-    // SAFETY: forwarded from this function's contract.
-    unsafe { GreenCoroutine::with_stack_unchecked(stack, body) }
+    GreenCoroutine::with_stack(stack, body)
+}
+
+/// Destroys the ending green thread's `spool::thread_local!` values. Out of
+/// line: inlined, its frame would sit below the thread's closure for the
+/// thread's whole life (256 bytes more stack on every green thread).
+#[inline(never)]
+fn destroy_locals() {
+    // SAFETY: the thread's closure has returned (or unwound), so no
+    // reference into its thread-local values is left.
+    let destroyed = catch_unwind(|| unsafe { crate::locals::destroy_current_locals() });
+    if let Err(payload) = destroyed {
+        std::mem::forget(payload);
+        crate::fatal(
+            "a thread-local value of a green thread panicked on drop; aborting, \
+             as std does (\"thread local panicked on drop\")",
+        );
+    }
 }
 
 /// What a green thread asked its worker to run should the runtime shut
@@ -265,9 +387,11 @@ pub(crate) struct Task {
     pub(crate) wait_gen: Cell<u64>,
     /// The coroutine's yielder, set when the coroutine first runs.
     pub(crate) yielder: Cell<*const GreenYielder>,
-    /// The coroutine; `None` once it has finished and its stack went back to
-    /// the pool.
-    pub(crate) coroutine: UnsafeCell<Option<GreenCoroutine>>,
+    /// The reserved stack before the first run, the coroutine after (see
+    /// `Body`).
+    pub(crate) body: UnsafeCell<Body>,
+    /// The closure, until the thread first runs it.
+    pub(crate) entry: Entry,
     /// Values of `spool::thread_local!` keys for this green thread.
     pub(crate) locals: RefCell<LocalStorage>,
     /// Guard range, stack size and name, read by the overflow handler.
@@ -319,7 +443,8 @@ impl Task {
     pub(crate) fn new(
         id: NonZeroU64,
         shared: &'static Shared,
-        coroutine: GreenCoroutine,
+        stack: GuardedStack,
+        entry: Entry,
         running: RunningStack,
         trace: crate::trace::ThreadTrace,
     ) -> Task {
@@ -332,7 +457,8 @@ impl Task {
             shared,
             wait_gen: Cell::new(0),
             yielder: Cell::new(std::ptr::null()),
-            coroutine: UnsafeCell::new(Some(coroutine)),
+            body: UnsafeCell::new(Body::Unstarted(stack)),
+            entry,
             locals: RefCell::new(LocalStorage::new()),
             running,
             unwinding: Cell::new(false),
@@ -355,7 +481,8 @@ impl Task {
     pub(crate) fn reuse(
         &mut self,
         id: NonZeroU64,
-        coroutine: GreenCoroutine,
+        stack: GuardedStack,
+        new_entry: Entry,
         running: RunningStack,
         trace: crate::trace::ThreadTrace,
     ) {
@@ -367,7 +494,8 @@ impl Task {
             shared: _, // the recycling worker's runtime: the same
             wait_gen,
             yielder,
-            coroutine: old_coroutine,
+            body,
+            entry,
             locals,
             running: old_running,
             unwinding,
@@ -391,8 +519,9 @@ impl Task {
         *yielder.get_mut() = std::ptr::null();
         // `recycle_or_drop` takes only finished tasks, whose coroutine is
         // gone (a started one must never be dropped here: see `Drop`).
-        debug_assert!(old_coroutine.get_mut().is_none());
-        *old_coroutine.get_mut() = Some(coroutine);
+        debug_assert!(matches!(body.get_mut(), Body::Finished));
+        *body.get_mut() = Body::Unstarted(stack);
+        *entry = new_entry;
         *locals.get_mut() = LocalStorage::new();
         *old_running = running;
         *unwinding.get_mut() = false;
@@ -418,9 +547,12 @@ impl Task {
     pub(crate) fn discard_if_unstarted(&self) {
         // SAFETY: the caller took the task out of a queue, so it is the
         // task's owner and nothing runs on its stack.
-        let coroutine = unsafe { &mut *self.coroutine.get() };
-        if coroutine.as_ref().is_some_and(|c| !c.started()) {
-            drop(coroutine.take());
+        let body = unsafe { &mut *self.body.get() };
+        if matches!(body, Body::Unstarted(_)) {
+            // The entry contains a panic from the closure's destructors;
+            // the reserved stack goes back to the pool.
+            self.entry.discard();
+            *body = Body::Finished;
         }
     }
 
@@ -531,23 +663,139 @@ impl Task {
 
 impl Drop for Task {
     fn drop(&mut self) {
-        let Some(coroutine) = self.coroutine.get_mut().take() else {
-            return;
-        };
-        if coroutine.started() && !coroutine.done() {
-            // A green thread abandoned at shutdown (its worker's registry
-            // holds every started one until then). Unwinding it here could
-            // run its destructors on the wrong OS thread, so it is leaked,
-            // like a goroutine blocked forever: its stack and locals stay
-            // allocated and its destructors never run (see "Lifetime" in
-            // `scheduler.rs`, which relies on this).
-            std::mem::forget(coroutine);
-            std::mem::forget(std::mem::take(self.locals.get_mut()));
-        } else {
-            // Never started: dropping drops the spawned closure, which is
-            // `Send`, so any thread may do it; `UnrunClosure` contains a
-            // panic from its destructors.
-            drop(coroutine);
+        match std::mem::replace(self.body.get_mut(), Body::Finished) {
+            Body::Started(coroutine) if coroutine.started() && !coroutine.done() => {
+                // A green thread abandoned at shutdown (its worker's
+                // registry holds every started one until then). Unwinding
+                // it here could run its destructors on the wrong OS thread,
+                // so it is leaked, like a goroutine blocked forever: its
+                // stack and locals stay allocated and its destructors never
+                // run (see "Lifetime" in `scheduler.rs`, which relies on
+                // this).
+                std::mem::forget(coroutine);
+                std::mem::forget(std::mem::take(self.locals.get_mut()));
+            }
+            // Never started: the field `entry` drops the spawned closure,
+            // which is `Send`, so any thread may do it, and contains a panic
+            // from its destructors. (A coroutine is resumed as soon as it is
+            // built, so a `Started` one that did not start holds nothing
+            // but its stack.)
+            other => drop(other),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::AtomicUsize;
+    use std::sync::Arc;
+
+    /// Counts its drops.
+    struct Counted(Arc<AtomicUsize>);
+
+    impl Drop for Counted {
+        fn drop(&mut self) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// An entry holding a closure that captures `N` bytes (plus a counter):
+    /// run, it reports the bytes' sum; dropped, its capture is dropped once.
+    fn entry_of<const N: usize>(
+        ran: &Arc<AtomicUsize>,
+        dropped: &Arc<AtomicUsize>,
+    ) -> (Entry, usize) {
+        let bytes = [3u8; N];
+        let (ran, counted) = (ran.clone(), Counted(dropped.clone()));
+        let f = move || {
+            let _counted = &counted;
+            ran.fetch_add(bytes.iter().map(|&b| b as usize).sum(), Ordering::SeqCst);
+        };
+        let size = std::mem::size_of_val(&f);
+        // SAFETY: the closure is 'static.
+        (unsafe { Entry::new(f) }, size)
+    }
+
+    fn check<const N: usize>() {
+        let (ran, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (entry, size) = entry_of::<N>(&ran, &dropped);
+        let inline = size <= INLINE_ENTRY_WORDS * std::mem::size_of::<usize>();
+        // SAFETY: no green thread here; the closure borrows nothing from a
+        // stack that could switch.
+        unsafe { entry.run() };
+        assert_eq!(
+            ran.load(Ordering::SeqCst),
+            3 * N,
+            "{N} bytes (inline: {inline})"
+        );
+        assert_eq!(dropped.load(Ordering::SeqCst), 1, "run, then dropped once");
+        // Run once: a second run, and the entry's own drop, do nothing.
+        // SAFETY: as above.
+        unsafe { entry.run() };
+        drop(entry);
+        assert_eq!(ran.load(Ordering::SeqCst), 3 * N);
+        assert_eq!(dropped.load(Ordering::SeqCst), 1);
+
+        let (ran, dropped) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let (entry, _) = entry_of::<N>(&ran, &dropped);
+        drop(entry);
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "dropped unrun");
+        assert_eq!(
+            dropped.load(Ordering::SeqCst),
+            1,
+            "{N} bytes dropped unrun once"
+        );
+    }
+
+    /// Closures that fit the task (inline) and closures that do not
+    /// (boxed) run once and are dropped once, unrun or after running.
+    #[test]
+    fn an_entry_runs_or_drops_its_closure_once_whatever_its_size() {
+        check::<0>();
+        check::<48>(); // with the two words captured besides: eight, inline
+        check::<49>(); // one byte over: boxed
+        check::<1000>();
+        check::<5000>();
+    }
+
+    /// A closure whose captures need more alignment than a word is boxed,
+    /// and runs.
+    #[test]
+    fn an_overaligned_closure_runs() {
+        #[repr(align(64))]
+        struct Aligned(u8);
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (value, ran2) = (Aligned(7), ran.clone());
+        let f = move || {
+            assert_eq!(&value as *const Aligned as usize % 64, 0);
+            ran2.fetch_add(value.0 as usize, Ordering::SeqCst);
+        };
+        // SAFETY: 'static closure; not on a green thread (see `check`).
+        let entry = unsafe { Entry::new(f) };
+        // SAFETY: as in `check`.
+        unsafe { entry.run() };
+        assert_eq!(ran.load(Ordering::SeqCst), 7);
+    }
+
+    /// A closure whose destructor panics, dropped unrun (at shutdown), is
+    /// contained: the panic does not escape the entry.
+    #[test]
+    fn a_panicking_destructor_of_an_unrun_closure_is_contained() {
+        struct Bomb;
+        impl Drop for Bomb {
+            fn drop(&mut self) {
+                panic!("boom from an unrun closure's capture");
+            }
+        }
+        let bomb = Bomb;
+        // SAFETY: 'static closure.
+        let entry = unsafe {
+            Entry::new(move || {
+                let _bomb = &bomb;
+            })
+        };
+        let outcome = std::panic::catch_unwind(AssertUnwindSafe(move || drop(entry)));
+        assert!(outcome.is_ok(), "the panic escaped the entry");
     }
 }

@@ -602,7 +602,7 @@ const TRACE_STACK_NEEDED: usize = 64 * 1024;
 /// Captures the calling green thread's stack (in trace mode).
 pub(crate) fn capture_stack(running: &crate::sys::RunningStack) -> Stack {
     let here = &running as *const _ as usize;
-    if here.saturating_sub(running.guard_end) < TRACE_STACK_NEEDED {
+    if here.saturating_sub(running.guard_end.get()) < TRACE_STACK_NEEDED {
         return Stack {
             backtrace: None,
             missing: Some("not captured: less than 64 KiB of the thread's stack is left"),
@@ -664,7 +664,8 @@ impl Stack {
         let end = frames
             .iter()
             .position(|f| {
-                f.starts_with("spool_runtime::task::coroutine_running")
+                f.starts_with("spool_runtime::task::start_coroutine")
+                    || f.starts_with("spool_runtime::task::Slot<")
                     || f.starts_with("corosensei::")
                     || f.contains("spool::thread::packet::Completion")
             })

@@ -21,7 +21,7 @@ use crate::scheduler::{lock, Shared};
 use crate::shutdown::{CANCELLING, RUNNING, STOPPED};
 use crate::stack::{GuardedStack, StackCache};
 use crate::sys;
-use crate::task::{GreenYielder, Resume, Suspend, Task, PLACED, UNPINNED};
+use crate::task::{Body, GreenYielder, Resume, Suspend, Task, PLACED, UNPINNED};
 use crate::timer::Timers;
 use crate::{ThreadHandle, ThreadId};
 
@@ -61,9 +61,12 @@ pub(crate) fn current() -> Option<&'static WorkerCore> {
 
 /// Records the running coroutine's yielder in its task (first thing a green
 /// thread does).
-pub(crate) fn enter_green_thread(yielder: &GreenYielder) {
+pub(crate) fn enter_green_thread(yielder: &GreenYielder) -> &'static Task {
     match crate::scheduler::current_task() {
-        Some(task) => task.yielder.set(yielder),
+        Some(task) => {
+            task.yielder.set(yielder);
+            task
+        }
         None => crate::fatal("enter_green_thread: no current task"),
     }
 }
@@ -181,7 +184,7 @@ impl WorkerCore {
         // SAFETY: the task is unreachable by anyone else (see above), and
         // the fence orders their last accesses before ours, so reading its
         // owner-only coroutine cell cannot race.
-        if unsafe { (*task.coroutine.get()).is_some() } {
+        if unsafe { !matches!(*task.body.get(), Body::Finished) } {
             // Never ran (dropped at shutdown) or still suspended: not ours to
             // reuse; `Task`'s `Drop` decides.
             return;
@@ -206,6 +209,14 @@ impl WorkerCore {
     /// for here, or another worker with markedly fewer live threads (see
     /// "Placement" in `scheduler.rs`).
     pub(crate) fn placement_target(&self) -> Option<usize> {
+        let here = self.threads.borrow().len();
+        if here <= PLACEMENT_SLACK {
+            // No other worker can have markedly fewer: decided without
+            // touching their counters, which their own turns keep writing
+            // (a fork-join batch's spawner, alone on its worker, pays
+            // nothing here).
+            return None;
+        }
         let n = self.shared.workers.len();
         let mut other = self.placement_cursor.get() + 1;
         if other % n == self.index {
@@ -213,7 +224,6 @@ impl WorkerCore {
         }
         let other = other % n;
         self.placement_cursor.set(other);
-        let here = self.threads.borrow().len() + self.fresh.len();
         let remote = &self.shared.workers[other];
         let there = remote
             .live
@@ -600,6 +610,7 @@ impl WorkerCore {
             }
             task.worker.store(self.index, Ordering::Relaxed);
             self.register(&task);
+            self.start(&task);
             if self.phase.get() == CANCELLING {
                 self.start_cancelled(&task);
             }
@@ -609,9 +620,9 @@ impl WorkerCore {
         // SAFETY: we are the owner of `task` (it was in our queue, and a
         // queued task is in exactly one queue), so no one else touches its
         // coroutine; the reference ends before the task can be queued again.
-        let coroutine = unsafe { &mut *task.coroutine.get() };
-        let result = match coroutine {
-            Some(coroutine) => {
+        let body = unsafe { &mut *task.body.get() };
+        let result = match body {
+            Body::Started(coroutine) => {
                 // Last line of defence: green threads contain their panics
                 // (see "Containment" in `panic.rs`).
                 let guard = AbortOnUnwind::naming(
@@ -624,7 +635,7 @@ impl WorkerCore {
                 guard.disarm();
                 result
             }
-            None => crate::fatal("WorkerCore::run_task: queued task has no coroutine"),
+            _ => crate::fatal("WorkerCore::run_task: queued task has no coroutine"),
         };
         sys::set_running(ptr::null());
         self.current.set(ptr::null());
@@ -652,13 +663,30 @@ impl WorkerCore {
                 self.unregister(&task);
                 // SAFETY: as above; the coroutine has finished, so nothing
                 // runs on its stack any more.
-                let finished = unsafe { (*task.coroutine.get()).take() };
-                if let Some(coroutine) = finished {
+                let finished = unsafe { std::mem::replace(&mut *task.body.get(), Body::Finished) };
+                if let Body::Started(coroutine) = finished {
                     self.stacks.borrow_mut().put(coroutine.into_stack());
                 }
                 self.recycle_or_drop(task);
             }
         }
+    }
+
+    /// Builds the coroutine of a green thread about to run for the first
+    /// time, on the warmest stack of this worker's cache (see "Starting on
+    /// a warm stack" in `scheduler.rs`).
+    fn start(&self, task: &Task) {
+        // SAFETY: the caller owns `task` (it took it out of a queue) and
+        // nothing runs on its stack yet.
+        let body = unsafe { &mut *task.body.get() };
+        let Body::Unstarted(reserved) = std::mem::replace(body, Body::Finished) else {
+            crate::fatal("WorkerCore::start: a never-run thread has no stack");
+        };
+        let stack = self.stacks.borrow_mut().warmest(reserved);
+        let (guard_start, guard_end) = stack.guard_range();
+        task.running.guard_start.set(guard_start);
+        task.running.guard_end.set(guard_end);
+        *body = Body::Started(crate::task::start_coroutine(stack));
     }
 
     /// Resumes a switched-out green thread of this worker in trace mode:
@@ -668,8 +696,9 @@ impl WorkerCore {
     fn trace_task(&self, task: &Arc<Task>) -> Option<Box<crate::trace::Stack>> {
         // SAFETY: we own the task (it is in our registry and not running:
         // we are between resumes), so nobody else touches its coroutine.
-        let coroutine = unsafe { &mut *task.coroutine.get() };
-        let coroutine = coroutine.as_mut()?;
+        let Body::Started(coroutine) = (unsafe { &mut *task.body.get() }) else {
+            return None;
+        };
         if !coroutine.started() || coroutine.done() {
             return None;
         }

@@ -376,8 +376,9 @@ impl Builder {
         // move on the way (into the completion, out of it, into
         // `catch_unwind`) is a copy on the new thread's stack in an
         // unoptimised build, and a few copies of a 64 KiB closure overflow a
-        // 256 KiB stack. (The engine boxes anything over corosensei's 1 KiB
-        // limit anyway; this only boxes earlier.)
+        // 256 KiB stack. (The engine boxes any closure over eight words
+        // until the thread first runs, see `Entry` in its `task.rs`; this
+        // boxes before the moves on the way there.)
         if std::mem::size_of::<F>() > BOX_CLOSURES_OVER {
             // SAFETY: forwarded; the box borrows what `f` borrows.
             unsafe { self.spawn_completion(Box::new(f), packet, runtime) }

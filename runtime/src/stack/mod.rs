@@ -332,6 +332,29 @@ impl StackCache {
         self.stacks.push(stack.start);
     }
 
+    /// The stack a green thread starting now runs on, given `reserved`, the
+    /// one set aside for it at its spawn: the most recently used stack of
+    /// the cache, whose top pages are likely resident and in this core's
+    /// caches, while `reserved`, maybe never touched, takes its place. A
+    /// stack of another size class or pool is used as it is; so is
+    /// `reserved` when the cache is empty.
+    #[inline]
+    pub(crate) fn warmest(&mut self, reserved: GuardedStack) -> GuardedStack {
+        if reserved.size != self.size || !ptr::eq(reserved.pool, self.pool) {
+            return reserved;
+        }
+        match self.stacks.last_mut() {
+            Some(top) => {
+                // The cache takes over `reserved` (see `stacks`) and hands
+                // out what it owned in that slot.
+                let reserved = ManuallyDrop::new(reserved);
+                let warm = std::mem::replace(top, reserved.start);
+                self.owned(warm)
+            }
+            None => reserved,
+        }
+    }
+
     /// Wraps a slot the cache owns as a `GuardedStack`, transferring
     /// ownership.
     #[inline]

@@ -249,8 +249,8 @@ fn a_frame_skipping_32_kib_past_the_stack_end_is_reported_as_an_overflow() {
         assert_eq!(stack.limit().get(), usable(&below).1, "slots not adjacent");
         let (guard_start, guard_end) = stack.guard_range();
         let info = RunningStack {
-            guard_start,
-            guard_end,
+            guard_start: guard_start.into(),
+            guard_end: guard_end.into(),
             stack_size: stack.size(),
             name: Some("skipper".into()),
         };
@@ -474,8 +474,8 @@ fn overflow_in_child(name: Option<&str>, kind: GuardKind) -> (c_int, String) {
         .unwrap();
     let (guard_start, guard_end) = stack.guard_range();
     let info = RunningStack {
-        guard_start,
-        guard_end,
+        guard_start: guard_start.into(),
+        guard_end: guard_end.into(),
         stack_size: stack.size(),
         name: name.map(Into::into),
     };
@@ -514,8 +514,8 @@ fn other_faults_in_a_green_thread_still_kill_with_sigsegv() {
     let stack = allocate(normalize_stack_size(0).unwrap()).unwrap();
     let (guard_start, guard_end) = stack.guard_range();
     let info = RunningStack {
-        guard_start,
-        guard_end,
+        guard_start: guard_start.into(),
+        guard_end: guard_end.into(),
         stack_size: stack.size(),
         name: None,
     };

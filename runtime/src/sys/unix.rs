@@ -130,10 +130,11 @@ pub(crate) fn is_readable(addr: usize) -> bool {
 /// [`set_running`] at it while that thread runs.
 #[derive(Debug)]
 pub(crate) struct RunningStack {
-    /// Lowest address of the guard page below the stack.
-    pub(crate) guard_start: usize,
+    /// Lowest address of the guard page below the stack (set when the
+    /// thread first runs, on the stack it then gets).
+    pub(crate) guard_start: Cell<usize>,
     /// One past the highest address of the guard page.
-    pub(crate) guard_end: usize,
+    pub(crate) guard_end: Cell<usize>,
     /// Usable bytes of the stack, reported in KiB.
     pub(crate) stack_size: usize,
     /// The green thread's name, if it has one.
@@ -210,7 +211,7 @@ extern "C" fn on_fault(signal: c_int, info: *mut libc::siginfo_t, context: *mut 
     if !running.is_null() {
         // SAFETY: RUNNING's invariant: a non-null pointer is live while set.
         let stack = unsafe { &*running };
-        if (stack.guard_start..stack.guard_end).contains(&addr) {
+        if (stack.guard_start.get()..stack.guard_end.get()).contains(&addr) {
             report_overflow_and_abort(stack);
         }
     }
