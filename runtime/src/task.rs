@@ -425,8 +425,9 @@ pub(crate) struct Task {
 // of a `Sync` value. Every other field is owner-only
 // (see `# Invariant` on `Task`): it is touched only on the OS thread the green
 // thread is pinned to, so sharing `&Task` across threads never lets two
-// threads touch those cells at once. The coroutine's closure was `Send` when
-// spawned, and once started it never leaves its worker's OS thread, so values
+// threads touch those cells at once. The thread's closure (in `entry` until
+// the first run, on the coroutine's stack after) was `Send` when spawned, and
+// once started the thread never leaves its worker's OS thread, so values
 // created on its stack never cross threads.
 unsafe impl Sync for Task {}
 // SAFETY: see the `Sync` impl; moving an `Arc<Task>` between threads moves

@@ -183,7 +183,7 @@ impl WorkerCore {
         fence(Ordering::Acquire);
         // SAFETY: the task is unreachable by anyone else (see above), and
         // the fence orders their last accesses before ours, so reading its
-        // owner-only coroutine cell cannot race.
+        // owner-only body cell cannot race.
         if unsafe { !matches!(*task.body.get(), Body::Finished) } {
             // Never ran (dropped at shutdown) or still suspended: not ours to
             // reuse; `Task`'s `Drop` decides.
