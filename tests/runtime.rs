@@ -585,6 +585,57 @@ fn an_idle_runtime_uses_no_cpu() {
     assert_child_passes("child_an_idle_runtime_uses_no_cpu", &[]);
 }
 
+/// A plain OS thread that waits long for a green thread (a `join`, a
+/// rendezvous `recv`, a lock) spins only briefly, then sleeps: three waits
+/// of 200 ms each cost it a few milliseconds of CPU, not 600.
+#[test]
+fn an_os_thread_waiting_long_for_a_green_thread_sleeps() {
+    let _watchdog = Watchdog::new(
+        "an_os_thread_waiting_long_for_a_green_thread_sleeps",
+        Duration::from_secs(30),
+    );
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    let wait = Duration::from_millis(200);
+    let before = thread_cpu_time();
+    rt.spawn(move || thread::sleep(wait)).join().unwrap();
+    let (tx, rx) = spool::sync::mpsc::sync_channel(0);
+    rt.spawn(move || {
+        thread::sleep(wait);
+        tx.send(1).unwrap();
+    });
+    assert_eq!(rx.recv().unwrap(), 1);
+    let lock = Arc::new(spool::sync::Mutex::new(()));
+    let (held_tx, held_rx) = spool::sync::mpsc::sync_channel(0);
+    let holder = {
+        let lock = Arc::clone(&lock);
+        rt.spawn(move || {
+            let _guard = lock.lock().unwrap();
+            held_tx.send(()).unwrap();
+            thread::sleep(wait);
+        })
+    };
+    held_rx.recv().unwrap();
+    drop(lock.lock().unwrap());
+    holder.join().unwrap();
+    let used = thread_cpu_time() - before;
+    assert!(
+        used < Duration::from_millis(100),
+        "waiting 3 × {wait:?} for green threads cost this OS thread {used:?} of CPU"
+    );
+}
+
+/// CPU time (user + system) the calling OS thread has used.
+fn thread_cpu_time() -> Duration {
+    // SAFETY: getrusage only writes into the struct we pass.
+    let usage = unsafe {
+        let mut usage: libc::rusage = std::mem::zeroed();
+        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 /// CPU time (user + system) this whole process has used.
 fn process_cpu_time() -> Duration {
     // SAFETY: getrusage only writes into the struct we pass.
