@@ -32,7 +32,8 @@ pub(crate) use std::sync::{atomic, Arc, Mutex, MutexGuard};
 pub(crate) mod thread {
     #[cfg(not(loom))]
     pub(crate) use spool_runtime::{
-        current, in_green_thread, wait, wait_until, yield_now, ThreadHandle as Thread,
+        alone_on_worker, current, in_green_thread, wait, wait_until, yield_now,
+        ThreadHandle as Thread,
     };
 
     /// Loom's thread handle, with the engine's name for its wake.
@@ -72,6 +73,12 @@ pub(crate) mod thread {
     #[cfg(loom)]
     pub(crate) fn in_green_thread() -> bool {
         true
+    }
+
+    /// Loom's threads are never alone on a worker: no yielding for it.
+    #[cfg(loom)]
+    pub(crate) fn alone_on_worker() -> bool {
+        false
     }
 
     /// Loom's yield.

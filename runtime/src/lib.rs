@@ -363,6 +363,27 @@ pub fn in_green_thread() -> bool {
     scheduler::current_task().is_some()
 }
 
+/// Whether the calling green thread is the only one its worker could run
+/// now: none queued on the worker, none woken into its inbox. `false`
+/// outside a green thread.
+///
+/// A waiting green thread alone on its worker may keep yielding for a
+/// moment instead of parking: its worker would otherwise spin idle (see
+/// "Worker sleeping" in `scheduler.rs`), and a waiter still yielding sees
+/// its counterpart's hand-off without a wake through the worker's inbox.
+///
+/// ```
+/// // A green thread with nothing else to run beside it.
+/// assert!(spool::thread::spawn(spool_runtime::alone_on_worker).join().unwrap());
+/// assert!(!spool_runtime::alone_on_worker()); // `main` is not a green thread
+/// ```
+pub fn alone_on_worker() -> bool {
+    match worker::current() {
+        Some(core) if scheduler::current_task().is_some() => core.has_nothing_queued(),
+        _ => false,
+    }
+}
+
 /// The id of the calling thread, without creating a handle.
 pub fn current_id() -> NonZeroU64 {
     match scheduler::current_task() {

@@ -201,6 +201,16 @@ impl WorkerCore {
     }
 
     /// Queues a runnable green thread pinned to this worker.
+    /// Whether nothing waits to run on this worker: its queues and inbox
+    /// are empty (see `alone_on_worker`).
+    pub(crate) fn has_nothing_queued(&self) -> bool {
+        self.fresh.is_empty()
+            && self.pinned.borrow().is_empty()
+            && !self.shared.workers[self.index]
+                .has_inbox
+                .load(Ordering::Relaxed)
+    }
+
     pub(crate) fn push_pinned(&self, task: Arc<Task>) {
         self.pinned.borrow_mut().push_back(task);
     }

@@ -222,6 +222,35 @@
 //! every waiter with `DISCONNECTED`, each of which then retries and sees
 //! the flag.
 //!
+//! # Waking only a sleeper
+//! A waiter does not block at once: an OS thread spins for about a
+//! microsecond, a green thread yields twice, and a green thread alone on
+//! its worker (nothing else to run there) keeps yielding for about 3 µs,
+//! since its worker would only spin idle. Most hand-offs complete in that
+//! window, and then a wake is pure cost: for an OS thread a
+//! read-modify-write of its wake word, a cache line it reads at its next
+//! wait; for a green thread a transition of its task state and a push
+//! through its worker's inbox (a lock, a flag, a fence). So the selector
+//! wakes the waiter only if the waiter *announced* that it blocks
+//! (`Context::announce_sleep`, the `asleep` flag), which it does after
+//! its spin and before it re-checks its state (or its packet, in
+//! `Packet::wait_take`) and blocks. Dekker again, with `SeqCst` fences:
+//! the waiter stores `asleep`, fences, loads its state; the selector
+//! decides the state (and settles the packet), fences, loads `asleep`. In
+//! the single order of the two fences, either the waiter's comes first,
+//! and the selector sees `asleep` and wakes it, or the selector's does,
+//! and the waiter's re-check sees the decision and does not block. A
+//! stale `true` (from an earlier round of a reused context) only costs a
+//! spurious wake. Measured with a plain OS thread (`main`) and a green
+//! thread of a 1-worker runtime bouncing a message over two rendezvous
+//! channels: the waker's wake of a waiter that had not blocked was 190 ns
+//! of every hand-off, and a green waiter that stopped yielding after two
+//! yields had to be woken through its worker's inbox (≈ 380 ns for the
+//! waker and as long again before it ran); 2.0 → 1.8 µs per round trip.
+//! Checked by `chan/loom_models.rs` (a selector racing a waiter that
+//! announces; removing the waiter's fence is caught by the rendezvous
+//! and ring models as a waiter left asleep).
+//!
 //! # Packets
 //! A packet's message cell is a plain `UnsafeCell`, never locked: the
 //! context CAS decides who may touch it. A packet starts empty, is filled
@@ -714,8 +743,12 @@ impl<T> Chan<T> {
                 Took::FromSelect(packet, sender) => {
                     drop(inner);
                     sender.unpark();
+                    let me = packet
+                        .waiter
+                        .as_ref()
+                        .expect("a select's packet names its waiter");
                     // SAFETY: `take` created the packet with us as its waiter.
-                    if let Some(msg) = unsafe { packet.wait_take() } {
+                    if let Some(msg) = unsafe { packet.wait_take(me) } {
                         return Received::Msg(msg);
                     }
                     inner = self.lock();
@@ -952,7 +985,7 @@ impl<T> Chan<T> {
                 Ok(_) => {
                     if let Some(packet) = packet {
                         // SAFETY: we created the packet as its waiter.
-                        if let Some(msg) = unsafe { packet.wait_take() } {
+                        if let Some(msg) = unsafe { packet.wait_take(cx) } {
                             return Ok(msg);
                         }
                     }

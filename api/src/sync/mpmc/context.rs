@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use spool_runtime::trace::WaitReason;
 
-use crate::loom::atomic::{AtomicPtr, AtomicUsize, Ordering};
+use crate::loom::atomic::{fence, AtomicBool, AtomicPtr, AtomicUsize, Ordering};
 use crate::loom::chan_cancel::{self, Cancelled, Check};
 use crate::loom::hint;
 use crate::loom::thread::{self, Thread};
@@ -39,6 +39,17 @@ crate::thread_local! {
 /// interleavings to explore.
 const GREEN_YIELDS: usize = if cfg!(loom) { 0 } else { 2 };
 
+/// How many more times a waiting green thread yields if it is alone on its
+/// worker (`alone_on_worker`), about 3 µs: the worker would only spin idle
+/// (see "Worker sleeping" in the engine's scheduler), and a waiter that
+/// has not parked sees its counterpart's hand-off without a wake through
+/// the worker's inbox. None under loom.
+const ALONE_YIELDS: usize = if cfg!(loom) { 0 } else { 32 };
+
+/// How many `pause`s a waiting OS thread spins for before it blocks (about
+/// a microsecond): its counterpart often runs on another core.
+const OS_SPINS: usize = 64;
+
 /// One blocked `send`, `recv` or `select`.
 ///
 /// # Invariant
@@ -48,6 +59,11 @@ const GREEN_YIELDS: usize = if cfg!(loom) { 0 } else { 2 };
 /// disconnecting channel, or the waiter itself (`ABORTED`).
 pub(crate) struct Context {
     state: AtomicUsize,
+    /// Set by the owner before it blocks (after its spin or yields), in
+    /// `wait` or `Packet::wait_take`; a selector's `unpark` wakes the
+    /// thread only if it is set (see "Waking only a sleeper" in `chan.rs`).
+    /// Cleared by `reset`.
+    asleep: AtomicBool,
     /// A zero-capacity receiver that selects a *select*-registered sender
     /// (which registered no value) leaves here an `Arc<Packet<T>>` for the
     /// sender to fill, as a raw pointer since the context is not generic.
@@ -111,6 +127,7 @@ impl Context {
     fn new() -> Arc<Context> {
         Arc::new(Context {
             state: AtomicUsize::new(WAITING),
+            asleep: AtomicBool::new(false),
             packet: AtomicPtr::new(std::ptr::null_mut()),
             thread: thread::current(),
         })
@@ -123,8 +140,13 @@ impl Context {
     /// each under a channel lock), so no other thread can look at it.
     /// `Relaxed` is enough: the next registration publishes the context
     /// through a channel lock.
+    ///
+    /// A selector of an earlier round may still look at `asleep`: if it
+    /// sees this `false`, the wait it decided is over already; if it sees a
+    /// later `true`, its wake is a harmless spurious one.
     pub(crate) fn reset(&self) {
         self.state.store(WAITING, Ordering::Relaxed);
+        self.asleep.store(false, Ordering::Relaxed);
         self.packet.store(std::ptr::null_mut(), Ordering::Relaxed);
     }
 
@@ -152,10 +174,60 @@ impl Context {
         std::ptr::eq(self, other)
     }
 
-    /// Wakes the waiting thread. `wake` publishes the caller's prior
-    /// writes to the woken thread (the engine's guarantee).
+    /// Wakes the waiting thread if it has announced that it blocks; call
+    /// after deciding its outcome (`try_select`) or settling its packet.
+    /// A thread still spinning or yielding sees that change itself, and
+    /// waking it would only cost a read-modify-write of its wake word (a
+    /// cache line the waiter owns) and leave it a stale token.
+    ///
+    /// The `SeqCst` fence pairs with the one in `announce_sleep` (see
+    /// "Waking only a sleeper" in `chan.rs`). `wake` publishes the caller's
+    /// prior writes to the woken thread (the engine's guarantee).
     pub(crate) fn unpark(&self) {
-        self.thread.wake();
+        fence(Ordering::SeqCst);
+        if self.asleep.load(Ordering::Relaxed) {
+            self.thread.wake();
+        }
+    }
+
+    /// The owner is about to block until its state or packet changes:
+    /// from here on, `unpark` wakes it. The caller re-checks what it waits
+    /// for after this and before every block (see "Waking only a sleeper"
+    /// in `chan.rs`).
+    pub(crate) fn announce_sleep(&self) {
+        self.asleep.store(true, Ordering::Relaxed);
+        fence(Ordering::SeqCst);
+    }
+
+    /// Spins (an OS thread) or yields to the worker's other green threads
+    /// (see `GREEN_YIELDS`) until `done`, briefly: whether `done` became
+    /// true. Not a cancellation point.
+    pub(crate) fn spin_until(done: impl Fn() -> bool) -> bool {
+        if thread::in_green_thread() {
+            for _ in 0..GREEN_YIELDS {
+                if done() {
+                    return true;
+                }
+                chan_cancel::yield_masked();
+            }
+            for _ in 0..ALONE_YIELDS {
+                if done() {
+                    return true;
+                }
+                if !thread::alone_on_worker() {
+                    break;
+                }
+                chan_cancel::yield_masked();
+            }
+        } else {
+            for _ in 0..OS_SPINS {
+                if done() {
+                    return true;
+                }
+                hint::spin_loop();
+            }
+        }
+        done()
     }
 
     /// Leaves `packet` (an `Arc::into_raw` of a `Packet<T>`) for the owner.
@@ -219,24 +291,12 @@ impl Context {
         // cancelled already skips this and gives up at once below.
         if cancellable && !matches!(chan_cancel::check(), Check::Continue) {
             // Straight to the loop, whose wait answers the cancellation.
-        } else if thread::in_green_thread() {
-            for _ in 0..GREEN_YIELDS {
-                let state = self.state();
-                if state != WAITING {
-                    return Ok(state);
-                }
-                chan_cancel::yield_masked();
-            }
-        } else {
-            for _ in 0..64 {
-                let state = self.state();
-                if state != WAITING {
-                    return Ok(state);
-                }
-                hint::spin_loop();
-            }
+        } else if Context::spin_until(|| self.state() != WAITING) {
+            return Ok(self.state());
         }
         crate::loom::note_wait_at(why.reason, why.site);
+        // From here a selector wakes us; the loop's first load re-checks.
+        self.announce_sleep();
         loop {
             let state = self.state();
             if state != WAITING {
@@ -330,17 +390,23 @@ mod loom_models {
         ::loom::model(move || {
             let cx = Context::new();
             let wins = std::sync::Arc::new(AtomicUsize::new(0));
-            let selectors: Vec<_> = (0..2)
-                .map(|k| {
-                    let (cx, wins) = (cx.clone(), wins.clone());
-                    thread::spawn(move || {
-                        if cx.try_select(FIRST_OPERATION + k) {
-                            wins.fetch_add(1, Ordering::Relaxed);
-                            cx.unpark();
-                        }
-                    })
-                })
-                .collect();
+            // Each selector counts itself done here and unparks the
+            // waiter, which waits for both so: a winner's `unpark` may come
+            // after the waiter saw its decision and moved on (a spurious
+            // wake to the engine), which loom's `join` would not tolerate.
+            let done = std::sync::Arc::new(AtomicUsize::new(0));
+            let main = thread::current();
+            for k in 0..2 {
+                let (cx, wins, done, main) = (cx.clone(), wins.clone(), done.clone(), main.clone());
+                thread::spawn(move || {
+                    if cx.try_select(FIRST_OPERATION + k) {
+                        wins.fetch_add(1, Ordering::Relaxed);
+                        cx.unpark();
+                    }
+                    done.fetch_add(1, Ordering::Release);
+                    main.unpark();
+                });
+            }
             let outcome = if aborts && cx.try_select(ABORTED) {
                 wins.fetch_add(1, Ordering::Relaxed);
                 ABORTED
@@ -348,8 +414,8 @@ mod loom_models {
                 cx.wait_until(None, WaitSite::here(WaitReason::Select(2)))
                     .expect("no deadline and no cancellation")
             };
-            for selector in selectors {
-                selector.join().unwrap();
+            while done.load(Ordering::Acquire) < 2 {
+                thread::park();
             }
             assert_eq!(wins.load(Ordering::Relaxed), 1, "exactly one decides");
             assert_eq!(cx.state(), outcome, "the waiter sees the decision");

@@ -296,13 +296,13 @@ impl<'a, T> Operation<'a> for RecvOp<'a, T> {
         }
     }
 
-    fn accept(&mut self, _cx: &Context) -> bool {
+    fn accept(&mut self, cx: &Context) -> bool {
         match self.packet.take() {
             // Rendezvous: the sender that selected us fills the packet.
             Some(packet) => {
                 // SAFETY: `register` created this packet with us (this
                 // select's thread) as its waiter, and takes it once.
-                match unsafe { packet.wait_take() } {
+                match unsafe { packet.wait_take(cx) } {
                     Some(msg) => {
                         self.result = Some(Ok(msg));
                         true

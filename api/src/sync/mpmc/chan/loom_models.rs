@@ -198,6 +198,35 @@ fn an_abandoned_rendezvous_selection_releases_the_receiver() {
     });
 }
 
+/// "Waking only a sleeper" (`chan.rs`): a selector decides the
+/// waiter's outcome, settles its packet, and unparks it only if it
+/// announced its sleep; the waiter re-checks after announcing, for its
+/// state and then for its packet. Whatever the interleaving, it returns
+/// with the selector's outcome and message; loom reports a waiter left
+/// parked by a skipped wake as a deadlock.
+#[test]
+fn a_selector_wakes_a_waiter_that_announced_its_sleep() {
+    model(|| {
+        let cx = Context::current(); // a fresh one under loom
+        let packet = Packet::empty(None);
+        let join = {
+            let (cx, packet) = (cx.clone(), packet.clone());
+            spawn(move || {
+                assert!(cx.try_select(FIRST_OPERATION));
+                // SAFETY: our CAS selected the waiter: we alone fill
+                // its (empty) packet.
+                unsafe { packet.fill(7u32) };
+                cx.unpark();
+            })
+        };
+        let outcome = cx.wait_until(None, WaitSite::here(WaitReason::Recv(0)));
+        assert_eq!(outcome.ok(), Some(FIRST_OPERATION));
+        // SAFETY: we are the packet's waiter, and take it once.
+        assert_eq!(unsafe { packet.wait_take(&cx) }, Some(7));
+        join();
+    });
+}
+
 // ---- cancellation (see "Cancellation" at the top of `chan.rs`) ----------
 //
 // The counterpart that claims the waiter and the canceller are one thread,

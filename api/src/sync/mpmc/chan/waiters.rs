@@ -82,11 +82,20 @@ impl<T> Packet<T> {
     /// takes the message: `None` if the sender abandoned the hand-off
     /// (`abandon_and_wake`).
     ///
+    /// `cx` is the waiter's own context, the one its settling party
+    /// unparks: a brief spin first (the party usually settles the packet
+    /// right after selecting us), then it announces the sleep (see "Waking
+    /// only a sleeper").
+    ///
     /// # Safety
     /// The caller is the packet's waiter, and calls this once.
-    pub(crate) unsafe fn wait_take(&self) -> Option<T> {
-        while !self.ready.load(Ordering::Acquire) {
-            thread::wait();
+    pub(crate) unsafe fn wait_take(&self, cx: &Context) -> Option<T> {
+        let ready = || self.ready.load(Ordering::Acquire);
+        if !Context::spin_until(ready) {
+            cx.announce_sleep();
+            while !ready() {
+                thread::wait();
+            }
         }
         // SAFETY: we are the waiter and saw `ready` (Acquire), so the
         // settling party's write (if any) happened before, and nobody else
