@@ -67,9 +67,11 @@
 //! often answered within that when the worker runs on another core, and a
 //! sleep on the condition variable costs a futex wait and wake: about
 //! 20 µs between the two vCPUs measured. `main` spawning a green thread on
-//! a 1-worker runtime that works for 0.3 / 1 / 2 / 5 µs and joining it:
-//! 31 / 25 / 24 / 29 µs per spawn+join before (one sleep per join), 1.7 /
-//! 3.8 / 5.6 / 7.5 µs after. The spin is bounded, so a long wait sleeps
+//! a 1-worker runtime that works for 0.3 / 1 / 2 / 5 µs and joining it,
+//! median per spawn+join: 23–31 µs before whatever the work (one futex
+//! sleep per join), 2.1–3.1 / 3.1–4.3 / 4.2–5.2 / 7.1–7.4 µs after (at
+//! 5 µs about 40% of the joins outlast the spin and still sleep). The spin
+//! is bounded, so a long wait sleeps
 //! (`an_os_thread_waiting_long_for_a_green_thread_sleeps` in
 //! `tests/runtime.rs`).
 
