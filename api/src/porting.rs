@@ -144,7 +144,11 @@
 //!   `ThreadId` is the worker's; `std::thread::park` parks the worker. Call
 //!   [`spool::thread::current`](crate::thread::current), whose
 //!   [`ThreadId`](crate::thread::ThreadId) is spool's own type. Green
-//!   threads are unnamed unless named, as std's spawned threads are.
+//!   threads are unnamed unless named, as std's spawned threads are. A name
+//!   is spool's alone: std also names the OS thread (Linux keeps 15 bytes
+//!   of it, what `ps` and debuggers show), while a green thread's OS
+//!   thread is its worker, named `spool-worker-N` whatever runs on it; a
+//!   name with a NUL byte makes the spawn panic, as std's does.
 //! * **Thread-locals.** `std::thread_local!` values belong to the worker
 //!   and are shared by its green threads, and one whose lazy initialiser
 //!   blocks on spool is unsound (see

@@ -831,6 +831,31 @@ rt_test! {
         assert_eq!(h.join().unwrap(), None);
     }
 
+    fn a_name_with_a_nul_byte_makes_spawn_panic_as_std() {
+        let ran = Arc::new(AtomicBool::new(false));
+        let flag = Arc::clone(&ran);
+        let payload = catch_unwind(AssertUnwindSafe(|| {
+            Builder::new().name("a\0b".into()).spawn(move || flag.store(true, Ordering::SeqCst))
+        }))
+        .expect_err("a thread name with a NUL byte must make spawn panic, as std's does");
+        assert!(
+            common::payload_text(&*payload).contains("thread name may not contain interior null bytes"),
+            "{}",
+            common::payload_text(&*payload)
+        );
+        // Scoped: the panic leaves nothing counted in the scope, which ends.
+        let flag = Arc::clone(&ran);
+        let scoped = catch_unwind(AssertUnwindSafe(|| {
+            thread::scope(|s| {
+                let _ = Builder::new()
+                    .name("scoped\0".into())
+                    .spawn_scoped(s, || flag.store(true, Ordering::SeqCst));
+            })
+        }));
+        assert!(scoped.is_err(), "spawn_scoped must panic too");
+        assert!(!ran.load(Ordering::SeqCst), "the thread must not run");
+    }
+
     fn current_of_a_plain_os_thread_can_be_unparked_from_a_green_thread() {
         let (send, receive) = std::sync::mpsc::channel();
         let go = Arc::new(AtomicBool::new(false));

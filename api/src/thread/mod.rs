@@ -220,6 +220,18 @@ impl Builder {
     /// Names the thread; the name appears in panic messages and
     /// [`Thread::name`].
     ///
+    /// # Panics
+    /// As std's, the spawn panics if the name contains a NUL byte
+    /// (`"thread name may not contain interior null bytes"`).
+    ///
+    /// # Differences from std
+    /// std also gives the name to the OS thread, where Linux keeps its first
+    /// 15 bytes (what `ps` and debuggers show). A green thread has no OS
+    /// thread of its own: the name is spool's, shown whole by
+    /// [`Thread::name`], panic messages and thread dumps
+    /// ([`crate::debug`]), while the OS threads keep their workers' names
+    /// (`spool-worker-N`).
+    ///
     /// ```
     /// let h = spool::thread::Builder::new()
     ///     .name("loader".into())
@@ -335,6 +347,14 @@ impl Builder {
         F: FnOnce() -> T + Send + 'a,
         T: Send + 'a,
     {
+        // As std's spawn (with its message), and before anything is
+        // counted in `scope`.
+        if let Some(name) = &self.name {
+            if name.contains('\0') {
+                let _ = std::ffi::CString::new(name.as_str())
+                    .expect("thread name may not contain interior null bytes");
+            }
+        }
         // SAFETY: forwarded from this function's contract.
         unsafe { self.spawn_packet(f, Packet::new(scope), runtime) }
     }
