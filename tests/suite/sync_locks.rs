@@ -643,6 +643,39 @@ rt_test! {
         );
     }
 
+    fn lazylock_through_an_exclusive_reference_as_std() {
+        // std 1.95's `get`, `get_mut`, `force_mut` and `DerefMut`.
+        let mut lazy = LazyLock::new(|| vec![1u32]);
+        assert_eq!(LazyLock::get(&lazy), None);
+        assert_eq!(LazyLock::get_mut(&mut lazy), None);
+        LazyLock::force_mut(&mut lazy).push(2);
+        lazy.push(3);
+        assert_eq!(LazyLock::get(&lazy).map(Vec::as_slice), Some(&[1, 2, 3][..]));
+        LazyLock::get_mut(&mut lazy).unwrap().push(4);
+        // Shared accesses, here and on other threads, see what was forced
+        // through `&mut` and never run the initialiser again.
+        let lazy = Arc::new(lazy);
+        let l = lazy.clone();
+        assert_eq!(thread::spawn(move || l.len()).join().unwrap(), 4);
+        let l = lazy.clone();
+        assert_eq!(spawn_os(move || LazyLock::get(&l).cloned()).join().unwrap(), Some(vec![1, 2, 3, 4]));
+
+        // A panicking initialiser poisons it, through `&mut` as through `&`.
+        let mut bad = LazyLock::new(|| -> u32 { panic!("lazy init fails") });
+        assert!(catch_unwind(AssertUnwindSafe(|| *LazyLock::force_mut(&mut bad))).is_err());
+        assert_eq!(LazyLock::get_mut(&mut bad), None);
+        let again = catch_unwind(AssertUnwindSafe(|| *bad)).unwrap_err();
+        assert_eq!(
+            again.downcast_ref::<&str>().copied(),
+            Some("LazyLock instance has previously been poisoned")
+        );
+        let again = catch_unwind(AssertUnwindSafe(|| *LazyLock::force_mut(&mut bad))).unwrap_err();
+        assert_eq!(
+            again.downcast_ref::<&str>().copied(),
+            Some("LazyLock instance has previously been poisoned")
+        );
+    }
+
     // ---- Fairness ------------------------------------------------------
 
     fn mutex_waiter_is_not_starved_by_hammering_threads() {

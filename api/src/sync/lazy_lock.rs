@@ -10,7 +10,7 @@
 
 use std::cell::UnsafeCell;
 use std::fmt;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use super::once::Once;
@@ -102,6 +102,77 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
             _ => unreachable!("spool::sync::LazyLock: complete but not initialised"),
         }
     }
+
+    /// Forces evaluation through an exclusive reference and returns a
+    /// mutable reference to the value (the same as `DerefMut`). No other
+    /// thread can be looking, so nobody waits. If the initialiser panics,
+    /// the panic propagates and the `LazyLock` is poisoned: this and every
+    /// later access panics, as with std.
+    ///
+    /// ```
+    /// use spool::sync::LazyLock;
+    /// let mut lazy = LazyLock::new(|| 92);
+    /// *LazyLock::force_mut(&mut lazy) += 1;
+    /// assert_eq!(*lazy, 93);
+    /// ```
+    #[track_caller]
+    pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
+        if let Data::Init(_) = this.data.get_mut() {
+            let Data::Init(f) = std::mem::replace(this.data.get_mut(), Data::Poisoned) else {
+                unreachable!("spool::sync::LazyLock: matched Init above")
+            };
+            // A panic here leaves `Poisoned` and the `Once` incomplete: a
+            // later `force` finds the cell poisoned and panics.
+            let value = f();
+            *this.data.get_mut() = Data::Value(value);
+            // Complete the `Once` so shared accesses see the value: nobody
+            // else can hold `this`, so this neither waits nor races.
+            this.once.call_once(|| {});
+        }
+        match this.data.get_mut() {
+            Data::Value(value) => value,
+            _ => panic_poisoned(),
+        }
+    }
+
+    /// The value if it has been initialised, without initialising it.
+    ///
+    /// ```
+    /// use spool::sync::LazyLock;
+    /// let lazy = LazyLock::new(|| 7);
+    /// assert_eq!(LazyLock::get(&lazy), None);
+    /// let _ = *lazy;
+    /// assert_eq!(LazyLock::get(&lazy), Some(&7));
+    /// ```
+    pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
+        if !this.once.is_completed() {
+            return None;
+        }
+        // SAFETY: the `Once` is complete, so `data` is `Value` and is never
+        // changed again while `this` is shared (invariant).
+        match unsafe { &*this.data.get() } {
+            Data::Value(value) => Some(value),
+            _ => None,
+        }
+    }
+
+    /// A mutable reference to the value if it has been initialised,
+    /// without initialising it.
+    ///
+    /// ```
+    /// use spool::sync::LazyLock;
+    /// let mut lazy = LazyLock::new(|| 7);
+    /// assert_eq!(LazyLock::get_mut(&mut lazy), None);
+    /// let _ = *lazy;
+    /// *LazyLock::get_mut(&mut lazy).unwrap() += 1;
+    /// assert_eq!(*lazy, 8);
+    /// ```
+    pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
+        match this.data.get_mut() {
+            Data::Value(value) => Some(value),
+            _ => None,
+        }
+    }
 }
 
 #[cold]
@@ -117,6 +188,21 @@ impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
     #[track_caller]
     fn deref(&self) -> &T {
         LazyLock::force(self)
+    }
+}
+
+impl<T, F: FnOnce() -> T> DerefMut for LazyLock<T, F> {
+    /// Forces evaluation through an exclusive reference
+    /// ([`LazyLock::force_mut`]).
+    ///
+    /// ```
+    /// let mut lazy = spool::sync::LazyLock::new(Vec::new);
+    /// lazy.push(1);
+    /// assert_eq!(*lazy, [1]);
+    /// ```
+    #[track_caller]
+    fn deref_mut(&mut self) -> &mut T {
+        LazyLock::force_mut(self)
     }
 }
 
