@@ -24,7 +24,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 use spool::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use spool::sync::{Arc, Barrier, Condvar, LazyLock, Mutex, Once, OnceLock, RwLock, TryLockError};
+use spool::sync::{
+    Arc, Barrier, Condvar, LazyLock, Mutex, Once, OnceLock, RwLock, RwLockWriteGuard, TryLockError,
+};
 use spool::thread;
 use spool::Runtime;
 
@@ -641,6 +643,99 @@ rt_test! {
             again.downcast_ref::<&str>().copied(),
             Some("LazyLock instance has previously been poisoned")
         );
+    }
+
+    fn rwlock_downgrade_lets_the_readers_queued_at_the_head_in() {
+        let lock = Arc::new(RwLock::new(0u32));
+        let mut write = lock.write().unwrap();
+        let (started, done) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+        let readers: Vec<_> = (0..3)
+            .map(|_| {
+                let (lock, started, done) = (lock.clone(), started.clone(), done.clone());
+                thread::spawn(move || {
+                    started.store(true, Ordering::SeqCst);
+                    let value = *lock.read().unwrap();
+                    done.fetch_add(1, Ordering::SeqCst);
+                    value
+                })
+            })
+            .collect();
+        wait_until("the readers have started", || started.load(Ordering::SeqCst));
+        thread::sleep(ms(20)); // into the wait list, behind our write lock
+        *write = 1;
+        let read = RwLockWriteGuard::downgrade(write);
+        // In while we still read: the downgrade admitted them.
+        wait_until("the queued readers have read", || done.load(Ordering::SeqCst) == 3);
+        assert_eq!(*read, 1);
+        assert!(lock.try_read().is_ok(), "a downgraded lock is shared");
+        assert!(lock.try_write().is_err(), "and not free");
+        drop(read);
+        for reader in readers {
+            assert_eq!(reader.join().unwrap(), 1);
+        }
+        assert!(lock.try_write().is_ok());
+    }
+
+    fn rwlock_downgrade_keeps_a_queued_writer_out_until_the_readers_leave() {
+        let lock = Arc::new(RwLock::new(0u32));
+        let mut write = lock.write().unwrap();
+        let writer_started = Arc::new(AtomicBool::new(false));
+        let writer = {
+            let (lock, started) = (lock.clone(), writer_started.clone());
+            thread::spawn(move || {
+                started.store(true, Ordering::SeqCst);
+                let mut guard = lock.write().unwrap();
+                let seen = *guard;
+                *guard = 3;
+                seen
+            })
+        };
+        wait_until("the writer has started", || writer_started.load(Ordering::SeqCst));
+        thread::sleep(ms(20));
+        // A reader queued behind the writer waits for it (FIFO), downgrade
+        // or not.
+        let reader_started = Arc::new(AtomicBool::new(false));
+        let reader = {
+            let (lock, started) = (lock.clone(), reader_started.clone());
+            thread::spawn(move || {
+                started.store(true, Ordering::SeqCst);
+                let value = *lock.read().unwrap();
+                value
+            })
+        };
+        wait_until("the reader has started", || reader_started.load(Ordering::SeqCst));
+        thread::sleep(ms(20));
+        *write = 2;
+        let read = RwLockWriteGuard::downgrade(write);
+        thread::sleep(ms(20));
+        assert_eq!(*read, 2, "no writer got in between");
+        assert!(!writer.is_finished(), "the writer waits for the downgraded reader");
+        assert!(!reader.is_finished(), "the reader queued behind the writer waits for it");
+        drop(read);
+        assert_eq!(writer.join().unwrap(), 2);
+        assert_eq!(reader.join().unwrap(), 3);
+    }
+
+    fn rwlock_downgrade_while_panicking_poisons_the_lock() {
+        struct DowngradeOnDrop<'a>(Option<RwLockWriteGuard<'a, u32>>);
+        impl Drop for DowngradeOnDrop<'_> {
+            fn drop(&mut self) {
+                let read = RwLockWriteGuard::downgrade(self.0.take().unwrap());
+                assert_eq!(*read, 7);
+            }
+        }
+        let lock = RwLock::new(0u32);
+        let unwound = catch_unwind(AssertUnwindSafe(|| {
+            let mut guard = DowngradeOnDrop(Some(lock.write().unwrap()));
+            **guard.0.as_mut().unwrap() = 7;
+            panic!("a panic while the write lock is held");
+        }));
+        assert!(unwound.is_err());
+        assert!(lock.is_poisoned(), "a write section that panicked poisons, downgraded or not");
+        // Not poisoned by a downgrade outside a panic.
+        let clean = RwLock::new(0u32);
+        drop(RwLockWriteGuard::downgrade(clean.write().unwrap()));
+        assert!(!clean.is_poisoned());
     }
 
     fn lazylock_through_an_exclusive_reference_as_std() {

@@ -45,6 +45,14 @@
 //! others back), then unwinds. A thread already unwinding (rule R1) waits
 //! with the masked wait, as for any lock acquisition.
 //!
+//! **Downgrading.** `RwLockWriteGuard::downgrade` turns `WRITER` into one
+//! `READER` without releasing: with `QUEUED` clear by one CAS (a locker
+//! setting `QUEUED` meanwhile makes it retry on the slow side); with
+//! `QUEUED` set under the list lock, where it also admits the run of
+//! readers at the head, as a grant to a reader would, and stores the new
+//! state (exact: as for the grant pass, nobody else can change it then).
+//! Writers stay queued, in order, until the readers leave.
+//!
 //! **Who holds it for writing** (for thread dumps and their wait-for
 //! cycles): as `Mutex` does (see "Who holds it" in `mutex.rs` and "Who
 //! holds a lock" in the engine's `trace.rs`), a writer notes the lock's id
@@ -55,12 +63,12 @@
 //! ids, and `read`'s fast path stays as it was; a writer waiting for
 //! readers shows without a holder.
 
+use crate::loom::atomic::{AtomicUsize, Ordering};
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::Instant;
 
@@ -475,21 +483,25 @@ impl<T: ?Sized> RwLock<T> {
             return None; // an owner's release will run the pass
         }
         let head = list.front()?;
-        let mut woken = Vec::new();
-        let owners = if head.kind == KIND_WRITE {
-            woken.extend(list.wake_front(GRANTED));
-            WRITER
+        let (granted, owners) = if head.kind == KIND_WRITE {
+            (1, WRITER)
         } else {
-            while list.front().is_some_and(|w| w.kind == KIND_READ) {
-                woken.extend(list.wake_front(GRANTED));
-            }
-            READER * woken.len()
+            let readers = list.count_front(|w| w.kind == KIND_READ);
+            (readers, READER * readers)
         };
-        let queued = if list.is_empty() { 0 } else { QUEUED };
+        let queued = if list.len() > granted { QUEUED } else { 0 };
         // A plain store is exact: with `QUEUED` set and no owner, nobody
-        // else changes `state` (see "Grant pass").
+        // else changes `state` (see "Grant pass"). Stored *before* the
+        // grants are: a granted waiter may see its grant without waiting
+        // for our wake (it had not parked yet, or a stale wake let it look)
+        // and release at once, and its release must find itself counted.
+        // The grants' `Release` stores publish this one.
         self.state.store(owners | queued, Ordering::Relaxed);
-        Some(woken)
+        Some(
+            (0..granted)
+                .filter_map(|_| list.wake_front(GRANTED))
+                .collect(),
+        )
     }
 
     /// Runs a grant pass after a release that left the lock unowned with
@@ -510,6 +522,46 @@ impl<T: ?Sized> RwLock<T> {
         let before = self.state.fetch_sub(READER, Ordering::Release);
         if before & OWNED == READER && before & QUEUED != 0 {
             self.release_contended();
+        }
+    }
+
+    /// Turns the caller's write ownership into one read ownership, with no
+    /// moment in between when another writer could take the lock (see
+    /// "Downgrading"), and admits the readers queued at the head.
+    fn downgrade(&self) {
+        crate::loom::note_released(self.id());
+        // While we own `WRITER` only a locker's `fetch_or(QUEUED)` can
+        // change `state`: without `QUEUED`, one CAS. `Release`: publishes
+        // our writes to the readers that come in after it.
+        let mut state = self.state.load(Ordering::Relaxed);
+        while state & QUEUED == 0 {
+            match self.state.compare_exchange_weak(
+                state,
+                state - WRITER + READER,
+                Ordering::Release,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return,
+                Err(actual) => state = actual,
+            }
+        }
+        let mut list = self.waiters.lock();
+        // Under the list lock, with `WRITER` ours and `QUEUED` set, nobody
+        // else changes `state` (the fast paths refuse, only owners
+        // release, `QUEUED` changes under this lock): a store is exact.
+        let readers = list.count_front(|w| w.kind == KIND_READ);
+        let queued = if list.len() > readers { QUEUED } else { 0 };
+        // `Release`: with the list empty, fast-path readers may come in
+        // on this value. Stored before the grants, as in `grant`; the
+        // readers granted here see our writes through their grant.
+        self.state
+            .store((READER * (1 + readers)) | queued, Ordering::Release);
+        let woken: Vec<Woken> = (0..readers)
+            .filter_map(|_| list.wake_front(GRANTED))
+            .collect();
+        drop(list);
+        for woken in woken {
+            woken.unpark();
         }
     }
 
@@ -588,6 +640,40 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
             poison: lock.poison.guard(),
             _not_send: PhantomData,
         }
+    }
+
+    /// Downgrades write access to read access, atomically: no writer can
+    /// take the lock in between, so what this guard wrote is what the
+    /// returned read guard reads, and readers queued at the head of the
+    /// wait list come in with it (writers queued behind them still wait
+    /// for every reader to leave). As std's: an associated function
+    /// (`RwLockWriteGuard::downgrade(guard)`), which cannot fail. A panic
+    /// that began while this guard was held poisons the lock, as dropping
+    /// the guard would (std's own downgrade skips that).
+    ///
+    /// ```
+    /// use spool::sync::{Arc, RwLock, RwLockWriteGuard};
+    /// use spool::thread;
+    ///
+    /// let lock = Arc::new(RwLock::new(1));
+    /// let mut write = lock.write().unwrap();
+    /// let other = Arc::clone(&lock);
+    /// // Waits until every read guard is gone.
+    /// let writer = thread::spawn(move || *other.write().unwrap() = 3);
+    /// *write = 2;
+    /// let read = RwLockWriteGuard::downgrade(write);
+    /// assert_eq!(*read, 2, "no writer got in between");
+    /// drop(read);
+    /// writer.join().unwrap();
+    /// assert_eq!(*lock.read().unwrap(), 3);
+    /// ```
+    pub fn downgrade(s: RwLockWriteGuard<'a, T>) -> RwLockReadGuard<'a, T> {
+        let lock = s.lock;
+        lock.poison.done(&s.poison);
+        // The write guard's drop would release the write lock.
+        std::mem::forget(s);
+        lock.downgrade();
+        RwLockReadGuard::new(lock)
     }
 }
 
@@ -705,5 +791,70 @@ mod tests {
         lock.read_unlock();
         std::mem::forget(lock.try_read().unwrap());
         assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
+    }
+}
+
+#[cfg(all(test, loom))]
+mod loom_models {
+    //! The grant pass and the downgrade handshake (see "Grant pass" and
+    //! "Downgrading"), with a reader and a writer queueing, or not yet.
+    //! Loom reports a thread left parked with nobody to wake it as a
+    //! deadlock; the assertions check that no writer got in between.
+    use super::*;
+    use ::loom::thread;
+
+    /// A writer releases while a reader and a writer queue, or not yet.
+    /// Caught the grant pass publishing a grant before the lock's state: a
+    /// reader that saw its grant early released before it was counted
+    /// (the count wrapped), and a writer's early release left the lock
+    /// owned by nobody for ever.
+    #[test]
+    fn a_release_racing_a_reader_and_a_writer() {
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let lock = crate::loom::Arc::new(RwLock::new(0u32));
+            let mut write = lock.write().unwrap();
+            let reader = {
+                let lock = lock.clone();
+                thread::spawn(move || *lock.read().unwrap())
+            };
+            let writer = {
+                let lock = lock.clone();
+                thread::spawn(move || *lock.write().unwrap() = 2)
+            };
+            *write = 1;
+            drop(write);
+            let seen = reader.join().unwrap();
+            assert!(seen == 1 || seen == 2, "the reader saw {seen}");
+            writer.join().unwrap();
+            assert_eq!(*lock.read().unwrap(), 2);
+        });
+    }
+
+    #[test]
+    fn a_downgrade_racing_a_reader_and_a_writer() {
+        let mut builder = ::loom::model::Builder::new();
+        builder.preemption_bound = Some(3);
+        builder.check(|| {
+            let lock = crate::loom::Arc::new(RwLock::new(0u32));
+            let mut write = lock.write().unwrap();
+            let reader = {
+                let lock = lock.clone();
+                thread::spawn(move || *lock.read().unwrap())
+            };
+            let writer = {
+                let lock = lock.clone();
+                thread::spawn(move || *lock.write().unwrap() = 2)
+            };
+            *write = 1;
+            let read = RwLockWriteGuard::downgrade(write);
+            assert_eq!(*read, 1, "a writer got in between");
+            drop(read);
+            let seen = reader.join().unwrap();
+            assert!(seen == 1 || seen == 2, "the reader saw {seen}");
+            writer.join().unwrap();
+            assert_eq!(*lock.read().unwrap(), 2);
+        });
     }
 }

@@ -280,6 +280,16 @@ impl Locked<'_> {
         self.queue.is_empty()
     }
 
+    /// How many waiters there are.
+    pub(crate) fn len(&self) -> usize {
+        self.queue.len()
+    }
+
+    /// How many waiters at the head, in a row, satisfy `f`.
+    pub(crate) fn count_front(&self, f: impl Fn(&Waiter) -> bool) -> usize {
+        self.queue.iter().take_while(|w| f(w)).count()
+    }
+
     pub(crate) fn front(&self) -> Option<&Arc<Waiter>> {
         self.queue.front()
     }
