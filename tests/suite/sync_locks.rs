@@ -25,7 +25,8 @@ use std::time::{Duration, Instant};
 
 use spool::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use spool::sync::{
-    Arc, Barrier, Condvar, LazyLock, Mutex, Once, OnceLock, RwLock, RwLockWriteGuard, TryLockError,
+    Arc, Barrier, Condvar, LazyLock, Mutex, Once, OnceLock, RwLock, RwLockReadGuard,
+    RwLockWriteGuard, TryLockError,
 };
 use spool::thread;
 use spool::Runtime;
@@ -736,6 +737,25 @@ rt_test! {
         let clean = RwLock::new(0u32);
         drop(RwLockWriteGuard::downgrade(clean.write().unwrap()));
         assert!(!clean.is_poisoned());
+    }
+
+    fn a_read_guard_is_covariant_as_std() {
+        // Compiles only if `RwLockReadGuard` is covariant in `T`, as std's:
+        // a guard of a longer-lived type used as one of a shorter-lived one.
+        fn shorten<'a>(guard: RwLockReadGuard<'a, &'static str>) -> RwLockReadGuard<'a, &'a str> {
+            guard
+        }
+        let lock = RwLock::new("static");
+        let local = String::from("local");
+        let guard = shorten(lock.read().unwrap());
+        let mut longest: &str = *guard;
+        if local.len() > longest.len() {
+            longest = &local;
+        }
+        assert_eq!(longest, "static");
+        assert!(lock.try_write().is_err(), "the shortened guard still holds the lock");
+        drop(guard);
+        assert!(lock.try_write().is_ok());
     }
 
     fn lazylock_through_an_exclusive_reference_as_std() {

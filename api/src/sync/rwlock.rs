@@ -69,6 +69,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::ptr::NonNull;
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::Instant;
 
@@ -117,13 +118,20 @@ const GRANTED: u32 = 1;
 /// assert_eq!(*lock.read().unwrap(), 6);
 /// ```
 pub struct RwLock<T: ?Sized> {
+    raw: RawRwLock,
+    /// # Invariant
+    /// Written only by the `WRITER` owner; read only by owners.
+    data: UnsafeCell<T>,
+}
+
+/// The lock without its data: what a guard needs to release it. Apart, so
+/// that a read guard need not borrow the `RwLock<T>` (invariant in `T`,
+/// through its `UnsafeCell`) and can be covariant in `T`, as std's is.
+struct RawRwLock {
     /// `WRITER`, `QUEUED` and the reader count (see "Algorithm").
     state: AtomicUsize,
     waiters: WaitList,
     poison: poison::Flag,
-    /// # Invariant
-    /// Written only by the `WRITER` owner; read only by owners.
-    data: UnsafeCell<T>,
 }
 
 // SAFETY: as std's `RwLock`: moving the lock moves the `T` (`Send`), and
@@ -145,7 +153,16 @@ impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 #[clippy::has_significant_drop]
 pub struct RwLockReadGuard<'a, T: ?Sized + 'a> {
-    lock: &'a RwLock<T>,
+    /// The data: a pointer rather than a borrow of the `RwLock<T>`, so the
+    /// guard is covariant in `T`, as std's (a guard of `&'static str` can
+    /// be used as one of `&'a str`).
+    ///
+    /// # Invariant
+    /// Points into the locked `RwLock`'s data, which this guard's read
+    /// ownership keeps unwritten until the drop.
+    data: NonNull<T>,
+    raw: &'a RawRwLock,
+    _data: PhantomData<&'a T>,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -182,9 +199,11 @@ impl<T> RwLock<T> {
         #[inline]
         pub fn new(t: T) -> RwLock<T> {
             RwLock {
-                state: AtomicUsize::new(0),
-                waiters: WaitList::new(),
-                poison: poison::Flag::new(),
+                raw: RawRwLock {
+                    state: AtomicUsize::new(0),
+                    waiters: WaitList::new(),
+                    poison: poison::Flag::new(),
+                },
                 data: UnsafeCell::new(t),
             }
         }
@@ -197,7 +216,7 @@ impl<T> RwLock<T> {
     /// assert_eq!(spool::sync::RwLock::new("x").into_inner().unwrap(), "x");
     /// ```
     pub fn into_inner(self) -> LockResult<T> {
-        let poisoned = self.poison.get();
+        let poisoned = self.raw.poison.get();
         let data = self.data.into_inner();
         if poisoned {
             Err(PoisonError::new(data))
@@ -232,10 +251,10 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     #[track_caller]
     pub fn read(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        if !self.try_acquire_read() {
-            self.read_contended();
+        if !self.raw.try_acquire_read() {
+            self.raw.read_contended();
         }
-        self.poison.result(RwLockReadGuard::new(self))
+        self.raw.poison.result(RwLockReadGuard::new(self))
     }
 
     /// Acquires read access if that needs no waiting; otherwise
@@ -251,8 +270,9 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(*lock.try_read().unwrap(), 1);
     /// ```
     pub fn try_read(&self) -> TryLockResult<RwLockReadGuard<'_, T>> {
-        if self.try_acquire_read() {
-            self.poison
+        if self.raw.try_acquire_read() {
+            self.raw
+                .poison
                 .result(RwLockReadGuard::new(self))
                 .map_err(TryLockError::from)
         } else {
@@ -275,11 +295,11 @@ impl<T: ?Sized> RwLock<T> {
     #[inline]
     #[track_caller]
     pub fn write(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        if !self.try_acquire_write() {
-            self.lock_contended(KIND_WRITE);
+        if !self.raw.try_acquire_write() {
+            self.raw.lock_contended(KIND_WRITE);
         }
-        crate::loom::note_held(self.id());
-        self.poison.result(RwLockWriteGuard::new(self))
+        crate::loom::note_held(self.raw.id());
+        self.raw.poison.result(RwLockWriteGuard::new(self))
     }
 
     /// Acquires write access if the lock is free right now; otherwise
@@ -294,9 +314,10 @@ impl<T: ?Sized> RwLock<T> {
     /// *lock.try_write().unwrap() = 2;
     /// ```
     pub fn try_write(&self) -> TryLockResult<RwLockWriteGuard<'_, T>> {
-        if self.try_acquire_write() {
-            crate::loom::note_held(self.id());
-            self.poison
+        if self.raw.try_acquire_write() {
+            crate::loom::note_held(self.raw.id());
+            self.raw
+                .poison
                 .result(RwLockWriteGuard::new(self))
                 .map_err(TryLockError::from)
         } else {
@@ -319,7 +340,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     #[inline]
     pub fn is_poisoned(&self) -> bool {
-        self.poison.get()
+        self.raw.poison.get()
     }
 
     /// Clears the poisoned state.
@@ -338,7 +359,7 @@ impl<T: ?Sized> RwLock<T> {
     /// ```
     #[inline]
     pub fn clear_poison(&self) {
-        self.poison.clear();
+        self.raw.poison.clear();
     }
 
     /// A mutable reference to the data, without locking; `Err` if
@@ -350,7 +371,7 @@ impl<T: ?Sized> RwLock<T> {
     /// assert_eq!(*lock.read().unwrap(), 3);
     /// ```
     pub fn get_mut(&mut self) -> LockResult<&mut T> {
-        let poisoned = self.poison.get();
+        let poisoned = self.raw.poison.get();
         let data = self.data.get_mut();
         if poisoned {
             Err(PoisonError::new(data))
@@ -358,7 +379,9 @@ impl<T: ?Sized> RwLock<T> {
             Ok(data)
         }
     }
+}
 
+impl RawRwLock {
     /// The id thread dumps show for this lock.
     #[inline]
     fn id(&self) -> u64 {
@@ -619,15 +642,19 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
                 d.field("data", &format_args!("<locked>"));
             }
         }
-        d.field("poisoned", &self.poison.get());
+        d.field("poisoned", &self.raw.poison.get());
         d.finish_non_exhaustive()
     }
 }
 
 impl<'a, T: ?Sized> RwLockReadGuard<'a, T> {
+    /// The caller holds a read ownership of `lock`, which the guard takes.
     fn new(lock: &'a RwLock<T>) -> RwLockReadGuard<'a, T> {
         RwLockReadGuard {
-            lock,
+            // SAFETY: `UnsafeCell::get` is never null.
+            data: unsafe { NonNull::new_unchecked(lock.data.get()) },
+            raw: &lock.raw,
+            _data: PhantomData,
             _not_send: PhantomData,
         }
     }
@@ -637,7 +664,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     fn new(lock: &'a RwLock<T>) -> RwLockWriteGuard<'a, T> {
         RwLockWriteGuard {
             lock,
-            poison: lock.poison.guard(),
+            poison: lock.raw.poison.guard(),
             _not_send: PhantomData,
         }
     }
@@ -669,10 +696,10 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     /// ```
     pub fn downgrade(s: RwLockWriteGuard<'a, T>) -> RwLockReadGuard<'a, T> {
         let lock = s.lock;
-        lock.poison.done(&s.poison);
+        lock.raw.poison.done(&s.poison);
         // The write guard's drop would release the write lock.
         std::mem::forget(s);
-        lock.downgrade();
+        lock.raw.downgrade();
         RwLockReadGuard::new(lock)
     }
 }
@@ -682,8 +709,9 @@ impl<T: ?Sized> Deref for RwLockReadGuard<'_, T> {
 
     fn deref(&self) -> &T {
         // SAFETY: a read guard exists only while its reader is counted in
-        // `state`, which excludes a writer (`data`'s invariant).
-        unsafe { &*self.lock.data.get() }
+        // `state`, which excludes a writer (the `RwLock`'s `data` invariant);
+        // `data` points at that data (the guard's invariant).
+        unsafe { self.data.as_ref() }
     }
 }
 
@@ -706,14 +734,14 @@ impl<T: ?Sized> DerefMut for RwLockWriteGuard<'_, T> {
 
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.read_unlock();
+        self.raw.read_unlock();
     }
 }
 
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
-        self.lock.poison.done(&self.poison);
-        self.lock.write_unlock();
+        self.lock.raw.poison.done(&self.poison);
+        self.lock.raw.write_unlock();
     }
 }
 
@@ -764,10 +792,10 @@ mod tests {
         // "unowned" (release builds), letting a writer in beside them.
         let top = usize::MAX & !(WRITER | QUEUED);
         let lock = RwLock::new(0);
-        lock.state.store(top, Ordering::Relaxed);
+        lock.raw.state.store(top, Ordering::Relaxed);
         assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
         assert!(matches!(lock.try_write(), Err(TryLockError::WouldBlock)));
-        assert_eq!(lock.state.load(Ordering::Relaxed), top);
+        assert_eq!(lock.raw.state.load(Ordering::Relaxed), top);
     }
 
     #[test]
@@ -775,20 +803,20 @@ mod tests {
         // Start a few readers below the cap (reaching it by forgetting
         // 2^30 guards would take seconds), then forget guards up to it.
         let lock = RwLock::new(0);
-        lock.state
+        lock.raw.state
             .store((MAX_READERS - 3) * READER, Ordering::Relaxed);
         for _ in 0..3 {
             std::mem::forget(lock.read().unwrap());
         }
-        assert_eq!(lock.state.load(Ordering::Relaxed), MAX_READERS * READER);
+        assert_eq!(lock.raw.state.load(Ordering::Relaxed), MAX_READERS * READER);
         assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
         assert!(panics_with("too many active read locks on RwLock", || {
             drop(lock.read());
         }));
         // Nothing changed: no reader was added, nobody was queued.
-        assert_eq!(lock.state.load(Ordering::Relaxed), MAX_READERS * READER);
+        assert_eq!(lock.raw.state.load(Ordering::Relaxed), MAX_READERS * READER);
         // One reader leaving makes room for one more.
-        lock.read_unlock();
+        lock.raw.read_unlock();
         std::mem::forget(lock.try_read().unwrap());
         assert!(matches!(lock.try_read(), Err(TryLockError::WouldBlock)));
     }
