@@ -517,7 +517,7 @@ impl Runtime {
         match unsafe {
             thread::Builder::new()
                 .at(std::panic::Location::caller())
-                .spawn_unchecked(f, None, Some(&self.inner))
+                .spawn_in(f, None, Some(&self.inner))
         } {
             Ok(inner) => JoinHandle::from_inner(inner),
             Err(e) => panic!("failed to spawn thread: {e}"),

@@ -831,6 +831,24 @@ rt_test! {
         assert_eq!(h.join().unwrap(), None);
     }
 
+    fn spawn_unchecked_borrows_from_the_caller_as_std() {
+        let words = vec![String::from("green"), String::from("threads")];
+        let mut total = 0;
+        // SAFETY: joined below, while `words` and `total` are alive.
+        let h = unsafe {
+            Builder::new().name("unchecked".into()).spawn_unchecked(|| {
+                total += words.iter().map(String::len).sum::<usize>();
+                // A result that borrows from the caller too.
+                words.iter().max_by_key(|w| w.len()).map(String::as_str)
+            })
+        }
+        .unwrap();
+        assert_eq!(h.thread().name(), Some("unchecked"));
+        let longest: Option<&str> = h.join().unwrap();
+        assert_eq!(longest, Some("threads"));
+        assert_eq!(total, 12);
+    }
+
     fn a_name_with_a_nul_byte_makes_spawn_panic_as_std() {
         let ran = Arc::new(AtomicBool::new(false));
         let flag = Arc::clone(&ran);

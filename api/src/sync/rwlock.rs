@@ -803,7 +803,8 @@ mod tests {
         // Start a few readers below the cap (reaching it by forgetting
         // 2^30 guards would take seconds), then forget guards up to it.
         let lock = RwLock::new(0);
-        lock.raw.state
+        lock.raw
+            .state
             .store((MAX_READERS - 3) * READER, Ordering::Relaxed);
         for _ in 0..3 {
             std::mem::forget(lock.read().unwrap());

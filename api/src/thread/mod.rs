@@ -298,7 +298,46 @@ impl Builder {
     {
         let this = self.at(std::panic::Location::caller());
         // SAFETY: `F` and `T` are 'static: nothing they borrow can end.
-        unsafe { this.spawn_unchecked(f, None, None) }.map(JoinHandle)
+        unsafe { this.spawn_in(f, None, None) }.map(JoinHandle)
+    }
+
+    /// Spawns a green thread without the `'static` bounds of
+    /// [`spawn`](Builder::spawn) on the closure and its result, as std's
+    /// `Builder::spawn_unchecked`.
+    ///
+    /// # Safety
+    /// As std's: the caller must make sure the thread has ended (joined, or
+    /// its end otherwise awaited) before any borrow in `f` or in its result
+    /// ends. A runtime that shuts down with the thread still parked
+    /// abandons it (see [`crate::runtime`]): it never runs again, so it
+    /// never uses those borrows either. Prefer [`scope`], which checks this.
+    ///
+    /// ```
+    /// let data = vec![1, 2, 3];
+    /// // SAFETY: joined below, before `data` goes away.
+    /// let h = unsafe {
+    ///     spool::thread::Builder::new().spawn_unchecked(|| data.iter().sum::<i32>())
+    /// }
+    /// .unwrap();
+    /// assert_eq!(h.join().unwrap(), 6);
+    /// drop(data);
+    /// ```
+    #[track_caller]
+    pub unsafe fn spawn_unchecked<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        let this = self.at(std::panic::Location::caller());
+        // SAFETY: forwarded from this function's contract.
+        let inner = unsafe { this.spawn_in(f, None, None) }?;
+        // SAFETY: the two types differ only in the lifetime the packet's
+        // `_borrows` marker carries, which is no part of its layout; the
+        // borrows it stood for are the caller's to keep alive (this
+        // function's contract).
+        let inner =
+            unsafe { std::mem::transmute::<JoinInner<'_, T>, JoinInner<'static, T>>(inner) };
+        Ok(JoinHandle(inner))
     }
 
     /// Spawns a scoped green thread in `scope`; see [`scope`].
@@ -330,14 +369,13 @@ impl Builder {
         // after which it never uses its borrows again) and dropped its
         // packet (see `scoped.rs`), so the 'scope borrows outlive every use
         // the thread makes of them.
-        unsafe { this.spawn_unchecked(f, Some(scope.data.clone()), None) }
-            .map(ScopedJoinHandle::new)
+        unsafe { this.spawn_in(f, Some(scope.data.clone()), None) }.map(ScopedJoinHandle::new)
     }
 
     /// # Safety
     /// What `f` and `T` borrow must outlive the thread (see
     /// `spool_runtime::Runtime::spawn_unchecked`).
-    pub(crate) unsafe fn spawn_unchecked<'a, F, T>(
+    pub(crate) unsafe fn spawn_in<'a, F, T>(
         self,
         f: F,
         scope: Option<Arc<ScopeData>>,
