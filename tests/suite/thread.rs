@@ -832,7 +832,7 @@ rt_test! {
     }
 
     fn spawn_unchecked_borrows_from_the_caller_as_std() {
-        let words = vec![String::from("green"), String::from("threads")];
+        let words = [String::from("green"), String::from("threads")];
         let mut total = 0;
         // SAFETY: joined below, while `words` and `total` are alive.
         let h = unsafe {
