@@ -83,6 +83,22 @@
 //! [The blocking watchdog](crate::Runtime#the-blocking-watchdog)); this
 //! table says what to use instead.
 //!
+//! With **one worker** (`SPOOL_WORKERS=1`, or a runtime built with
+//! `workers(1)`) every green thread shares the OS thread, so a call that
+//! blocks it cannot be woken by any green thread at all: a dependency that
+//! waits with `std::thread::park` or on a `std::sync` lock, condition
+//! variable or channel for something a green thread does hangs for good,
+//! where with several workers it only stalls the green threads of its own
+//! worker (and can still hang if the awakener shares it). A loop that
+//! waits politely, with [`yield_now`](crate::thread::yield_now) or
+//! [`park_timeout`](crate::thread::park_timeout), works on one worker. For
+//! the rest: swap the dependency's std types for spool's (if it takes them
+//! as parameters), run the blocking part with
+//! [`unblock`](crate::unblock()), or give the runtime more workers — which
+//! makes the hang less likely, not impossible. The blocking watchdog
+//! reports a worker held this way (naming the thread once it switches
+//! out).
+//!
 //! | std call inside a green thread | what happens | instead |
 //! |---|---|---|
 //! | `std::thread::sleep` | the worker sleeps | [`spool::thread::sleep`](crate::thread::sleep) |
@@ -97,6 +113,7 @@
 //! | `std::process::Command::output`/`status`, `Child::wait`/`wait_with_output` | the worker waits for the child | [`unblock`](crate::unblock()) (`Command::spawn` itself returns at once) |
 //! | blocking FFI: a C library, a database driver, `libc::read` on a blocking descriptor | the worker waits in C | [`unblock`](crate::unblock()); [`unblock_abandon`](crate::unblock_abandon) when a cancelled caller should not wait for it |
 //! | a long computation | the worker runs nothing else | [`spool::thread::yield_now`](crate::thread::yield_now) now and then, or [`unblock`](crate::unblock()) |
+//! | a loop that spins on an atomic, `while !flag.load(..) {}` (with or without `std::hint::spin_loop`) | never gives the worker back: the green thread that would set the flag, if it shares the worker, never runs, and the program hangs where OS threads, which the kernel preempts, carry on. Nothing preempts a green thread: the watchdog reports that the worker is held | [`spool::thread::yield_now`](crate::thread::yield_now) in the loop, or a real wait: [`park`](crate::thread::park) / [`unpark`](crate::thread::Thread::unpark), a channel, a [`Condvar`](crate::sync::Condvar) |
 //!
 //! ```
 //! use std::process::Command;

@@ -60,3 +60,47 @@ fn a_std_program_runs_unchanged_with_spool_paths() {
     assert!(result.is_err());
     assert!(thread::available_parallelism().unwrap().get() >= 1);
 }
+
+/// Ported code that waits politely on an atomic works on one worker: a
+/// loop that calls `yield_now` or `park_timeout` gives the worker back, so
+/// the green thread that sets the flag runs. (A loop that only spins never
+/// gives it back: the porting guide's "Calls that stall a worker".)
+#[test]
+fn polite_spin_loops_work_on_one_worker() {
+    use spool::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+    use spool::sync::Arc;
+    use std::time::Duration;
+
+    let rt = spool::Runtime::builder().workers(1).build().unwrap();
+    let done = rt.run(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let seen = Arc::new(AtomicUsize::new(0));
+        let waiters: Vec<_> = (0..10)
+            .map(|i| {
+                let (flag, seen) = (flag.clone(), seen.clone());
+                spool::thread::spawn(move || {
+                    while !flag.load(Ordering::Acquire) {
+                        if i % 2 == 0 {
+                            spool::thread::yield_now();
+                        } else {
+                            spool::thread::park_timeout(Duration::from_millis(1));
+                        }
+                    }
+                    seen.fetch_add(1, Ordering::SeqCst);
+                })
+            })
+            .collect();
+        // Spawned after the waiters, on the same worker: it runs only if
+        // they give the worker back.
+        let setter = {
+            let flag = flag.clone();
+            spool::thread::spawn(move || flag.store(true, Ordering::Release))
+        };
+        setter.join().unwrap();
+        for waiter in waiters {
+            waiter.join().unwrap();
+        }
+        seen.load(Ordering::SeqCst)
+    });
+    assert_eq!(done, 10);
+}
