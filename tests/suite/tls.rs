@@ -426,3 +426,100 @@ fn child_blocking_calls_in_tls_destructor() {
         assert_eq!(outcomes, EXPECTED, "{exit:?}");
     }
 }
+
+// ---- teardown one key at a time, as std -----------------------------------
+
+/// What the teardown destructors saw, in the order they ran.
+static TEARDOWN_LOG: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// A value whose destructor looks at the other keys and at the thread, and
+/// (for `a`) initialises a key never used before.
+struct Teardown(&'static str);
+
+impl Drop for Teardown {
+    fn drop(&mut self) {
+        let other = match self.0 {
+            "a" => TEARDOWN_B.try_with(|t| t.0).ok(),
+            "b" => TEARDOWN_A.try_with(|t| t.0).ok(),
+            _ => None,
+        };
+        let own = match self.0 {
+            "a" => TEARDOWN_A.try_with(|_| ()).is_ok(),
+            "b" => TEARDOWN_B.try_with(|_| ()).is_ok(),
+            _ => TEARDOWN_LATE.try_with(|_| ()).is_ok(),
+        };
+        let thread = spool::thread::current().name().map(String::from);
+        if self.0 == "a" {
+            TEARDOWN_LATE.with(|_| {});
+        }
+        TEARDOWN_LOG.lock().unwrap().push(format!(
+            "{} other={other:?} own={own} thread={thread:?}",
+            self.0
+        ));
+    }
+}
+
+spool::thread_local! {
+    static TEARDOWN_A: Teardown = Teardown("a");
+    static TEARDOWN_B: Teardown = Teardown("b");
+    static TEARDOWN_LATE: Teardown = Teardown("late");
+}
+
+fn touch_teardown_keys() {
+    TEARDOWN_A.with(|_| {});
+    TEARDOWN_B.with(|_| {});
+}
+
+/// std's order and rules: one key at a time, the last allocated first;
+/// a destructor sees the keys not yet destroyed, not its own or those
+/// already gone, can call `thread::current()`, and can initialise a key
+/// never used, whose value is then destroyed too.
+#[test]
+fn thread_locals_are_destroyed_one_at_a_time_as_std() {
+    let _watchdog = Watchdog::new("thread_locals_are_destroyed_one_at_a_time_as_std", LIMIT);
+    let out = run_child("child_thread_local_teardown", &[]);
+    assert!(
+        out.status.success() && out.stdout.contains("test result: ok. 1 passed"),
+        "the child failed ({:?}):\n{}\n{}",
+        out.status,
+        out.stdout,
+        out.stderr
+    );
+}
+
+#[test]
+fn child_thread_local_teardown() {
+    if !is_child("child_thread_local_teardown") {
+        return;
+    }
+    let expected = |name: &str| {
+        vec![
+            format!("b other=Some(\"a\") own=false thread=Some({name:?})"),
+            format!("a other=None own=false thread=Some({name:?})"),
+            format!("late other=None own=false thread=Some({name:?})"),
+        ]
+    };
+    let rt = Runtime::builder().workers(1).build().unwrap();
+    rt.run(|| {
+        spool::thread::Builder::new()
+            .name("tls-green".into())
+            .spawn(touch_teardown_keys)
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    assert_eq!(
+        std::mem::take(&mut *TEARDOWN_LOG.lock().unwrap()),
+        expected("tls-green")
+    );
+    std::thread::Builder::new()
+        .name("tls-os".into())
+        .spawn(touch_teardown_keys)
+        .unwrap()
+        .join()
+        .unwrap();
+    assert_eq!(
+        std::mem::take(&mut *TEARDOWN_LOG.lock().unwrap()),
+        expected("tls-os")
+    );
+}
