@@ -12,7 +12,7 @@
 //! another key and the vector reallocates.
 
 use std::any::Any;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use crate::scheduler;
@@ -20,19 +20,10 @@ use crate::scheduler;
 /// A table of thread-local values, indexed by key slot.
 #[derive(Default)]
 pub struct LocalStorage {
-    slots: Vec<Slot>,
-}
-
-/// One key's state in one thread.
-#[derive(Default)]
-enum Slot {
-    /// Never initialised (or initialised by nobody yet).
-    #[default]
-    Empty,
-    Alive(Box<dyn Any>),
-    /// The thread is exiting and this value was destroyed (or is being):
-    /// the key answers `AccessError`, as std's does, and cannot come back.
-    Destroyed,
+    slots: Vec<Option<Box<dyn Any>>>,
+    /// Set once destruction began: the thread is exiting and keys answer
+    /// `AccessError`.
+    destroyed: bool,
 }
 
 impl LocalStorage {
@@ -41,56 +32,39 @@ impl LocalStorage {
     }
 
     /// The value stored for `slot`, if any. The pointer stays valid until
-    /// the slot is overwritten or its value destroyed.
+    /// the slot is overwritten or the table is destroyed.
     pub fn get(&self, slot: usize) -> Option<*const dyn Any> {
-        match self.slots.get(slot)? {
-            Slot::Alive(value) => Some(&**value as *const dyn Any),
-            _ => None,
-        }
+        self.slots
+            .get(slot)?
+            .as_deref()
+            .map(|v| v as *const dyn Any)
     }
 
     /// Stores `value` for `slot`, returning the value it replaces (to be
-    /// dropped by the caller *after* releasing the table). A slot whose
-    /// value was destroyed refuses: `value` comes back as `Err`.
+    /// dropped by the caller *after* releasing the table).
     ///
     /// # Safety
     /// No reference derived from a pointer `get` returned for `slot` may be
     /// in use: the replaced value is handed back to be dropped.
-    pub unsafe fn insert(
-        &mut self,
-        slot: usize,
-        value: Box<dyn Any>,
-    ) -> Result<Option<Box<dyn Any>>, Box<dyn Any>> {
+    pub unsafe fn insert(&mut self, slot: usize, value: Box<dyn Any>) -> Option<Box<dyn Any>> {
         if self.slots.len() <= slot {
-            self.slots.resize_with(slot + 1, Slot::default);
+            self.slots.resize_with(slot + 1, || None);
         }
-        match std::mem::replace(&mut self.slots[slot], Slot::Alive(value)) {
-            Slot::Empty => Ok(None),
-            Slot::Alive(old) => Ok(Some(old)),
-            Slot::Destroyed => match std::mem::replace(&mut self.slots[slot], Slot::Destroyed) {
-                Slot::Alive(value) => Err(value),
-                _ => unreachable!("spool::thread_local!: the value just stored is gone"),
-            },
-        }
+        self.slots[slot].replace(value)
     }
 
-    /// Whether `slot`'s value was destroyed (the thread is exiting): the
-    /// key then answers `AccessError`. Other keys may still be alive.
-    pub fn is_destroyed(&self, slot: usize) -> bool {
-        matches!(self.slots.get(slot), Some(Slot::Destroyed))
+    /// Whether the owning thread is exiting and its values are (being)
+    /// destroyed.
+    pub fn is_destroyed(&self) -> bool {
+        self.destroyed
     }
 
-    /// Takes the value of the last key still alive, marking its slot
-    /// destroyed first (see "Destruction" at `destroy`).
-    fn take_one_for_destruction(&mut self) -> Option<Box<dyn Any>> {
-        let slot = self
-            .slots
-            .iter()
-            .rposition(|s| matches!(s, Slot::Alive(_)))?;
-        match std::mem::replace(&mut self.slots[slot], Slot::Destroyed) {
-            Slot::Alive(value) => Some(value),
-            _ => unreachable!("spool::thread_local!: rposition found a live slot"),
-        }
+    /// Marks the table destroyed and hands back the values, which the
+    /// caller drops outside the borrow so their destructors may touch other
+    /// keys (and get `AccessError`).
+    fn take_for_destruction(&mut self) -> Vec<Option<Box<dyn Any>>> {
+        self.destroyed = true;
+        std::mem::take(&mut self.slots)
     }
 }
 
@@ -107,21 +81,12 @@ struct OsLocals(RefCell<LocalStorage>);
 
 impl Drop for OsLocals {
     fn drop(&mut self) {
-        // While std destroys `OS_LOCALS` it answers no access, so the table
-        // is reached through `OS_TEARDOWN` meanwhile: the destructors run by
-        // `destroy` may use the keys not yet destroyed.
-        OS_TEARDOWN.with(|t| t.set(&self.0));
         destroy(&self.0);
-        OS_TEARDOWN.with(|t| t.set(std::ptr::null()));
     }
 }
 
 thread_local! {
     static OS_LOCALS: OsLocals = OsLocals(RefCell::new(LocalStorage::new()));
-    /// The OS thread's table while `OsLocals::drop` destroys its values,
-    /// else null. No destructor, so it stays accessible through the
-    /// thread's whole exit.
-    static OS_TEARDOWN: Cell<*const RefCell<LocalStorage>> = const { Cell::new(std::ptr::null()) };
 }
 
 /// Runs `f` on the current thread's table: the running green thread's, or
@@ -135,20 +100,7 @@ pub fn with_local_storage<R>(f: impl FnOnce(&mut LocalStorage) -> R) -> Option<R
     if let Some(task) = scheduler::current_task() {
         return Some(f(&mut task.locals.borrow_mut()));
     }
-    let mut f = Some(f);
-    if let Ok(result) =
-        OS_LOCALS.try_with(|l| (f.take().expect("f runs once"))(&mut l.0.borrow_mut()))
-    {
-        return Some(result);
-    }
-    let table = OS_TEARDOWN.with(Cell::get);
-    if table.is_null() {
-        return None;
-    }
-    // SAFETY: non-null only inside `OsLocals::drop` on this thread, whose
-    // `self` (the table) lives until after the pointer is cleared.
-    let table = unsafe { &*table };
-    Some((f.take().expect("f runs once"))(&mut table.borrow_mut()))
+    OS_LOCALS.try_with(|l| f(&mut l.0.borrow_mut())).ok()
 }
 
 /// Destroys the running green thread's values (called when it exits, before
@@ -164,19 +116,16 @@ pub unsafe fn destroy_current_locals() {
     }
 }
 
-/// Destruction, as std's: one key at a time, the most recently allocated
-/// slot first. Each slot is marked destroyed before its value is dropped,
-/// outside the table's borrow, so the destructor may use every key not yet
-/// destroyed (and initialise keys never used before, whose values are then
-/// destroyed in turn), while its own key and those already destroyed answer
-/// `AccessError`. Ends: a slot is destroyed once and never comes back.
 fn destroy(table: &RefCell<LocalStorage>) {
+    // Destructors may create values for other keys (std allows that); loop
+    // until nothing new appears. Values created after `destroyed` is set are
+    // refused, so this ends.
     loop {
-        let value = table.borrow_mut().take_one_for_destruction();
-        match value {
-            Some(value) => drop(value),
-            None => break,
+        let values = table.borrow_mut().take_for_destruction();
+        if values.iter().all(Option::is_none) {
+            break;
         }
+        drop(values);
     }
 }
 
@@ -189,12 +138,12 @@ mod tests {
         let mut t = LocalStorage::new();
         assert!(t.get(3).is_none());
         // SAFETY: no reference into the table is held across these calls.
-        assert!(unsafe { t.insert(3, Box::new(5u32)) }.unwrap().is_none());
+        assert!(unsafe { t.insert(3, Box::new(5u32)) }.is_none());
         let p = t.get(3).unwrap();
         // SAFETY: the value lives in `t`, which is alive and unchanged.
         assert_eq!(unsafe { &*p }.downcast_ref::<u32>(), Some(&5));
         // SAFETY: the reference above is no longer used.
-        let old = unsafe { t.insert(3, Box::new(6u32)) }.unwrap().unwrap();
+        let old = unsafe { t.insert(3, Box::new(6u32)) }.unwrap();
         assert_eq!(old.downcast_ref::<u32>(), Some(&5));
     }
 
@@ -202,16 +151,9 @@ mod tests {
     fn destruction_marks_table() {
         let t = RefCell::new(LocalStorage::new());
         // SAFETY: no reference into the table exists.
-        let _ = unsafe { t.borrow_mut().insert(0, Box::new(String::from("x"))) };
+        unsafe { t.borrow_mut().insert(0, Box::new(String::from("x"))) };
         destroy(&t);
-        assert!(t.borrow().is_destroyed(0));
-        assert!(
-            !t.borrow().is_destroyed(1),
-            "a key never used is not destroyed"
-        );
+        assert!(t.borrow().is_destroyed());
         assert!(t.borrow().get(0).is_none());
-        // SAFETY: no reference into the table exists.
-        let refused = unsafe { t.borrow_mut().insert(0, Box::new(1u8)) };
-        assert!(refused.is_err(), "a destroyed key cannot come back");
     }
 }

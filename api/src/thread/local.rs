@@ -9,36 +9,6 @@
 //! first access and dropped when their thread exits (before `join`
 //! returns).
 //!
-//! # Destruction
-//! As std's: when a thread exits its values are destroyed one key at a
-//! time, the most recently allocated key first. A destructor may use the
-//! keys not yet destroyed, initialise a key the thread never used (whose
-//! value is then destroyed in turn) and call
-//! [`thread::current`](crate::thread::current); its own key and those
-//! already destroyed answer [`AccessError`] (`with` panics). On a plain OS
-//! thread the same holds while std tears the thread's storage down.
-//!
-//! ```
-//! use std::cell::Cell;
-//! spool::thread_local! {
-//!     static OPENED: Cell<u32> = const { Cell::new(0) };
-//!     static LOG: Log = Log;
-//! }
-//! struct Log;
-//! impl Drop for Log {
-//!     // Runs at thread exit, and may still read `OPENED`.
-//!     fn drop(&mut self) {
-//!         assert_eq!(OPENED.try_with(Cell::get), Ok(3));
-//!     }
-//! }
-//! spool::thread::spawn(|| {
-//!     OPENED.set(3);
-//!     LOG.with(|_| {}); // allocated after `OPENED`: destroyed first
-//! })
-//! .join()
-//! .unwrap();
-//! ```
-//!
 //! [`spool::thread`]: crate::thread#thread-local-storage
 
 use std::any::Any;
@@ -206,7 +176,7 @@ impl<T: 'static> LocalKey<T> {
     fn get_or_init(&'static self, init: impl FnOnce() -> T) -> Result<*const T, AccessError> {
         let slot = self.slot();
         let found = spool_runtime::with_local_storage(|table| {
-            if table.is_destroyed(slot) {
+            if table.is_destroyed() {
                 Err(AccessError)
             } else {
                 Ok(table.get(slot))
@@ -222,12 +192,15 @@ impl<T: 'static> LocalKey<T> {
         let boxed: Box<dyn Any> = Box::new(init());
         let value = downcast::<T>(&*boxed);
         let replaced = spool_runtime::with_local_storage(move |table| {
-            // SAFETY: a value is only replaced here when a recursive
-            // initialization stored one first; that inner access's
-            // reference was confined to its own `with` call, which has
-            // returned. A slot destroyed meanwhile (the initializer ran
-            // during the thread's exit) refuses, handing `boxed` back.
-            unsafe { table.insert(slot, boxed) }
+            if table.is_destroyed() {
+                Err(boxed)
+            } else {
+                // SAFETY: a value is only replaced here when a recursive
+                // initialization stored one first; that inner access's
+                // reference was confined to its own `with` call, which has
+                // returned.
+                Ok(unsafe { table.insert(slot, boxed) })
+            }
         });
         match replaced {
             None => Err(AccessError),
