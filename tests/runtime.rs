@@ -626,22 +626,20 @@ fn an_os_thread_waiting_long_for_a_green_thread_sleeps() {
 
 /// CPU time (user + system) the calling OS thread has used.
 fn thread_cpu_time() -> Duration {
-    // SAFETY: getrusage only writes into the struct we pass.
-    let usage = unsafe {
-        let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_THREAD, &mut usage), 0);
-        usage
-    };
-    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
-    tv(usage.ru_utime) + tv(usage.ru_stime)
+    cpu_time(libc::RUSAGE_THREAD)
 }
 
 /// CPU time (user + system) this whole process has used.
 fn process_cpu_time() -> Duration {
+    cpu_time(libc::RUSAGE_SELF)
+}
+
+/// CPU time (user + system) `getrusage(who)` reports.
+fn cpu_time(who: libc::c_int) -> Duration {
     // SAFETY: getrusage only writes into the struct we pass.
     let usage = unsafe {
         let mut usage: libc::rusage = std::mem::zeroed();
-        assert_eq!(libc::getrusage(libc::RUSAGE_SELF, &mut usage), 0);
+        assert_eq!(libc::getrusage(who, &mut usage), 0);
         usage
     };
     let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
